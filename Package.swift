@@ -1,0 +1,60 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Sluice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Sluice", targets: ["Sluice"]),
+        .library(name: "SluiceTesting", targets: ["SluiceTesting"]),
+        .executable(name: "sluice", targets: ["sluice"]),
+        .executable(name: "sluice-example", targets: ["PricePipeline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // Steps, pipelines, artifacts, materializers, caching, config and the run engine. No SQL, no HTTP, no ML.
+        .target(
+            name: "SluiceCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // The embedded metadata store: SQLite through GRDB, WAL mode, versioned migrations.
+        .target(
+            name: "SluiceStoreSQLite",
+            dependencies: ["SluiceCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // The `sluice` command line, one file per command group.
+        .target(
+            name: "SluiceCLI",
+            dependencies: [
+                "SluiceCore", "SluiceStoreSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // What users import: `Sluice.main(pipelines:)` plus the core API.
+        .target(name: "Sluice", dependencies: ["SluiceCore", "SluiceStoreSQLite", "SluiceCLI"]),
+        .executableTarget(name: "sluice", dependencies: ["Sluice"]),
+        // Temporary projects and the metadata-store contract suite, for Sluice's tests and for users'.
+        .target(name: "SluiceTesting", dependencies: ["SluiceCore"]),
+        .executableTarget(name: "PricePipeline", dependencies: ["Sluice"], path: "Examples/PricePipeline"),
+        .executableTarget(
+            name: "EngineOverhead", dependencies: ["Sluice"], path: "Benchmarks/EngineOverhead"
+        ),
+        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTesting"]),
+        .testTarget(
+            name: "SluiceStoreSQLiteTests",
+            dependencies: ["SluiceStoreSQLite", "SluiceTesting"]
+        ),
+        .testTarget(name: "SluiceCLITests", dependencies: ["Sluice", "SluiceTesting"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

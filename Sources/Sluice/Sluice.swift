@@ -1,0 +1,17 @@
+@_exported import SluiceCore
+import SluiceCLI
+import Foundation
+
+/// The entry point of an executable built on Sluice: `await Sluice.main(pipelines: [myPipeline])` gives it
+/// the whole `sluice` command line (`run`, `runs`, `artifacts`, `pipelines`, `init`).
+public enum Sluice {
+    /// Runs the command line with these pipelines and materializers, then exits with the command's status.
+    public static func main(
+        pipelines: [Pipeline], materializers: MaterializerRegistry = MaterializerRegistry(),
+        arguments: [String] = Array(CommandLine.arguments.dropFirst())
+    ) async -> Never {
+        Catalog.register(pipelines: pipelines, materializers: materializers)
+        let status = await SluiceCommand.run(arguments: arguments)
+        exit(status)
+    }
+}

@@ -1,0 +1,170 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import SluiceCore
+
+/// `sluice run`: runs a pipeline in this process.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a pipeline.",
+        discussion: """
+            Steps whose inputs are ready run concurrently. Unchanged steps are reused from the cache.
+            Examples:
+              sluice run prices
+              sluice run prices --config run.yaml --set split.eval_fraction=0.3
+              sluice run prices --print-config > run.yaml
+            """)
+
+    @Argument(help: "The pipeline to run (optional when the executable has only one).")
+    var pipeline: String?
+
+    @Option(name: .shortAndLong, help: "A YAML run config: step parameters, caching, parallelism, seed, stack.")
+    var config: String?
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a setting: STEP.PARAM=VALUE, or parallelism=N, seed=N…", valueName: "key=value"))
+    var overrides: [String] = []
+
+    @Flag(name: .customLong("no-cache"), help: "Run every step, reusing nothing from earlier runs.")
+    var noCache = false
+
+    @Option(name: .shortAndLong, help: "How many steps may run at once (default: one per core).")
+    var parallelism: Int?
+
+    @Flag(help: "Print the fully resolved run config and exit without running.")
+    var printConfig = false
+
+    @Flag(help: "Print the run's record as JSON when it ends, instead of the summary.")
+    var json = false
+
+    func run() async throws {
+        let pipeline = try selectPipeline()
+        var runConfig = RunConfig()
+        if let config { runConfig = try RunConfig.load(contentsOf: URL(fileURLWithPath: config)) }
+        try runConfig.apply(overrides: overrides)
+        if noCache { runConfig.cache = false }
+        if let parallelism {
+            guard parallelism >= 1 else {
+                throw ValidationError("--parallelism must be at least 1.")
+            }
+            runConfig.parallelism = parallelism
+        }
+
+        let workspace = try Workspace.open(create: true, stackOverrides: runConfig.stack, durability: runConfig.durability)
+        let engine = workspace.engine(materializers: Catalog.materializers)
+        let resolved = try engine.resolve(pipeline, config: runConfig)
+        if printConfig {
+            print(resolved.configYAML, terminator: "")
+            return
+        }
+
+        let terminal = Terminal.standardError
+        let reporter = RunReporter(terminal: terminal)
+        let task = Task { try await engine.run(resolved, observer: reporter) }
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                reporter.tick()
+            }
+        }
+        let interrupts = InterruptHandler {
+            printError(terminal.paint("\n■ cancelling the run… (press Ctrl-C again to stop at once)", .yellow))
+            task.cancel()
+        }
+        defer {
+            ticker.cancel()
+            interrupts.stop()
+        }
+        let result = try await task.value
+        ticker.cancel()
+        if json {
+            print(try jsonString(result.run))
+        } else {
+            printSummary(result, workspace: workspace)
+        }
+        switch result.run.status {
+        case .completed: return
+        case .cancelled: throw ExitCode(130)
+        default: throw ExitCode(1)
+        }
+    }
+
+    private func selectPipeline() throws -> Pipeline {
+        let pipelines = Catalog.pipelines
+        if let name = pipeline {
+            if let found = pipelines.first(where: { $0.name == name }) { return found }
+            let names = pipelines.map(\.name)
+            let guess = names.closest(to: name).map { " Did you mean '\($0)'?" } ?? ""
+            throw CLIError(
+                problem: "this executable has no pipeline named '\(name)'.\(guess)",
+                fix: names.isEmpty
+                    ? "build your own executable with `Sluice.main(pipelines: [...])`."
+                    : "run one of: \(names.joined(separator: ", ")) (see `sluice pipelines list`).")
+        }
+        guard pipelines.count == 1 else {
+            throw CLIError(
+                problem: pipelines.isEmpty
+                    ? "this executable has no pipelines compiled in."
+                    : "this executable has several pipelines; say which one to run.",
+                fix: pipelines.isEmpty
+                    ? "build your own executable with `Sluice.main(pipelines: [...])`, or run an example: `swift run sluice-example run`."
+                    : "run `sluice run NAME` with one of: \(pipelines.map(\.name).joined(separator: ", ")).")
+        }
+        return pipelines[0]
+    }
+
+    private func printSummary(_ result: RunResult, workspace: Workspace) {
+        let t = Terminal.standardOutput
+        let run = result.run
+        var counts: [StepRunStatus: Int] = [:]
+        for stepRun in result.stepRuns { counts[stepRun.status, default: 0] += 1 }
+        let parts = [StepRunStatus.completed, .cached, .failed, .skipped, .cancelled].compactMap { status -> String? in
+            guard let n = counts[status], n > 0 else { return nil }
+            return "\(n) \(status == .completed ? "done" : status.rawValue)"
+        }
+        let mark: String
+        switch run.status {
+        case .completed: mark = t.paint("✔", .green, .bold)
+        case .cancelled: mark = t.paint("■", .yellow, .bold)
+        default: mark = t.paint("✘", .red, .bold)
+        }
+        print("\(mark) run \(t.paint(run.id, .bold)) \(run.status.rawValue) in \(formatDuration(run.duration)): \(parts.joined(separator: ", "))")
+        if let error = run.error, run.status != .completed { print("  \(t.paint("reason:", .bold)) \(error)") }
+        print("  records:   \(workspace.display(workspace.metadataLocation))  →  sluice runs show \(run.id)")
+        print("  artifacts: \(workspace.display(workspace.artifacts.root.path))  →  sluice artifacts list --run \(run.id)")
+        if let failed = result.stepRuns.first(where: { $0.status == .failed }), let log = failed.logPath {
+            print("  log of '\(failed.stepName)': \(workspace.display(log))")
+        }
+    }
+}
+
+/// Turns the first Ctrl-C into a callback and the second into an immediate exit.
+final class InterruptHandler: @unchecked Sendable {
+    // @unchecked: the signal source is only resumed at init and cancelled once in stop().
+    private let source: any DispatchSourceSignal
+
+    init(onFirst: @escaping @Sendable () -> Void) {
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        let count = Counter()
+        source.setEventHandler {
+            if count.increment() == 1 { onFirst() } else { exit(130) }
+        }
+        source.resume()
+        self.source = source
+    }
+
+    func stop() {
+        source.cancel()
+        signal(SIGINT, SIG_DFL)
+    }
+
+    private final class Counter: @unchecked Sendable {
+        // Only touched on the signal source's handler, which never runs concurrently with itself.
+        private var value = 0
+        func increment() -> Int {
+            value += 1
+            return value
+        }
+    }
+}

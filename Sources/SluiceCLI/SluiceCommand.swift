@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import SluiceCore
+
+/// The `sluice` command line: `sluice <noun> <verb>`.
+public struct SluiceCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: CommandLine.arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "sluice",
+        abstract: "Reproducible, traceable ML pipelines.",
+        version: RunEnvironment.sluiceVersion,
+        subcommands: [
+            InitCommand.self, RunCommand.self, RunsCommand.self, ArtifactsCommand.self, PipelinesCommand.self,
+        ])
+
+    public init() {}
+
+    /// Parses the command line and runs the command, printing errors in Sluice's "what, then how to fix" form.
+    public static func run(arguments: [String]? = nil) async -> Int32 {
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            return 0
+        } catch let error as ConfigError {
+            report(error.description)
+            return 2
+        } catch let error as PipelineValidationError {
+            report(error.description)
+            return 2
+        } catch let error as CLIError {
+            report(error.description)
+            return 2
+        } catch let error as AmbiguousIDError {
+            report(error.description)
+            return 2
+        } catch {
+            let code = exitCode(for: error)
+            if code.rawValue != 0, !(error is ExitCode) {
+                // ArgumentParser's own messages (usage errors) already say what to do.
+                if "\(type(of: error))".contains("CommandError") || error is ValidationError {
+                    printError(fullMessage(for: error))
+                } else {
+                    report(fullMessage(for: error))
+                }
+            } else if code.rawValue == 0, !(error is ExitCode) {
+                print(fullMessage(for: error))  // --help, --version
+            }
+            return code.rawValue
+        }
+    }
+
+    private static func report(_ message: String) {
+        printError(Terminal.standardError.paint("error: ", .red, .bold) + message)
+    }
+}

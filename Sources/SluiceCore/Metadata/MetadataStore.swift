@@ -1,0 +1,99 @@
+import Foundation
+
+/// Records pipelines, runs, step runs, artifacts and the events between them, and answers cache and
+/// lineage questions.
+///
+/// Every implementation must pass the contract suite in `SluiceTesting` (`MetadataStoreContract`).
+/// Reads of runs report a run whose owning process has died as ``RunStatus/crashed``.
+public protocol MetadataStore: Sendable {
+    /// Records that a pipeline exists (idempotent).
+    func registerPipeline(_ name: String) async throws
+    /// Saves a new run.
+    func insert(_ run: Run) async throws
+    /// Records how a run ended.
+    func finishRun(_ id: RunID, status: RunStatus, endedAt: Date, error: String?) async throws
+    /// Replaces a run's environment (filled in while the run executes).
+    func updateEnvironment(_ id: RunID, _ environment: RunEnvironment) async throws
+
+    /// Saves a step run that has started (or was skipped, failed or cancelled) with its input events.
+    func insert(_ stepRun: StepRun, inputs: [Event]) async throws
+    /// Updates a step run's status, end time, error, log and properties.
+    func finishStepRun(_ stepRun: StepRun, metrics: [MetricRecord]) async throws
+    /// In one transaction: saves new artifacts, output events, metrics and the step run's final record.
+    func completeStepRun(
+        _ stepRun: StepRun, outputs: [ArtifactRecord], metrics: [MetricRecord]) async throws
+    /// In one transaction: saves a cached step run with events pointing at the original's artifacts.
+    func insertCachedStepRun(_ stepRun: StepRun, inputs: [Event], outputs: [Event]) async throws
+
+    /// The newest completed (not cached) step run with this cache key, or `nil` on a miss.
+    func completedStepRun(for cacheKey: CacheKey) async throws -> StepRun?
+    /// The artifacts a step run wrote or reused, by output name.
+    func outputs(ofStepRun id: String) async throws -> [String: ArtifactRecord]
+
+    /// Known pipelines with run counts.
+    func pipelines() async throws -> [PipelineRecord]
+    /// Runs, newest first, filtered.
+    func runs(_ filter: RunFilter) async throws -> [Run]
+    /// One run by full ID or unique prefix.
+    func run(_ idOrPrefix: String) async throws -> Run?
+    /// The step runs of a run, in start order.
+    func stepRuns(ofRun id: RunID) async throws -> [StepRun]
+    /// One step run by ID.
+    func stepRun(_ id: String) async throws -> StepRun?
+    /// Metrics a step run logged.
+    func metrics(ofStepRun id: String) async throws -> [MetricRecord]
+
+    /// Artifacts, newest first, filtered.
+    func artifacts(_ filter: ArtifactFilter) async throws -> [ArtifactRecord]
+    /// One artifact by full ID or unique prefix.
+    func artifact(_ idOrPrefix: String) async throws -> ArtifactRecord?
+    /// Events that touch an artifact (who wrote it, who read it).
+    func events(ofArtifact id: String) async throws -> [Event]
+    /// Events of a step run (what it read and wrote).
+    func events(ofStepRun id: String) async throws -> [Event]
+}
+
+/// Which runs to list.
+public struct RunFilter: Sendable, Equatable {
+    public var pipeline: String?
+    public var status: RunStatus?
+    public var limit: Int
+
+    /// Creates a filter; the default lists the newest 50 runs of any pipeline.
+    public init(pipeline: String? = nil, status: RunStatus? = nil, limit: Int = 50) {
+        self.pipeline = pipeline
+        self.status = status
+        self.limit = limit
+    }
+}
+
+/// Which artifacts to list.
+public struct ArtifactFilter: Sendable, Equatable {
+    public var runID: RunID?
+    public var name: String?
+    public var limit: Int
+
+    /// Creates a filter; the default lists the newest 50 artifacts.
+    public init(runID: RunID? = nil, name: String? = nil, limit: Int = 50) {
+        self.runID = runID
+        self.name = name
+        self.limit = limit
+    }
+}
+
+/// A lookup by ID prefix that matched more than one record.
+public struct AmbiguousIDError: Error, CustomStringConvertible {
+    public var prefix: String
+    public var matches: [String]
+
+    /// Creates the error.
+    public init(prefix: String, matches: [String]) {
+        self.prefix = prefix
+        self.matches = matches
+    }
+
+    public var description: String {
+        "'\(prefix)' matches several records (\(matches.prefix(5).joined(separator: ", "))).\n"
+            + "  To fix: type more characters of the ID."
+    }
+}

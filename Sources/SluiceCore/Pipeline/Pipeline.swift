@@ -1,0 +1,232 @@
+import Foundation
+
+/// A named DAG of step invocations, built in Swift with checked wiring.
+///
+/// ```swift
+/// let prices = Pipeline("prices") { p in
+///     let raw = p.add(Generate())                 // Handle<[House]>
+///     let sets = p.add(Split(), raw)              // StepOutputs<TrainEval>
+///     let model = p.add(Fit(), sets.train)        // Handle<Model>
+///     p.add(Evaluate(), model, sets.eval)         // Evaluate.Input == (Model, [House]), checked by the compiler
+/// }
+/// ```
+/// Wiring a `Handle<Double>` into a step whose input is `Int` does not compile.
+public struct Pipeline: Sendable {
+    /// The pipeline's name, recorded with each run.
+    public let name: String
+    let nodes: [StepNode]
+    let problems: [String]
+
+    /// Builds a pipeline by adding steps to the builder.
+    public init(_ name: String, _ build: (PipelineBuilder) -> Void) {
+        let builder = PipelineBuilder(pipelineName: name)
+        build(builder)
+        self.name = name
+        self.nodes = builder.nodes
+        self.problems = builder.problems
+    }
+
+    init(name: String, nodes: [StepNode], problems: [String] = []) {
+        self.name = name
+        self.nodes = nodes
+        self.problems = problems
+    }
+
+    /// The names of the steps, in the order they were added.
+    public var stepNames: [String] { nodes.map(\.name) }
+
+    /// The names of the steps each step reads from, by step name.
+    public var dependencies: [String: [String]] {
+        Dictionary(uniqueKeysWithValues: nodes.map { node in (node.name, node.inputs.map { nodes[$0.node].name }) })
+    }
+}
+
+/// A typed reference to one output of a step in a pipeline under construction.
+public struct Handle<Value: Sendable>: Sendable {
+    let pipeline: ObjectIdentifier
+    let node: Int
+    let output: String
+}
+
+/// The named outputs of a step whose output type is ``MultipleOutputs``: `outputs.train` is a `Handle`.
+@dynamicMemberLookup
+public struct StepOutputs<Value: MultipleOutputs>: Sendable {
+    let pipeline: ObjectIdentifier
+    let node: Int
+
+    /// The handle of the output that `keyPath` reads.
+    public subscript<Field: Sendable>(dynamicMember keyPath: KeyPath<Value, Field>) -> Handle<Field> {
+        guard let named = Value.outputs.first(where: { $0.keyPath == keyPath }) else {
+            preconditionFailure(
+                "\(Value.self).outputs does not list \(keyPath); add `.init(\"name\", \(keyPath))` to wire it.")
+        }
+        return Handle(pipeline: pipeline, node: node, output: named.name)
+    }
+}
+
+/// Collects step invocations while a ``Pipeline`` is built. Use only inside `Pipeline.init`'s closure.
+public final class PipelineBuilder {
+    let pipelineName: String
+    var nodes: [StepNode] = []
+    var problems: [String] = []
+
+    init(pipelineName: String) { self.pipelineName = pipelineName }
+
+    private var identity: ObjectIdentifier { ObjectIdentifier(self) }
+
+    /// Adds a step reading `inputs`, whose types must match the step's `Input` in order.
+    /// - Parameters:
+    ///   - name: the step's name in this pipeline; defaults to the step type's name.
+    ///   - cache: `false` to always run this step, never reusing earlier outputs.
+    @discardableResult
+    public func add<S: Step, each I: Sendable>(
+        _ step: S, name: String? = nil, cache: Bool = true, _ inputs: repeat Handle<each I>
+    ) -> Handle<S.Output> where S.Input == (repeat each I) {
+        let index = addNode(
+            step, name: name, cache: cache, inputs: edges(repeat each inputs), outputs: single(S.Output.self),
+            makeInput: Self.inputMaker((repeat (each I).self)))
+        return Handle(pipeline: identity, node: index, output: "output")
+    }
+
+    /// Adds a step with several named outputs; wire them on as `outputs.train`, `outputs.eval`.
+    @discardableResult
+    public func add<S: Step, each I: Sendable>(
+        _ step: S, name: String? = nil, cache: Bool = true, _ inputs: repeat Handle<each I>
+    ) -> StepOutputs<S.Output> where S.Input == (repeat each I), S.Output: MultipleOutputs {
+        let slots = S.Output.outputs.map { named in
+            OutputSlot(name: named.name, valueType: named.valueType) { value in named.read(value as! S.Output) }
+        }
+        let index = addNode(
+            step, name: name, cache: cache, inputs: edges(repeat each inputs), outputs: slots,
+            makeInput: Self.inputMaker((repeat (each I).self)))
+        return StepOutputs(pipeline: identity, node: index)
+    }
+
+    /// Rebuilds a step's input tuple from erased values, in wiring order.
+    private static func inputMaker<each I: Sendable>(_ types: (repeat (each I).Type)) -> @Sendable ([any Sendable]) -> (
+        repeat each I
+    ) {
+        { values in
+            var index = 0
+            func take<T>(_ type: T.Type) -> T {
+                defer { index += 1 }
+                return values[index] as! T
+            }
+            return (repeat take((each I).self))
+        }
+    }
+
+    private func edges<each I>(_ inputs: repeat Handle<each I>) -> [(ObjectIdentifier, Int, String)] {
+        var result: [(ObjectIdentifier, Int, String)] = []
+        for handle in repeat each inputs { result.append((handle.pipeline, handle.node, handle.output)) }
+        return result
+    }
+
+    private func single<T>(_ type: T.Type) -> [OutputSlot] {
+        if T.self == Void.self { return [] }
+        return [OutputSlot(name: "output", valueType: T.self) { $0 }]
+    }
+
+    private func addNode<S: Step>(
+        _ step: S, name: String?, cache: Bool, inputs: [(ObjectIdentifier, Int, String)], outputs: [OutputSlot],
+        makeInput: @escaping @Sendable ([any Sendable]) -> S.Input
+    ) -> Int {
+        let identified = step as? any InstanceIdentifiedStep
+        let name = name ?? identified?.stepName ?? S.name
+        var edges: [InputEdge] = []
+        var used: [String: Int] = [:]
+        for (pipeline, node, output) in inputs {
+            guard pipeline == identity, node < nodes.count else {
+                problems.append("step '\(name)' reads a handle that belongs to another pipeline.")
+                continue
+            }
+            let producer = nodes[node].name
+            var inputName = output == "output" ? producer : "\(producer).\(output)"
+            used[inputName, default: 0] += 1
+            if let count = used[inputName], count > 1 { inputName += "#\(count)" }
+            edges.append(InputEdge(name: inputName, node: node, output: output))
+        }
+        if nodes.contains(where: { $0.name == name }) {
+            problems.append("two steps are named '\(name)'; give one another name with `add(_:name:)`.")
+        }
+        nodes.append(
+            StepNode(
+                name: name, kind: identified?.stepName ?? String(describing: S.self),
+                codeVersion: identified?.codeVersion ?? S.version, inputs: edges, outputs: outputs,
+                cacheable: cache, binder: StepBinder(step, makeInput: makeInput)))
+        return nodes.count - 1
+    }
+}
+
+// MARK: - Type-erased graph
+
+/// One input of a node: which node and output it reads, and the name the read is recorded under.
+struct InputEdge: Sendable, Equatable {
+    var name: String
+    var node: Int
+    var output: String
+}
+
+/// One output of a node.
+struct OutputSlot: @unchecked Sendable {
+    // @unchecked: `Any.Type` is an immutable metatype.
+    var name: String
+    var valueType: Any.Type
+    var extract: @Sendable (any Sendable) -> any Sendable
+    var typeName: String { String(reflecting: valueType) }
+}
+
+/// A step invocation with its types erased, as the engine runs it.
+struct StepNode: Sendable {
+    var name: String
+    var kind: String
+    var codeVersion: Int
+    var inputs: [InputEdge]
+    var outputs: [OutputSlot]
+    var cacheable: Bool
+    var binder: StepBinder
+}
+
+/// A step with its parameters resolved and its body ready to run on erased values.
+struct BoundStep: Sendable {
+    /// Canonical JSON of the resolved parameters.
+    var parametersJSON: String
+    /// The resolved parameters as a tree, for the printed config.
+    var parameters: ConfigValue
+    var execute: @Sendable ([any Sendable], StepContext) async throws -> any Sendable
+}
+
+/// Resolves a step's parameters from configuration, and wraps its `run` for erased inputs.
+struct StepBinder: Sendable {
+    let defaults: @Sendable () throws -> ConfigValue
+    let bind: @Sendable (ConfigValue?, String) throws -> BoundStep
+
+    init<S: Step>(_ step: S, makeInput: @escaping @Sendable ([any Sendable]) -> S.Input) {
+        defaults = { try ConfigValue.encoding(step.parameters) }
+        bind = { overrides, path in
+            var configured = step
+            if let overrides {
+                let base = try ConfigValue.encoding(step.parameters)
+                let merged = base.overlaid(with: overrides) { key, existing in
+                    existing.first { $0 == key || snakeCased($0) == key }
+                }
+                let (parameters, unknown) = try ConfigDecoder().decode(S.Parameters.self, from: merged, path: path)
+                if let first = unknown.first {
+                    let key = String(first.path.dropFirst(path.count + 1))
+                    let known = first.known.map(snakeCased)
+                    throw ConfigError.unknownKey(
+                        key, path: path, at: first.location, known: Array(Set(known)), what: "parameter")
+                }
+                configured.parameters = parameters
+            }
+            let json = try canonicalJSON(configured.parameters)
+            let tree = try JSONDecoder().decode(ConfigValue.self, from: json)
+            let frozen = configured
+            return BoundStep(
+                parametersJSON: String(decoding: json, as: UTF8.self), parameters: tree,
+                execute: { values, context in
+                    try await frozen.run(makeInput(values), context: context)
+                })
+        }
+    }
+}

@@ -1,0 +1,468 @@
+import Foundation
+import Logging
+
+/// Executes pipelines in this process: steps whose inputs are ready run concurrently, bounded by the
+/// configured parallelism; outputs go to the artifact store; every step run is recorded in the metadata store.
+///
+/// Failure policy: a failed step fails the run and its dependents are skipped, while independent branches
+/// finish. Cancelling the task that awaits ``run(_:config:observer:)`` cancels running steps and records
+/// the run as cancelled.
+public struct RunEngine: Sendable {
+    /// Where runs, step runs, artifacts and events are recorded.
+    public var metadata: any MetadataStore
+    /// Where artifact content is written.
+    public var artifacts: LocalArtifactStore
+    /// How output values are stored, by type.
+    public var materializers: MaterializerRegistry
+    /// Where step logs go: `<logs>/<run>/<step>.log`.
+    public var logDirectory: URL
+    /// Where steps get scratch directories.
+    public var scratchDirectory: URL
+    /// Captures the run's environment (git state, binary hash); runs concurrently with the steps.
+    public var environment: @Sendable () async -> RunEnvironment
+
+    /// Creates an engine over the given stores.
+    public init(
+        metadata: any MetadataStore, artifacts: LocalArtifactStore,
+        materializers: MaterializerRegistry = MaterializerRegistry(), logDirectory: URL, scratchDirectory: URL,
+        environment: @escaping @Sendable () async -> RunEnvironment = { RunEnvironment.basic() }
+    ) {
+        self.metadata = metadata
+        self.artifacts = artifacts
+        self.materializers = materializers
+        self.logDirectory = logDirectory
+        self.scratchDirectory = scratchDirectory
+        self.environment = environment
+    }
+
+    /// The steps of a pipeline with parameters resolved against `config`, and the config as it will be stored.
+    /// - Throws: ``PipelineValidationError`` listing every problem in the graph and the config.
+    public func resolve(_ pipeline: Pipeline, config: RunConfig) throws -> ResolvedPipeline {
+        try pipeline.validate(config: config, materializers: materializers)
+        var problems: [String] = []
+        var bound: [BoundStep] = []
+        for node in pipeline.nodes {
+            do {
+                bound.append(try node.binder.bind(config.steps[node.name]?.parameters, "steps.\(node.name).parameters"))
+            } catch {
+                problems.append("\(error)")
+            }
+        }
+        if !problems.isEmpty { throw PipelineValidationError(pipeline: pipeline.name, problems: problems) }
+        let materializers = pipeline.nodes.map { node in
+            node.outputs.map { self.materializers.materializer(for: $0.valueType)! }
+        }
+        return ResolvedPipeline(pipeline: pipeline, config: config, steps: bound, materializers: materializers)
+    }
+
+    /// Runs `pipeline` with `config`, reporting progress to `observer`.
+    /// - Returns: the run's records; check ``RunResult/run``'s status for failures in steps.
+    /// - Throws: ``PipelineValidationError`` before anything runs, or a store error that stopped the run.
+    public func run(_ pipeline: Pipeline, config: RunConfig = RunConfig(), observer: (any RunObserver)? = nil)
+        async throws -> RunResult
+    {
+        try await run(resolve(pipeline, config: config), observer: observer)
+    }
+
+    /// Runs an already resolved pipeline.
+    public func run(_ resolved: ResolvedPipeline, observer: (any RunObserver)? = nil) async throws -> RunResult {
+        let pipeline = resolved.pipeline
+        let config = resolved.config
+        let startedAt = Date()
+        let run = Run(
+            id: RecordID.make("run", at: startedAt), pipeline: pipeline.name, status: .running,
+            config: resolved.configYAML, environment: .basic(), owner: .current, startedAt: startedAt)
+        try await metadata.registerPipeline(pipeline.name)
+        try await metadata.insert(run)
+        let capture = Task { await environment() }
+        observer?.runStarted(run, steps: pipeline.stepNames)
+        for name in pipeline.stepNames { observer?.stepChanged(name, to: .queued) }
+
+        let execution = Execution(engine: self, resolved: resolved, run: run, observer: observer)
+        let outcome = await execution.execute(parallelism: config.parallelism ?? ProcessInfo.processInfo.activeProcessorCount)
+
+        var finished = run
+        finished.environment = await capture.value
+        finished.endedAt = Date()
+        finished.status = outcome.status
+        finished.error = outcome.error
+        try await metadata.updateEnvironment(run.id, finished.environment)
+        try await metadata.finishRun(run.id, status: finished.status, endedAt: finished.endedAt!, error: finished.error)
+        if let storeError = outcome.storeError { throw storeError }
+        let result = RunResult(
+            run: finished, stepRuns: outcome.stepRuns, outputs: outcome.outputs, artifacts: artifacts,
+            materializers: materializers)
+        observer?.runFinished(result)
+        return result
+    }
+}
+
+/// A pipeline whose parameters are resolved against a config: what will run, and the config to store.
+public struct ResolvedPipeline: Sendable {
+    /// The pipeline.
+    public let pipeline: Pipeline
+    /// The config it was resolved against.
+    public let config: RunConfig
+    let steps: [BoundStep]
+    let materializers: [[AnyMaterializer]]
+
+    /// The fully resolved config: every step's parameters with defaults filled in, caching, parallelism,
+    /// seed and durability, as YAML.
+    public var configYAML: String {
+        var steps: [(key: String, value: ConfigValue)] = []
+        for (node, bound) in zip(pipeline.nodes, self.steps) {
+            let cache = (config.steps[node.name]?.cache ?? node.cacheable) && config.cache
+            steps.append(
+                (node.name, ConfigValue(.object([("cache", ConfigValue(.bool(cache))), ("parameters", bound.parameters)]))))
+        }
+        var top: [(key: String, value: ConfigValue)] = [
+            ("pipeline", ConfigValue(.string(pipeline.name))),
+            ("parallelism", ConfigValue(.int(config.parallelism ?? ProcessInfo.processInfo.activeProcessorCount))),
+            ("cache", ConfigValue(.bool(config.cache))),
+            ("seed", ConfigValue(.int(Int(truncatingIfNeeded: config.seed)))),
+            ("durability", ConfigValue(.string((config.durability ?? config.stack.durability ?? .process).rawValue))),
+        ]
+        let stack = config.stack.tree
+        if stack.entries?.isEmpty == false { top.append(("stack", stack)) }
+        top.append(("steps", ConfigValue(.object(steps))))
+        return ConfigValue(.object(top)).yaml()
+    }
+
+    /// The canonical JSON of a step's resolved parameters.
+    public func parameters(of step: String) -> String? {
+        pipeline.nodes.firstIndex { $0.name == step }.map { steps[$0].parametersJSON }
+    }
+}
+
+/// What a run produced: its record, its step runs, and each step's output artifacts.
+public struct RunResult: Sendable {
+    /// The run's final record.
+    public let run: Run
+    /// Every step run, in the order they ended.
+    public let stepRuns: [StepRun]
+    /// Output artifacts by step name, then output name.
+    public let outputs: [String: [String: ArtifactRecord]]
+    let artifacts: LocalArtifactStore
+    let materializers: MaterializerRegistry
+
+    /// The step run of the step called `name`.
+    public func stepRun(_ name: String) -> StepRun? { stepRuns.first { $0.stepName == name } }
+
+    /// Reads an output value back from the artifact store.
+    public func value<T>(_ type: T.Type, step: String, output: String = "output") throws -> T {
+        guard let record = outputs[step]?[output] else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "step '\(step)' has no output '\(output)' in this run"])
+        }
+        guard let materializer = materializers.materializer(for: T.self) else {
+            preconditionFailure("no materializer for \(T.self)")
+        }
+        return try materializer.read(artifacts.url(for: record.uri)) as! T
+    }
+}
+
+// MARK: - Execution
+
+/// The state of one run in progress. Only the scheduling loop touches it; steps run in child tasks.
+private struct Execution {
+    let engine: RunEngine
+    let resolved: ResolvedPipeline
+    let run: Run
+    let observer: (any RunObserver)?
+
+    struct Outcome {
+        var status: RunStatus
+        var error: String?
+        var stepRuns: [StepRun]
+        var outputs: [String: [String: ArtifactRecord]]
+        var storeError: Error?
+    }
+
+    /// What a step's task reports back.
+    struct StepOutcome: Sendable {
+        var node: Int
+        var stepRun: StepRun
+        var outputs: [ArtifactRecord]
+        var values: [any Sendable]?
+        var storeError: String?
+    }
+
+    enum NodeState { case waiting, running, produced, failed, skipped, cancelled }
+
+    func execute(parallelism: Int) async -> Outcome {
+        let nodes = resolved.pipeline.nodes
+        var state = Array(repeating: NodeState.waiting, count: nodes.count)
+        var remainingInputs = nodes.map { Set($0.inputs.map(\.node)).count }
+        var consumers = Array(repeating: [Int](), count: nodes.count)
+        for (index, node) in nodes.enumerated() {
+            for producer in Set(node.inputs.map(\.node)) { consumers[producer].append(index) }
+        }
+        var pendingReads = consumers.map(\.count)
+        var outputs = Array(repeating: [String: ArtifactRecord](), count: nodes.count)
+        var values = Array(repeating: [any Sendable]?.none, count: nodes.count)
+        var ready = nodes.indices.filter { remainingInputs[$0] == 0 }
+        var readyHead = 0
+        var stepRuns: [StepRun] = []
+        var firstFailure: String?
+        var storeError: String?
+        var cancelled = false
+
+        /// Marks `index` and everything downstream of it as not runnable.
+        func skipDownstream(of index: Int, reason: String, as status: NodeState) async {
+            var stack = consumers[index]
+            while let next = stack.popLast() {
+                guard state[next] == .waiting else { continue }
+                state[next] = status
+                let name = nodes[next].name
+                let record = placeholder(next, status: status == .cancelled ? .cancelled : .skipped, reason: reason)
+                stepRuns.append(record)
+                do { try await engine.metadata.insert(record, inputs: []) } catch { storeError = storeError ?? "\(error)" }
+                observer?.stepChanged(name, to: status == .cancelled ? .cancelled : .skipped(reason: reason))
+                stack += consumers[next]
+            }
+        }
+
+        await withTaskGroup(of: StepOutcome.self) { group in
+            var running = 0
+            while true {
+                while running < parallelism, readyHead < ready.count, !cancelled {
+                    let index = ready[readyHead]
+                    readyHead += 1
+                    state[index] = .running
+                    running += 1
+                    let inputs = nodes[index].inputs.map { edge in
+                        (edge, outputs[edge.node][edge.output]!, values[edge.node].map { vals in
+                            vals[nodes[edge.node].outputs.firstIndex { $0.name == edge.output }!]
+                        })
+                    }
+                    group.addTask { await self.runStep(index, inputs: inputs) }
+                }
+                guard running > 0, let result = await group.next() else { break }
+                running -= 1
+                let index = result.node
+                stepRuns.append(result.stepRun)
+                if let error = result.storeError { storeError = storeError ?? error }
+                for edge in Set(nodes[index].inputs.map(\.node)) {
+                    pendingReads[edge] -= 1
+                    if pendingReads[edge] == 0 { values[edge] = nil }  // no one else will read them
+                }
+                switch result.stepRun.status {
+                case .completed, .cached:
+                    state[index] = .produced
+                    outputs[index] = Dictionary(uniqueKeysWithValues: result.outputs.map { ($0.name, $0) })
+                    if pendingReads[index] > 0 { values[index] = result.values }
+                    for consumer in consumers[index] {
+                        remainingInputs[consumer] -= 1
+                        if remainingInputs[consumer] == 0 && state[consumer] == .waiting { ready.append(consumer) }
+                    }
+                case .cancelled:
+                    state[index] = .cancelled
+                    cancelled = true
+                    await skipDownstream(of: index, reason: "the run was cancelled", as: .cancelled)
+                default:
+                    state[index] = .failed
+                    firstFailure = firstFailure ?? "step '\(nodes[index].name)' failed: \(result.stepRun.error ?? "unknown error")"
+                    await skipDownstream(of: index, reason: "'\(nodes[index].name)' failed", as: .skipped)
+                }
+                if Task.isCancelled { cancelled = true }
+            }
+        }
+        if Task.isCancelled { cancelled = true }
+        // Steps never started because the run was cancelled.
+        for index in nodes.indices where state[index] == .waiting {
+            state[index] = .cancelled
+            let record = placeholder(index, status: .cancelled, reason: "the run was cancelled")
+            stepRuns.append(record)
+            do { try await engine.metadata.insert(record, inputs: []) } catch { storeError = storeError ?? "\(error)" }
+            observer?.stepChanged(nodes[index].name, to: .cancelled)
+        }
+        let status: RunStatus =
+            storeError != nil ? .failed : cancelled ? .cancelled : (firstFailure != nil ? .failed : .completed)
+        let byName = Dictionary(uniqueKeysWithValues: nodes.indices.map { (nodes[$0].name, outputs[$0]) })
+        return Outcome(
+            status: status, error: storeError.map { "metadata store: \($0)" } ?? firstFailure, stepRuns: stepRuns,
+            outputs: byName, storeError: storeError.map { StoreFailure(message: $0) })
+    }
+
+    func placeholder(_ index: Int, status: StepRunStatus, reason: String) -> StepRun {
+        let node = resolved.pipeline.nodes[index]
+        return StepRun(
+            id: RecordID.make("step"), runID: run.id, stepName: node.name, kind: node.kind, status: status,
+            cacheKey: nil, codeVersion: node.codeVersion, parameters: resolved.steps[index].parametersJSON,
+            seed: SeededRandom.derive(seed: resolved.config.seed, name: node.name), startedAt: nil, endedAt: Date(),
+            error: reason)
+    }
+
+    /// Runs or reuses one step. Never throws: every outcome is a record.
+    func runStep(_ index: Int, inputs: [(InputEdge, ArtifactRecord, (any Sendable)?)]) async -> StepOutcome {
+        let node = resolved.pipeline.nodes[index]
+        let bound = resolved.steps[index]
+        let materializers = resolved.materializers[index]
+        let config = resolved.config
+        let seed = SeededRandom.derive(seed: config.seed, name: node.name)
+        let key = CacheKey(
+            ingredients: .init(
+                stepName: node.name, codeVersion: node.codeVersion, parameters: bound.parametersJSON,
+                inputs: inputs.map { ($0.0.name, $0.1.contentHash) },
+                outputs: zip(node.outputs, materializers).map { ($0.name, $1.identifier, $1.version) }))
+        let inputEvents = { (stepRunID: String) in
+            inputs.map { Event(stepRunID: stepRunID, artifactID: $0.1.id, kind: .input, name: $0.0.name) }
+        }
+        var stepRun = StepRun(
+            id: RecordID.make("step"), runID: run.id, stepName: node.name, kind: node.kind, status: .running,
+            cacheKey: key, codeVersion: node.codeVersion, parameters: bound.parametersJSON, seed: seed,
+            startedAt: Date())
+        let useCache = config.cache && (config.steps[node.name]?.cache ?? node.cacheable)
+
+        do {
+            if Task.isCancelled { throw CancellationError() }
+            if useCache, let hit = try await cachedOutputs(for: key, node: node) {
+                stepRun.status = .cached
+                stepRun.cachedFrom = hit.stepRun.id
+                stepRun.properties = hit.stepRun.properties
+                stepRun.endedAt = Date()
+                let outputEvents = hit.outputs.map {
+                    Event(stepRunID: stepRun.id, artifactID: $0.id, kind: .output, name: $0.name)
+                }
+                try await engine.metadata.insertCachedStepRun(stepRun, inputs: inputEvents(stepRun.id), outputs: outputEvents)
+                observer?.stepChanged(node.name, to: .cached(from: hit.stepRun.runID))
+                return StepOutcome(node: index, stepRun: stepRun, outputs: hit.outputs, values: nil)
+            }
+            try await engine.metadata.insert(stepRun, inputs: inputEvents(stepRun.id))
+        } catch is CancellationError {
+            stepRun.status = .cancelled
+            stepRun.endedAt = Date()
+            observer?.stepChanged(node.name, to: .cancelled)
+            return StepOutcome(node: index, stepRun: stepRun, outputs: [], values: nil)
+        } catch {
+            stepRun.status = .failed
+            stepRun.error = "metadata store: \(error)"
+            observer?.stepChanged(node.name, to: .failed(reason: stepRun.error!))
+            return StepOutcome(node: index, stepRun: stepRun, outputs: [], values: nil, storeError: "\(error)")
+        }
+
+        observer?.stepChanged(node.name, to: .running(since: stepRun.startedAt!))
+        let logURL = engine.logDirectory.appending(path: "\(run.id)/\(node.name).log")
+        let sink = StepLogHandler.Sink(url: logURL)
+        var logger = Logger(label: "sluice.step.\(node.name)") { _ in StepLogHandler(sink: sink) }
+        logger[metadataKey: "run.id"] = "\(run.id)"
+        logger[metadataKey: "step.name"] = "\(node.name)"
+        let scratch = engine.scratchDirectory.appending(path: stepRun.id, directoryHint: .isDirectory)
+        let context = StepContext(
+            runID: run.id, stepName: node.name, seed: seed, logger: logger, scratchDirectory: scratch, observer: observer)
+
+        var artifactsOut: [ArtifactRecord] = []
+        var produced: [any Sendable] = []
+        do {
+            var inputValues: [any Sendable] = []
+            for (edge, record, value) in inputs {
+                if let value {
+                    inputValues.append(value)
+                } else {
+                    inputValues.append(try load(record, edge: edge))
+                }
+            }
+            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            let output = try await bound.execute(inputValues, context)
+            try Task.checkCancellation()
+            let recorded = context.recorded
+            for (slot, materializer) in zip(node.outputs, materializers) {
+                let value = slot.extract(output)
+                produced.append(value)
+                let stored: StoredContent
+                do {
+                    stored = try engine.artifacts.store { url in try materializer.write(value, url) }
+                } catch {
+                    throw ArtifactWriteError(output: slot.name, step: node.name, underlying: error)
+                }
+                var properties = materializer.properties(value)
+                properties.merge(recorded.outputProperties[slot.name] ?? [:]) { $1 }
+                artifactsOut.append(
+                    ArtifactRecord(
+                        id: RecordID.make("art"), name: slot.name, typeName: slot.typeName, uri: stored.uri,
+                        contentHash: stored.contentHash, size: stored.size, materializer: materializer.identifier,
+                        materializerVersion: materializer.version, properties: properties,
+                        producerStepRunID: stepRun.id, createdAt: Date()))
+            }
+            stepRun.status = .completed
+            stepRun.endedAt = Date()
+            stepRun.properties = recorded.properties
+            sink.close()
+            if sink.wasWritten { stepRun.logPath = logURL.path }
+            try await engine.metadata.completeStepRun(stepRun, outputs: artifactsOut, metrics: recorded.metrics)
+            observer?.stepChanged(node.name, to: .completed(duration: stepRun.duration ?? 0))
+            return StepOutcome(node: index, stepRun: stepRun, outputs: artifactsOut, values: produced)
+        } catch {
+            let isCancellation = error is CancellationError || Task.isCancelled
+            stepRun.status = isCancellation ? .cancelled : .failed
+            stepRun.error = isCancellation ? "cancelled" : Self.describe(error)
+            stepRun.endedAt = Date()
+            stepRun.properties = context.recorded.properties
+            if !isCancellation { logger.error("step failed: \(stepRun.error!)") }
+            sink.close()
+            if sink.wasWritten { stepRun.logPath = logURL.path }
+            var storeError: String?
+            do {
+                try await engine.metadata.finishStepRun(stepRun, metrics: context.recorded.metrics)
+            } catch {
+                storeError = "\(error)"
+            }
+            observer?.stepChanged(node.name, to: isCancellation ? .cancelled : .failed(reason: stepRun.error!))
+            return StepOutcome(node: index, stepRun: stepRun, outputs: [], values: nil, storeError: storeError)
+        }
+    }
+
+    /// The outputs of an earlier completed step run with this key, if they are all still in the store.
+    func cachedOutputs(for key: CacheKey, node: StepNode) async throws -> (stepRun: StepRun, outputs: [ArtifactRecord])? {
+        guard let hit = try await engine.metadata.completedStepRun(for: key) else { return nil }
+        let stored = try await engine.metadata.outputs(ofStepRun: hit.id)
+        var records: [ArtifactRecord] = []
+        for slot in node.outputs {
+            guard let record = stored[slot.name], engine.artifacts.contains(uri: record.uri) else { return nil }
+            records.append(record)
+        }
+        return (hit, records)
+    }
+
+    func load(_ record: ArtifactRecord, edge: InputEdge) throws -> any Sendable {
+        let producer = resolved.pipeline.nodes[edge.node]
+        guard let slot = producer.outputs.firstIndex(where: { $0.name == edge.output }) else {
+            preconditionFailure("validated pipeline has no output \(edge.output)")
+        }
+        do {
+            return try resolved.materializers[edge.node][slot].read(engine.artifacts.url(for: record.uri))
+        } catch {
+            throw ArtifactReadError(artifact: record, underlying: error)
+        }
+    }
+
+    static func describe(_ error: Error) -> String {
+        if let error = error as? LocalizedError, let text = error.errorDescription { return text }
+        return String(describing: error)
+    }
+}
+
+/// A metadata store failure that stopped a run.
+public struct StoreFailure: Error, CustomStringConvertible {
+    /// What the store said.
+    public var message: String
+    public var description: String { "the metadata store failed: \(message)" }
+}
+
+/// An output that could not be written to the artifact store.
+public struct ArtifactWriteError: Error, CustomStringConvertible {
+    public var output: String
+    public var step: String
+    public var underlying: Error
+    public var description: String { "while saving artifact '\(output)' of step '\(step)': \(underlying)" }
+}
+
+/// An input artifact that could not be read back.
+public struct ArtifactReadError: Error, CustomStringConvertible {
+    public var artifact: ArtifactRecord
+    public var underlying: Error
+    public var description: String {
+        "while reading artifact \(artifact.id) ('\(artifact.name)', \(artifact.uri)): \(underlying)\n"
+            + "  To fix: re-run with --no-cache to rebuild it."
+    }
+}

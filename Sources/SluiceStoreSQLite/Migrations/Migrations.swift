@@ -1,0 +1,63 @@
+import GRDB
+
+/// The schema, as versioned migrations. Never edit a shipped migration: add the next one.
+enum Migrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: pipelines, runs, step runs, artifacts, events, metrics") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE pipelines (
+                        name TEXT PRIMARY KEY,
+                        first_seen REAL NOT NULL);
+                    CREATE TABLE runs (
+                        id TEXT PRIMARY KEY,
+                        pipeline TEXT NOT NULL REFERENCES pipelines(name),
+                        status TEXT NOT NULL,
+                        config TEXT NOT NULL,
+                        user TEXT NOT NULL, host TEXT NOT NULL, os TEXT NOT NULL,
+                        swift_version TEXT NOT NULL, sluice_version TEXT NOT NULL,
+                        git_commit TEXT, git_dirty INTEGER, binary_path TEXT, binary_hash TEXT,
+                        arguments TEXT NOT NULL,
+                        owner_host TEXT NOT NULL, owner_boot TEXT NOT NULL,
+                        owner_pid INTEGER NOT NULL, owner_start INTEGER NOT NULL,
+                        started_at REAL NOT NULL, ended_at REAL, error TEXT);
+                    CREATE INDEX runs_by_pipeline ON runs(pipeline, started_at);
+                    CREATE INDEX runs_by_status ON runs(status);
+                    CREATE TABLE step_runs (
+                        id TEXT PRIMARY KEY,
+                        run_id TEXT NOT NULL REFERENCES runs(id),
+                        step_name TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
+                        cache_key TEXT, code_version INTEGER NOT NULL, parameters TEXT NOT NULL,
+                        seed INTEGER NOT NULL,
+                        started_at REAL, ended_at REAL, error TEXT, log_path TEXT,
+                        cached_from TEXT REFERENCES step_runs(id),
+                        properties TEXT NOT NULL);
+                    CREATE INDEX step_runs_by_run ON step_runs(run_id);
+                    CREATE INDEX step_runs_by_cache_key ON step_runs(cache_key, status);
+                    CREATE TABLE artifacts (
+                        id TEXT PRIMARY KEY,
+                        name TEXT NOT NULL, type_name TEXT NOT NULL, uri TEXT NOT NULL,
+                        content_hash TEXT NOT NULL, size INTEGER NOT NULL,
+                        materializer TEXT NOT NULL, materializer_version INTEGER NOT NULL,
+                        properties TEXT NOT NULL,
+                        producer_step_run_id TEXT NOT NULL REFERENCES step_runs(id),
+                        created_at REAL NOT NULL);
+                    CREATE INDEX artifacts_by_hash ON artifacts(content_hash);
+                    CREATE INDEX artifacts_by_producer ON artifacts(producer_step_run_id);
+                    CREATE TABLE events (
+                        step_run_id TEXT NOT NULL REFERENCES step_runs(id),
+                        artifact_id TEXT NOT NULL REFERENCES artifacts(id),
+                        kind TEXT NOT NULL CHECK (kind IN ('input', 'output')),
+                        name TEXT NOT NULL,
+                        PRIMARY KEY (step_run_id, kind, name));
+                    CREATE INDEX events_by_artifact ON events(artifact_id, kind);
+                    CREATE TABLE metrics (
+                        step_run_id TEXT NOT NULL REFERENCES step_runs(id),
+                        name TEXT NOT NULL, value REAL NOT NULL, step INTEGER, logged_at REAL NOT NULL);
+                    CREATE INDEX metrics_by_step_run ON metrics(step_run_id);
+                    """)
+        }
+        return migrator
+    }
+}
