@@ -133,8 +133,10 @@ public actor InMemoryMetadataStore: MetadataStore {
 
     private func reconcileCrashedRuns() {
         for (id, run) in runRecords where run.status == .running && run.owner.isKnownDead {
-            runRecords[id]?.status = .crashed
-            runRecords[id]?.endedAt = runRecords[id]?.endedAt ?? Date()
+            var crashed = run
+            crashed.status = .crashed
+            crashed.endedAt = run.endedAt ?? Date()
+            runRecords[id] = crashed
             for (stepID, step) in stepRunRecords where step.runID == id && step.status == .running {
                 stepRunRecords[stepID]?.status = .crashed
             }

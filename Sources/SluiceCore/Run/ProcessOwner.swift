@@ -40,7 +40,7 @@ public struct ProcessOwner: Codable, Sendable, Equatable {
     }()
 
     static func startTicks(of pid: Int32) -> UInt64? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else {
             // Without /proc (macOS) fall back to asking the kernel whether the PID exists at all.
             #if os(Linux)
                 return nil
@@ -49,8 +49,8 @@ public struct ProcessOwner: Codable, Sendable, Equatable {
             #endif
         }
         // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-        guard let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard let closing = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: closing)...].split(separator: " ")
         // After the name, field 3 (state) is index 0, so field 22 is index 19.
         guard fields.count > 19, let ticks = UInt64(fields[19]) else { return nil }
         // A zombie has exited; its work is gone.

@@ -1,0 +1,11 @@
+import SluiceCore
+import SluiceTesting
+import Testing
+
+@Suite("In-memory metadata store")
+struct InMemoryMetadataStoreTests {
+    @Test("passes the metadata store contract", arguments: MetadataStoreContract.names)
+    func contract(_ check: String) async throws {
+        try await MetadataStoreContract.check(check, on: InMemoryMetadataStore())
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import GRDB
+import SluiceCore
+import SluiceTesting
+import Testing
+
+@testable import SluiceStoreSQLite
+
+@Suite("SQLite metadata store")
+struct SQLiteMetadataStoreTests {
+    @Test("passes the metadata store contract", arguments: MetadataStoreContract.names)
+    func contract(_ check: String) async throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteMetadataStore(path: directory.path("metadata.sqlite").path)
+        try await MetadataStoreContract.check(check, on: store)
+    }
+
+    @Test("opens in WAL mode with the versioned migrations applied")
+    func walAndMigrations() throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteMetadataStore(path: directory.path("m.sqlite").path)
+        let mode = try store.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+        #expect(mode == "wal")
+        #expect(try store.appliedMigrations() == ["v1: pipelines, runs, step runs, artifacts, events, metrics"])
+        // Reopening an existing store migrates nothing and keeps the data.
+        let again = try SQLiteMetadataStore(path: directory.path("m.sqlite").path)
+        #expect(try again.appliedMigrations().count == 1)
+    }
+
+    @Test("power durability sets synchronous=FULL, the default NORMAL")
+    func durabilitySetting() throws {
+        let directory = try TemporaryDirectory()
+        let fast = try SQLiteMetadataStore(path: directory.path("a.sqlite").path)
+        let safe = try SQLiteMetadataStore(path: directory.path("b.sqlite").path, durability: .power)
+        #expect(try fast.pool.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 1)
+        #expect(try safe.pool.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
+    }
+
+    @Test("an unusable path gives an error that says what to do")
+    func unusablePath() throws {
+        let directory = try TemporaryDirectory()
+        let file = directory.path("not-a-dir")
+        try Data("x".utf8).write(to: file)
+        let error = #expect(throws: StoreOpenError.self) {
+            try SQLiteMetadataStore(path: file.appending(path: "m.sqlite").path)
+        }
+        #expect(error?.description.contains("To fix:") == true)
+    }
+
+    @Test("8 concurrent runs on one SQLite file record every run, step run, artifact and event")
+    func concurrentRuns() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("shared.sqlite").path
+        let artifacts = try LocalArtifactStore(root: directory.path("artifacts"))
+        let pipeline = Pipeline("fan") { p in
+            let seed = p.step("seed", version: 1) { context in Array(0..<50) }
+            for branch in 0..<6 {
+                let mapped = p.step("map\(branch)", version: 1, seed) { values, context in values.map { $0 * branch + 1 } }
+                p.step("sum\(branch)", version: 1, mapped) { values, context in values.reduce(0, +) }
+            }
+        }
+        // Each run opens its own store, as separate processes would: writers contend for the file lock.
+        let results = try await withThrowingTaskGroup(of: RunResult.self) { group in
+            for index in 0..<8 {
+                group.addTask {
+                    let engine = RunEngine(
+                        metadata: try SQLiteMetadataStore(path: path), artifacts: artifacts,
+                        logDirectory: directory.path("logs"), scratchDirectory: directory.path("scratch\(index)"))
+                    var config = RunConfig()
+                    config.cache = false
+                    config.parallelism = 4
+                    return try await engine.run(pipeline, config: config)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.allSatisfy { $0.run.status == .completed })
+        let store = try SQLiteMetadataStore(path: path)
+        let runs = try await store.runs(RunFilter(limit: 100))
+        #expect(Set(runs.map(\.id)) == Set(results.map(\.run.id)))
+        for result in results {
+            let stepRuns = try await store.stepRuns(ofRun: result.run.id)
+            #expect(stepRuns.count == 13)
+            #expect(stepRuns.allSatisfy { $0.status == .completed })
+            let written = try await store.artifacts(ArtifactFilter(runID: result.run.id, limit: 100))
+            #expect(written.count == 13)
+            for stepRun in stepRuns where stepRun.stepName.hasPrefix("sum") {
+                #expect(try await store.events(ofStepRun: stepRun.id).map(\.kind) == [.input, .output])
+            }
+        }
+        #expect(try await store.pipelines().first?.runCount == 8)
+    }
+}
