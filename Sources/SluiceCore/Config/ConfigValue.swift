@@ -196,7 +196,14 @@ extension ConfigValue {
                         problem: "\(source):\(keyNode.mark?.line ?? 0): the key '\(key)' appears twice in one mapping.",
                         fix: "keep one of them.")
                 }
-                entries.append((key, try ConfigValue(node: valueNode, source: source)))
+                var value = try ConfigValue(node: valueNode, source: source)
+                // A nested mapping or list is reported at its key's line, where a reader looks for it.
+                if value.entries != nil || { if case .array = value.kind { true } else { false } }(),
+                    let mark = keyNode.mark
+                {
+                    value.location = SourceLocation(source: source, line: mark.line, column: mark.column)
+                }
+                entries.append((key, value))
             }
             self.init(.object(entries), at: location)
         case .alias:

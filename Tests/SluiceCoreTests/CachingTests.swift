@@ -1,0 +1,210 @@
+import Foundation
+import SluiceTesting
+import Testing
+
+@testable import SluiceCore
+
+@Suite("Caching")
+struct CachingTests {
+    func chain(_ counter: Counter) -> Pipeline {
+        Pipeline("chain") { p in
+            let numbers = p.add(Numbers(counter: counter))
+            let scaled = p.add(Scale(counter: counter), numbers)
+            p.step("sum", version: 1, scaled) { values, _ in
+                counter.hit("sum")
+                return values.reduce(0, +)
+            }
+            p.step("other", version: 1) { _ in
+                counter.hit("other")
+                return "independent"
+            }
+        }
+    }
+
+    @Test("an unchanged second run reuses every step and points at the originals")
+    func secondRunCached() async throws {
+        let counter = Counter()
+        let engine = try TestEngine()
+        let first = try await engine.run(chain(counter))
+        let second = try await engine.run(chain(counter))
+        #expect(second.stepRuns.allSatisfy { $0.status == .cached })
+        for name in ["numbers", "scale", "sum", "other"] {
+            #expect(counter[name] == 1)
+            #expect(second.stepRun(name)?.cachedFrom == first.stepRun(name)?.id)
+            #expect(second.outputs[name]?["output"]?.id == first.outputs[name]?["output"]?.id)
+        }
+        #expect(try second.value(Int.self, step: "sum") == 20)
+    }
+
+    @Test("changing one step's parameters re-runs it and everything downstream, nothing else")
+    func parameterChange() async throws {
+        let counter = Counter()
+        let engine = try TestEngine()
+        _ = try await engine.run(chain(counter))
+        var config = RunConfig()
+        try config.apply(overrides: ["scale.factor=3"])
+        let changed = try await engine.run(chain(counter), config: config)
+        #expect(changed.stepRun("numbers")?.status == .cached)
+        #expect(changed.stepRun("other")?.status == .cached)
+        #expect(changed.stepRun("scale")?.status == .completed)
+        #expect(changed.stepRun("sum")?.status == .completed)
+        #expect(counter["numbers"] == 1)
+        #expect(counter["scale"] == 2)
+        #expect(try changed.value(Int.self, step: "sum") == 30)
+    }
+
+    @Test("a parameter change that yields identical output stops the re-run at that step")
+    func identicalOutputStopsPropagation() async throws {
+        let counter = Counter()
+        let engine = try TestEngine()
+        _ = try await engine.run(chain(counter))
+        var config = RunConfig()
+        try config.apply(overrides: ["numbers.label=renamed"])  // label does not change the numbers
+        let result = try await engine.run(chain(counter), config: config)
+        #expect(result.stepRun("numbers")?.status == .completed)
+        #expect(result.stepRun("scale")?.status == .cached)  // same input content hash
+        #expect(result.stepRun("sum")?.status == .cached)
+    }
+
+    @Test("every cache key ingredient changes the key")
+    func keyIngredients() {
+        let base = CacheKey.Ingredients(
+            stepName: "train", codeVersion: 1, parameters: #"{"lr":0.1}"#, inputs: [("data", "sha256:aa")],
+            outputs: [("output", "json", 1)])
+        var variants: [CacheKey.Ingredients] = []
+        var v = base
+        v.stepName = "train2"
+        variants.append(v)
+        v = base
+        v.codeVersion = 2
+        variants.append(v)
+        v = base
+        v.parameters = #"{"lr":0.2}"#
+        variants.append(v)
+        v = base
+        v.inputs = [("data", "sha256:bb")]
+        variants.append(v)
+        v = base
+        v.inputs = [("other", "sha256:aa")]
+        variants.append(v)
+        v = base
+        v.outputs = [("output", "json", 2)]
+        variants.append(v)
+        v = base
+        v.outputs = [("output", "arrow", 1)]
+        variants.append(v)
+        let keys = Set(([base] + variants).map { CacheKey(ingredients: $0) })
+        #expect(keys.count == variants.count + 1)
+        #expect(CacheKey(ingredients: base) == CacheKey(ingredients: base))
+        #expect(CacheKey(ingredients: base).rawValue.hasPrefix("sha256:"))
+    }
+
+    @Test("bumping a step's code version misses the cache for it and its dependents")
+    func codeVersionBump() async throws {
+        let engine = try TestEngine()
+        func pipeline(version: Int) -> Pipeline {
+            Pipeline("versions") { p in
+                let a = p.step("a", version: version) { _ in version > 1 ? 2 : 1 }
+                p.step("b", version: 1, a) { x, _ in x * 10 }
+            }
+        }
+        _ = try await engine.run(pipeline(version: 1))
+        let same = try await engine.run(pipeline(version: 1))
+        #expect(same.stepRun("a")?.status == .cached)
+        let bumped = try await engine.run(pipeline(version: 2))
+        #expect(bumped.stepRun("a")?.status == .completed)
+        #expect(bumped.stepRun("b")?.status == .completed)
+        #expect(try bumped.value(Int.self, step: "b") == 20)
+    }
+
+    @Test("a new materializer version misses the cache")
+    func materializerVersion() async throws {
+        struct Versioned: Materializer {
+            var version: Int
+            static var identifier: String { "versioned" }
+            static var version: Int { 1 }
+            func write(_ value: [Int], to url: URL) throws { try Data("\(value)".utf8).write(to: url) }
+            func read(from url: URL) throws -> [Int] { [] }
+        }
+        struct Versioned2: Materializer {
+            static var identifier: String { "versioned" }
+            static var version: Int { 2 }
+            func write(_ value: [Int], to url: URL) throws { try Data("\(value)".utf8).write(to: url) }
+            func read(from url: URL) throws -> [Int] { [] }
+        }
+        let pipeline = Pipeline("m") { p in p.add(Numbers()) }
+        var one = MaterializerRegistry()
+        one.register(Versioned(version: 1))
+        var two = MaterializerRegistry()
+        two.register(Versioned2())
+        let metadata = InMemoryMetadataStore()
+        let first = try TestEngine(metadata: metadata, materializers: one)
+        _ = try await first.run(pipeline)
+        #expect(try await first.run(pipeline).stepRun("numbers")?.status == .cached)
+        let second = RunEngine(
+            metadata: metadata, artifacts: first.engine.artifacts, materializers: two,
+            logDirectory: first.directory.path("logs"), scratchDirectory: first.directory.path("scratch"))
+        let result = try await second.run(pipeline)
+        #expect(result.stepRun("numbers")?.status == .completed)
+        #expect(result.outputs["numbers"]?["output"]?.materializerVersion == 2)
+    }
+
+    @Test("caching can be turned off per step in code, per step in config, and per run")
+    func optOuts() async throws {
+        let counter = Counter()
+        let engine = try TestEngine()
+        let pipeline = Pipeline("opt") { p in
+            let a = p.step("a", version: 1) { _ in counter.hit("a"); return 1 }
+            p.step("always", version: 1, cache: false, a) { x, _ in counter.hit("always"); return x }
+            p.step("c", version: 1, a) { x, _ in counter.hit("c"); return x }
+        }
+        _ = try await engine.run(pipeline)
+        let second = try await engine.run(pipeline)
+        #expect(second.stepRun("always")?.status == .completed)
+        #expect(second.stepRun("c")?.status == .cached)
+        var config = RunConfig()
+        try config.apply(overrides: ["steps.c.cache=false"])
+        let third = try await engine.run(pipeline, config: config)
+        #expect(third.stepRun("c")?.status == .completed)
+        #expect(third.stepRun("a")?.status == .cached)
+        var noCache = RunConfig()
+        noCache.cache = false
+        let fourth = try await engine.run(pipeline, config: noCache)
+        #expect(fourth.stepRuns.allSatisfy { $0.status == .completed })
+        #expect(counter["a"] == 2)
+        #expect(counter["always"] == 4)
+    }
+
+    @Test("a cache hit whose artifact was deleted re-runs the step")
+    func missingArtifact() async throws {
+        let engine = try TestEngine()
+        let pipeline = Pipeline("gone") { p in p.add(Numbers()) }
+        let first = try await engine.run(pipeline)
+        let uri = try #require(first.outputs["numbers"]?["output"]?.uri)
+        try FileManager.default.removeItem(at: URL(string: uri)!)
+        let second = try await engine.run(pipeline)
+        #expect(second.stepRun("numbers")?.status == .completed)
+        #expect(FileManager.default.fileExists(atPath: URL(string: uri)!.path))
+    }
+
+    @Test("a failed step is retried by the next run while its completed upstream is reused")
+    func resumeAfterFailure() async throws {
+        let engine = try TestEngine()
+        let counter = Counter()
+        func pipeline(failing: Bool) -> Pipeline {
+            Pipeline("resume") { p in
+                let a = p.step("a", version: 1) { _ in counter.hit("a"); return 5 }
+                p.step("b", version: 1, parameters: ["fail": failing], a) { x, parameters, _ in
+                    if parameters["fail"] == true { throw Boom() }
+                    return x
+                }
+            }
+        }
+        let failed = try await engine.run(pipeline(failing: true))
+        #expect(failed.run.status == .failed)
+        let fixed = try await engine.run(pipeline(failing: false))
+        #expect(fixed.stepRun("a")?.status == .cached)
+        #expect(fixed.stepRun("b")?.status == .completed)
+        #expect(counter["a"] == 1)
+    }
+}
