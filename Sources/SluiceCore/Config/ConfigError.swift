@@ -41,8 +41,11 @@ extension Collection where Element == String {
     public func closest(to word: String) -> String? {
         let limit = Swift.max(1, word.count / 3 + 1)
         let scored = map { ($0, editDistance($0.lowercased(), word.lowercased())) }
-        guard let best = scored.min(by: { ($0.1, $0.0) < ($1.1, $1.0) }), best.1 <= limit else { return nil }
-        return best.0
+        if let best = scored.min(by: { ($0.1, $0.0) < ($1.1, $1.0) }), best.1 <= limit { return best.0 }
+        // Abbreviations: `params` for `parameters`, `eval` for `evaluate`.
+        let stem = word.count > 4 ? String(word.dropLast()) : word
+        guard stem.count >= 4 else { return nil }
+        return filter { $0.lowercased().hasPrefix(stem.lowercased()) }.min { $0.count < $1.count }
     }
 }
 

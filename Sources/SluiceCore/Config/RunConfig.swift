@@ -91,7 +91,7 @@ public struct RunConfig: Sendable, Equatable {
                     fix: "write it like `--set split.eval_fraction=0.3`.")
             }
             let key = String(override[..<equals])
-            let path = key.split(separator: ".").map(String.init)
+            let path = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
             let value = try ConfigValue.parseOverrideValue(String(override[override.index(after: equals)...]), key: key)
             guard let first = path.first, !path.contains(where: \.isEmpty) else {
                 throw ConfigError(

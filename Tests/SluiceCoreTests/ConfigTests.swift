@@ -1,0 +1,170 @@
+import Foundation
+import SluiceTesting
+import Testing
+
+@testable import SluiceCore
+
+@Suite("Run configuration")
+struct ConfigTests {
+    @Test("a YAML run config sets parameters, caching, parallelism, seed, durability and the stack")
+    func fullConfig() throws {
+        let yaml = """
+            parallelism: 3
+            cache: false
+            seed: 11
+            durability: power
+            steps:
+              numbers:
+                cache: false
+                parameters:
+                  count: 4
+                  label: "007"
+            stack:
+              artifact_store: /shared/artifacts
+            """
+        let config = try RunConfig(tree: ConfigValue.parseYAML(yaml, source: "run.yaml"))
+        #expect(config.parallelism == 3)
+        #expect(config.cache == false)
+        #expect(config.seed == 11)
+        #expect(config.durability == .power)
+        #expect(config.steps["numbers"]?.cache == false)
+        #expect(config.stack.artifactStore == "/shared/artifacts")
+        let resolved = try TestEngine().engine.resolve(Pipeline("p") { p in p.add(Numbers()) }, config: config)
+        #expect(resolved.parameters(of: "numbers") == #"{"count":4,"label":"007","start":0}"#)
+    }
+
+    @Test("--set overrides the file, and parses values as YAML scalars")
+    func overrides() throws {
+        var config = try RunConfig(
+            tree: ConfigValue.parseYAML("steps:\n  numbers:\n    parameters:\n      count: 4\n", source: "run.yaml"))
+        try config.apply(overrides: ["numbers.count=9", "numbers.label=hello world", "parallelism=2", "seed=5", "cache=false"])
+        #expect(config.parallelism == 2)
+        #expect(config.seed == 5)
+        #expect(config.cache == false)
+        let resolved = try TestEngine().engine.resolve(Pipeline("p") { p in p.add(Numbers()) }, config: config)
+        #expect(resolved.parameters(of: "numbers") == #"{"count":9,"label":"hello world","start":0}"#)
+    }
+
+    @Test("the resolved config shows every step's parameters with defaults filled in")
+    func resolvedConfig() throws {
+        var config = RunConfig()
+        try config.apply(overrides: ["scale.factor=5"])
+        config.parallelism = 2
+        let pipeline = Pipeline("p") { p in p.add(Scale(), p.add(Numbers())) }
+        let yaml = try TestEngine().engine.resolve(pipeline, config: config).configYAML
+        #expect(
+            yaml == """
+                pipeline: p
+                parallelism: 2
+                cache: true
+                seed: 42
+                durability: process
+                steps:
+                  numbers:
+                    cache: true
+                    parameters:
+                      count: 5
+                      start: 0
+                  scale:
+                    cache: true
+                    parameters:
+                      factor: 5
+
+                """)
+        // The printed config is itself a valid run config that resolves to the same parameters.
+        let reread = try RunConfig(tree: ConfigValue.parseYAML(yaml.replacingOccurrences(of: "pipeline: p\n", with: ""), source: "r.yaml"))
+        #expect(try TestEngine().engine.resolve(pipeline, config: reread).configYAML == yaml)
+    }
+
+    @Test("snake_case keys set camelCase parameters")
+    func snakeCaseKeys() throws {
+        struct Split: Step {
+            struct Parameters: Codable, Sendable { var evalFraction = 0.2 }
+            static let name = "split"
+            static let version = 1
+            var parameters = Parameters()
+            func run(_ input: Void, context: StepContext) async throws -> Double { parameters.evalFraction }
+        }
+        var config = RunConfig()
+        try config.apply(overrides: ["split.eval_fraction=0.3"])
+        let resolved = try TestEngine().engine.resolve(Pipeline("p") { p in p.add(Split()) }, config: config)
+        #expect(resolved.parameters(of: "split") == #"{"evalFraction":0.3}"#)
+    }
+
+    @Test("bad YAML is reported with the file and line")
+    func badYAML() throws {
+        let error = #expect(throws: ConfigError.self) {
+            try ConfigValue.parseYAML("steps:\n  numbers:\n    parameters: [1, 2\n", source: "run.yaml")
+        }
+        #expect(error?.problem.hasPrefix("run.yaml:") == true)
+        #expect(error?.problem.contains("this is not valid YAML") == true)
+        #expect(error?.fix == "check the indentation and the quoting near that line.")
+    }
+
+    @Test("an unknown top-level key gets a did-you-mean")
+    func unknownTopLevel() throws {
+        let error = #expect(throws: ConfigError.self) {
+            try RunConfig(tree: ConfigValue.parseYAML("paralelism: 2\n", source: "run.yaml"))
+        }
+        #expect(
+            error?.description == """
+                run.yaml:1:13: unknown setting 'paralelism'. Did you mean 'parallelism'?
+                  To fix: use one of cache, durability, parallelism, seed, stack, steps.
+                """)
+    }
+
+    @Test("wrong types in settings name the place and the expected type")
+    func settingTypes() throws {
+        let error = #expect(throws: ConfigError.self) {
+            try RunConfig(tree: ConfigValue.parseYAML("cache: maybe\n", source: "run.yaml"))
+        }
+        #expect(error?.problem == "run.yaml:1:8: 'cache' must be true or false, but it is the string 'maybe'.")
+        let durability = #expect(throws: ConfigError.self) {
+            try RunConfig(tree: ConfigValue.parseYAML("durability: strong\n", source: "run.yaml"))
+        }
+        #expect(durability?.problem == "run.yaml:1:13: 'durability' must be one of process, power, but it is the string 'strong'.")
+        let zero = #expect(throws: ConfigError.self) {
+            try RunConfig(tree: ConfigValue.parseYAML("parallelism: 0\n", source: "run.yaml"))
+        }
+        #expect(zero?.problem == "run.yaml:1:14: 'parallelism' must be at least 1, but it is 0.")
+    }
+
+    @Test("unknown step settings and stack settings are named", arguments: [
+        ("steps:\n  numbers:\n    params: {}\n", "run.yaml:3:5: unknown step setting 'steps.numbers.params'. Did you mean 'parameters'?"),
+        ("stack:\n  artifacts_store: /x\n", "run.yaml:2:20: unknown stack setting 'stack.artifacts_store'. Did you mean 'artifact_store'?"),
+    ])
+    func unknownNestedKeys(yaml: String, problem: String) throws {
+        let error = #expect(throws: ConfigError.self) { try RunConfig(tree: ConfigValue.parseYAML(yaml, source: "run.yaml")) }
+        #expect(error?.problem == problem)
+    }
+
+    @Test("malformed --set overrides say how to write them", arguments: [
+        ("numbers.count", "--set numbers.count: an override needs the form KEY=VALUE."),
+        ("paralelism=3", "--set paralelism=3: 'paralelism' is neither a setting nor STEP.PARAMETER. Did you mean 'parallelism'?"),
+        ("numbers..count=3", "--set numbers..count=3: 'numbers..count' is not a valid key."),
+    ])
+    func badOverrides(override: String, problem: String) throws {
+        var config = RunConfig()
+        let error = #expect(throws: ConfigError.self) { try config.apply(overrides: [override]) }
+        #expect(error?.problem == problem)
+    }
+
+    @Test("a type error from --set names the override")
+    func overrideTypeError() throws {
+        var config = RunConfig()
+        try config.apply(overrides: ["numbers.count=lots"])
+        let error = #expect(throws: PipelineValidationError.self) {
+            try TestEngine().engine.resolve(Pipeline("p") { p in p.add(Numbers()) }, config: config)
+        }
+        #expect(
+            error?.problems.first?.hasPrefix(
+                "--set numbers.count: 'steps.numbers.parameters.count' must be a whole number, but it is the string 'lots'.") == true)
+    }
+
+    @Test("edit distance suggestions find likely typos and only those")
+    func suggestions() {
+        #expect(["train", "split", "evaluate"].closest(to: "trian") == "train")
+        #expect(["train", "split", "evaluate"].closest(to: "evalute") == "evaluate")
+        #expect(["train", "split", "evaluate"].closest(to: "deploy") == nil)
+    }
+}
