@@ -54,7 +54,9 @@ let package = Package(
             name: "SluiceStoreSQLiteTests",
             dependencies: ["SluiceStoreSQLite", "SluiceTesting"]
         ),
-        .testTarget(name: "SluiceCLITests", dependencies: ["Sluice", "SluiceTesting"]),
+        // Pipelines the CLI tests drive as real processes (killed, interrupted, resumed).
+        .executableTarget(name: "FixturePipelines", dependencies: ["Sluice"], path: "Tests/FixturePipelines"),
+        .testTarget(name: "SluiceCLITests", dependencies: ["Sluice", "SluiceStoreSQLite", "SluiceTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

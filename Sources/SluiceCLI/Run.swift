@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import SluiceCore
+import Synchronization
 
 /// `sluice run`: runs a pipeline in this process.
 struct RunCommand: AsyncParsableCommand {
@@ -60,16 +61,19 @@ struct RunCommand: AsyncParsableCommand {
 
         let terminal = Terminal.standardError
         let reporter = RunReporter(terminal: terminal)
+        // The handler is in place before any step starts, so an early Ctrl-C is never lost.
+        let cancellation = CancellationLatch()
+        let interrupts = InterruptHandler {
+            printError(terminal.paint("\n■ cancelling the run… (press Ctrl-C again to stop at once)", .yellow))
+            cancellation.cancel()
+        }
         let task = Task { try await engine.run(resolved, observer: reporter) }
+        cancellation.attach { task.cancel() }
         let ticker = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(100))
                 reporter.tick()
             }
-        }
-        let interrupts = InterruptHandler {
-            printError(terminal.paint("\n■ cancelling the run… (press Ctrl-C again to stop at once)", .yellow))
-            task.cancel()
         }
         defer {
             ticker.cancel()
@@ -135,6 +139,27 @@ struct RunCommand: AsyncParsableCommand {
         if let failed = result.stepRuns.first(where: { $0.status == .failed }), let log = failed.logPath {
             print("  log of '\(failed.stepName)': \(workspace.display(log))")
         }
+    }
+}
+
+/// Remembers a cancellation request made before there was anything to cancel.
+final class CancellationLatch: Sendable {
+    private let state = Mutex<(requested: Bool, action: (@Sendable () -> Void)?)>((false, nil))
+
+    func cancel() {
+        let action = state.withLock { state -> (@Sendable () -> Void)? in
+            state.requested = true
+            return state.action
+        }
+        action?()
+    }
+
+    func attach(_ action: @escaping @Sendable () -> Void) {
+        let requested = state.withLock { state -> Bool in
+            state.action = action
+            return state.requested
+        }
+        if requested { action() }
     }
 }
 

@@ -72,6 +72,8 @@ public struct RunEngine: Sendable {
         let run = Run(
             id: RecordID.make("run", at: startedAt), pipeline: pipeline.name, status: .running,
             config: resolved.configYAML, environment: .basic(), owner: .current, startedAt: startedAt)
+        // Half-written artifacts of killed runs are never visible (they sit under .tmp/); clear them away.
+        artifacts.sweepAbandonedTemporaries()
         try await metadata.registerPipeline(pipeline.name)
         try await metadata.insert(run)
         let capture = Task { await environment() }
@@ -86,8 +88,10 @@ public struct RunEngine: Sendable {
         finished.endedAt = Date()
         finished.status = outcome.status
         finished.error = outcome.error
-        try await metadata.updateEnvironment(run.id, finished.environment)
-        try await metadata.finishRun(run.id, status: finished.status, endedAt: finished.endedAt!, error: finished.error)
+        try await shielded { [metadata, finished] in
+            try await metadata.updateEnvironment(run.id, finished.environment)
+            try await metadata.finishRun(run.id, status: finished.status, endedAt: finished.endedAt!, error: finished.error)
+        }
         if let storeError = outcome.storeError { throw storeError }
         let result = RunResult(
             run: finished, stepRuns: outcome.stepRuns, outputs: outcome.outputs, artifacts: artifacts,
@@ -215,7 +219,9 @@ private struct Execution {
                 let name = nodes[next].name
                 let record = placeholder(next, status: status == .cancelled ? .cancelled : .skipped, reason: reason)
                 stepRuns.append(record)
-                do { try await engine.metadata.insert(record, inputs: []) } catch { storeError = storeError ?? "\(error)" }
+                do {
+                    try await shielded { [metadata = engine.metadata] in try await metadata.insert(record, inputs: []) }
+                } catch { storeError = storeError ?? "\(error)" }
                 observer?.stepChanged(name, to: status == .cancelled ? .cancelled : .skipped(reason: reason))
                 stack += consumers[next]
             }
@@ -272,7 +278,9 @@ private struct Execution {
             state[index] = .cancelled
             let record = placeholder(index, status: .cancelled, reason: "the run was cancelled")
             stepRuns.append(record)
-            do { try await engine.metadata.insert(record, inputs: []) } catch { storeError = storeError ?? "\(error)" }
+            do {
+                    try await shielded { [metadata = engine.metadata] in try await metadata.insert(record, inputs: []) }
+                } catch { storeError = storeError ?? "\(error)" }
             observer?.stepChanged(nodes[index].name, to: .cancelled)
         }
         let status: RunStatus =
@@ -403,7 +411,11 @@ private struct Execution {
             if sink.wasWritten { stepRun.logPath = logURL.path }
             var storeError: String?
             do {
-                try await engine.metadata.finishStepRun(stepRun, metrics: context.recorded.metrics)
+                let finished = stepRun
+                let metrics = context.recorded.metrics
+                try await shielded { [metadata = engine.metadata] in
+                    try await metadata.finishStepRun(finished, metrics: metrics)
+                }
             } catch {
                 storeError = "\(error)"
             }
@@ -439,6 +451,16 @@ private struct Execution {
     static func describe(_ error: Error) -> String {
         if let error = error as? LocalizedError, let text = error.errorDescription { return text }
         return String(describing: error)
+    }
+}
+
+/// Runs `body` even when the current task is cancelled: the records of a cancelled run must still be
+/// written, and stores (GRDB's async API among them) refuse work from a cancelled task.
+func shielded(_ body: @escaping @Sendable () async throws -> Void) async throws {
+    if Task.isCancelled {
+        try await Task { try await body() }.value
+    } else {
+        try await body()
     }
 }
 

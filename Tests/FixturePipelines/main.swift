@@ -1,0 +1,72 @@
+// Pipelines for the CLI tests, which run this executable as a real process and kill or interrupt it.
+import Foundation
+import Sluice
+
+/// A large value whose materializer writes slowly, so a test can kill the process mid-write.
+struct SlowBlob: Sendable {
+    var bytes: Int
+}
+
+struct SlowBlobMaterializer: Materializer {
+    static var identifier: String { "slow-blob" }
+    static var version: Int { 1 }
+
+    func write(_ value: SlowBlob, to url: URL) throws {
+        FileHandle.standardError.write(Data("fixture: writing blob\n".utf8))
+        FileManager.default.createFile(atPath: url.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: url)
+        defer { try? handle.close() }
+        let chunk = Data(repeating: 0xAB, count: value.bytes / 40)
+        for _ in 0..<40 {
+            handle.write(chunk)
+            usleep(25_000)
+        }
+    }
+
+    func read(from url: URL) throws -> SlowBlob {
+        SlowBlob(bytes: Int((try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0))
+    }
+}
+
+/// Waits until a file exists, so a test controls when the step may finish.
+struct WaitForGate: Step {
+    struct Parameters: Codable, Sendable {
+        var gate = ""
+    }
+    static let name = "wait"
+    static let version = 1
+    var parameters = Parameters()
+
+    func run(_ values: [Int], context: StepContext) async throws -> Int {
+        var polls = 0
+        while !parameters.gate.isEmpty && !FileManager.default.fileExists(atPath: parameters.gate) {
+            try await Task.sleep(for: .milliseconds(20))
+            polls += 1
+            context.reportProgress(completed: polls, total: nil, unit: "polls")
+        }
+        return values.reduce(0, +)
+    }
+}
+
+let crashy = Pipeline("crashy") { p in
+    let numbers = p.step("numbers", version: 1) { _ in Array(1...100) }
+    let total = p.add(WaitForGate(), numbers)
+    let blob = p.step("blob", version: 1, total) { total, _ in SlowBlob(bytes: 4_000_000 + total) }
+    p.step("finish", version: 1, blob) { blob, _ in "blob of \(blob.bytes) bytes" }
+}
+
+let failing = Pipeline("failing") { p in
+    let fine = p.step("fine", version: 1) { _ in 1 }
+    p.step("broken", version: 1, fine) { _, context -> Int in
+        context.logger.error("about to fail")
+        throw FixtureError()
+    }
+}
+
+struct FixtureError: Error, CustomStringConvertible {
+    var description: String { "the fixture step failed on purpose" }
+}
+
+var materializers = MaterializerRegistry()
+materializers.register(SlowBlobMaterializer())
+await Sluice.main(pipelines: [crashy, failing], materializers: materializers)

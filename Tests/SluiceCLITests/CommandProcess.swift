@@ -1,0 +1,80 @@
+import Foundation
+import SluiceTesting
+import Testing
+
+/// A built executable of this package run as a real child process, its output captured in files.
+struct CommandProcess {
+    let process = Process()
+    let stdout: URL
+    let stderr: URL
+
+    /// The folder holding this package's built products (next to the test binary).
+    static var productsDirectory: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    }
+
+    static func executable(_ name: String) throws -> URL {
+        let url = productsDirectory.appending(path: name)
+        try #require(
+            FileManager.default.isExecutableFile(atPath: url.path),
+            "\(url.path) is missing: build the package first (`swift build --build-tests`)")
+        return url
+    }
+
+    /// Starts `executable arguments…` in `directory` with `NO_COLOR` and any extra environment.
+    init(_ executable: String, _ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws {
+        let logs = directory.appending(path: ".logs-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        stdout = logs.appending(path: "stdout")
+        stderr = logs.appending(path: "stderr")
+        FileManager.default.createFile(atPath: stdout.path, contents: nil)
+        FileManager.default.createFile(atPath: stderr.path, contents: nil)
+        process.executableURL = try Self.executable(executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        var env = ProcessInfo.processInfo.environment
+        env["NO_COLOR"] = "1"
+        env.removeValue(forKey: "SLUICE_PROJECT")
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        process.standardOutput = try FileHandle(forWritingTo: stdout)
+        process.standardError = try FileHandle(forWritingTo: stderr)
+        try process.run()
+    }
+
+    var output: String { (try? String(contentsOf: stdout, encoding: .utf8)) ?? "" }
+    var errors: String { (try? String(contentsOf: stderr, encoding: .utf8)) ?? "" }
+
+    /// Waits until standard error contains `marker`, failing after `timeout`.
+    func waitForError(containing marker: String, timeout: Duration = .seconds(60)) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while !errors.contains(marker) {
+            guard process.isRunning else {
+                Issue.record("process exited (\(process.terminationStatus)) before printing '\(marker)'; stderr:\n\(errors)")
+                throw CancellationError()
+            }
+            guard clock.now < deadline else {
+                Issue.record("timed out waiting for '\(marker)'; stderr:\n\(errors)")
+                throw CancellationError()
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Waits for exit and returns the status.
+    @discardableResult
+    func wait() async -> Int32 {
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+        return process.terminationStatus
+    }
+
+    /// Runs to completion and returns status, stdout and stderr.
+    static func run(
+        _ executable: String, _ arguments: [String], in directory: URL, environment: [String: String] = [:]
+    ) async throws -> (status: Int32, output: String, errors: String) {
+        let command = try CommandProcess(executable, arguments, in: directory, environment: environment)
+        let status = await command.wait()
+        return (status, command.output, command.errors)
+    }
+}

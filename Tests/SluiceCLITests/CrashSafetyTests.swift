@@ -1,0 +1,97 @@
+import Foundation
+import SluiceCore
+import SluiceStoreSQLite
+import SluiceTesting
+import Testing
+
+@Suite("Crash safety and cancellation, with real processes", .serialized)
+struct CrashSafetyTests {
+    /// Every artifact the store records exists and has the content its hash says.
+    func verifyArtifacts(in project: URL) async throws -> Int {
+        let store = try SQLiteMetadataStore(path: project.appending(path: ".sluice/metadata.sqlite").path)
+        let artifacts = try await store.artifacts(ArtifactFilter(limit: 1_000))
+        for artifact in artifacts {
+            let url = try #require(URL(string: artifact.uri))
+            let (hash, size) = try ContentHasher.hash(url)
+            #expect(hash == artifact.contentHash, "artifact \(artifact.id) does not match its hash")
+            #expect(size == artifact.size)
+        }
+        return artifacts.count
+    }
+
+    func runs(in directory: URL) async throws -> [Run] {
+        let (status, output, errors) = try await CommandProcess.run("FixturePipelines", ["runs", "list", "--json"], in: directory)
+        #expect(status == 0, "runs list failed: \(errors)")
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode([Run].self, from: Data(output.utf8))
+    }
+
+    func stepStatuses(_ run: RunID, in directory: URL) async throws -> [String: StepRunStatus] {
+        let store = try SQLiteMetadataStore(path: directory.appending(path: ".sluice/metadata.sqlite").path)
+        return Dictionary(uniqueKeysWithValues: try await store.stepRuns(ofRun: run).map { ($0.stepName, $0.status) })
+    }
+
+    @Test("a run killed with SIGKILL mid-step and mid-write reads as crashed; the next run resumes from cache")
+    func killedRunResumes() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-crash")
+        let gate = directory.path("gate").path
+        let arguments = ["run", "crashy", "--set", "wait.gate=\(gate)"]
+
+        // 1. Killed while a step runs: its finished upstream is kept, the run reads as crashed.
+        let first = try CommandProcess("FixturePipelines", arguments, in: directory.url)
+        try await first.waitForError(containing: "wait running")
+        kill(first.process.processIdentifier, SIGKILL)
+        #expect(await first.wait() == SIGKILL)
+        let afterKill = try await runs(in: directory.url)
+        #expect(afterKill.map(\.status) == [.crashed])
+        var steps = try await stepStatuses(afterKill[0].id, in: directory.url)
+        #expect(steps["numbers"] == .completed)
+        #expect(steps["wait"] == .crashed)
+        #expect(try await verifyArtifacts(in: directory.url) == 1)
+
+        // 2. Killed while an artifact is being written: nothing half-written becomes visible.
+        FileManager.default.createFile(atPath: gate, contents: nil)
+        let second = try CommandProcess("FixturePipelines", arguments, in: directory.url)
+        try await second.waitForError(containing: "fixture: writing blob")
+        try await Task.sleep(for: .milliseconds(200))
+        kill(second.process.processIdentifier, SIGKILL)
+        #expect(await second.wait() == SIGKILL)
+        let temporaries = try FileManager.default.contentsOfDirectory(
+            atPath: directory.path(".sluice/artifacts/.tmp").path)
+        #expect(temporaries.count == 1, "the partial blob stays in .tmp, outside the store")
+        let afterSecond = try await runs(in: directory.url)
+        #expect(afterSecond.map(\.status) == [.crashed, .crashed])
+        steps = try await stepStatuses(afterSecond[0].id, in: directory.url)
+        #expect(steps["numbers"] == .cached)
+        #expect(steps["wait"] == .completed)
+        #expect(steps["blob"] == .crashed)
+        #expect(try await verifyArtifacts(in: directory.url) == 2)
+
+        // 3. The next run reuses every completed step, finishes the rest and sweeps the partial write.
+        let third = try await CommandProcess.run("FixturePipelines", arguments, in: directory.url)
+        #expect(third.status == 0, "resumed run failed: \(third.errors)")
+        let afterThird = try await runs(in: directory.url)
+        #expect(afterThird.first?.status == .completed)
+        steps = try await stepStatuses(afterThird[0].id, in: directory.url)
+        #expect(steps == ["numbers": .cached, "wait": .cached, "blob": .completed, "finish": .completed])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path(".sluice/artifacts/.tmp").path).isEmpty)
+        #expect(try await verifyArtifacts(in: directory.url) == 4)
+    }
+
+    @Test("Ctrl-C cancels the run cleanly, records it as cancelled and exits with 130")
+    func interruptCancels() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-sigint")
+        let command = try CommandProcess(
+            "FixturePipelines", ["run", "crashy", "--set", "wait.gate=\(directory.path("never").path)"], in: directory.url)
+        try await command.waitForError(containing: "wait running")
+        kill(command.process.processIdentifier, SIGINT)
+        #expect(await command.wait() == 130)
+        #expect(command.errors.contains("cancelling the run"))
+        #expect(command.output.contains("cancelled"))
+        let recorded = try await runs(in: directory.url)
+        #expect(recorded.map(\.status) == [.cancelled])
+        let steps = try await stepStatuses(recorded[0].id, in: directory.url)
+        #expect(steps == ["numbers": .completed, "wait": .cancelled, "blob": .cancelled, "finish": .cancelled])
+    }
+}
