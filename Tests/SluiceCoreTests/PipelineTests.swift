@@ -14,7 +14,7 @@ struct PipelineTests {
     //     p.add(Combine(), label, numbers)
     //     // error: instance method 'add' requires the types '([Int], String)' and '(String, [Int])' be equivalent
     //
-    // The test `rejectsMiswiringAtCompileTime` in SluiceCLITests type-checks that snippet with swiftc against
+    // `CompileTimeWiringTests` in SluiceCLITests type-checks that snippet with swiftc against
     // the built module and expects exactly this error. Its compiling counterpart runs here:
     @Test("steps with several typed inputs receive them in wiring order")
     func typedWiring() async throws {
