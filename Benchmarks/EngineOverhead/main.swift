@@ -1,1 +1,142 @@
-print("x")
+// Measures the run engine's own overhead: trivial steps, the real embedded stores (SQLite + local files),
+// full environment capture. Prints medians; build in release:
+//
+//   swift run -c release EngineOverhead            # in-process figures and a whole-process cached run
+//   swift run -c release EngineOverhead --quick    # fewer repetitions
+import Foundation
+import Sluice
+import SluiceStoreSQLite
+
+/// A chain of `length` steps, each adding one to its input.
+func chain(_ length: Int) -> Pipeline {
+    Pipeline("chain\(length)") { p in
+        var last = p.step("s0", version: 1) { _ in 0 }
+        for index in 1..<length {
+            last = p.step("s\(index)", version: 1, last) { value, _ in value + 1 }
+        }
+    }
+}
+
+/// One source, `width` parallel steps, one step that reads them all back through a closure chain.
+func fan(_ width: Int) -> Pipeline {
+    Pipeline("fan\(width)") { p in
+        let source = p.step("source", version: 1) { _ in 1 }
+        var joined = p.step("join0", version: 1) { _ in 0 }
+        for index in 0..<width {
+            let branch = p.step("branch\(index)", version: 1, source) { value, _ in value + index }
+            joined = p.step("join\(index + 1)", version: 1, joined, branch) { total, value, _ in total + value }
+        }
+    }
+}
+
+if CommandLine.arguments.dropFirst().first == "cli" {
+    await Sluice.main(pipelines: [chain(10)], arguments: Array(CommandLine.arguments.dropFirst(2)))
+}
+
+let quick = CommandLine.arguments.contains("--quick")
+let repetitions = quick ? 5 : 15
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+/// A fresh project directory with the embedded stores, as `sluice run` opens them.
+func engine(in directory: URL) throws -> RunEngine {
+    let project = try Project.create(at: directory)
+    return RunEngine(
+        metadata: try SQLiteMetadataStore(path: project.directory.appending(path: "metadata.sqlite").path),
+        artifacts: try LocalArtifactStore(root: project.directory.appending(path: "artifacts")),
+        logDirectory: project.directory.appending(path: "logs"), scratchDirectory: project.directory.appending(path: "scratch"),
+        environment: {
+            await RunEnvironment.capture(gitDirectory: directory, cacheDirectory: project.directory.appending(path: "cache"))
+        })
+}
+
+func seconds(_ body: () async throws -> Void) async rethrows -> Double {
+    let clock = ContinuousClock()
+    let start = clock.now
+    try await body()
+    let elapsed = clock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+}
+
+/// Median wall time of a fresh run (new store) and of a fully cached second run, in seconds.
+func measure(_ pipeline: Pipeline, steps: Int) async throws -> (fresh: Double, cached: Double) {
+    var fresh: [Double] = []
+    var cached: [Double] = []
+    let root = FileManager.default.temporaryDirectory.appending(path: "sluice-bench-\(UUID().uuidString.prefix(6))")
+    defer { try? FileManager.default.removeItem(at: root) }
+    for repetition in 0..<repetitions {
+        let directory = root.appending(path: "\(repetition)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let engine = try engine(in: directory)
+        let resolved = try engine.resolve(pipeline, config: RunConfig())
+        var status = RunStatus.running
+        fresh.append(try await seconds { status = try await engine.run(resolved).run.status })
+        precondition(status == .completed)
+        var cachedCount = 0
+        cached.append(try await seconds { cachedCount = try await engine.run(resolved).stepRuns.filter { $0.status == .cached }.count })
+        precondition(cachedCount == steps, "expected a fully cached second run")
+    }
+    return (median(fresh), median(cached))
+}
+
+print("Sluice engine overhead — \(ProcessInfo.processInfo.activeProcessorCount) cores, \(repetitions) repetitions, medians")
+print("stores: SQLite (WAL, synchronous=NORMAL) + local artifact store; environment capture on (git, binary hash)\n")
+print("pipeline          steps   fresh run   per step   cached run   per step")
+var freshPoints: [(Double, Double)] = []
+var cachedPoints: [(Double, Double)] = []
+for length in [1, 10, 100, 1000] {
+    let (fresh, cached) = try await measure(chain(length), steps: length)
+    freshPoints.append((Double(length), fresh))
+    cachedPoints.append((Double(length), cached))
+    print(
+        String(
+            format: "chain %-10d %6d  %8.2f ms  %6.3f ms  %8.2f ms   %6.3f ms", length, length, fresh * 1000,
+            fresh * 1000 / Double(length), cached * 1000, cached * 1000 / Double(length)))
+}
+let fanSteps = 2 * 100 + 2
+let (fanFresh, fanCached) = try await measure(fan(100), steps: fanSteps)
+print(
+    String(
+        format: "fan-out 1→100→1   %6d  %8.2f ms  %6.3f ms  %8.2f ms   %6.3f ms", fanSteps, fanFresh * 1000,
+        fanFresh * 1000 / Double(fanSteps), fanCached * 1000, fanCached * 1000 / Double(fanSteps)))
+
+/// Least-squares line through (steps, seconds): slope = cost per step, intercept = fixed cost per run.
+func fit(_ points: [(Double, Double)]) -> (slope: Double, intercept: Double) {
+    let n = Double(points.count)
+    let mx = points.map(\.0).reduce(0, +) / n
+    let my = points.map(\.1).reduce(0, +) / n
+    let sxy = points.reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) }
+    let sxx = points.reduce(0) { $0 + ($1.0 - mx) * ($1.0 - mx) }
+    return (sxy / sxx, my - sxy / sxx * mx)
+}
+let freshFit = fit(freshPoints)
+let cachedFit = fit(cachedPoints)
+print(
+    String(
+        format: "\nlinear fit over chains: fresh %.3f ms/step + %.2f ms/run; cached %.3f ms/step + %.2f ms/run",
+        freshFit.slope * 1000, freshFit.intercept * 1000, cachedFit.slope * 1000, cachedFit.intercept * 1000))
+
+// A fully cached 10-step run as a whole process, the way a user runs it (start-up, store open, run, summary).
+let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+let project = FileManager.default.temporaryDirectory.appending(path: "sluice-bench-cli-\(UUID().uuidString.prefix(6))")
+try FileManager.default.createDirectory(at: project, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(at: project) }
+func runProcess() throws -> Double {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = ["cli", "run", "chain10"]
+    process.currentDirectoryURL = project
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    let start = Date()
+    try process.run()
+    process.waitUntilExit()
+    precondition(process.terminationStatus == 0, "the CLI run failed")
+    return Date().timeIntervalSince(start)
+}
+_ = try runProcess()  // fills the cache
+let wholeProcess = median(try (0..<repetitions).map { _ in try runProcess() })
+print(String(format: "whole process, fully cached 10-step run (`run chain10`): %.1f ms", wholeProcess * 1000))

@@ -123,12 +123,13 @@ public final class SQLiteMetadataStore: MetadataStore {
         try await pool.write { db in
             try Self.upsert(stepRun, db)
             for a in outputs {
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         INSERT INTO artifacts (id, name, type_name, uri, content_hash, size, materializer,
                             materializer_version, properties, producer_step_run_id, created_at)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
+                        """
+                ).execute(
                     arguments: [
                         a.id, a.name, a.typeName, a.uri, a.contentHash, a.size, a.materializer, a.materializerVersion,
                         json(a.properties), a.producerStepRunID, a.createdAt.timeIntervalSince1970,
@@ -148,14 +149,15 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     private static func upsert(_ s: StepRun, _ db: Database) throws {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO step_runs (id, run_id, step_name, kind, status, cache_key, code_version, parameters, seed,
                     started_at, ended_at, error, log_path, cached_from, properties)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET status = excluded.status, ended_at = excluded.ended_at,
                     error = excluded.error, log_path = excluded.log_path, properties = excluded.properties
-                """,
+                """
+        ).execute(
             arguments: [
                 s.id, s.runID, s.stepName, s.kind, s.status.rawValue, s.cacheKey?.rawValue, s.codeVersion, s.parameters,
                 Int64(bitPattern: s.seed), s.startedAt?.timeIntervalSince1970, s.endedAt?.timeIntervalSince1970,
@@ -165,9 +167,8 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     private static func insert(_ events: [Event], _ db: Database) throws {
         for e in events {
-            try db.execute(
-                sql: "INSERT INTO events (step_run_id, artifact_id, kind, name) VALUES (?, ?, ?, ?)",
-                arguments: [e.stepRunID, e.artifactID, e.kind.rawValue, e.name])
+            try db.cachedStatement(sql: "INSERT INTO events (step_run_id, artifact_id, kind, name) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [e.stepRunID, e.artifactID, e.kind.rawValue, e.name])
         }
     }
 
@@ -181,26 +182,28 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     // MARK: Reads
 
-    public func completedStepRun(for cacheKey: CacheKey) async throws -> StepRun? {
+    public func cacheHit(for cacheKey: CacheKey) async throws -> CacheHit? {
         try await pool.read { db in
-            try Row.fetchOne(
-                db,
-                sql: "SELECT * FROM step_runs WHERE cache_key = ? AND status = 'completed' ORDER BY ended_at DESC LIMIT 1",
-                arguments: [cacheKey.rawValue]
-            ).map(Self.stepRun)
+            let statement = try db.cachedStatement(
+                sql: "SELECT * FROM step_runs WHERE cache_key = ? AND status = 'completed' ORDER BY ended_at DESC LIMIT 1")
+            guard let row = try Row.fetchOne(statement, arguments: [cacheKey.rawValue]) else { return nil }
+            let stepRun = Self.stepRun(row)
+            return CacheHit(stepRun: stepRun, outputs: try Self.outputs(ofStepRun: stepRun.id, db))
         }
     }
 
     public func outputs(ofStepRun id: String) async throws -> [String: ArtifactRecord] {
-        try await pool.read { db in
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT e.name AS event_name, a.* FROM events e JOIN artifacts a ON a.id = e.artifact_id
-                    WHERE e.step_run_id = ? AND e.kind = 'output'
-                    """, arguments: [id])
-            return Dictionary(uniqueKeysWithValues: rows.map { (($0["event_name"] as String), Self.artifact($0)) })
-        }
+        try await pool.read { db in try Self.outputs(ofStepRun: id, db) }
+    }
+
+    private static func outputs(ofStepRun id: String, _ db: Database) throws -> [String: ArtifactRecord] {
+        let statement = try db.cachedStatement(
+            sql: """
+                SELECT e.name AS event_name, a.* FROM events e JOIN artifacts a ON a.id = e.artifact_id
+                WHERE e.step_run_id = ? AND e.kind = 'output'
+                """)
+        let rows = try Row.fetchAll(statement, arguments: [id])
+        return Dictionary(uniqueKeysWithValues: rows.map { (($0["event_name"] as String), Self.artifact($0)) })
     }
 
     public func pipelines() async throws -> [PipelineRecord] {

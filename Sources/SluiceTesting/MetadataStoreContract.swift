@@ -117,10 +117,11 @@ public enum MetadataStoreContract {
 
     static func cacheLookup(_ store: any MetadataStore) async throws {
         let stepRun = try await completed(store, run: "run-1", step: "step-1", artifact: "art-1", key: "key-a")
-        let hit = try #require(try await store.completedStepRun(for: CacheKey(rawValue: "key-a")))
-        #expect(hit.id == stepRun.id)
-        #expect(hit.status == .completed)
-        #expect(try await store.completedStepRun(for: CacheKey(rawValue: "key-b")) == nil)
+        let hit = try #require(try await store.cacheHit(for: CacheKey(rawValue: "key-a")))
+        #expect(hit.stepRun.id == stepRun.id)
+        #expect(hit.stepRun.status == .completed)
+        #expect(hit.outputs == ["output": makeArtifact("art-1", producer: "step-1")])
+        #expect(try await store.cacheHit(for: CacheKey(rawValue: "key-b")) == nil)
         let outputs = try await store.outputs(ofStepRun: "step-1")
         #expect(outputs["output"] == makeArtifact("art-1", producer: "step-1"))
     }
@@ -133,13 +134,13 @@ public enum MetadataStoreContract {
         failed.status = .failed
         failed.error = "no"
         try await store.finishStepRun(failed, metrics: [])
-        #expect(try await store.completedStepRun(for: CacheKey(rawValue: "key-x")) == nil)
+        #expect(try await store.cacheHit(for: CacheKey(rawValue: "key-x")) == nil)
         #expect(try await store.stepRun("step-f")?.error == "no")
         try await completed(store, run: "run-1", step: "step-1", artifact: "art-1", key: "key-y")
         let cached = makeStepRun("step-c", run: "run-1", status: .cached, key: "key-y")
         try await store.insertCachedStepRun(
             cached, inputs: [], outputs: [Event(stepRunID: "step-c", artifactID: "art-1", kind: .output, name: "output")])
-        #expect(try await store.completedStepRun(for: CacheKey(rawValue: "key-y"))?.id == "step-1")
+        #expect(try await store.cacheHit(for: CacheKey(rawValue: "key-y"))?.stepRun.id == "step-1")
     }
 
     static func cachedStepRunSharesArtifacts(_ store: any MetadataStore) async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Where artifact content lives: content-addressed, written atomically.
 public protocol ArtifactStore: Sendable {
@@ -40,6 +41,7 @@ public struct LocalArtifactStore: ArtifactStore {
     /// The durability setting.
     public let durability: Durability
     private let temporaryRoot: URL
+    private let shards = ShardDirectories()
 
     /// Opens (and creates) a store rooted at `root`.
     public init(root: URL, durability: Durability = .process) throws {
@@ -57,7 +59,7 @@ public struct LocalArtifactStore: ArtifactStore {
             let hex = String(hash.dropFirst("sha256:".count))
             let directory = root.appending(path: "sha256/\(hex.prefix(2))", directoryHint: .isDirectory)
             let final = directory.appending(path: hex)
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try shards.ensure(directory)
             if rename(temporary.path, final.path) != 0 {
                 let code = errno
                 // Identical content is already stored (a directory cannot be renamed over a non-empty one).
@@ -90,6 +92,17 @@ public struct LocalArtifactStore: ArtifactStore {
             if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
                 try? FileManager.default.removeItem(at: temporaryRoot.appending(path: name))
             }
+        }
+    }
+
+    /// The `sha256/xx` directories known to exist, so each is created once rather than on every write.
+    final class ShardDirectories: Sendable {
+        private let known = Mutex<Set<String>>([])
+
+        func ensure(_ directory: URL) throws {
+            if known.withLock({ $0.contains(directory.path) }) { return }
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            known.withLock { _ = $0.insert(directory.path) }
         }
     }
 

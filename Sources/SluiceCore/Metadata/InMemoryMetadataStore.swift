@@ -55,9 +55,12 @@ public actor InMemoryMetadataStore: MetadataStore {
         insert(stepRun, inputs: inputs + outputs)
     }
 
-    public func completedStepRun(for cacheKey: CacheKey) -> StepRun? {
-        stepRunOrder.reversed().lazy.compactMap { self.stepRunRecords[$0] }
-            .first { $0.cacheKey == cacheKey && $0.status == .completed }
+    public func cacheHit(for cacheKey: CacheKey) -> CacheHit? {
+        guard
+            let stepRun = stepRunOrder.reversed().lazy.compactMap({ self.stepRunRecords[$0] })
+                .first(where: { $0.cacheKey == cacheKey && $0.status == .completed })
+        else { return nil }
+        return CacheHit(stepRun: stepRun, outputs: outputs(ofStepRun: stepRun.id))
     }
 
     public func outputs(ofStepRun id: String) -> [String: ArtifactRecord] {

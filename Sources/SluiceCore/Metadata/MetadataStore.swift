@@ -25,8 +25,9 @@ public protocol MetadataStore: Sendable {
     /// In one transaction: saves a cached step run with events pointing at the original's artifacts.
     func insertCachedStepRun(_ stepRun: StepRun, inputs: [Event], outputs: [Event]) async throws
 
-    /// The newest completed (not cached) step run with this cache key, or `nil` on a miss.
-    func completedStepRun(for cacheKey: CacheKey) async throws -> StepRun?
+    /// The newest completed (not cached) step run with this cache key and its outputs, or `nil` on a miss.
+    /// One round trip: this is on every step's path.
+    func cacheHit(for cacheKey: CacheKey) async throws -> CacheHit?
     /// The artifacts a step run wrote or reused, by output name.
     func outputs(ofStepRun id: String) async throws -> [String: ArtifactRecord]
 
@@ -51,6 +52,20 @@ public protocol MetadataStore: Sendable {
     func events(ofArtifact id: String) async throws -> [Event]
     /// Events of a step run (what it read and wrote).
     func events(ofStepRun id: String) async throws -> [Event]
+}
+
+/// An earlier step run whose outputs a new step run can reuse.
+public struct CacheHit: Sendable, Equatable {
+    /// The completed step run that wrote the outputs.
+    public var stepRun: StepRun
+    /// Its outputs by name.
+    public var outputs: [String: ArtifactRecord]
+
+    /// Creates a cache hit.
+    public init(stepRun: StepRun, outputs: [String: ArtifactRecord]) {
+        self.stepRun = stepRun
+        self.outputs = outputs
+    }
 }
 
 /// Which runs to list.

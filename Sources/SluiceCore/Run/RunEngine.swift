@@ -369,8 +369,7 @@ private struct Execution {
                     inputValues.append(try load(record, edge: edge))
                 }
             }
-            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: scratch) }
+            defer { context.removeScratch() }
             let output = try await bound.execute(inputValues, context)
             try Task.checkCancellation()
             let recorded = context.recorded
@@ -426,14 +425,13 @@ private struct Execution {
 
     /// The outputs of an earlier completed step run with this key, if they are all still in the store.
     func cachedOutputs(for key: CacheKey, node: StepNode) async throws -> (stepRun: StepRun, outputs: [ArtifactRecord])? {
-        guard let hit = try await engine.metadata.completedStepRun(for: key) else { return nil }
-        let stored = try await engine.metadata.outputs(ofStepRun: hit.id)
+        guard let hit = try await engine.metadata.cacheHit(for: key) else { return nil }
         var records: [ArtifactRecord] = []
         for slot in node.outputs {
-            guard let record = stored[slot.name], engine.artifacts.contains(uri: record.uri) else { return nil }
+            guard let record = hit.outputs[slot.name], engine.artifacts.contains(uri: record.uri) else { return nil }
             records.append(record)
         }
-        return (hit, records)
+        return (hit.stepRun, records)
     }
 
     func load(_ record: ArtifactRecord, edge: InputEdge) throws -> any Sendable {

@@ -15,7 +15,8 @@ extension RunEnvironment {
     }
 
     /// The full environment: adds the git commit and dirty flag of `directory`'s repository, and the
-    /// running binary's SHA-256 (cached by path, size and modification time under `cacheDirectory`).
+    /// running binary's SHA-256 (cached by path, size and modification time in the user's cache folder,
+    /// `$XDG_CACHE_HOME/sluice` or `~/.cache/sluice`, falling back to `cacheDirectory`).
     public static func capture(gitDirectory directory: URL, cacheDirectory: URL?) async -> RunEnvironment {
         var environment = basic()
         if let git = GitState.read(from: directory) {
@@ -24,9 +25,16 @@ extension RunEnvironment {
         }
         if let binary = executablePath() {
             environment.binaryPath = binary
-            environment.binaryHash = BinaryHashCache(directory: cacheDirectory).hash(of: binary)
+            environment.binaryHash = BinaryHashCache(directory: userCacheDirectory ?? cacheDirectory).hash(of: binary)
         }
         return environment
+    }
+
+    static var userCacheDirectory: URL? {
+        let environment = ProcessInfo.processInfo.environment
+        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return URL(fileURLWithPath: xdg).appending(path: "sluice") }
+        if let home = environment["HOME"], !home.isEmpty { return URL(fileURLWithPath: home).appending(path: ".cache/sluice") }
+        return nil
     }
 
     static let swiftVersion: String = {

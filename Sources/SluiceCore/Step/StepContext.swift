@@ -14,7 +14,17 @@ public final class StepContext: Sendable {
     /// A logger whose records go to this step run's log file (and its location into the metadata store).
     public let logger: Logger
     /// A private scratch directory for files the step builds before returning them as ``FileArtifact`` outputs.
-    public let scratchDirectory: URL
+    /// Created on first use (most steps never need one) and removed when the step run ends.
+    public var scratchDirectory: URL {
+        state.withLock { state in
+            if !state.scratchCreated {
+                try? FileManager.default.createDirectory(at: scratchURL, withIntermediateDirectories: true)
+                state.scratchCreated = true
+            }
+        }
+        return scratchURL
+    }
+    private let scratchURL: URL
 
     let observer: (any RunObserver)?
     private let state = Mutex(State())
@@ -23,6 +33,7 @@ public final class StepContext: Sendable {
         var metrics: [MetricRecord] = []
         var properties: [String: PropertyValue] = [:]
         var outputProperties: [String: [String: PropertyValue]] = [:]
+        var scratchCreated = false
     }
 
     init(
@@ -33,7 +44,7 @@ public final class StepContext: Sendable {
         self.stepName = stepName
         self.seed = seed
         self.logger = logger
-        self.scratchDirectory = scratchDirectory
+        self.scratchURL = scratchDirectory
         self.observer = observer
     }
 
@@ -66,6 +77,11 @@ public final class StepContext: Sendable {
     }
 
     var recorded: State { state.withLock { $0 } }
+
+    /// Removes the scratch directory if the step made one.
+    func removeScratch() {
+        if state.withLock({ $0.scratchCreated }) { try? FileManager.default.removeItem(at: scratchURL) }
+    }
 }
 
 /// How far a long-running step has come.
