@@ -38,7 +38,8 @@ let repetitions = quick ? 5 : 15
 
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    return sorted.count % 2 == 1
+        ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
 /// A fresh project directory with the embedded stores, as `sluice run` opens them.
@@ -47,9 +48,11 @@ func engine(in directory: URL) throws -> RunEngine {
     return RunEngine(
         metadata: try SQLiteMetadataStore(path: project.directory.appending(path: "metadata.sqlite").path),
         artifacts: try LocalArtifactStore(root: project.directory.appending(path: "artifacts")),
-        logDirectory: project.directory.appending(path: "logs"), scratchDirectory: project.directory.appending(path: "scratch"),
+        logDirectory: project.directory.appending(path: "logs"),
+        scratchDirectory: project.directory.appending(path: "scratch"),
         environment: {
-            await RunEnvironment.capture(gitDirectory: directory, cacheDirectory: project.directory.appending(path: "cache"))
+            await RunEnvironment.capture(
+                gitDirectory: directory, cacheDirectory: project.directory.appending(path: "cache"))
         })
 }
 
@@ -76,13 +79,18 @@ func measure(_ pipeline: Pipeline, steps: Int) async throws -> (fresh: Double, c
         fresh.append(try await seconds { status = try await engine.run(resolved).run.status })
         precondition(status == .completed)
         var cachedCount = 0
-        cached.append(try await seconds { cachedCount = try await engine.run(resolved).stepRuns.filter { $0.status == .cached }.count })
+        cached.append(
+            try await seconds {
+                cachedCount = try await engine.run(resolved).stepRuns.filter { $0.status == .cached }.count
+            })
         precondition(cachedCount == steps, "expected a fully cached second run")
     }
     return (median(fresh), median(cached))
 }
 
-print("Sluice engine overhead — \(ProcessInfo.processInfo.activeProcessorCount) cores, \(repetitions) repetitions, medians")
+print(
+    "Sluice engine overhead — \(ProcessInfo.processInfo.activeProcessorCount) cores, \(repetitions) repetitions, medians"
+)
 print("stores: SQLite (WAL, synchronous=NORMAL) + local artifact store; environment capture on (git, binary hash)\n")
 print("pipeline          steps   fresh run   per step   cached run   per step")
 var freshPoints: [(Double, Double)] = []

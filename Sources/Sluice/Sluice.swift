@@ -1,6 +1,6 @@
-@_exported import SluiceCore
-import SluiceCLI
 import Foundation
+import SluiceCLI
+@_exported import SluiceCore
 
 /// The entry point of an executable built on Sluice: `await Sluice.main(pipelines: [myPipeline])` gives it
 /// the whole `sluice` command line (`run`, `runs`, `artifacts`, `pipelines`, `init`).

@@ -21,7 +21,8 @@ struct ArtifactsCommand: AsyncParsableCommand {
             let workspace = try Workspace.open(create: false)
             var runID: RunID?
             if let run { runID = try await workspace.requireRun(run).id }
-            let artifacts = try await workspace.metadata.artifacts(ArtifactFilter(runID: runID, name: name, limit: limit))
+            let artifacts = try await workspace.metadata.artifacts(
+                ArtifactFilter(runID: runID, name: name, limit: limit))
             if json { return print(try jsonString(artifacts)) }
             guard !artifacts.isEmpty else { return print("No artifacts yet. Run a pipeline with `sluice run`.") }
             var rows: [[String]] = []
@@ -37,7 +38,8 @@ struct ArtifactsCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show an artifact: where it lives, who wrote and read it.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show an artifact: where it lives, who wrote and read it.")
         @Argument(help: "An artifact ID or a unique prefix of one.") var artifact: String
         @Flag(help: "Print JSON.") var json = false
 
@@ -74,7 +76,9 @@ struct ArtifactsCommand: AsyncParsableCommand {
                     print("    \(s?.stepName ?? "?") in run \(s?.runID ?? "?") (as '\(event.name)')")
                 }
             }
-            if !reusers.isEmpty { print("  reused from cache by \(reusers.count) later step run\(reusers.count == 1 ? "" : "s")") }
+            if !reusers.isEmpty {
+                print("  reused from cache by \(reusers.count) later step run\(reusers.count == 1 ? "" : "s")")
+            }
         }
     }
 
@@ -97,9 +101,13 @@ struct ArtifactsCommand: AsyncParsableCommand {
             }
             if json { return print(try jsonString(graphs.count == 1 ? [graphs[0]] : graphs)) }
             let t = Terminal.standardOutput
-            print("\(t.paint(root.id, .bold)) \(root.name) (\(shortType(root.typeName))) \(String(root.contentHash.prefix(19)))")
+            print(
+                "\(t.paint(root.id, .bold)) \(root.name) (\(shortType(root.typeName))) \(String(root.contentHash.prefix(19)))"
+            )
             for graph in graphs {
-                print("\n\(t.paint(graph.direction == .upstream ? "Upstream (made from)" : "Downstream (made from it)", .bold))")
+                print(
+                    "\n\(t.paint(graph.direction == .upstream ? "Upstream (made from)" : "Downstream (made from it)", .bold))"
+                )
                 var lines: [String] = []
                 render(graph, artifact: root.id, indent: 1, visited: [], into: &lines, t: t)
                 print(lines.isEmpty ? "  (nothing)" : lines.joined(separator: "\n"))
@@ -118,14 +126,19 @@ struct ArtifactsCommand: AsyncParsableCommand {
                 let verb = upstream ? "← written by" : "→ read by"
                 let status = stepRun.status == .cached ? " (cached)" : ""
                 lines.append("\(pad)\(t.paint(verb, .dim)) \(stepRun.stepName)\(status) in \(stepRun.runID)")
-                let next = graph.events.filter { $0.stepRunID == stepRun.id && $0.kind == (upstream ? .input : .output) }
+                let next = graph.events.filter {
+                    $0.stepRunID == stepRun.id && $0.kind == (upstream ? .input : .output)
+                }
                 for event in next {
                     guard let record = graph.artifacts.first(where: { $0.id == event.artifactID }) else { continue }
                     let seen = visited.contains(record.id)
                     lines.append(
-                        "\(pad)  \(upstream ? "◂" : "▸") \(record.id) \(record.name) (\(shortType(record.typeName)))\(seen ? " …" : "")")
+                        "\(pad)  \(upstream ? "◂" : "▸") \(record.id) \(record.name) (\(shortType(record.typeName)))\(seen ? " …" : "")"
+                    )
                     if !seen {
-                        render(graph, artifact: record.id, indent: indent + 2, visited: visited.union([artifact]), into: &lines, t: t)
+                        render(
+                            graph, artifact: record.id, indent: indent + 2, visited: visited.union([artifact]),
+                            into: &lines, t: t)
                     }
                 }
             }

@@ -3,7 +3,8 @@ import Synchronization
 
 /// The pipelines and materializers compiled into this executable, handed over by `Sluice.main`.
 public enum Catalog {
-    private static let state = Mutex<(pipelines: [Pipeline], materializers: MaterializerRegistry)>(([], MaterializerRegistry()))
+    private static let state = Mutex<(pipelines: [Pipeline], materializers: MaterializerRegistry)>(
+        ([], MaterializerRegistry()))
 
     /// Registers what the CLI can run.
     public static func register(pipelines: [Pipeline], materializers: MaterializerRegistry) {

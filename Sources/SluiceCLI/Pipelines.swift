@@ -34,7 +34,9 @@ struct PipelinesCommand: AsyncParsableCommand {
                         runCount: record?.runCount ?? 0, lastRunAt: record?.lastRunAt))
             }
             if json { return print(try jsonString(entries)) }
-            guard !entries.isEmpty else { return print("No pipelines: this executable has none compiled in and no runs are recorded.") }
+            guard !entries.isEmpty else {
+                return print("No pipelines: this executable has none compiled in and no runs are recorded.")
+            }
             let rows = entries.map { entry in
                 [
                     entry.name, entry.steps.map { "\($0.count)" } ?? "-", "\(entry.runCount)",
@@ -42,7 +44,8 @@ struct PipelinesCommand: AsyncParsableCommand {
                     entry.steps == nil ? "recorded only" : entry.steps!.joined(separator: ", "),
                 ]
             }
-            print(renderTable(["PIPELINE", "STEPS", "RUNS", "LAST RUN", "STEP NAMES"], rows, terminal: .standardOutput))
+            print(
+                renderTable(["PIPELINE", "STEPS", "RUNS", "LAST RUN", "STEP NAMES"], rows, terminal: .standardOutput))
         }
     }
 }
@@ -58,7 +61,10 @@ struct InitCommand: AsyncParsableCommand {
         let project = try Project.create(at: here)
         let workspace = try Workspace.open(create: false)
         _ = try await workspace.metadata.pipelines()
-        print(existed ? "A Sluice project already exists here: \(project.directory.path)" : "Created \(project.directory.path)")
+        print(
+            existed
+                ? "A Sluice project already exists here: \(project.directory.path)"
+                : "Created \(project.directory.path)")
         print("  stack:    \(project.stackFile.path)")
         print("  metadata: \(workspace.metadataLocation)")
         print("  artifacts: \(workspace.artifacts.root.path)")

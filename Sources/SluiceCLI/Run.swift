@@ -23,7 +23,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "A YAML run config: step parameters, caching, parallelism, seed, stack.")
     var config: String?
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override a setting: STEP.PARAM=VALUE, or parallelism=N, seed=N…", valueName: "key=value"))
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp("Override a setting: STEP.PARAM=VALUE, or parallelism=N, seed=N…", valueName: "key=value"))
     var overrides: [String] = []
 
     @Flag(name: .customLong("no-cache"), help: "Run every step, reusing nothing from earlier runs.")
@@ -51,7 +53,8 @@ struct RunCommand: AsyncParsableCommand {
             runConfig.parallelism = parallelism
         }
 
-        let workspace = try Workspace.open(create: true, stackOverrides: runConfig.stack, durability: runConfig.durability)
+        let workspace = try Workspace.open(
+            create: true, stackOverrides: runConfig.stack, durability: runConfig.durability)
         let engine = workspace.engine(materializers: Catalog.materializers)
         let resolved = try engine.resolve(pipeline, config: runConfig)
         if printConfig {
@@ -132,10 +135,14 @@ struct RunCommand: AsyncParsableCommand {
         case .cancelled: mark = t.paint("■", .yellow, .bold)
         default: mark = t.paint("✘", .red, .bold)
         }
-        print("\(mark) run \(t.paint(run.id, .bold)) \(run.status.rawValue) in \(formatDuration(run.duration)): \(parts.joined(separator: ", "))")
+        print(
+            "\(mark) run \(t.paint(run.id, .bold)) \(run.status.rawValue) in \(formatDuration(run.duration)): \(parts.joined(separator: ", "))"
+        )
         if let error = run.error, run.status != .completed { print("  \(t.paint("reason:", .bold)) \(error)") }
         print("  records:   \(workspace.display(workspace.metadataLocation))  →  sluice runs show \(run.id)")
-        print("  artifacts: \(workspace.display(workspace.artifacts.root.path))  →  sluice artifacts list --run \(run.id)")
+        print(
+            "  artifacts: \(workspace.display(workspace.artifacts.root.path))  →  sluice artifacts list --run \(run.id)"
+        )
         if let failed = result.stepRuns.first(where: { $0.status == .failed }), let log = failed.logPath {
             print("  log of '\(failed.stepName)': \(workspace.display(log))")
         }

@@ -25,7 +25,10 @@ final class RunReporter: RunObserver, Sendable {
         var finished = false
     }
 
-    init(terminal: Terminal = .standardError, write: @escaping @Sendable (String) -> Void = { printError($0, terminator: "") }) {
+    init(
+        terminal: Terminal = .standardError,
+        write: @escaping @Sendable (String) -> Void = { printError($0, terminator: "") }
+    ) {
         self.terminal = terminal
         self.write = write
     }
@@ -48,7 +51,8 @@ final class RunReporter: RunObserver, Sendable {
                 if !terminal.isInteractive { line = terminal.paint("  … ", .dim) + "\(step) running" }
             case .cached(let from):
                 state.counts["cached", default: 0] += 1
-                line = terminal.paint("  ↺ ", .blue) + "\(step) " + terminal.paint("cached", .blue)
+                line =
+                    terminal.paint("  ↺ ", .blue) + "\(step) " + terminal.paint("cached", .blue)
                     + terminal.paint(" (from \(from))", .dim)
             case .completed(let duration):
                 state.counts["done", default: 0] += 1
@@ -82,7 +86,9 @@ final class RunReporter: RunObserver, Sendable {
                 let key = "\(step)#\(decile)"
                 guard state.counts[key] == nil else { return }
                 state.counts[key] = 1
-                write("  … \(step) \(progress.completed * 100 / total)% (\(progress.completed)/\(total) \(progress.unit))\n")
+                write(
+                    "  … \(step) \(progress.completed * 100 / total)% (\(progress.completed)/\(total) \(progress.unit))\n"
+                )
             }
         }
     }
@@ -116,7 +122,8 @@ final class RunReporter: RunObserver, Sendable {
             let spinner = Array("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
             let frame = spinner[Int(Date().timeIntervalSince1970 * 10) % spinner.count]
             for (name, live) in state.running.prefix(12) {
-                out += terminal.paint("  \(frame) ", .cyan) + "\(name) running "
+                out +=
+                    terminal.paint("  \(frame) ", .cyan) + "\(name) running "
                     + terminal.paint(formatDuration(Date().timeIntervalSince(live.since)), .dim)
                 if let progress = live.progress { out += "  " + bar(progress, start: live.progressStart) }
                 out += "\n"

@@ -26,7 +26,9 @@ struct RunsCommand: AsyncParsableCommand {
             let rows = runs.map { run in
                 [
                     run.id, run.pipeline, paint(run.status, t), formatDate(run.startedAt), formatDuration(run.duration),
-                    run.environment.gitCommit.map { String($0.prefix(8)) + (run.environment.gitDirty == true ? "+" : "") } ?? "-",
+                    run.environment.gitCommit.map {
+                        String($0.prefix(8)) + (run.environment.gitDirty == true ? "+" : "")
+                    } ?? "-",
                     run.environment.user,
                 ]
             }
@@ -77,7 +79,8 @@ struct RunsCommand: AsyncParsableCommand {
             print("")
             let rows = steps.map { step -> [String] in
                 let s = step.stepRun
-                let outputs = step.outputs.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.id)" }.joined(separator: " ")
+                let outputs = step.outputs.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.id)" }.joined(
+                    separator: " ")
                 let note = s.status == .cached ? "from \(s.cachedFrom ?? "?")" : (s.error ?? "")
                 return [s.stepName, paint(s.status, t), s.duration.map(formatDuration) ?? "-", outputs, note]
             }

@@ -17,7 +17,14 @@ struct Terminal: Sendable {
     static let standardError = Terminal(fileDescriptor: STDERR_FILENO)
 
     enum Style: String {
-        case bold = "1", dim = "2", red = "31", green = "32", yellow = "33", blue = "34", magenta = "35", cyan = "36"
+        case bold = "1"
+        case dim = "2"
+        case red = "31"
+        case green = "32"
+        case yellow = "33"
+        case blue = "34"
+        case magenta = "35"
+        case cyan = "36"
     }
 
     func paint(_ text: String, _ styles: Style...) -> String {
@@ -97,4 +104,3 @@ func jsonString<T: Encodable>(_ value: T) throws -> String {
         positiveInfinity: "+Infinity", negativeInfinity: "-Infinity", nan: "NaN")
     return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
-

@@ -11,7 +11,8 @@ struct Workspace {
     let metadataLocation: String
 
     /// Opens the nearest project's stores; `create` makes the project when there is none (for `run`).
-    static func open(create: Bool, stackOverrides: StackSettings = StackSettings(), durability: Durability? = nil) throws
+    static func open(create: Bool, stackOverrides: StackSettings = StackSettings(), durability: Durability? = nil)
+        throws
         -> Workspace
     {
         let project: Project
@@ -36,7 +37,8 @@ struct Workspace {
         let metadata = try SQLiteMetadataStore(path: path, durability: durability)
         let artifacts = try LocalArtifactStore(
             root: project.resolve(stack.artifactStore ?? "artifacts"), durability: durability)
-        return Workspace(project: project, stack: stack, metadata: metadata, artifacts: artifacts, metadataLocation: path)
+        return Workspace(
+            project: project, stack: stack, metadata: metadata, artifacts: artifacts, metadataLocation: path)
     }
 
     /// An engine over these stores with the full environment capture (git state, binary hash).

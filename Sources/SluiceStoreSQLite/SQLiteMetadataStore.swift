@@ -53,10 +53,18 @@ public final class SQLiteMetadataStore: MetadataStore {
         try pool.read { db in try Migrations.migrator.appliedMigrations(db) }
     }
 
+    // MARK: Access
+
+    // Reads and writes run synchronously on the calling thread. GRDB's async API hops to its own queue and
+    // back for every call, which costs more than the statements themselves on this path (a step run is a few
+    // short transactions); a blocked cooperative thread is bounded by the busy timeout.
+    private func write<T>(_ updates: (Database) throws -> T) throws -> T { try pool.write(updates) }
+    private func read<T>(_ value: (Database) throws -> T) throws -> T { try pool.read(value) }
+
     // MARK: Writes
 
     public func registerPipeline(_ name: String) async throws {
-        try await pool.write { db in
+        try write { db in
             try db.execute(
                 sql: "INSERT INTO pipelines (name, first_seen) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
                 arguments: [name, Date().timeIntervalSince1970])
@@ -64,7 +72,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func insert(_ run: Run) async throws {
-        try await pool.write { db in
+        try write { db in
             let e = run.environment
             let o = run.owner
             try db.execute(
@@ -84,7 +92,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func finishRun(_ id: RunID, status: RunStatus, endedAt: Date, error: String?) async throws {
-        try await pool.write { db in
+        try write { db in
             try db.execute(
                 sql: "UPDATE runs SET status = ?, ended_at = ?, error = ? WHERE id = ?",
                 arguments: [status.rawValue, endedAt.timeIntervalSince1970, error, id])
@@ -92,7 +100,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func updateEnvironment(_ id: RunID, _ e: RunEnvironment) async throws {
-        try await pool.write { db in
+        try write { db in
             try db.execute(
                 sql: """
                     UPDATE runs SET user = ?, host = ?, os = ?, swift_version = ?, sluice_version = ?, git_commit = ?,
@@ -106,21 +114,21 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func insert(_ stepRun: StepRun, inputs: [Event]) async throws {
-        try await pool.write { db in
+        try write { db in
             try Self.upsert(stepRun, db)
             try Self.insert(inputs, db)
         }
     }
 
     public func finishStepRun(_ stepRun: StepRun, metrics: [MetricRecord]) async throws {
-        try await pool.write { db in
+        try write { db in
             try Self.upsert(stepRun, db)
             try Self.insert(metrics, for: stepRun.id, db)
         }
     }
 
     public func completeStepRun(_ stepRun: StepRun, outputs: [ArtifactRecord], metrics: [MetricRecord]) async throws {
-        try await pool.write { db in
+        try write { db in
             try Self.upsert(stepRun, db)
             for a in outputs {
                 try db.cachedStatement(
@@ -142,7 +150,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func insertCachedStepRun(_ stepRun: StepRun, inputs: [Event], outputs: [Event]) async throws {
-        try await pool.write { db in
+        try write { db in
             try Self.upsert(stepRun, db)
             try Self.insert(inputs + outputs, db)
         }
@@ -183,9 +191,11 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Reads
 
     public func cacheHit(for cacheKey: CacheKey) async throws -> CacheHit? {
-        try await pool.read { db in
+        try read { db in
             let statement = try db.cachedStatement(
-                sql: "SELECT * FROM step_runs WHERE cache_key = ? AND status = 'completed' ORDER BY ended_at DESC LIMIT 1")
+                sql:
+                    "SELECT * FROM step_runs WHERE cache_key = ? AND status = 'completed' ORDER BY ended_at DESC LIMIT 1"
+            )
             guard let row = try Row.fetchOne(statement, arguments: [cacheKey.rawValue]) else { return nil }
             let stepRun = Self.stepRun(row)
             return CacheHit(stepRun: stepRun, outputs: try Self.outputs(ofStepRun: stepRun.id, db))
@@ -193,7 +203,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func outputs(ofStepRun id: String) async throws -> [String: ArtifactRecord] {
-        try await pool.read { db in try Self.outputs(ofStepRun: id, db) }
+        try read { db in try Self.outputs(ofStepRun: id, db) }
     }
 
     private static func outputs(ofStepRun id: String, _ db: Database) throws -> [String: ArtifactRecord] {
@@ -208,7 +218,7 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func pipelines() async throws -> [PipelineRecord] {
         try await reconcileCrashedRuns()
-        return try await pool.read { db in
+        return try read { db in
             try Row.fetchAll(
                 db,
                 sql: """
@@ -218,14 +228,15 @@ public final class SQLiteMetadataStore: MetadataStore {
             ).map { row in
                 PipelineRecord(
                     name: row["name"], firstSeen: Date(timeIntervalSince1970: row["first_seen"]),
-                    runCount: row["run_count"], lastRunAt: (row["last_run"] as Double?).map(Date.init(timeIntervalSince1970:)))
+                    runCount: row["run_count"],
+                    lastRunAt: (row["last_run"] as Double?).map(Date.init(timeIntervalSince1970:)))
             }
         }
     }
 
     public func runs(_ filter: RunFilter) async throws -> [Run] {
         try await reconcileCrashedRuns()
-        return try await pool.read { db in
+        return try read { db in
             var conditions: [String] = []
             var arguments: StatementArguments = []
             if let pipeline = filter.pipeline {
@@ -247,14 +258,14 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func run(_ idOrPrefix: String) async throws -> Run? {
         try await reconcileCrashedRuns()
-        return try await pool.read { db in
+        return try read { db in
             try Self.unique(idOrPrefix, table: "runs", db).map(Self.run)
         }
     }
 
     public func stepRuns(ofRun id: RunID) async throws -> [StepRun] {
         try await reconcileCrashedRuns()
-        return try await pool.read { db in
+        return try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM step_runs WHERE run_id = ? ORDER BY rowid", arguments: [id])
                 .map(Self.stepRun)
         }
@@ -262,14 +273,15 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func stepRun(_ id: String) async throws -> StepRun? {
         try await reconcileCrashedRuns()
-        return try await pool.read { db in
+        return try read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM step_runs WHERE id = ?", arguments: [id]).map(Self.stepRun)
         }
     }
 
     public func metrics(ofStepRun id: String) async throws -> [MetricRecord] {
-        try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM metrics WHERE step_run_id = ? ORDER BY rowid", arguments: [id]).map {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM metrics WHERE step_run_id = ? ORDER BY rowid", arguments: [id]).map
+            {
                 MetricRecord(
                     name: $0["name"], value: $0["value"], step: $0["step"],
                     loggedAt: Date(timeIntervalSince1970: $0["logged_at"]))
@@ -278,12 +290,13 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func artifacts(_ filter: ArtifactFilter) async throws -> [ArtifactRecord] {
-        try await pool.read { db in
+        try read { db in
             var conditions: [String] = []
             var arguments: StatementArguments = []
             var join = ""
             if let runID = filter.runID {
-                join = "JOIN events e ON e.artifact_id = a.id AND e.kind = 'output' JOIN step_runs s ON s.id = e.step_run_id"
+                join =
+                    "JOIN events e ON e.artifact_id = a.id AND e.kind = 'output' JOIN step_runs s ON s.id = e.step_run_id"
                 conditions.append("s.run_id = ?")
                 _ = arguments.append(contentsOf: [runID])
             }
@@ -294,31 +307,35 @@ public final class SQLiteMetadataStore: MetadataStore {
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             _ = arguments.append(contentsOf: [filter.limit])
             return try Row.fetchAll(
-                db, sql: "SELECT DISTINCT a.* FROM artifacts a \(join) \(whereClause) ORDER BY a.created_at DESC, a.id DESC LIMIT ?",
+                db,
+                sql:
+                    "SELECT DISTINCT a.* FROM artifacts a \(join) \(whereClause) ORDER BY a.created_at DESC, a.id DESC LIMIT ?",
                 arguments: arguments
             ).map(Self.artifact)
         }
     }
 
     public func artifact(_ idOrPrefix: String) async throws -> ArtifactRecord? {
-        try await pool.read { db in try Self.unique(idOrPrefix, table: "artifacts", db).map(Self.artifact) }
+        try read { db in try Self.unique(idOrPrefix, table: "artifacts", db).map(Self.artifact) }
     }
 
     public func events(ofArtifact id: String) async throws -> [Event] {
-        try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM events WHERE artifact_id = ? ORDER BY rowid", arguments: [id]).map(Self.event)
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM events WHERE artifact_id = ? ORDER BY rowid", arguments: [id]).map(
+                Self.event)
         }
     }
 
     public func events(ofStepRun id: String) async throws -> [Event] {
-        try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM events WHERE step_run_id = ? ORDER BY rowid", arguments: [id]).map(Self.event)
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM events WHERE step_run_id = ? ORDER BY rowid", arguments: [id]).map(
+                Self.event)
         }
     }
 
     /// Marks runs whose owning process is gone as crashed, with their running step runs.
     func reconcileCrashedRuns() async throws {
-        let running = try await pool.read { db in
+        let running = try read { db in
             try Row.fetchAll(
                 db, sql: "SELECT id, owner_host, owner_boot, owner_pid, owner_start FROM runs WHERE status = 'running'")
         }
@@ -330,7 +347,7 @@ public final class SQLiteMetadataStore: MetadataStore {
         }.map { $0["id"] as String }
         guard !dead.isEmpty else { return }
         let now = Date().timeIntervalSince1970
-        try await pool.write { db in
+        try write { db in
             for id in dead {
                 try db.execute(
                     sql: """
@@ -339,7 +356,8 @@ public final class SQLiteMetadataStore: MetadataStore {
                         WHERE id = ? AND status = 'running'
                         """, arguments: [now, id])
                 try db.execute(
-                    sql: "UPDATE step_runs SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE run_id = ? AND status = 'running'",
+                    sql:
+                        "UPDATE step_runs SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE run_id = ? AND status = 'running'",
                     arguments: [now, id])
             }
         }
@@ -398,7 +416,8 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     static func event(_ row: Row) -> Event {
         Event(
-            stepRunID: row["step_run_id"], artifactID: row["artifact_id"], kind: Event.Kind(rawValue: row["kind"]) ?? .input,
+            stepRunID: row["step_run_id"], artifactID: row["artifact_id"],
+            kind: Event.Kind(rawValue: row["kind"]) ?? .input,
             name: row["name"])
     }
 

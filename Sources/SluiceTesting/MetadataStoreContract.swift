@@ -38,7 +38,9 @@ public enum MetadataStoreContract {
 
     // MARK: Fixtures
 
-    static func makeRun(_ id: String, pipeline: String = "p", at time: TimeInterval = 1_000, owner: ProcessOwner = .current)
+    static func makeRun(
+        _ id: String, pipeline: String = "p", at time: TimeInterval = 1_000, owner: ProcessOwner = .current
+    )
         -> Run
     {
         Run(
@@ -49,11 +51,14 @@ public enum MetadataStoreContract {
             owner: owner, startedAt: Date(timeIntervalSince1970: time))
     }
 
-    static func makeStepRun(_ id: String, run: String, name: String = "s", status: StepRunStatus = .running, key: String? = "k")
+    static func makeStepRun(
+        _ id: String, run: String, name: String = "s", status: StepRunStatus = .running, key: String? = "k"
+    )
         -> StepRun
     {
         StepRun(
-            id: id, runID: run, stepName: name, kind: "Kind", status: status, cacheKey: key.map(CacheKey.init(rawValue:)),
+            id: id, runID: run, stepName: name, kind: "Kind", status: status,
+            cacheKey: key.map(CacheKey.init(rawValue:)),
             codeVersion: 3, parameters: #"{"a":1}"#, seed: .max, startedAt: Date(timeIntervalSince1970: 1_001))
     }
 
@@ -69,7 +74,8 @@ public enum MetadataStoreContract {
     /// Saves a run with one completed step run writing one artifact; returns the step run.
     @discardableResult
     static func completed(
-        _ store: any MetadataStore, run: String, step: String, artifact: String, key: String = "k", name: String = "output"
+        _ store: any MetadataStore, run: String, step: String, artifact: String, key: String = "k",
+        name: String = "output"
     ) async throws -> StepRun {
         try await store.registerPipeline("p")
         if try await store.run(run) == nil { try await store.insert(makeRun(run)) }
@@ -77,7 +83,8 @@ public enum MetadataStoreContract {
         try await store.insert(stepRun, inputs: [])
         stepRun.status = .completed
         stepRun.endedAt = Date(timeIntervalSince1970: 1_003)
-        try await store.completeStepRun(stepRun, outputs: [makeArtifact(artifact, name: name, producer: step)], metrics: [])
+        try await store.completeStepRun(
+            stepRun, outputs: [makeArtifact(artifact, name: name, producer: step)], metrics: [])
         return stepRun
     }
 
@@ -139,7 +146,8 @@ public enum MetadataStoreContract {
         try await completed(store, run: "run-1", step: "step-1", artifact: "art-1", key: "key-y")
         let cached = makeStepRun("step-c", run: "run-1", status: .cached, key: "key-y")
         try await store.insertCachedStepRun(
-            cached, inputs: [], outputs: [Event(stepRunID: "step-c", artifactID: "art-1", kind: .output, name: "output")])
+            cached, inputs: [],
+            outputs: [Event(stepRunID: "step-c", artifactID: "art-1", kind: .output, name: "output")])
         #expect(try await store.cacheHit(for: CacheKey(rawValue: "key-y"))?.stepRun.id == "step-1")
     }
 
@@ -149,7 +157,8 @@ public enum MetadataStoreContract {
         var cached = makeStepRun("step-2", run: "run-2", status: .cached)
         cached.cachedFrom = "step-1"
         try await store.insertCachedStepRun(
-            cached, inputs: [], outputs: [Event(stepRunID: "step-2", artifactID: "art-1", kind: .output, name: "output")])
+            cached, inputs: [],
+            outputs: [Event(stepRunID: "step-2", artifactID: "art-1", kind: .output, name: "output")])
         #expect(try await store.stepRun("step-2")?.cachedFrom == "step-1")
         #expect(try await store.outputs(ofStepRun: "step-2")["output"]?.id == "art-1")
         #expect(try await store.artifact("art-1")?.producerStepRunID == "step-1")
@@ -161,7 +170,8 @@ public enum MetadataStoreContract {
         let input = Event(stepRunID: "step-2", artifactID: "art-1", kind: .input, name: "s")
         try await store.insert(reader, inputs: [input])
         let ofArtifact = try await store.events(ofArtifact: "art-1")
-        #expect(Set(ofArtifact) == [Event(stepRunID: "step-1", artifactID: "art-1", kind: .output, name: "output"), input])
+        #expect(
+            Set(ofArtifact) == [Event(stepRunID: "step-1", artifactID: "art-1", kind: .output, name: "output"), input])
         #expect(try await store.events(ofStepRun: "step-2") == [input])
     }
 

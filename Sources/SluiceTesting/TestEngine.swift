@@ -10,7 +10,8 @@ public struct TestEngine: Sendable {
 
     /// Creates the engine.
     public init(
-        metadata: any MetadataStore = InMemoryMetadataStore(), materializers: MaterializerRegistry = MaterializerRegistry()
+        metadata: any MetadataStore = InMemoryMetadataStore(),
+        materializers: MaterializerRegistry = MaterializerRegistry()
     ) throws {
         directory = try TemporaryDirectory(prefix: "sluice-engine")
         engine = RunEngine(

@@ -13,7 +13,7 @@ struct SlowBlobMaterializer: Materializer {
 
     func write(_ value: SlowBlob, to url: URL) throws {
         FileHandle.standardError.write(Data("fixture: writing blob\n".utf8))
-        FileManager.default.createFile(atPath: url.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }
         let chunk = Data(repeating: 0xAB, count: value.bytes / 40)

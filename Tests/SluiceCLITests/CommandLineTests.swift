@@ -14,7 +14,8 @@ struct CommandLineTests {
     /// A project with one completed run of the example pipeline.
     func projectWithRun() async throws -> (TemporaryDirectory, Run) {
         let directory = try TemporaryDirectory(prefix: "sluice-cli")
-        let run = try await CommandProcess.run("sluice-example", ["run", "prices", "--set", "generate.rows=2000", "--json"], in: directory.url)
+        let run = try await CommandProcess.run(
+            "sluice-example", ["run", "prices", "--set", "generate.rows=2000", "--json"], in: directory.url)
         #expect(run.status == 0, "run failed: \(run.errors)")
         return (directory, try Self.decoder.decode(Run.self, from: Data(run.output.utf8)))
     }
@@ -35,7 +36,8 @@ struct CommandLineTests {
         let second = try await CommandProcess.run("sluice-example", ["run"], in: directory.url)
         #expect(second.output.contains("7 cached"))
         #expect(second.errors.contains("↺ fit cached"))
-        let forced = try await CommandProcess.run("sluice-example", ["run", "--no-cache", "--parallelism", "1"], in: directory.url)
+        let forced = try await CommandProcess.run(
+            "sluice-example", ["run", "--no-cache", "--parallelism", "1"], in: directory.url)
         #expect(forced.output.contains("7 done"))
     }
 
@@ -78,12 +80,14 @@ struct CommandLineTests {
         let runs = try Self.decoder.decode([Run].self, from: Data(list.output.utf8))
         #expect(runs.map(\.id) == [run.id])
         #expect(runs[0].status == .completed)
-        let show = try await CommandProcess.run("sluice", ["runs", "show", String(run.id.prefix(20)), "--json"], in: directory.url)
+        let show = try await CommandProcess.run(
+            "sluice", ["runs", "show", String(run.id.prefix(20)), "--json"], in: directory.url)
         #expect(show.status == 0, "\(show.errors)")
         let details = try #require(try JSONSerialization.jsonObject(with: Data(show.output.utf8)) as? [String: Any])
         let steps = try #require(details["steps"] as? [[String: Any]])
         #expect(steps.count == 7)
-        let filtered = try await CommandProcess.run("sluice", ["runs", "list", "--status", "failed", "--json"], in: directory.url)
+        let filtered = try await CommandProcess.run(
+            "sluice", ["runs", "list", "--status", "failed", "--json"], in: directory.url)
         #expect(try Self.decoder.decode([Run].self, from: Data(filtered.output.utf8)).isEmpty)
     }
 
@@ -100,7 +104,8 @@ struct CommandLineTests {
         // A printed config runs as a config file: the same parameters, so everything is cached.
         let configFile = directory.path("run.yaml")
         try Data(dryRun.output.replacingOccurrences(of: "pipeline: prices\n", with: "").utf8).write(to: configFile)
-        let rerun = try await CommandProcess.run("sluice-example", ["run", "--config", configFile.path], in: directory.url)
+        let rerun = try await CommandProcess.run(
+            "sluice-example", ["run", "--config", configFile.path], in: directory.url)
         #expect(rerun.status == 0, "\(rerun.errors)")
         #expect(rerun.output.contains("7 cached"))
     }
@@ -108,7 +113,8 @@ struct CommandLineTests {
     @Test("artifacts list, show and lineage answer from the store")
     func artifactsCommands() async throws {
         let (directory, run) = try await projectWithRun()
-        let list = try await CommandProcess.run("sluice", ["artifacts", "list", "--run", run.id, "--json"], in: directory.url)
+        let list = try await CommandProcess.run(
+            "sluice", ["artifacts", "list", "--run", run.id, "--json"], in: directory.url)
         let artifacts = try Self.decoder.decode([ArtifactRecord].self, from: Data(list.output.utf8))
         #expect(artifacts.count == 8)  // split writes two
         let report = try #require(artifacts.first { $0.typeName == "Swift.String" })
@@ -118,8 +124,12 @@ struct CommandLineTests {
         let lineage = try await CommandProcess.run(
             "sluice", ["artifacts", "lineage", report.id, "--direction", "upstream", "--json"], in: directory.url)
         let graphs = try Self.decoder.decode([Lineage.Graph].self, from: Data(lineage.output.utf8))
-        #expect(Set(graphs[0].stepRuns.map(\.stepName)) == ["report", "evaluate", "describe", "fit", "fit_scaler", "split", "generate"])
-        let raw = try #require(artifacts.first { $0.name == "output" && $0.typeName.contains("Array<PricePipeline.House>") })
+        #expect(
+            Set(graphs[0].stepRuns.map(\.stepName)) == [
+                "report", "evaluate", "describe", "fit", "fit_scaler", "split", "generate",
+            ])
+        let raw = try #require(
+            artifacts.first { $0.name == "output" && $0.typeName.contains("Array<PricePipeline.House>") })
         let down = try await CommandProcess.run("sluice", ["artifacts", "lineage", raw.id], in: directory.url)
         #expect(down.output.contains("Downstream"))
         #expect(down.output.contains("→ read by split"))
@@ -136,13 +146,18 @@ struct CommandLineTests {
         #expect(entries.first?["runCount"] as? Int == 1)
     }
 
-    @Test("mistakes get a clear error, a fix, and exit status 2", arguments: [
-        (["run", "prcies"], "this executable has no pipeline named 'prcies'. Did you mean 'prices'?"),
-        (["run", "--set", "fit.l3=1"], "unknown parameter 'steps.fit.parameters.l3'. Did you mean 'l2'?"),
-        (["run", "--set", "fit.l2=lots"], "'steps.fit.parameters.l2' must be a number, but it is the string 'lots'."),
-        (["runs", "show", "run-nope"], "no run matches 'run-nope'."),
-        (["artifacts", "show", "art-nope"], "no artifact matches 'art-nope'."),
-    ])
+    @Test(
+        "mistakes get a clear error, a fix, and exit status 2",
+        arguments: [
+            (["run", "prcies"], "this executable has no pipeline named 'prcies'. Did you mean 'prices'?"),
+            (["run", "--set", "fit.l3=1"], "unknown parameter 'steps.fit.parameters.l3'. Did you mean 'l2'?"),
+            (
+                ["run", "--set", "fit.l2=lots"],
+                "'steps.fit.parameters.l2' must be a number, but it is the string 'lots'."
+            ),
+            (["runs", "show", "run-nope"], "no run matches 'run-nope'."),
+            (["artifacts", "show", "art-nope"], "no artifact matches 'art-nope'."),
+        ])
     func mistakes(arguments: [String], message: String) async throws {
         let directory = try TemporaryDirectory(prefix: "sluice-errors")
         _ = try await CommandProcess.run("sluice-example", ["init"], in: directory.url)
@@ -202,10 +217,16 @@ struct CommandLineTests {
         #expect(created.status == 0)
         #expect(FileManager.default.fileExists(atPath: directory.path(".sluice/stack.yaml").path))
         let shared = try TemporaryDirectory(prefix: "sluice-shared")
-        try Data("artifact_store: \(shared.path("artifacts").path)\nmetadata_store: \(shared.path("meta.sqlite").path)\n".utf8)
-            .write(to: directory.path(".sluice/stack.yaml"))
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(at: directory.path(".sluice/metadata.sqlite" + suffix)) }
-        let run = try await CommandProcess.run("sluice-example", ["run", "--set", "generate.rows=300"], in: directory.url)
+        try Data(
+            "artifact_store: \(shared.path("artifacts").path)\nmetadata_store: \(shared.path("meta.sqlite").path)\n"
+                .utf8
+        )
+        .write(to: directory.path(".sluice/stack.yaml"))
+        for suffix in ["", "-wal", "-shm"] {
+            try? FileManager.default.removeItem(at: directory.path(".sluice/metadata.sqlite" + suffix))
+        }
+        let run = try await CommandProcess.run(
+            "sluice-example", ["run", "--set", "generate.rows=300"], in: directory.url)
         #expect(run.status == 0, "\(run.errors)")
         #expect(FileManager.default.fileExists(atPath: shared.path("meta.sqlite").path))
         #expect(try !FileManager.default.contentsOfDirectory(atPath: shared.path("artifacts/sha256").path).isEmpty)

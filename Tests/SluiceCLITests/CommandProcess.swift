@@ -27,8 +27,8 @@ struct CommandProcess {
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
         stdout = logs.appending(path: "stdout")
         stderr = logs.appending(path: "stderr")
-        FileManager.default.createFile(atPath: stdout.path, contents: nil)
-        FileManager.default.createFile(atPath: stderr.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
         process.executableURL = try Self.executable(executable)
         process.arguments = arguments
         process.currentDirectoryURL = directory
@@ -51,7 +51,8 @@ struct CommandProcess {
         let deadline = clock.now + timeout
         while !errors.contains(marker) {
             guard process.isRunning else {
-                Issue.record("process exited (\(process.terminationStatus)) before printing '\(marker)'; stderr:\n\(errors)")
+                Issue.record(
+                    "process exited (\(process.terminationStatus)) before printing '\(marker)'; stderr:\n\(errors)")
                 throw CancellationError()
             }
             guard clock.now < deadline else {

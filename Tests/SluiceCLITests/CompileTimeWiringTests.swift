@@ -53,11 +53,16 @@ struct CompileTimeWiringTests {
         #expect(result.status == 0, "expected no errors, got:\n\(result.errors)")
     }
 
-    @Test("inputs of the wrong types do not compile", arguments: [
-        ("label, numbers", "requires the types '([Int], String)' and '(String, [Int])' be equivalent"),
-        ("numbers", "requires the types '([Int], String)' and '(_: [Int])' be equivalent"),
-        ("numbers, label, label", "requires the types '([Int], String)' and '([Int], String, String)' be equivalent"),
-    ])
+    @Test(
+        "inputs of the wrong types do not compile",
+        arguments: [
+            ("label, numbers", "requires the types '([Int], String)' and '(String, [Int])' be equivalent"),
+            ("numbers", "requires the types '([Int], String)' and '(_: [Int])' be equivalent"),
+            (
+                "numbers, label, label",
+                "requires the types '([Int], String)' and '([Int], String, String)' be equivalent"
+            ),
+        ])
     func miswiringDoesNotCompile(wiring: String, message: String) throws {
         let result = try typecheck(wiring: wiring)
         #expect(result.status != 0)

@@ -20,7 +20,8 @@ struct CrashSafetyTests {
     }
 
     func runs(in directory: URL) async throws -> [Run] {
-        let (status, output, errors) = try await CommandProcess.run("FixturePipelines", ["runs", "list", "--json"], in: directory)
+        let (status, output, errors) = try await CommandProcess.run(
+            "FixturePipelines", ["runs", "list", "--json"], in: directory)
         #expect(status == 0, "runs list failed: \(errors)")
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
@@ -51,7 +52,7 @@ struct CrashSafetyTests {
         #expect(try await verifyArtifacts(in: directory.url) == 1)
 
         // 2. Killed while an artifact is being written: nothing half-written becomes visible.
-        FileManager.default.createFile(atPath: gate, contents: nil)
+        _ = FileManager.default.createFile(atPath: gate, contents: nil)
         let second = try CommandProcess("FixturePipelines", arguments, in: directory.url)
         try await second.waitForError(containing: "fixture: writing blob")
         try await Task.sleep(for: .milliseconds(200))
@@ -75,7 +76,8 @@ struct CrashSafetyTests {
         #expect(afterThird.first?.status == .completed)
         steps = try await stepStatuses(afterThird[0].id, in: directory.url)
         #expect(steps == ["numbers": .cached, "wait": .cached, "blob": .completed, "finish": .completed])
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path(".sluice/artifacts/.tmp").path).isEmpty)
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: directory.path(".sluice/artifacts/.tmp").path).isEmpty)
         #expect(try await verifyArtifacts(in: directory.url) == 4)
     }
 
@@ -83,7 +85,8 @@ struct CrashSafetyTests {
     func interruptCancels() async throws {
         let directory = try TemporaryDirectory(prefix: "sluice-sigint")
         let command = try CommandProcess(
-            "FixturePipelines", ["run", "crashy", "--set", "wait.gate=\(directory.path("never").path)"], in: directory.url)
+            "FixturePipelines", ["run", "crashy", "--set", "wait.gate=\(directory.path("never").path)"],
+            in: directory.url)
         try await command.waitForError(containing: "wait running")
         kill(command.process.processIdentifier, SIGINT)
         #expect(await command.wait() == 130)

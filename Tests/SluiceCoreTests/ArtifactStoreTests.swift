@@ -50,7 +50,9 @@ struct ArtifactStoreTests {
         let engine = try TestEngine(materializers: registry)
         let result = try await engine.run(Pipeline("p") { p in p.add(Numbers()) })
         #expect(result.stepRun("numbers")?.status == .failed)
-        #expect(result.stepRun("numbers")?.error == "while saving artifact 'output' of step 'numbers': boom: the step gave up")
+        #expect(
+            result.stepRun("numbers")?.error
+                == "while saving artifact 'output' of step 'numbers': boom: the step gave up")
         let root = engine.engine.artifacts.root
         #expect(try FileManager.default.contentsOfDirectory(atPath: root.appending(path: ".tmp").path).isEmpty)
         #expect(!FileManager.default.fileExists(atPath: root.appending(path: "sha256").path))
@@ -63,7 +65,8 @@ struct ArtifactStoreTests {
             let root = directory.path(name)
             for (path, text) in files {
                 let url = root.appending(path: path)
-                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(
+                    at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
                 try Data(text.utf8).write(to: url)
             }
             return root

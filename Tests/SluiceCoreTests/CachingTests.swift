@@ -154,9 +154,18 @@ struct CachingTests {
         let counter = Counter()
         let engine = try TestEngine()
         let pipeline = Pipeline("opt") { p in
-            let a = p.step("a", version: 1) { _ in counter.hit("a"); return 1 }
-            p.step("always", version: 1, cache: false, a) { x, _ in counter.hit("always"); return x }
-            p.step("c", version: 1, a) { x, _ in counter.hit("c"); return x }
+            let a = p.step("a", version: 1) { _ in
+                counter.hit("a")
+                return 1
+            }
+            p.step("always", version: 1, cache: false, a) { x, _ in
+                counter.hit("always")
+                return x
+            }
+            p.step("c", version: 1, a) { x, _ in
+                counter.hit("c")
+                return x
+            }
         }
         _ = try await engine.run(pipeline)
         let second = try await engine.run(pipeline)
@@ -193,7 +202,10 @@ struct CachingTests {
         let counter = Counter()
         func pipeline(failing: Bool) -> Pipeline {
             Pipeline("resume") { p in
-                let a = p.step("a", version: 1) { _ in counter.hit("a"); return 5 }
+                let a = p.step("a", version: 1) { _ in
+                    counter.hit("a")
+                    return 5
+                }
                 p.step("b", version: 1, parameters: ["fail": failing], a) { x, parameters, _ in
                     if parameters["fail"] == true { throw Boom() }
                     return x

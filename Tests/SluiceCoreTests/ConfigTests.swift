@@ -37,7 +37,9 @@ struct ConfigTests {
     func overrides() throws {
         var config = try RunConfig(
             tree: ConfigValue.parseYAML("steps:\n  numbers:\n    parameters:\n      count: 4\n", source: "run.yaml"))
-        try config.apply(overrides: ["numbers.count=9", "numbers.label=hello world", "parallelism=2", "seed=5", "cache=false"])
+        try config.apply(overrides: [
+            "numbers.count=9", "numbers.label=hello world", "parallelism=2", "seed=5", "cache=false",
+        ])
         #expect(config.parallelism == 2)
         #expect(config.seed == 5)
         #expect(config.cache == false)
@@ -72,7 +74,8 @@ struct ConfigTests {
 
                 """)
         // The printed config is itself a valid run config that resolves to the same parameters.
-        let reread = try RunConfig(tree: ConfigValue.parseYAML(yaml.replacingOccurrences(of: "pipeline: p\n", with: ""), source: "r.yaml"))
+        let reread = try RunConfig(
+            tree: ConfigValue.parseYAML(yaml.replacingOccurrences(of: "pipeline: p\n", with: ""), source: "r.yaml"))
         #expect(try TestEngine().engine.resolve(pipeline, config: reread).configYAML == yaml)
     }
 
@@ -122,27 +125,44 @@ struct ConfigTests {
         let durability = #expect(throws: ConfigError.self) {
             try RunConfig(tree: ConfigValue.parseYAML("durability: strong\n", source: "run.yaml"))
         }
-        #expect(durability?.problem == "run.yaml:1:13: 'durability' must be one of process, power, but it is the string 'strong'.")
+        #expect(
+            durability?.problem
+                == "run.yaml:1:13: 'durability' must be one of process, power, but it is the string 'strong'.")
         let zero = #expect(throws: ConfigError.self) {
             try RunConfig(tree: ConfigValue.parseYAML("parallelism: 0\n", source: "run.yaml"))
         }
         #expect(zero?.problem == "run.yaml:1:14: 'parallelism' must be at least 1, but it is 0.")
     }
 
-    @Test("unknown step settings and stack settings are named", arguments: [
-        ("steps:\n  numbers:\n    params: {}\n", "run.yaml:3:5: unknown step setting 'steps.numbers.params'. Did you mean 'parameters'?"),
-        ("stack:\n  artifacts_store: /x\n", "run.yaml:2:20: unknown stack setting 'stack.artifacts_store'. Did you mean 'artifact_store'?"),
-    ])
+    @Test(
+        "unknown step settings and stack settings are named",
+        arguments: [
+            (
+                "steps:\n  numbers:\n    params: {}\n",
+                "run.yaml:3:5: unknown step setting 'steps.numbers.params'. Did you mean 'parameters'?"
+            ),
+            (
+                "stack:\n  artifacts_store: /x\n",
+                "run.yaml:2:20: unknown stack setting 'stack.artifacts_store'. Did you mean 'artifact_store'?"
+            ),
+        ])
     func unknownNestedKeys(yaml: String, problem: String) throws {
-        let error = #expect(throws: ConfigError.self) { try RunConfig(tree: ConfigValue.parseYAML(yaml, source: "run.yaml")) }
+        let error = #expect(throws: ConfigError.self) {
+            try RunConfig(tree: ConfigValue.parseYAML(yaml, source: "run.yaml"))
+        }
         #expect(error?.problem == problem)
     }
 
-    @Test("malformed --set overrides say how to write them", arguments: [
-        ("numbers.count", "--set numbers.count: an override needs the form KEY=VALUE."),
-        ("paralelism=3", "--set paralelism=3: 'paralelism' is neither a setting nor STEP.PARAMETER. Did you mean 'parallelism'?"),
-        ("numbers..count=3", "--set numbers..count=3: 'numbers..count' is not a valid key."),
-    ])
+    @Test(
+        "malformed --set overrides say how to write them",
+        arguments: [
+            ("numbers.count", "--set numbers.count: an override needs the form KEY=VALUE."),
+            (
+                "paralelism=3",
+                "--set paralelism=3: 'paralelism' is neither a setting nor STEP.PARAMETER. Did you mean 'parallelism'?"
+            ),
+            ("numbers..count=3", "--set numbers..count=3: 'numbers..count' is not a valid key."),
+        ])
     func badOverrides(override: String, problem: String) throws {
         var config = RunConfig()
         let error = #expect(throws: ConfigError.self) { try config.apply(overrides: [override]) }
@@ -158,7 +178,8 @@ struct ConfigTests {
         }
         #expect(
             error?.problems.first?.hasPrefix(
-                "--set numbers.count: 'steps.numbers.parameters.count' must be a whole number, but it is the string 'lots'.") == true)
+                "--set numbers.count: 'steps.numbers.parameters.count' must be a whole number, but it is the string 'lots'."
+            ) == true)
     }
 
     @Test("edit distance suggestions find likely typos and only those")

@@ -46,6 +46,8 @@ struct LineageTests {
         #expect(fits.count == 2)
         #expect(Set(graph.stepRuns.filter { $0.stepName == "score" }.map(\.runID)) == runs)
         // Both fit runs produced equal content; the second is its own artifact record.
-        #expect(graph.artifacts.filter { $0.producerStepRunID == fits[1].id || $0.producerStepRunID == fits[0].id }.count == 2)
+        #expect(
+            graph.artifacts.filter { $0.producerStepRunID == fits[1].id || $0.producerStepRunID == fits[0].id }.count
+                == 2)
     }
 }

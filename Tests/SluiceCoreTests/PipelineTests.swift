@@ -100,13 +100,16 @@ struct PipelineTests {
         final class Opaque: Sendable {}
         let pipeline = Pipeline("opaque") { p in p.step("make", version: 1) { _ in Opaque() } }
         let error = #expect(throws: PipelineValidationError.self) { try pipeline.validate() }
-        #expect(error?.problems.first?.contains("no materializer can store; make it Codable or register a Materializer") == true)
+        #expect(
+            error?.problems.first?.contains("no materializer can store; make it Codable or register a Materializer")
+                == true)
     }
 
     @Test("an unknown step in the config gets a did-you-mean", arguments: ["scael", "sacle", "scales"])
     func unknownStepInConfig(typo: String) throws {
         let pipeline = Pipeline("p") { p in p.add(Scale(), p.add(Numbers())) }
-        let config = try RunConfig(tree: ConfigValue.parseYAML("steps:\n  \(typo):\n    cache: false\n", source: "run.yaml"))
+        let config = try RunConfig(
+            tree: ConfigValue.parseYAML("steps:\n  \(typo):\n    cache: false\n", source: "run.yaml"))
         let error = #expect(throws: PipelineValidationError.self) { try pipeline.validate(config: config) }
         #expect(
             error?.problems == [

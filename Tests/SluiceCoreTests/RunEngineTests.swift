@@ -39,7 +39,8 @@ struct RunEngineTests {
         let timeline = Timeline()
         let pipeline = Pipeline("wide") { p in
             for index in 0..<6 {
-                p.step("s\(index)", version: 1) { _ in try await timeline.record("s\(index)", sleep: .milliseconds(60)) }
+                p.step("s\(index)", version: 1) { _ in try await timeline.record("s\(index)", sleep: .milliseconds(60))
+                }
             }
         }
         var config = RunConfig()
@@ -165,7 +166,10 @@ struct RunEngineTests {
         if case .running = states[1] {} else { Issue.record("expected running, got \(states[1])") }
         if case .completed = states[2] {} else { Issue.record("expected completed, got \(states[2])") }
         _ = try await engine.run(pipeline, observer: observer)
-        if case .cached = observer.states(of: "scale").last! {} else { Issue.record("expected cached on the second run") }
+        if case .cached = observer.states(of: "scale").last! {
+        } else {
+            Issue.record("expected cached on the second run")
+        }
     }
 
     @Test("the run records user, host, OS, Swift version and the resolved config")
@@ -185,4 +189,3 @@ struct RunEngineTests {
         #expect(run.endedAt != nil)
     }
 }
-

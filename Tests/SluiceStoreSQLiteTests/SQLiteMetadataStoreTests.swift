@@ -55,7 +55,9 @@ struct SQLiteMetadataStoreTests {
         let pipeline = Pipeline("fan") { p in
             let seed = p.step("seed", version: 1) { context in Array(0..<50) }
             for branch in 0..<6 {
-                let mapped = p.step("map\(branch)", version: 1, seed) { values, context in values.map { $0 * branch + 1 } }
+                let mapped = p.step("map\(branch)", version: 1, seed) { values, context in
+                    values.map { $0 * branch + 1 }
+                }
                 p.step("sum\(branch)", version: 1, mapped) { values, context in values.reduce(0, +) }
             }
         }

@@ -117,7 +117,9 @@ struct TreeDecoder: Decoder {
         } catch let error as DecodingError {
             // A type's own validation (an enum's unknown raw value, say): keep its words, add the place.
             if let cases = T.self as? any CaseIterable.Type {
-                let names = (cases.allCases as any Collection).map { "\(($0 as? any RawRepresentable)?.rawValue ?? $0)" }
+                let names = (cases.allCases as any Collection).map {
+                    "\(($0 as? any RawRepresentable)?.rawValue ?? $0)"
+                }
                 throw decoder.mismatch("one of \(names.joined(separator: ", "))")
             }
             throw decoder.mismatch("a valid \(T.self) (\(Self.reason(error)))")
@@ -208,7 +210,8 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
         guard let found = entry(key) else {
             let place = decoder.value.location.map { "\($0): " } ?? ""
-            let full = decoder.dottedPath.isEmpty ? key.stringValue : "\(decoder.dottedPath).\(snakeCased(key.stringValue))"
+            let full =
+                decoder.dottedPath.isEmpty ? key.stringValue : "\(decoder.dottedPath).\(snakeCased(key.stringValue))"
             throw ConfigError(
                 problem: "\(place)'\(full)' is required but missing.",
                 fix: "add `\(snakeCased(key.stringValue)):` with a value.")

@@ -168,7 +168,8 @@ extension ConfigValue {
         let location = node.mark.map { SourceLocation(source: source, line: $0.line, column: $0.column) }
         switch node {
         case .scalar(let scalar):
-            let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
+            let quoted =
+                scalar.style == .singleQuoted || scalar.style == .doubleQuoted
                 || scalar.style == .literal || scalar.style == .folded
             if quoted {
                 self.init(.string(scalar.string), at: location)
@@ -177,7 +178,8 @@ extension ConfigValue {
                 case Tag.Name.null.rawValue: self.init(.null, at: location)
                 case Tag.Name.bool.rawValue: self.init(node.bool.map(Kind.bool) ?? .string(scalar.string), at: location)
                 case Tag.Name.int.rawValue: self.init(node.int.map(Kind.int) ?? .string(scalar.string), at: location)
-                case Tag.Name.float.rawValue: self.init(node.float.map(Kind.double) ?? .string(scalar.string), at: location)
+                case Tag.Name.float.rawValue:
+                    self.init(node.float.map(Kind.double) ?? .string(scalar.string), at: location)
                 default: self.init(.string(scalar.string), at: location)
                 }
             }

@@ -126,7 +126,8 @@ public struct RunConfig: Sendable, Equatable {
             let n = try decoder.decode(Int.self, from: value, path: key).value
             guard n >= 1 else {
                 throw ConfigError(
-                    problem: "\(value.location.map { "\($0): " } ?? "")'parallelism' must be at least 1, but it is \(n).",
+                    problem:
+                        "\(value.location.map { "\($0): " } ?? "")'parallelism' must be at least 1, but it is \(n).",
                     fix: "write a positive number of concurrent steps, or leave it out for one per core.")
             }
             parallelism = n
@@ -134,7 +135,8 @@ public struct RunConfig: Sendable, Equatable {
         case "seed": seed = try decoder.decode(UInt64.self, from: value, path: key).value
         case "durability": durability = try decoder.decode(Durability.self, from: value, path: key).value
         case "stack":
-            let (settings, unknown) = try decoder.decode(StackSettings.self, from: stack.tree.overlaid(with: value), path: key)
+            let (settings, unknown) = try decoder.decode(
+                StackSettings.self, from: stack.tree.overlaid(with: value), path: key)
             if let first = unknown.first {
                 throw ConfigError.unknownKey(
                     String(first.path.dropFirst("stack.".count)), path: "stack", at: first.location, known: first.known,
@@ -144,7 +146,8 @@ public struct RunConfig: Sendable, Equatable {
         case "steps":
             guard let entries = value.entries else {
                 throw ConfigError(
-                    problem: "\(value.location.map { "\($0): " } ?? "")'steps' must be a mapping from step names to settings.",
+                    problem:
+                        "\(value.location.map { "\($0): " } ?? "")'steps' must be a mapping from step names to settings.",
                     fix: "write `steps:` and under it each step's name, then `parameters:`.")
             }
             for (name, section) in entries {
@@ -160,7 +163,8 @@ public struct RunConfig: Sendable, Equatable {
         guard let entries = section.entries else {
             if section.kind == .null { return }
             throw ConfigError(
-                problem: "\(section.location.map { "\($0): " } ?? "")'steps.\(name)' must be a mapping with `parameters:` and/or `cache:`.",
+                problem:
+                    "\(section.location.map { "\($0): " } ?? "")'steps.\(name)' must be a mapping with `parameters:` and/or `cache:`.",
                 fix: "put the step's parameters under `parameters:`.")
         }
         for (key, value) in entries {
@@ -171,13 +175,15 @@ public struct RunConfig: Sendable, Equatable {
                 if value.kind == .null { continue }
                 guard value.entries != nil else {
                     throw ConfigError(
-                        problem: "\(value.location.map { "\($0): " } ?? "")'steps.\(name).parameters' must be a mapping of parameter names to values.",
+                        problem:
+                            "\(value.location.map { "\($0): " } ?? "")'steps.\(name).parameters' must be a mapping of parameter names to values.",
                         fix: "write each parameter on its own line under `parameters:`.")
                 }
                 settings.parameters = (settings.parameters ?? .emptyObject).overlaid(with: value)
             default:
                 throw ConfigError.unknownKey(
-                    key, path: "steps.\(name)", at: value.location, known: ["cache", "parameters"], what: "step setting")
+                    key, path: "steps.\(name)", at: value.location, known: ["cache", "parameters"], what: "step setting"
+                )
             }
         }
         steps[name] = settings

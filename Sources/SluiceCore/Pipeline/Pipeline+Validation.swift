@@ -22,7 +22,8 @@ extension Pipeline {
         for node in nodes {
             for edge in node.inputs {
                 if edge.node >= nodes.count || !nodes[edge.node].outputs.contains(where: { $0.name == edge.output }) {
-                    problems.append("step '\(node.name)' reads '\(edge.name)', which no step produces; wire it to a step's output.")
+                    problems.append(
+                        "step '\(node.name)' reads '\(edge.name)', which no step produces; wire it to a step's output.")
                 }
             }
             for output in node.outputs where materializers.materializer(for: output.valueType) == nil {
@@ -35,7 +36,8 @@ extension Pipeline {
             problems.append("steps form a cycle: \(cycle.joined(separator: " → ")); remove one of those connections.")
         }
         for (name, settings) in config.steps.sorted(by: { $0.key < $1.key }) where !stepNames.contains(name) {
-            let error = ConfigError.unknownKey(name, path: "steps", at: settings.location, known: stepNames, what: "step")
+            let error = ConfigError.unknownKey(
+                name, path: "steps", at: settings.location, known: stepNames, what: "step")
             problems.append(error.description)
         }
         if !problems.isEmpty { throw PipelineValidationError(pipeline: name, problems: problems) }

@@ -103,9 +103,11 @@ public final class PipelineBuilder {
     }
 
     /// Rebuilds a step's input tuple from erased values, in wiring order.
-    private static func inputMaker<each I: Sendable>(_ types: (repeat (each I).Type)) -> @Sendable ([any Sendable]) -> (
-        repeat each I
-    ) {
+    private static func inputMaker<each I: Sendable>(_ types: (repeat (each I).Type))
+        -> @Sendable ([any Sendable]) -> (
+            repeat each I
+        )
+    {
         { values in
             var index = 0
             func take<T>(_ type: T.Type) -> T {

@@ -92,7 +92,8 @@ extension PipelineBuilder {
     /// Adds a closure step with 3 inputs and `Codable` parameters that configuration can override.
     @discardableResult
     public func step<Output: Sendable, Parameters: Codable & Sendable, A: Sendable, B: Sendable, C: Sendable>(
-        _ name: String, version: Int, parameters: Parameters, cache: Bool = true, _ a: Handle<A>, _ b: Handle<B>, _ c: Handle<C>,
+        _ name: String, version: Int, parameters: Parameters, cache: Bool = true, _ a: Handle<A>, _ b: Handle<B>,
+        _ c: Handle<C>,
         body: @escaping @Sendable (A, B, C, Parameters, StepContext) async throws -> Output
     ) -> Handle<Output> {
         let step = FunctionStep<(A, B, C), Output, Parameters>(name, version: version, parameters: parameters) {
@@ -105,7 +106,8 @@ extension PipelineBuilder {
     /// Adds a closure step with 4 inputs; its code version is yours to bump when the closure changes.
     @discardableResult
     public func step<Output: Sendable, A: Sendable, B: Sendable, C: Sendable, D: Sendable>(
-        _ name: String, version: Int, cache: Bool = true, _ a: Handle<A>, _ b: Handle<B>, _ c: Handle<C>, _ d: Handle<D>,
+        _ name: String, version: Int, cache: Bool = true, _ a: Handle<A>, _ b: Handle<B>, _ c: Handle<C>,
+        _ d: Handle<D>,
         body: @escaping @Sendable (A, B, C, D, StepContext) async throws -> Output
     ) -> Handle<Output> {
         let step = FunctionStep<(A, B, C, D), Output, NoParameters>(name, version: version) { input, context in
@@ -116,8 +118,11 @@ extension PipelineBuilder {
 
     /// Adds a closure step with 4 inputs and `Codable` parameters that configuration can override.
     @discardableResult
-    public func step<Output: Sendable, Parameters: Codable & Sendable, A: Sendable, B: Sendable, C: Sendable, D: Sendable>(
-        _ name: String, version: Int, parameters: Parameters, cache: Bool = true, _ a: Handle<A>, _ b: Handle<B>, _ c: Handle<C>, _ d: Handle<D>,
+    public func step<
+        Output: Sendable, Parameters: Codable & Sendable, A: Sendable, B: Sendable, C: Sendable, D: Sendable
+    >(
+        _ name: String, version: Int, parameters: Parameters, cache: Bool = true, _ a: Handle<A>, _ b: Handle<B>,
+        _ c: Handle<C>, _ d: Handle<D>,
         body: @escaping @Sendable (A, B, C, D, Parameters, StepContext) async throws -> Output
     ) -> Handle<Output> {
         let step = FunctionStep<(A, B, C, D), Output, Parameters>(name, version: version, parameters: parameters) {
@@ -130,7 +135,8 @@ extension PipelineBuilder {
     /// Adds a closure step with 5 inputs; its code version is yours to bump when the closure changes.
     @discardableResult
     public func step<Output: Sendable, A: Sendable, B: Sendable, C: Sendable, D: Sendable, E: Sendable>(
-        _ name: String, version: Int, cache: Bool = true, _ a: Handle<A>, _ b: Handle<B>, _ c: Handle<C>, _ d: Handle<D>, _ e: Handle<E>,
+        _ name: String, version: Int, cache: Bool = true, _ a: Handle<A>, _ b: Handle<B>, _ c: Handle<C>,
+        _ d: Handle<D>, _ e: Handle<E>,
         body: @escaping @Sendable (A, B, C, D, E, StepContext) async throws -> Output
     ) -> Handle<Output> {
         let step = FunctionStep<(A, B, C, D, E), Output, NoParameters>(name, version: version) { input, context in
@@ -141,8 +147,12 @@ extension PipelineBuilder {
 
     /// Adds a closure step with 5 inputs and `Codable` parameters that configuration can override.
     @discardableResult
-    public func step<Output: Sendable, Parameters: Codable & Sendable, A: Sendable, B: Sendable, C: Sendable, D: Sendable, E: Sendable>(
-        _ name: String, version: Int, parameters: Parameters, cache: Bool = true, _ a: Handle<A>, _ b: Handle<B>, _ c: Handle<C>, _ d: Handle<D>, _ e: Handle<E>,
+    public func step<
+        Output: Sendable, Parameters: Codable & Sendable, A: Sendable, B: Sendable, C: Sendable, D: Sendable,
+        E: Sendable
+    >(
+        _ name: String, version: Int, parameters: Parameters, cache: Bool = true, _ a: Handle<A>, _ b: Handle<B>,
+        _ c: Handle<C>, _ d: Handle<D>, _ e: Handle<E>,
         body: @escaping @Sendable (A, B, C, D, E, Parameters, StepContext) async throws -> Output
     ) -> Handle<Output> {
         let step = FunctionStep<(A, B, C, D, E), Output, Parameters>(name, version: version, parameters: parameters) {

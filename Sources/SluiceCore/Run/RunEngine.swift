@@ -81,7 +81,8 @@ public struct RunEngine: Sendable {
         for name in pipeline.stepNames { observer?.stepChanged(name, to: .queued) }
 
         let execution = Execution(engine: self, resolved: resolved, run: run, observer: observer)
-        let outcome = await execution.execute(parallelism: config.parallelism ?? ProcessInfo.processInfo.activeProcessorCount)
+        let outcome = await execution.execute(
+            parallelism: config.parallelism ?? ProcessInfo.processInfo.activeProcessorCount)
 
         var finished = run
         finished.environment = await capture.value
@@ -90,7 +91,8 @@ public struct RunEngine: Sendable {
         finished.error = outcome.error
         try await shielded { [metadata, finished] in
             try await metadata.updateEnvironment(run.id, finished.environment)
-            try await metadata.finishRun(run.id, status: finished.status, endedAt: finished.endedAt!, error: finished.error)
+            try await metadata.finishRun(
+                run.id, status: finished.status, endedAt: finished.endedAt!, error: finished.error)
         }
         if let storeError = outcome.storeError { throw storeError }
         let result = RunResult(
@@ -117,7 +119,10 @@ public struct ResolvedPipeline: Sendable {
         for (node, bound) in zip(pipeline.nodes, self.steps) {
             let cache = (config.steps[node.name]?.cache ?? node.cacheable) && config.cache
             steps.append(
-                (node.name, ConfigValue(.object([("cache", ConfigValue(.bool(cache))), ("parameters", bound.parameters)]))))
+                (
+                    node.name,
+                    ConfigValue(.object([("cache", ConfigValue(.bool(cache))), ("parameters", bound.parameters)]))
+                ))
         }
         var top: [(key: String, value: ConfigValue)] = [
             ("pipeline", ConfigValue(.string(pipeline.name))),
@@ -155,7 +160,9 @@ public struct RunResult: Sendable {
     /// Reads an output value back from the artifact store.
     public func value<T>(_ type: T.Type, step: String, output: String = "output") throws -> T {
         guard let record = outputs[step]?[output] else {
-            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "step '\(step)' has no output '\(output)' in this run"])
+            throw CocoaError(
+                .fileNoSuchFile,
+                userInfo: [NSLocalizedDescriptionKey: "step '\(step)' has no output '\(output)' in this run"])
         }
         guard let materializer = materializers.materializer(for: T.self) else {
             preconditionFailure("no materializer for \(T.self)")
@@ -227,24 +234,9 @@ private struct Execution {
             }
         }
 
-        await withTaskGroup(of: StepOutcome.self) { group in
-            var running = 0
-            while true {
-                while running < parallelism, readyHead < ready.count, !cancelled {
-                    let index = ready[readyHead]
-                    readyHead += 1
-                    state[index] = .running
-                    running += 1
-                    let inputs = nodes[index].inputs.map { edge in
-                        (edge, outputs[edge.node][edge.output]!, values[edge.node].map { vals in
-                            vals[nodes[edge.node].outputs.firstIndex { $0.name == edge.output }!]
-                        })
-                    }
-                    group.addTask { await self.runStep(index, inputs: inputs) }
-                }
-                guard running > 0, let result = await group.next() else { break }
-                running -= 1
-                let index = result.node
+        /// Takes a finished step's outcome: releases values no one will read, wakes dependents or skips them.
+        func finish(_ result: StepOutcome) async {
+            let index = result.node
                 stepRuns.append(result.stepRun)
                 if let error = result.storeError { storeError = storeError ?? error }
                 for edge in Set(nodes[index].inputs.map(\.node)) {
@@ -266,9 +258,39 @@ private struct Execution {
                     await skipDownstream(of: index, reason: "the run was cancelled", as: .cancelled)
                 default:
                     state[index] = .failed
-                    firstFailure = firstFailure ?? "step '\(nodes[index].name)' failed: \(result.stepRun.error ?? "unknown error")"
+                    firstFailure =
+                        firstFailure ?? "step '\(nodes[index].name)' failed: \(result.stepRun.error ?? "unknown error")"
                     await skipDownstream(of: index, reason: "'\(nodes[index].name)' failed", as: .skipped)
                 }
+        }
+
+        await withTaskGroup(of: StepOutcome.self) { group in
+            var running = 0
+            while true {
+                while running < parallelism, readyHead < ready.count, !cancelled {
+                    let index = ready[readyHead]
+                    readyHead += 1
+                    state[index] = .running
+                    let inputs = nodes[index].inputs.map { edge in
+                        (
+                            edge, outputs[edge.node][edge.output]!,
+                            values[edge.node].map { vals in
+                                vals[nodes[edge.node].outputs.firstIndex { $0.name == edge.output }!]
+                            }
+                        )
+                    }
+                    // Cache hits are settled here, without a task: they are a lookup and a record.
+                    if let reused = await reuse(index, inputs: inputs) {
+                        await finish(reused)
+                        if Task.isCancelled { cancelled = true }
+                        continue
+                    }
+                    running += 1
+                    group.addTask { await self.runStep(index, inputs: inputs) }
+                }
+                guard running > 0, let result = await group.next() else { break }
+                running -= 1
+                await finish(result)
                 if Task.isCancelled { cancelled = true }
             }
         }
@@ -279,8 +301,8 @@ private struct Execution {
             let record = placeholder(index, status: .cancelled, reason: "the run was cancelled")
             stepRuns.append(record)
             do {
-                    try await shielded { [metadata = engine.metadata] in try await metadata.insert(record, inputs: []) }
-                } catch { storeError = storeError ?? "\(error)" }
+                try await shielded { [metadata = engine.metadata] in try await metadata.insert(record, inputs: []) }
+            } catch { storeError = storeError ?? "\(error)" }
             observer?.stepChanged(nodes[index].name, to: .cancelled)
         }
         let status: RunStatus =
@@ -300,42 +322,68 @@ private struct Execution {
             error: reason)
     }
 
-    /// Runs or reuses one step. Never throws: every outcome is a record.
-    func runStep(_ index: Int, inputs: [(InputEdge, ArtifactRecord, (any Sendable)?)]) async -> StepOutcome {
+    typealias Inputs = [(InputEdge, ArtifactRecord, (any Sendable)?)]
+
+    /// A new step run record for node `index` reading `inputs`, with its cache key.
+    func newStepRun(_ index: Int, inputs: Inputs) -> StepRun {
         let node = resolved.pipeline.nodes[index]
         let bound = resolved.steps[index]
-        let materializers = resolved.materializers[index]
-        let config = resolved.config
-        let seed = SeededRandom.derive(seed: config.seed, name: node.name)
         let key = CacheKey(
             ingredients: .init(
                 stepName: node.name, codeVersion: node.codeVersion, parameters: bound.parametersJSON,
                 inputs: inputs.map { ($0.0.name, $0.1.contentHash) },
-                outputs: zip(node.outputs, materializers).map { ($0.name, $1.identifier, $1.version) }))
-        let inputEvents = { (stepRunID: String) in
-            inputs.map { Event(stepRunID: stepRunID, artifactID: $0.1.id, kind: .input, name: $0.0.name) }
-        }
-        var stepRun = StepRun(
+                outputs: zip(node.outputs, resolved.materializers[index]).map { ($0.name, $1.identifier, $1.version) }))
+        return StepRun(
             id: RecordID.make("step"), runID: run.id, stepName: node.name, kind: node.kind, status: .running,
-            cacheKey: key, codeVersion: node.codeVersion, parameters: bound.parametersJSON, seed: seed,
-            startedAt: Date())
-        let useCache = config.cache && (config.steps[node.name]?.cache ?? node.cacheable)
+            cacheKey: key, codeVersion: node.codeVersion, parameters: bound.parametersJSON,
+            seed: SeededRandom.derive(seed: resolved.config.seed, name: node.name), startedAt: Date())
+    }
+
+    func inputEvents(_ stepRunID: String, _ inputs: Inputs) -> [Event] {
+        inputs.map { Event(stepRunID: stepRunID, artifactID: $0.1.id, kind: .input, name: $0.0.name) }
+    }
+
+    /// Reuses an earlier step run's outputs when caching allows and they are all still stored; `nil` means run it.
+    func reuse(_ index: Int, inputs: Inputs) async -> StepOutcome? {
+        let node = resolved.pipeline.nodes[index]
+        let config = resolved.config
+        guard config.cache && (config.steps[node.name]?.cache ?? node.cacheable) else { return nil }
+        var stepRun = newStepRun(index, inputs: inputs)
+        do {
+            guard let hit = try await cachedOutputs(for: stepRun.cacheKey!, node: node) else { return nil }
+            stepRun.status = .cached
+            stepRun.cachedFrom = hit.stepRun.id
+            stepRun.properties = hit.stepRun.properties
+            stepRun.endedAt = Date()
+            let outputEvents = hit.outputs.map {
+                Event(stepRunID: stepRun.id, artifactID: $0.id, kind: .output, name: $0.name)
+            }
+            let record = stepRun
+            let events = inputEvents(stepRun.id, inputs)
+            try await shielded { [metadata = engine.metadata] in
+                try await metadata.insertCachedStepRun(record, inputs: events, outputs: outputEvents)
+            }
+            observer?.stepChanged(node.name, to: .cached(from: hit.stepRun.runID))
+            return StepOutcome(node: index, stepRun: stepRun, outputs: hit.outputs, values: nil)
+        } catch {
+            stepRun.status = .failed
+            stepRun.error = "metadata store: \(error)"
+            observer?.stepChanged(node.name, to: .failed(reason: stepRun.error!))
+            return StepOutcome(node: index, stepRun: stepRun, outputs: [], values: nil, storeError: "\(error)")
+        }
+    }
+
+    /// Runs one step and stores its outputs. Never throws: every outcome is a record.
+    func runStep(_ index: Int, inputs: Inputs) async -> StepOutcome {
+        let node = resolved.pipeline.nodes[index]
+        let bound = resolved.steps[index]
+        let materializers = resolved.materializers[index]
+        var stepRun = newStepRun(index, inputs: inputs)
+        let seed = stepRun.seed
 
         do {
             if Task.isCancelled { throw CancellationError() }
-            if useCache, let hit = try await cachedOutputs(for: key, node: node) {
-                stepRun.status = .cached
-                stepRun.cachedFrom = hit.stepRun.id
-                stepRun.properties = hit.stepRun.properties
-                stepRun.endedAt = Date()
-                let outputEvents = hit.outputs.map {
-                    Event(stepRunID: stepRun.id, artifactID: $0.id, kind: .output, name: $0.name)
-                }
-                try await engine.metadata.insertCachedStepRun(stepRun, inputs: inputEvents(stepRun.id), outputs: outputEvents)
-                observer?.stepChanged(node.name, to: .cached(from: hit.stepRun.runID))
-                return StepOutcome(node: index, stepRun: stepRun, outputs: hit.outputs, values: nil)
-            }
-            try await engine.metadata.insert(stepRun, inputs: inputEvents(stepRun.id))
+            try await engine.metadata.insert(stepRun, inputs: inputEvents(stepRun.id, inputs))
         } catch is CancellationError {
             stepRun.status = .cancelled
             stepRun.endedAt = Date()
@@ -356,7 +404,8 @@ private struct Execution {
         logger[metadataKey: "step.name"] = "\(node.name)"
         let scratch = engine.scratchDirectory.appending(path: stepRun.id, directoryHint: .isDirectory)
         let context = StepContext(
-            runID: run.id, stepName: node.name, seed: seed, logger: logger, scratchDirectory: scratch, observer: observer)
+            runID: run.id, stepName: node.name, seed: seed, logger: logger, scratchDirectory: scratch,
+            observer: observer)
 
         var artifactsOut: [ArtifactRecord] = []
         var produced: [any Sendable] = []
@@ -424,7 +473,8 @@ private struct Execution {
     }
 
     /// The outputs of an earlier completed step run with this key, if they are all still in the store.
-    func cachedOutputs(for key: CacheKey, node: StepNode) async throws -> (stepRun: StepRun, outputs: [ArtifactRecord])? {
+    func cachedOutputs(for key: CacheKey, node: StepNode) async throws -> (stepRun: StepRun, outputs: [ArtifactRecord])?
+    {
         guard let hit = try await engine.metadata.cacheHit(for: key) else { return nil }
         var records: [ArtifactRecord] = []
         for slot in node.outputs {

@@ -32,8 +32,12 @@ extension RunEnvironment {
 
     static var userCacheDirectory: URL? {
         let environment = ProcessInfo.processInfo.environment
-        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return URL(fileURLWithPath: xdg).appending(path: "sluice") }
-        if let home = environment["HOME"], !home.isEmpty { return URL(fileURLWithPath: home).appending(path: ".cache/sluice") }
+        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty {
+            return URL(fileURLWithPath: xdg).appending(path: "sluice")
+        }
+        if let home = environment["HOME"], !home.isEmpty {
+            return URL(fileURLWithPath: home).appending(path: ".cache/sluice")
+        }
         return nil
     }
 
@@ -56,7 +60,9 @@ extension RunEnvironment {
             let name = line.dropFirst("PRETTY_NAME=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
             var system = utsname()
             uname(&system)
-            let release = withUnsafeBytes(of: &system.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let release = withUnsafeBytes(of: &system.release) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             return "\(name), kernel \(release)"
         }
         return ProcessInfo.processInfo.operatingSystemVersionString
@@ -111,7 +117,8 @@ struct GitState {
         // With worktrees, refs live in the common dir.
         var dirs = [gitDir]
         if let common = try? String(contentsOf: gitDir.appending(path: "commondir"), encoding: .utf8) {
-            dirs.append(URL(fileURLWithPath: common.trimmingCharacters(in: .whitespacesAndNewlines), relativeTo: gitDir))
+            dirs.append(
+                URL(fileURLWithPath: common.trimmingCharacters(in: .whitespacesAndNewlines), relativeTo: gitDir))
         }
         for dir in dirs {
             if let value = try? String(contentsOf: dir.appending(path: ref), encoding: .utf8) {
@@ -156,8 +163,10 @@ struct BinaryHashCache {
             let size = attributes[.size] as? Int, let modified = attributes[.modificationDate] as? Date
         else { return nil }
         let stamp = "\(path)|\(size)|\(modified.timeIntervalSince1970)"
-        let cacheFile = directory?.appending(path: "binary-hash-" + String(SHA256.hash(data: Data(stamp.utf8)).hexString.prefix(16)))
-        if let cacheFile, let cached = try? String(contentsOf: cacheFile, encoding: .utf8), cached.hasPrefix("sha256:") {
+        let cacheFile = directory?.appending(
+            path: "binary-hash-" + String(SHA256.hash(data: Data(stamp.utf8)).hexString.prefix(16)))
+        if let cacheFile, let cached = try? String(contentsOf: cacheFile, encoding: .utf8), cached.hasPrefix("sha256:")
+        {
             return cached
         }
         guard let (digest, _) = try? ContentHasher.hashFile(path) else { return nil }

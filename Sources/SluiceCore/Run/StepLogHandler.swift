@@ -14,7 +14,7 @@ struct StepLogHandler: LogHandler {
                 if handle == nil {
                     try? FileManager.default.createDirectory(
                         at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                    FileManager.default.createFile(atPath: url.path, contents: nil)
+                    _ = FileManager.default.createFile(atPath: url.path, contents: nil)
                     handle = try? FileHandle(forWritingTo: url)
                     _ = try? handle?.seekToEnd()
                 }
@@ -40,7 +40,8 @@ struct StepLogHandler: LogHandler {
         let time = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { $1 } }
-        let tags = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0)=\($1)" }.joined(separator: " ")
+        let tags =
+            merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0)=\($1)" }.joined(separator: " ")
         sink.write("\(time) \(event.level) \(event.message)\(tags)\n")
     }
 }

@@ -20,12 +20,14 @@ public struct Project: Sendable, Equatable {
     public static func find(from start: URL = currentDirectory) -> Project? {
         if let explicit = ProcessInfo.processInfo.environment["SLUICE_PROJECT"], !explicit.isEmpty {
             let root = URL(fileURLWithPath: explicit, isDirectory: true)
-            return FileManager.default.fileExists(atPath: root.appending(path: ".sluice").path) ? Project(root: root) : nil
+            return FileManager.default.fileExists(atPath: root.appending(path: ".sluice").path)
+                ? Project(root: root) : nil
         }
         var current = start.standardizedFileURL
         while true {
             var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: current.appending(path: ".sluice").path, isDirectory: &isDirectory),
+            if FileManager.default.fileExists(
+                atPath: current.appending(path: ".sluice").path, isDirectory: &isDirectory),
                 isDirectory.boolValue
             {
                 return Project(root: current)
@@ -82,7 +84,8 @@ public struct Project: Sendable, Equatable {
             let tree = try ConfigValue.parseYAML(text, source: stackFile.path)
             let (file, unknown) = try ConfigDecoder().decode(StackSettings.self, from: tree, path: "")
             if let first = unknown.first {
-                throw ConfigError.unknownKey(first.path, path: "", at: first.location, known: first.known, what: "stack setting")
+                throw ConfigError.unknownKey(
+                    first.path, path: "", at: first.location, known: first.known, what: "stack setting")
             }
             settings = settings.overlaid(with: file)
         }
