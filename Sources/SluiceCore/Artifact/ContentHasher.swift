@@ -20,7 +20,7 @@ public enum ContentHasher {
         var files: [String] = []
         while let relative = enumerator?.nextObject() as? String {
             var childIsDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: base + relative, isDirectory: &childIsDirectory)
+            _ = FileManager.default.fileExists(atPath: base + relative, isDirectory: &childIsDirectory)
             if !childIsDirectory.boolValue { files.append(relative) }
         }
         for relative in files.sorted() {
@@ -30,6 +30,11 @@ public enum ContentHasher {
         }
         if sync { try LocalArtifactStore.syncDirectory(url) }
         return ("sha256:" + tree.finalize().hexString, total)
+    }
+
+    /// `sha256:<hex>` of bytes in memory.
+    public static func hash(_ data: Data) -> String {
+        "sha256:" + SHA256.hash(data: data).hexString
     }
 
     /// SHA-256 hex digest and size of one file, read in 1 MiB blocks.

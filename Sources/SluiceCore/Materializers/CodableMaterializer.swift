@@ -9,12 +9,18 @@ public struct CodableMaterializer<Value: Codable & Sendable>: Materializer {
     public init() {}
 
     public func write(_ value: Value, to url: URL) throws {
+        try encode(value).write(to: url)
+    }
+
+    public func data(for value: Value) throws -> Data? { try encode(value) }
+
+    private func encode(_ value: Value) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(
             positiveInfinity: "+Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         encoder.dateEncodingStrategy = .iso8601
-        try encoder.encode(value).write(to: url)
+        return try encoder.encode(value)
     }
 
     public func read(from url: URL) throws -> Value {
@@ -40,6 +46,7 @@ public struct BytesMaterializer: Materializer {
     public init() {}
 
     public func write(_ value: Data, to url: URL) throws { try value.write(to: url) }
+    public func data(for value: Data) throws -> Data? { value }
     public func read(from url: URL) throws -> Data { try Data(contentsOf: url) }
 }
 

@@ -18,11 +18,16 @@ public protocol Materializer<Value>: Sendable {
     func read(from url: URL) throws -> Value
     /// Properties recorded with the artifact (row counts, sizes…).
     func properties(of value: Value) -> [String: PropertyValue]
+    /// The stored bytes, for materializers that build them in memory anyway (JSON, raw bytes): the store
+    /// then hashes them as they are instead of reading the file back. `nil` (the default) uses ``write(_:to:)``.
+    func data(for value: Value) throws -> Data?
 }
 
 extension Materializer {
     /// No properties by default.
     public func properties(of value: Value) -> [String: PropertyValue] { [:] }
+    /// Writes through ``write(_:to:)`` by default.
+    public func data(for value: Value) throws -> Data? { nil }
 }
 
 /// A type-erased ``Materializer``, as the engine holds them.
@@ -32,8 +37,15 @@ public struct AnyMaterializer: Sendable {
     /// The materializer's format version.
     public let version: Int
     let write: @Sendable (Any, URL) throws -> Void
+
+    /// Stores `value` in `store`, through memory when the materializer offers its bytes.
+    func store(_ value: Any, in store: any ArtifactStore) throws -> StoredContent {
+        if let bytes = try data(value) { return try store.store(data: bytes) }
+        return try store.store { url in try write(value, url) }
+    }
     let read: @Sendable (URL) throws -> any Sendable
     let properties: @Sendable (Any) -> [String: PropertyValue]
+    let data: @Sendable (Any) throws -> Data?
 
     /// Wraps a materializer.
     public init<M: Materializer>(_ materializer: M) where M.Value: Sendable {
@@ -47,6 +59,7 @@ public struct AnyMaterializer: Sendable {
         }
         read = { url in try materializer.read(from: url) }
         properties = { value in (value as? M.Value).map(materializer.properties(of:)) ?? [:] }
+        data = { value in try (value as? M.Value).flatMap(materializer.data(for:)) }
     }
 }
 
@@ -67,13 +80,8 @@ public struct MaterializerRegistry: Sendable {
         if let registered = byType[ObjectIdentifier(type)] { return registered }
         if type == Data.self { return AnyMaterializer(BytesMaterializer()) }
         if type == FileArtifact.self { return AnyMaterializer(FileMaterializer()) }
-        if let codable = type as? any Codable.Type { return Self.codable(codable) }
+        if let codable = type as? any (Codable & Sendable).Type { return Self.codableSendable(codable) }
         return nil
-    }
-
-    private static func codable<T: Codable>(_ type: T.Type) -> AnyMaterializer? {
-        guard let sendable = type as? any (Codable & Sendable).Type else { return nil }
-        return codableSendable(sendable)
     }
 
     private static func codableSendable<T: Codable & Sendable>(_ type: T.Type) -> AnyMaterializer {

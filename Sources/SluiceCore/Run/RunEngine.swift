@@ -427,7 +427,7 @@ private struct Execution {
                 produced.append(value)
                 let stored: StoredContent
                 do {
-                    stored = try engine.artifacts.store { url in try materializer.write(value, url) }
+                    stored = try materializer.store(value, in: engine.artifacts)
                 } catch {
                     throw ArtifactWriteError(output: slot.name, step: node.name, underlying: error)
                 }
