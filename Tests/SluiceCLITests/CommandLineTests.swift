@@ -229,7 +229,7 @@ struct CommandLineTests {
             "sluice-example", ["run", "--set", "generate.rows=300"], in: directory.url)
         #expect(run.status == 0, "\(run.errors)")
         #expect(FileManager.default.fileExists(atPath: shared.path("meta.sqlite").path))
-        #expect(try !FileManager.default.contentsOfDirectory(atPath: shared.path("artifacts/sha256").path).isEmpty)
+        #expect(try !FileManager.default.contentsOfDirectory(atPath: shared.path("artifacts/packs").path).isEmpty)
         #expect(!FileManager.default.fileExists(atPath: directory.path(".sluice/metadata.sqlite").path))
     }
 }

@@ -191,9 +191,12 @@ struct CachingTests {
         let first = try await engine.run(pipeline)
         let uri = try #require(first.outputs["numbers"]?["output"]?.uri)
         try FileManager.default.removeItem(at: URL(string: uri)!)
+        #expect(!engine.engine.artifacts.contains(uri: uri))
         let second = try await engine.run(pipeline)
         #expect(second.stepRun("numbers")?.status == .completed)
-        #expect(FileManager.default.fileExists(atPath: URL(string: uri)!.path))
+        let rewritten = try #require(second.outputs["numbers"]?["output"]?.uri)
+        #expect(engine.engine.artifacts.contains(uri: rewritten))
+        #expect(try second.value([Int].self, step: "numbers") == [0, 1, 2, 3, 4])
     }
 
     @Test("a failed step is retried by the next run while its completed upstream is reused")

@@ -1,21 +1,24 @@
 import Foundation
+import Synchronization
 
 /// Where artifact content lives: content-addressed, written atomically.
 public protocol ArtifactStore: Sendable {
     /// Lets `write` create a file or directory at a temporary URL, then hashes it and moves it into place
     /// under its content hash in one rename, so no reader ever sees half of it.
     func store(_ write: (URL) throws -> Void) throws -> StoredContent
-    /// Stores bytes already in memory: hashed as they are, written once, renamed into place.
+    /// Stores bytes already in memory (small ones are appended to a pack file rather than given a file each).
     func store(data: Data) throws -> StoredContent
-    /// The local URL of stored content.
-    func url(for uri: String) -> URL
+    /// The local file or directory of stored content, or `nil` for content packed with others.
+    func url(for uri: String) -> URL?
+    /// The bytes of stored content that is one file or one packed object.
+    func data(for uri: String) throws -> Data
     /// Whether stored content is still there.
     func contains(uri: String) -> Bool
 }
 
 /// Where a piece of content ended up.
 public struct StoredContent: Sendable, Equatable {
-    /// A `file://` URI of the content.
+    /// A `file://` URI of the content; packed objects carry `#offset=…&length=…`.
     public var uri: String
     /// `sha256:<hex>`.
     public var contentHash: String
@@ -34,24 +37,34 @@ public enum Durability: String, Codable, Sendable, CaseIterable {
 
 /// An artifact store on a local (or shared) filesystem.
 ///
-/// Layout under the root: `sha256/<hex>` for content, `.tmp/` for writes in progress. A write goes to
-/// `.tmp/<pid>-<uuid>`, is hashed, then renamed to its content address; identical content is stored once.
-/// The content directory is flat: ext4 and XFS index large directories, and a directory per hash prefix
-/// costs a `mkdir` on every new prefix, which measurably slowed runs of many small artifacts.
+/// Layout under the root:
+/// - `sha256/<hex>`: one file or directory per artifact, named by its content hash. A write goes to
+///   `.tmp/<pid>-<uuid>`, is hashed, then renamed into place; identical content is stored once. The directory
+///   is flat: ext4 and XFS index large directories, and a directory per hash prefix costs a `mkdir` per prefix.
+/// - `packs/<pid>-<uuid>.pack`: small in-memory artifacts (up to ``packThreshold`` bytes), appended to one
+///   file per store instance. Creating a file costs about 0.7 ms on this project's reference VM disk against
+///   about 1 µs for an append, and pipelines of many small steps write many small artifacts. An append is one
+///   `write(2)`; its range is recorded only after it returns, so a killed process leaves at most an
+///   unreferenced tail, never a visible half-artifact.
 public struct LocalArtifactStore: ArtifactStore {
     /// The store's root directory.
     public let root: URL
     /// The durability setting.
     public let durability: Durability
+    /// Artifacts of at most this many bytes that arrive in memory are packed; `0` gives every artifact a file.
+    public let packThreshold: Int
     private let temporaryRoot: URL
     private let contentRoot: URL
+    private let packs: PackWriter
 
     /// Opens (and creates) a store rooted at `root`.
-    public init(root: URL, durability: Durability = .process) throws {
+    public init(root: URL, durability: Durability = .process, packThreshold: Int = 64 * 1024) throws {
         self.root = root.standardizedFileURL
         self.durability = durability
+        self.packThreshold = packThreshold
         self.temporaryRoot = self.root.appending(path: ".tmp", directoryHint: .isDirectory)
         self.contentRoot = self.root.appending(path: "sha256", directoryHint: .isDirectory)
+        self.packs = PackWriter(directory: self.root.appending(path: "packs", directoryHint: .isDirectory))
         try FileManager.default.createDirectory(at: temporaryRoot, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: contentRoot, withIntermediateDirectories: true)
     }
@@ -70,6 +83,12 @@ public struct LocalArtifactStore: ArtifactStore {
 
     public func store(data: Data) throws -> StoredContent {
         let hash = ContentHasher.hash(data)
+        if data.count <= packThreshold {
+            let (pack, offset) = try packs.append(data, sync: durability == .power)
+            return StoredContent(
+                uri: "\(pack.absoluteString)#offset=\(offset)&length=\(data.count)", contentHash: hash,
+                size: Int64(data.count))
+        }
         let temporary = temporaryRoot.appending(path: "\(getpid())-\(UUID().uuidString)")
         do {
             try Self.writeFile(temporary.path, data, sync: durability == .power)
@@ -95,31 +114,21 @@ public struct LocalArtifactStore: ArtifactStore {
         return StoredContent(uri: final.absoluteString, contentHash: hash, size: size)
     }
 
-    /// Writes bytes to a new file with plain POSIX calls (no attribute or atomic-write work).
-    static func writeFile(_ path: String, _ data: Data, sync: Bool) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
-        defer { close(fd) }
-        try data.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw CocoaError(.fileWriteOutOfSpace, userInfo: [NSFilePathErrorKey: path])
-                }
-                offset += written
-            }
-        }
-        if sync { fsync(fd) }
+    public func url(for uri: String) -> URL? {
+        if PackedLocation(uri: uri) != nil { return nil }
+        return URL(string: uri) ?? URL(fileURLWithPath: uri)
     }
 
-    public func url(for uri: String) -> URL {
-        URL(string: uri) ?? URL(fileURLWithPath: uri)
+    public func data(for uri: String) throws -> Data {
+        if let packed = PackedLocation(uri: uri) { return try packed.read() }
+        guard let url = url(for: uri) else { throw CocoaError(.fileReadInvalidFileName) }
+        return try Data(contentsOf: url)
     }
 
     public func contains(uri: String) -> Bool {
-        FileManager.default.fileExists(atPath: url(for: uri).path)
+        if let packed = PackedLocation(uri: uri) { return packed.exists }
+        guard let url = url(for: uri) else { return false }
+        return FileManager.default.fileExists(atPath: url.path)
     }
 
     /// Removes temporaries left by processes that are gone (a killed run's half-written artifacts).
@@ -133,10 +142,125 @@ public struct LocalArtifactStore: ArtifactStore {
         }
     }
 
+    /// Writes bytes to a new file with plain POSIX calls (no attribute or atomic-write work).
+    static func writeFile(_ path: String, _ data: Data, sync: Bool) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+        defer { close(fd) }
+        try writeAll(fd, data, path: path)
+        if sync { fsync(fd) }
+    }
+
+    static func writeAll(_ fd: Int32, _ data: Data, path: String) throws {
+        try data.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw CocoaError(.fileWriteOutOfSpace, userInfo: [NSFilePathErrorKey: path])
+                }
+                offset += written
+            }
+        }
+    }
+
     static func syncDirectory(_ url: URL) throws {
         let fd = open(url.path, O_RDONLY)
         guard fd >= 0 else { return }
         defer { close(fd) }
         fsync(fd)
+    }
+}
+
+/// Appends small objects to this store instance's pack file, opened on first use and rotated at 256 MiB.
+final class PackWriter: Sendable {
+    private let directory: URL
+    private let state = Mutex<(fd: Int32, url: URL?, size: Int)>((-1, nil, 0))
+    private static let rotateAt = 256 << 20
+
+    init(directory: URL) { self.directory = directory }
+
+    /// Appends `data`; returns the pack and the offset it starts at.
+    func append(_ data: Data, sync: Bool) throws -> (URL, Int) {
+        try state.withLock { state in
+            if state.fd >= 0 {
+                // Someone removed the pack (or its folder): appending to the unlinked file would lose data.
+                var info = stat()
+                if fstat(state.fd, &info) != 0 || info.st_nlink == 0 {
+                    close(state.fd)
+                    state.fd = -1
+                }
+            }
+            if state.fd < 0 || state.size >= Self.rotateAt {
+                if state.fd >= 0 { close(state.fd) }
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                let url = directory.appending(path: "\(getpid())-\(UUID().uuidString).pack")
+                let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o644)
+                guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path]) }
+                state = (fd, url, 0)
+                if sync { try LocalArtifactStore.syncDirectory(directory) }
+            }
+            let offset = state.size
+            do {
+                try LocalArtifactStore.writeAll(state.fd, data, path: state.url!.path)
+            } catch {
+                // A failed append may have written part of the object: start a new pack rather than
+                // place the next object after an unknown number of bytes.
+                close(state.fd)
+                state.fd = -1
+                throw error
+            }
+            state.size += data.count
+            if sync { fsync(state.fd) }
+            return (state.url!, offset)
+        }
+    }
+
+    deinit {
+        state.withLock { if $0.fd >= 0 { close($0.fd) } }
+    }
+}
+
+/// An object inside a pack file, parsed from its URI.
+struct PackedLocation {
+    var path: String
+    var offset: Int
+    var length: Int
+
+    init?(uri: String) {
+        guard let hash = uri.firstIndex(of: "#") else { return nil }
+        let fragment = uri[uri.index(after: hash)...]
+        var offset: Int?
+        var length: Int?
+        for pair in fragment.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            if parts[0] == "offset" { offset = Int(parts[1]) }
+            if parts[0] == "length" { length = Int(parts[1]) }
+        }
+        guard let offset, let length, let url = URL(string: String(uri[..<hash])) else { return nil }
+        self.path = url.path
+        self.offset = offset
+        self.length = length
+    }
+
+    var exists: Bool {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            let size = attributes[.size] as? Int
+        else { return false }
+        return size >= offset + length
+    }
+
+    func read() throws -> Data {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path]) }
+        defer { close(fd) }
+        var data = Data(count: length)
+        let count = data.withUnsafeMutableBytes { buffer in pread(fd, buffer.baseAddress, length, off_t(offset)) }
+        guard count == length else {
+            throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: path])
+        }
+        return data
     }
 }

@@ -1,20 +1,14 @@
 import Foundation
 
 /// Stores any `Codable` value as JSON with sorted keys, so equal values give equal bytes and equal hashes.
-public struct CodableMaterializer<Value: Codable & Sendable>: Materializer {
+public struct CodableMaterializer<Value: Codable & Sendable>: InMemoryMaterializer {
     public static var identifier: String { "json" }
     public static var version: Int { 1 }
 
     /// Creates the materializer.
     public init() {}
 
-    public func write(_ value: Value, to url: URL) throws {
-        try encode(value).write(to: url)
-    }
-
-    public func data(for value: Value) throws -> Data? { try encode(value) }
-
-    private func encode(_ value: Value) throws -> Data {
+    public func encode(_ value: Value) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(
@@ -23,12 +17,12 @@ public struct CodableMaterializer<Value: Codable & Sendable>: Materializer {
         return try encoder.encode(value)
     }
 
-    public func read(from url: URL) throws -> Value {
+    public func decode(_ data: Data) throws -> Value {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(
             positiveInfinity: "+Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode(Value.self, from: Data(contentsOf: url))
+        return try decoder.decode(Value.self, from: data)
     }
 
     public func properties(of value: Value) -> [String: PropertyValue] {
@@ -38,16 +32,16 @@ public struct CodableMaterializer<Value: Codable & Sendable>: Materializer {
 }
 
 /// Stores raw bytes as they are.
-public struct BytesMaterializer: Materializer {
+public struct BytesMaterializer: InMemoryMaterializer {
+    public typealias Value = Data
     public static var identifier: String { "bytes" }
     public static var version: Int { 1 }
 
     /// Creates the materializer.
     public init() {}
 
-    public func write(_ value: Data, to url: URL) throws { try value.write(to: url) }
-    public func data(for value: Data) throws -> Data? { value }
-    public func read(from url: URL) throws -> Data { try Data(contentsOf: url) }
+    public func encode(_ value: Data) throws -> Data { value }
+    public func decode(_ data: Data) throws -> Data { data }
 }
 
 /// A file or directory a step produced, stored in the artifact store as it is.

@@ -18,16 +18,29 @@ public protocol Materializer<Value>: Sendable {
     func read(from url: URL) throws -> Value
     /// Properties recorded with the artifact (row counts, sizes…).
     func properties(of value: Value) -> [String: PropertyValue]
-    /// The stored bytes, for materializers that build them in memory anyway (JSON, raw bytes): the store
-    /// then hashes them as they are instead of reading the file back. `nil` (the default) uses ``write(_:to:)``.
-    func data(for value: Value) throws -> Data?
+}
+
+/// A materializer whose stored form is one buffer built in memory (JSON, raw bytes).
+///
+/// The store hashes the buffer as it is, and may pack small ones together instead of giving each a file.
+/// `write(_:to:)` and `read(from:)` come for free.
+public protocol InMemoryMaterializer: Materializer {
+    /// The stored bytes of `value`.
+    func encode(_ value: Value) throws -> Data
+    /// The value stored as `data`.
+    func decode(_ data: Data) throws -> Value
+}
+
+extension InMemoryMaterializer {
+    /// Writes the encoded bytes to a file.
+    public func write(_ value: Value, to url: URL) throws { try encode(value).write(to: url) }
+    /// Reads and decodes a file.
+    public func read(from url: URL) throws -> Value { try decode(Data(contentsOf: url)) }
 }
 
 extension Materializer {
     /// No properties by default.
     public func properties(of value: Value) -> [String: PropertyValue] { [:] }
-    /// Writes through ``write(_:to:)`` by default.
-    public func data(for value: Value) throws -> Data? { nil }
 }
 
 /// A type-erased ``Materializer``, as the engine holds them.
@@ -37,15 +50,30 @@ public struct AnyMaterializer: Sendable {
     /// The materializer's format version.
     public let version: Int
     let write: @Sendable (Any, URL) throws -> Void
+    let encode: (@Sendable (Any) throws -> Data)?
+    let decode: (@Sendable (Data) throws -> any Sendable)?
 
-    /// Stores `value` in `store`, through memory when the materializer offers its bytes.
-    func store(_ value: Any, in store: any ArtifactStore) throws -> StoredContent {
-        if let bytes = try data(value) { return try store.store(data: bytes) }
+    /// Stores `value` in `store`, through memory when the materializer builds its bytes there.
+    public func store(_ value: Any, in store: any ArtifactStore) throws -> StoredContent {
+        if let encode { return try store.store(data: encode(value)) }
         return try store.store { url in try write(value, url) }
+    }
+
+    /// Reads the value stored at `uri` in `store`.
+    public func load(_ uri: String, from store: any ArtifactStore) throws -> any Sendable {
+        if let decode { return try decode(store.data(for: uri)) }
+        guard let url = store.url(for: uri) else {
+            throw CocoaError(
+                .fileReadUnsupportedScheme,
+                userInfo: [
+                    NSLocalizedDescriptionKey:
+                        "\(uri) is a packed object, which the \(identifier) materializer cannot read"
+                ])
+        }
+        return try read(url)
     }
     let read: @Sendable (URL) throws -> any Sendable
     let properties: @Sendable (Any) -> [String: PropertyValue]
-    let data: @Sendable (Any) throws -> Data?
 
     /// Wraps a materializer.
     public init<M: Materializer>(_ materializer: M) where M.Value: Sendable {
@@ -59,7 +87,19 @@ public struct AnyMaterializer: Sendable {
         }
         read = { url in try materializer.read(from: url) }
         properties = { value in (value as? M.Value).map(materializer.properties(of:)) ?? [:] }
-        data = { value in try (value as? M.Value).flatMap(materializer.data(for:)) }
+        encode = nil
+        decode = nil
+    }
+
+    /// Wraps a materializer that works in memory.
+    public init<M: InMemoryMaterializer>(_ materializer: M) where M.Value: Sendable {
+        identifier = M.identifier
+        version = M.version
+        write = { value, url in try materializer.write(value as! M.Value, to: url) }
+        read = { url in try materializer.read(from: url) }
+        properties = { value in (value as? M.Value).map(materializer.properties(of:)) ?? [:] }
+        encode = { value in try materializer.encode(value as! M.Value) }
+        decode = { data in try materializer.decode(data) }
     }
 }
 
@@ -72,6 +112,11 @@ public struct MaterializerRegistry: Sendable {
 
     /// Registers `materializer` for its value type, replacing any earlier one for that type.
     public mutating func register<M: Materializer>(_ materializer: M) where M.Value: Sendable {
+        byType[ObjectIdentifier(M.Value.self)] = AnyMaterializer(materializer)
+    }
+
+    /// Registers an in-memory `materializer` for its value type (its small artifacts may be packed).
+    public mutating func register<M: InMemoryMaterializer>(_ materializer: M) where M.Value: Sendable {
         byType[ObjectIdentifier(M.Value.self)] = AnyMaterializer(materializer)
     }
 

@@ -167,7 +167,7 @@ public struct RunResult: Sendable {
         guard let materializer = materializers.materializer(for: T.self) else {
             preconditionFailure("no materializer for \(T.self)")
         }
-        return try materializer.read(artifacts.url(for: record.uri)) as! T
+        return try materializer.load(record.uri, from: artifacts) as! T
     }
 }
 
@@ -237,31 +237,31 @@ private struct Execution {
         /// Takes a finished step's outcome: releases values no one will read, wakes dependents or skips them.
         func finish(_ result: StepOutcome) async {
             let index = result.node
-                stepRuns.append(result.stepRun)
-                if let error = result.storeError { storeError = storeError ?? error }
-                for edge in Set(nodes[index].inputs.map(\.node)) {
-                    pendingReads[edge] -= 1
-                    if pendingReads[edge] == 0 { values[edge] = nil }  // no one else will read them
+            stepRuns.append(result.stepRun)
+            if let error = result.storeError { storeError = storeError ?? error }
+            for edge in Set(nodes[index].inputs.map(\.node)) {
+                pendingReads[edge] -= 1
+                if pendingReads[edge] == 0 { values[edge] = nil }  // no one else will read them
+            }
+            switch result.stepRun.status {
+            case .completed, .cached:
+                state[index] = .produced
+                outputs[index] = Dictionary(uniqueKeysWithValues: result.outputs.map { ($0.name, $0) })
+                if pendingReads[index] > 0 { values[index] = result.values }
+                for consumer in consumers[index] {
+                    remainingInputs[consumer] -= 1
+                    if remainingInputs[consumer] == 0 && state[consumer] == .waiting { ready.append(consumer) }
                 }
-                switch result.stepRun.status {
-                case .completed, .cached:
-                    state[index] = .produced
-                    outputs[index] = Dictionary(uniqueKeysWithValues: result.outputs.map { ($0.name, $0) })
-                    if pendingReads[index] > 0 { values[index] = result.values }
-                    for consumer in consumers[index] {
-                        remainingInputs[consumer] -= 1
-                        if remainingInputs[consumer] == 0 && state[consumer] == .waiting { ready.append(consumer) }
-                    }
-                case .cancelled:
-                    state[index] = .cancelled
-                    cancelled = true
-                    await skipDownstream(of: index, reason: "the run was cancelled", as: .cancelled)
-                default:
-                    state[index] = .failed
-                    firstFailure =
-                        firstFailure ?? "step '\(nodes[index].name)' failed: \(result.stepRun.error ?? "unknown error")"
-                    await skipDownstream(of: index, reason: "'\(nodes[index].name)' failed", as: .skipped)
-                }
+            case .cancelled:
+                state[index] = .cancelled
+                cancelled = true
+                await skipDownstream(of: index, reason: "the run was cancelled", as: .cancelled)
+            default:
+                state[index] = .failed
+                firstFailure =
+                    firstFailure ?? "step '\(nodes[index].name)' failed: \(result.stepRun.error ?? "unknown error")"
+                await skipDownstream(of: index, reason: "'\(nodes[index].name)' failed", as: .skipped)
+            }
         }
 
         await withTaskGroup(of: StepOutcome.self) { group in
@@ -490,7 +490,7 @@ private struct Execution {
             preconditionFailure("validated pipeline has no output \(edge.output)")
         }
         do {
-            return try resolved.materializers[edge.node][slot].read(engine.artifacts.url(for: record.uri))
+            return try resolved.materializers[edge.node][slot].load(record.uri, from: engine.artifacts)
         } catch {
             throw ArtifactReadError(artifact: record, underlying: error)
         }
