@@ -149,10 +149,12 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
-    public func insertCachedStepRun(_ stepRun: StepRun, inputs: [Event], outputs: [Event]) async throws {
+    public func insertCachedStepRuns(_ records: [CachedStepRun]) async throws {
         try write { db in
-            try Self.upsert(stepRun, db)
-            try Self.insert(inputs + outputs, db)
+            for record in records {
+                try Self.upsert(record.stepRun, db)
+                try Self.insert(record.events, db)
+            }
         }
     }
 
@@ -425,6 +427,10 @@ public final class SQLiteMetadataStore: MetadataStore {
         guard let text else { return nil }
         return try? JSONDecoder().decode(T.self, from: Data(text.utf8))
     }
+}
+
+private func json(_ properties: [String: PropertyValue]) -> String {
+    properties.isEmpty ? "{}" : json(properties as [String: PropertyValue]?)
 }
 
 private func json<T: Encodable>(_ value: T) -> String {

@@ -145,9 +145,11 @@ public enum MetadataStoreContract {
         #expect(try await store.stepRun("step-f")?.error == "no")
         try await completed(store, run: "run-1", step: "step-1", artifact: "art-1", key: "key-y")
         let cached = makeStepRun("step-c", run: "run-1", status: .cached, key: "key-y")
-        try await store.insertCachedStepRun(
-            cached, inputs: [],
-            outputs: [Event(stepRunID: "step-c", artifactID: "art-1", kind: .output, name: "output")])
+        try await store.insertCachedStepRuns([
+            CachedStepRun(
+                stepRun: cached,
+                events: [Event(stepRunID: "step-c", artifactID: "art-1", kind: .output, name: "output")])
+        ])
         #expect(try await store.cacheHit(for: CacheKey(rawValue: "key-y"))?.stepRun.id == "step-1")
     }
 
@@ -156,9 +158,15 @@ public enum MetadataStoreContract {
         try await store.insert(makeRun("run-2", at: 1_100))
         var cached = makeStepRun("step-2", run: "run-2", status: .cached)
         cached.cachedFrom = "step-1"
-        try await store.insertCachedStepRun(
-            cached, inputs: [],
-            outputs: [Event(stepRunID: "step-2", artifactID: "art-1", kind: .output, name: "output")])
+        let reader = makeStepRun("step-3", run: "run-2", status: .cached, key: "k3")
+        try await store.insertCachedStepRuns([
+            CachedStepRun(
+                stepRun: cached,
+                events: [Event(stepRunID: "step-2", artifactID: "art-1", kind: .output, name: "output")]),
+            CachedStepRun(
+                stepRun: reader, events: [Event(stepRunID: "step-3", artifactID: "art-1", kind: .input, name: "s")]),
+        ])
+        #expect(try await store.stepRuns(ofRun: "run-2").map(\.id) == ["step-2", "step-3"])
         #expect(try await store.stepRun("step-2")?.cachedFrom == "step-1")
         #expect(try await store.outputs(ofStepRun: "step-2")["output"]?.id == "art-1")
         #expect(try await store.artifact("art-1")?.producerStepRunID == "step-1")

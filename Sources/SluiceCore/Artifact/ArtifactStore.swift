@@ -246,10 +246,8 @@ struct PackedLocation {
     }
 
     var exists: Bool {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-            let size = attributes[.size] as? Int
-        else { return false }
-        return size >= offset + length
+        var info = stat()
+        return stat(path, &info) == 0 && Int(info.st_size) >= offset + length
     }
 
     func read() throws -> Data {

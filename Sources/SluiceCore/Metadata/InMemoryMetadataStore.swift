@@ -51,8 +51,8 @@ public actor InMemoryMetadataStore: MetadataStore {
         finishStepRun(stepRun, metrics: metrics)
     }
 
-    public func insertCachedStepRun(_ stepRun: StepRun, inputs: [Event], outputs: [Event]) {
-        insert(stepRun, inputs: inputs + outputs)
+    public func insertCachedStepRuns(_ records: [CachedStepRun]) {
+        for record in records { insert(record.stepRun, inputs: record.events) }
     }
 
     public func cacheHit(for cacheKey: CacheKey) -> CacheHit? {

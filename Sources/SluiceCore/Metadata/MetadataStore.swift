@@ -22,8 +22,9 @@ public protocol MetadataStore: Sendable {
     /// In one transaction: saves new artifacts, output events, metrics and the step run's final record.
     func completeStepRun(
         _ stepRun: StepRun, outputs: [ArtifactRecord], metrics: [MetricRecord]) async throws
-    /// In one transaction: saves a cached step run with events pointing at the original's artifacts.
-    func insertCachedStepRun(_ stepRun: StepRun, inputs: [Event], outputs: [Event]) async throws
+    /// In one transaction: saves cached step runs, each with input events and output events pointing at the
+    /// original's artifacts. The engine batches consecutive cache hits into one call.
+    func insertCachedStepRuns(_ records: [CachedStepRun]) async throws
 
     /// The newest completed (not cached) step run with this cache key and its outputs, or `nil` on a miss.
     /// One round trip: this is on every step's path.
@@ -52,6 +53,20 @@ public protocol MetadataStore: Sendable {
     func events(ofArtifact id: String) async throws -> [Event]
     /// Events of a step run (what it read and wrote).
     func events(ofStepRun id: String) async throws -> [Event]
+}
+
+/// A step run that reused an earlier one's outputs, with the events it is recorded with.
+public struct CachedStepRun: Sendable, Equatable {
+    /// The cached step run (``StepRun/cachedFrom`` names the original).
+    public var stepRun: StepRun
+    /// Input events, and output events pointing at the original's artifacts.
+    public var events: [Event]
+
+    /// Creates the record.
+    public init(stepRun: StepRun, events: [Event]) {
+        self.stepRun = stepRun
+        self.events = events
+    }
 }
 
 /// An earlier step run whose outputs a new step run can reuse.

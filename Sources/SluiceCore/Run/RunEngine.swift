@@ -234,6 +234,18 @@ private struct Execution {
             }
         }
 
+        var pendingCached: [CachedStepRun] = []
+        func flushCached() async {
+            guard !pendingCached.isEmpty else { return }
+            let batch = pendingCached
+            pendingCached = []
+            do {
+                try await shielded { [metadata = engine.metadata] in try await metadata.insertCachedStepRuns(batch) }
+            } catch {
+                storeError = storeError ?? "\(error)"
+            }
+        }
+
         /// Takes a finished step's outcome: releases values no one will read, wakes dependents or skips them.
         func finish(_ result: StepOutcome) async {
             let index = result.node
@@ -279,15 +291,20 @@ private struct Execution {
                             }
                         )
                     }
-                    // Cache hits are settled here, without a task: they are a lookup and a record.
-                    if let reused = await reuse(index, inputs: inputs) {
+                    // Cache hits are settled here, without a task: a lookup, and a record written in a batch
+                    // with the hits around it.
+                    if let (reused, record) = await reuse(index, inputs: inputs) {
+                        if let record { pendingCached.append(record) }
+                        if pendingCached.count >= 256 { await flushCached() }
                         await finish(reused)
                         if Task.isCancelled { cancelled = true }
                         continue
                     }
+                    await flushCached()  // keep records in start order
                     running += 1
                     group.addTask { await self.runStep(index, inputs: inputs) }
                 }
+                await flushCached()
                 guard running > 0, let result = await group.next() else { break }
                 running -= 1
                 await finish(result)
@@ -344,7 +361,8 @@ private struct Execution {
     }
 
     /// Reuses an earlier step run's outputs when caching allows and they are all still stored; `nil` means run it.
-    func reuse(_ index: Int, inputs: Inputs) async -> StepOutcome? {
+    /// The cached step run's record is returned for the caller to write (in a batch), not written here.
+    func reuse(_ index: Int, inputs: Inputs) async -> (StepOutcome, CachedStepRun?)? {
         let node = resolved.pipeline.nodes[index]
         let config = resolved.config
         guard config.cache && (config.steps[node.name]?.cache ?? node.cacheable) else { return nil }
@@ -358,18 +376,14 @@ private struct Execution {
             let outputEvents = hit.outputs.map {
                 Event(stepRunID: stepRun.id, artifactID: $0.id, kind: .output, name: $0.name)
             }
-            let record = stepRun
-            let events = inputEvents(stepRun.id, inputs)
-            try await shielded { [metadata = engine.metadata] in
-                try await metadata.insertCachedStepRun(record, inputs: events, outputs: outputEvents)
-            }
+            let record = CachedStepRun(stepRun: stepRun, events: inputEvents(stepRun.id, inputs) + outputEvents)
             observer?.stepChanged(node.name, to: .cached(from: hit.stepRun.runID))
-            return StepOutcome(node: index, stepRun: stepRun, outputs: hit.outputs, values: nil)
+            return (StepOutcome(node: index, stepRun: stepRun, outputs: hit.outputs, values: nil), record)
         } catch {
             stepRun.status = .failed
             stepRun.error = "metadata store: \(error)"
             observer?.stepChanged(node.name, to: .failed(reason: stepRun.error!))
-            return StepOutcome(node: index, stepRun: stepRun, outputs: [], values: nil, storeError: "\(error)")
+            return (StepOutcome(node: index, stepRun: stepRun, outputs: [], values: nil, storeError: "\(error)"), nil)
         }
     }
 
