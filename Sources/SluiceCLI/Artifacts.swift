@@ -109,13 +109,16 @@ struct ArtifactsCommand: AsyncParsableCommand {
                     "\n\(t.paint(graph.direction == .upstream ? "Upstream (made from)" : "Downstream (made from it)", .bold))"
                 )
                 var lines: [String] = []
-                render(graph, artifact: root.id, indent: 1, visited: [], into: &lines, t: t)
+                var expanded: Set<String> = [root.id]
+                render(graph, artifact: root.id, indent: 1, expanded: &expanded, into: &lines, t: t)
                 print(lines.isEmpty ? "  (nothing)" : lines.joined(separator: "\n"))
             }
         }
 
+        /// Prints the lineage as a tree; an artifact reached again is shown once more with "(see above)".
         private func render(
-            _ graph: Lineage.Graph, artifact: String, indent: Int, visited: Set<String>, into lines: inout [String],
+            _ graph: Lineage.Graph, artifact: String, indent: Int, expanded: inout Set<String>,
+            into lines: inout [String],
             t: Terminal
         ) {
             let pad = String(repeating: "  ", count: indent)
@@ -131,14 +134,12 @@ struct ArtifactsCommand: AsyncParsableCommand {
                 }
                 for event in next {
                     guard let record = graph.artifacts.first(where: { $0.id == event.artifactID }) else { continue }
-                    let seen = visited.contains(record.id)
+                    let first = expanded.insert(record.id).inserted
                     lines.append(
-                        "\(pad)  \(upstream ? "◂" : "▸") \(record.id) \(record.name) (\(shortType(record.typeName)))\(seen ? " …" : "")"
-                    )
-                    if !seen {
-                        render(
-                            graph, artifact: record.id, indent: indent + 2, visited: visited.union([artifact]),
-                            into: &lines, t: t)
+                        "\(pad)  \(upstream ? "◂" : "▸") \(record.id) \(record.name) (\(shortType(record.typeName)))"
+                            + (first ? "" : t.paint(" (see above)", .dim)))
+                    if first {
+                        render(graph, artifact: record.id, indent: indent + 2, expanded: &expanded, into: &lines, t: t)
                     }
                 }
             }

@@ -33,6 +33,7 @@ public struct CodableMaterializer<Value: Codable & Sendable>: InMemoryMaterializ
 
 /// Stores raw bytes as they are.
 public struct BytesMaterializer: InMemoryMaterializer {
+    /// Raw bytes.
     public typealias Value = Data
     public static var identifier: String { "bytes" }
     public static var version: Int { 1 }
