@@ -63,10 +63,21 @@ let failing = Pipeline("failing") { p in
     }
 }
 
+/// Many small steps, for processes that share one project.
+let wide = Pipeline("wide") { p in
+    let source = p.step("source", version: 1) { _ in Array(0..<200) }
+    var sums: [Handle<Int>] = []
+    for branch in 0..<8 {
+        let scaled = p.step("scale\(branch)", version: 1, source) { values, _ in values.map { $0 * branch } }
+        sums.append(p.step("sum\(branch)", version: 1, scaled) { values, _ in values.reduce(0, +) })
+    }
+    p.step("total", version: 1, sums[0], sums[1], sums[2], sums[3]) { a, b, c, d, _ in a + b + c + d }
+}
+
 struct FixtureError: Error, CustomStringConvertible {
     var description: String { "the fixture step failed on purpose" }
 }
 
 var materializers = MaterializerRegistry()
 materializers.register(SlowBlobMaterializer())
-await Sluice.main(pipelines: [crashy, failing], materializers: materializers)
+await Sluice.main(pipelines: [crashy, failing, wide], materializers: materializers)

@@ -87,6 +87,32 @@ struct CrashSafetyTests {
         #expect(try await verifyArtifacts(in: directory.url) == 4)
     }
 
+    @Test("8 processes running at once on one project record every run, step run, artifact and event")
+    func concurrentProcesses() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-procs")
+        _ = try await CommandProcess.run("FixturePipelines", ["init"], in: directory.url)
+        let processes = try (0..<8).map { _ in
+            try CommandProcess("FixturePipelines", ["run", "wide", "--no-cache"], in: directory.url)
+        }
+        for process in processes {
+            #expect(await process.wait() == 0, "a run failed: \(process.errors)")
+        }
+        let recorded = try await runs(in: directory.url)
+        #expect(recorded.count == 8)
+        #expect(recorded.allSatisfy { $0.status == .completed })
+        #expect(Set(recorded.map(\.owner.pid)).count == 8)
+        let store = try SQLiteMetadataStore(path: directory.path(".sluice/metadata.sqlite").path)
+        for run in recorded {
+            let steps = try await store.stepRuns(ofRun: run.id)
+            #expect(steps.count == 18)
+            #expect(steps.allSatisfy { $0.status == .completed })
+            #expect(try await store.artifacts(ArtifactFilter(runID: run.id, limit: 100)).count == 18)
+            let total = try #require(steps.first { $0.stepName == "total" })
+            #expect(try await store.events(ofStepRun: total.id).filter { $0.kind == .input }.count == 4)
+        }
+        #expect(try await verifyArtifacts(in: directory.url) == 8 * 18)
+    }
+
     @Test("Ctrl-C cancels the run cleanly, records it as cancelled and exits with 130")
     func interruptCancels() async throws {
         let directory = try TemporaryDirectory(prefix: "sluice-sigint")
