@@ -27,6 +27,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // Tables, CSV ingest, statistics: no pipeline imports, so a model server can use it alone.
+        .target(name: "SluiceData"),
         // The embedded metadata store: SQLite through GRDB, WAL mode, versioned migrations.
         .target(
             name: "SluiceStoreSQLite",
@@ -36,7 +38,7 @@ let package = Package(
         .target(
             name: "SluiceCLI",
             dependencies: [
-                "SluiceCore", "SluiceStoreSQLite",
+                "SluiceCore", "SluiceStoreSQLite", "SluiceData",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -50,6 +52,7 @@ let package = Package(
             name: "EngineOverhead", dependencies: ["Sluice"], path: "Benchmarks/EngineOverhead"
         ),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTesting"]),
+        .testTarget(name: "SluiceDataTests", dependencies: ["SluiceData", "SluiceTesting"]),
         .testTarget(
             name: "SluiceStoreSQLiteTests",
             dependencies: ["SluiceStoreSQLite", "SluiceTesting"]

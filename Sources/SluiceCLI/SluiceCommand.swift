@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceCore
+import SluiceData
 
 /// The `sluice` command line: `sluice <noun> <verb>`.
 public struct SluiceCommand: AsyncParsableCommand {
@@ -10,6 +11,7 @@ public struct SluiceCommand: AsyncParsableCommand {
         version: RunEnvironment.sluiceVersion,
         subcommands: [
             InitCommand.self, RunCommand.self, RunsCommand.self, ArtifactsCommand.self, PipelinesCommand.self,
+            DataCommand.self,
         ])
 
     public init() {}
@@ -31,6 +33,9 @@ public struct SluiceCommand: AsyncParsableCommand {
             report(error.description)
             return 2
         } catch let error as CLIError {
+            report(error.description)
+            return 2
+        } catch let error as CSVError {
             report(error.description)
             return 2
         } catch let error as AmbiguousIDError {

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import SluiceData
+
+/// `sluice data`: data work outside a pipeline.
+struct DataCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data", abstract: "Summarize CSV data: statistics with pictures.", subcommands: [Stats.self])
+
+    /// Options shared by the data verbs.
+    struct ReadOptions: ParsableArguments {
+        @Argument(help: "CSV files, folders (every .csv below) or glob patterns (quote them).")
+        var paths: [String]
+        @Option(help: "The field delimiter (one character; `\\t` for tab).") var delimiter = ","
+        @Option(help: "Comma-separated texts that mean a missing value (an empty field always does).")
+        var missing = "NA,N/A,NULL,null,NaN,nan"
+        @Flag(help: "The files have no header row (columns are named column_1, column_2, …).") var noHeader = false
+        @Flag(help: "Skip rows that cannot be parsed, reporting how many and the first examples.") var skipBadRows = false
+
+        func csvOptions() throws -> CSVOptions {
+            var options = CSVOptions()
+            let delimiter = self.delimiter == "\\t" ? "\t" : self.delimiter
+            guard delimiter.utf8.count == 1 else {
+                throw ValidationError("--delimiter must be one character, like ',' or ';' or '\\t'.")
+            }
+            options.delimiter = delimiter.utf8.first!
+            options.missingValues = Set(missing.split(separator: ",", omittingEmptySubsequences: false).map(String.init))
+                .union([""])
+            options.hasHeader = !noHeader
+            options.skipBadRows = skipBadRows
+            return options
+        }
+    }
+
+    struct Stats: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Per-column statistics: counts, missing, moments, quantiles, histogram, distinct, top values.",
+            discussion: """
+                Streams the files in bounded memory, parsing and summarizing on every core.
+                Examples:
+                  sluice data stats data/train.csv
+                  sluice data stats 'data/**/*.csv' --html stats.html
+                """)
+        @OptionGroup var read: ReadOptions
+        @Option(help: "Also write the statistics as a self-contained HTML page with charts.") var html: String?
+        @Flag(help: "Print JSON instead of the table.") var json = false
+
+        func run() async throws {
+            let reader = try CSVReader(paths: read.paths, options: read.csvOptions())
+            let meter = ProgressMeter(label: "reading")
+            let (statistics, summary): (DatasetStatistics, CSVSummary)
+            do {
+                (statistics, summary) = try DatasetStatistics.compute(reader) { meter.update($0.bytesRead, of: $0.totalBytes) }
+            } catch let error as CSVError {
+                meter.finish()
+                throw error
+            }
+            meter.finish()
+            if json {
+                struct Output: Encodable {
+                    var files: [String]
+                    var rows: Int
+                    var bytes: Int64
+                    var badRowCount: Int
+                    var badRows: [BadRow]
+                    var statistics: DatasetStatistics
+                }
+                print(
+                    try jsonString(
+                        Output(
+                            files: summary.files.map(\.path), rows: summary.rows, bytes: summary.bytes,
+                            badRowCount: summary.badRowCount, badRows: summary.badRows, statistics: statistics)))
+            } else {
+                print(StatisticsReport.text(statistics))
+                if summary.badRowCount > 0 {
+                    print("\nskipped \(summary.badRowCount) bad row\(summary.badRowCount == 1 ? "" : "s"); the first:")
+                    for bad in summary.badRows { print("  \(bad.place): \(bad.problem)") }
+                }
+            }
+            if let html {
+                let title = summary.files.count == 1 ? summary.files[0].lastPathComponent : "\(summary.files.count) files"
+                try Data(StatisticsReport.html(statistics, title: "Statistics of \(title)").utf8)
+                    .write(to: URL(fileURLWithPath: html), options: .atomic)
+                printError("wrote \(html)")
+            }
+        }
+    }
+}
+
+/// A progress bar with throughput on standard error, drawn only on a terminal and at most ten times a second.
+final class ProgressMeter: @unchecked Sendable {
+    // Only the reading thread calls it.
+    private let label: String
+    private let terminal = Terminal.standardError
+    private let start = Date()
+    private var lastDraw = Date.distantPast
+    private var drawn = false
+
+    init(label: String) { self.label = label }
+
+    func update(_ done: Int64, of total: Int64) {
+        guard terminal.isInteractive, Date().timeIntervalSince(lastDraw) > 0.1 else { return }
+        lastDraw = Date()
+        let elapsed = max(Date().timeIntervalSince(start), 1e-6)
+        let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 0
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        let rate = Double(done) / 1e6 / elapsed
+        printError(
+            "\r\(label) [\(terminal.paint(bar, .cyan))] \(String(format: "%3.0f%%", fraction * 100)) "
+                + "\(formatBytes(done))/\(formatBytes(total)) \(String(format: "%.0f MB/s", rate))\u{1B}[K",
+            terminator: "")
+        drawn = true
+    }
+
+    func finish() {
+        if drawn { printError("\r\u{1B}[K", terminator: "") }
+    }
+}

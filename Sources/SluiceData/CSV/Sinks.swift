@@ -1,0 +1,112 @@
+/// Appends fields to typed column builders.
+struct BuilderSink: FieldSink {
+    var builders: [ColumnBuilder]
+    let missing: MissingTokens
+    var rows = 0
+    var rejection: (problem: String, fix: String)?
+
+    init(names: [String], types: [ColumnType], missing: MissingTokens, capacity: Int) {
+        builders = zip(names, types).map { ColumnBuilder(name: $0, type: $1, capacity: capacity) }
+        self.missing = missing
+    }
+
+    @inline(__always)
+    mutating func field(_ index: Int, _ p: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+        if builders[index].append(p, count, missing: missing) { return true }
+        let text = String(decoding: UnsafeBufferPointer(start: p, count: min(count, 60)), as: UTF8.self)
+        let type = builders[index].type
+        let expected: String
+        switch type {
+        case .float: expected = "a number"
+        case .integer: expected = "a whole number"
+        case .boolean: expected = "true or false"
+        case .timestamp: expected = "an ISO 8601 date or time (2024-03-01T12:00:00Z)"
+        case .string:
+            rejection = (
+                "column '\(builders[index].name)' has text that is not valid UTF-8",
+                "re-encode the file as UTF-8 (iconv -f LATIN1 -t UTF-8), or skip bad rows."
+            )
+            return false
+        }
+        rejection = (
+            "column '\(builders[index].name)' (\(type)) expected \(expected) but found '\(text)'",
+            "declare the column's type in the schema (e.g. as string), fix the value, or skip bad rows."
+        )
+        return false
+    }
+
+    @inline(__always)
+    mutating func endRow(fields: Int) -> Bool {
+        rows += 1
+        return true
+    }
+
+    mutating func dropRow() {
+        for index in builders.indices { builders[index].truncate(to: rows) }
+    }
+}
+
+/// Watches values to choose each column's type: the narrowest of boolean, integer, float, timestamp that
+/// every non-missing value fits, else string.
+struct InferenceSink: FieldSink {
+    struct Candidates {
+        var boolean = true
+        var integer = true
+        var float = true
+        var timestamp = true
+        var seen = false
+    }
+    var columns: [Candidates]
+    let missing: MissingTokens
+    var rejection: (problem: String, fix: String)? { nil }
+
+    init(columnCount: Int, missing: MissingTokens) {
+        columns = Array(repeating: Candidates(), count: columnCount)
+        self.missing = missing
+    }
+
+    mutating func field(_ index: Int, _ p: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+        if missing.contains(p, count) { return true }
+        var c = columns[index]
+        c.seen = true
+        if c.boolean && FieldParsing.boolean(p, count) == nil { c.boolean = false }
+        if c.integer && FieldParsing.integer(p, count) == nil { c.integer = false }
+        if c.float && !c.integer && FieldParsing.double(p, count) == nil { c.float = false }
+        if c.timestamp && FieldParsing.timestamp(p, count) == nil { c.timestamp = false }
+        columns[index] = c
+        return true
+    }
+
+    mutating func endRow(fields: Int) -> Bool { true }
+    mutating func dropRow() {}
+
+    var types: [ColumnType] {
+        columns.map { c in
+            guard c.seen else { return .string }
+            if c.boolean { return .boolean }
+            if c.integer { return .integer }
+            if c.float { return .float }
+            if c.timestamp { return .timestamp }
+            return .string
+        }
+    }
+}
+
+/// Collects the header's field texts.
+struct HeaderSink: FieldSink {
+    var names: [String] = []
+    var invalid = false
+    var rejection: (problem: String, fix: String)? { nil }
+
+    mutating func field(_ index: Int, _ p: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+        guard let name = String(validating: UnsafeBufferPointer(start: p, count: count), as: UTF8.self) else {
+            invalid = true
+            return true
+        }
+        names.append(name)
+        return true
+    }
+
+    mutating func endRow(fields: Int) -> Bool { true }
+    mutating func dropRow() {}
+}

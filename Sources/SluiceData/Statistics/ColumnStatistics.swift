@@ -1,0 +1,230 @@
+import Foundation
+
+/// Statistics of one column that merge exactly (counts, moments, extremes, value counts) or within a stated
+/// error (quantiles: 0.4% relative; distinct count: about 1.6%), so chunks and shards can be summarized apart
+/// and combined.
+public struct ColumnStatistics: Codable, Sendable, Equatable {
+    /// The column's name.
+    public var name: String
+    /// Its type.
+    public var type: ColumnType
+    /// Present values.
+    public var count = 0
+    /// Missing values.
+    public var missing = 0
+    /// Numeric columns: mean of present values (Chan's parallel update keeps it exact across merges).
+    public var mean = 0.0
+    /// Numeric columns: sum of squared deviations from the mean.
+    public var m2 = 0.0
+    /// Numeric columns: smallest value.
+    public var min: Double?
+    /// Numeric columns: largest value.
+    public var max: Double?
+    /// Numeric columns: values equal to zero; boolean columns: `false` values.
+    public var zeros = 0
+    /// Numeric columns: the quantile sketch.
+    public var quantiles = QuantileSketch()
+    /// The distinct-count sketch.
+    public var distinct = DistinctSketch()
+    /// String and boolean columns: counts by value (kept exactly up to ``valueCountLimit`` values, then the
+    /// smallest are pruned, which makes the counts of rare values lower bounds).
+    public var valueCounts: [String: Int] = [:]
+    /// Whether value counts were pruned.
+    public var valueCountsPruned = false
+
+    /// How many distinct values are counted exactly.
+    public static let valueCountLimit = 10_000
+
+    /// Empty statistics for a column.
+    public init(name: String, type: ColumnType) {
+        self.name = name
+        self.type = type
+    }
+
+    /// Statistics of a column.
+    public init(_ column: Column) {
+        self.init(name: column.name, type: column.type)
+        add(column)
+    }
+
+    /// The fraction of rows that are missing.
+    public var missingRate: Double { count + missing == 0 ? 0 : Double(missing) / Double(count + missing) }
+    /// The sample standard deviation.
+    public var standardDeviation: Double { count > 1 ? (m2 / Double(count - 1)).squareRoot() : 0 }
+    /// The estimated number of distinct present values (exact for string columns below the count limit).
+    public var distinctCount: Int {
+        if (type == .string || type == .boolean) && !valueCountsPruned { return valueCounts.count }
+        return distinct.estimate
+    }
+    /// The value at quantile `q` (0…1) from the sketch, clamped to the exact min and max, and rounded for
+    /// integer columns.
+    public func quantile(_ q: Double) -> Double? {
+        guard var value = quantiles.quantile(q), let low = min, let high = max else { return nil }
+        value = Swift.min(Swift.max(value, low), high)
+        if q <= 0 { value = low }
+        if q >= 1 { value = high }
+        return type == .integer || type == .timestamp ? value.rounded() : value
+    }
+
+    /// The `k` most frequent values with their counts, most frequent first.
+    public func topValues(_ k: Int = 10) -> [(value: String, count: Int)] {
+        valueCounts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(k).map { ($0.key, $0.value) }
+    }
+
+    /// Adds a column's values.
+    public mutating func add(_ column: Column) {
+        switch column.storage {
+        case .float(let values, let valid): addNumbers(values, valid)
+        case .integer(let values, let valid), .timestamp(let values, let valid):
+            addNumbers(values.map(Double.init), valid)
+        case .boolean(let values, let valid):
+            var trues = 0
+            var falses = 0
+            for k in values.indices where valid[k] {
+                if values[k] { trues += 1 } else { falses += 1 }
+            }
+            count += trues + falses
+            missing += values.count - trues - falses
+            zeros += falses
+            if trues > 0 { valueCounts["true", default: 0] += trues }
+            if falses > 0 { valueCounts["false", default: 0] += falses }
+        case .string(let codes, let dictionary):
+            var perCode = Array(repeating: 0, count: dictionary.count)
+            var absent = 0
+            for code in codes {
+                if code < 0 { absent += 1 } else { perCode[Int(code)] += 1 }
+            }
+            missing += absent
+            count += codes.count - absent
+            for (code, n) in perCode.enumerated() where n > 0 {
+                valueCounts[dictionary[code], default: 0] += n
+                distinct.add(hash: DistinctSketch.hash(dictionary[code]))
+            }
+            pruneValueCounts()
+        }
+    }
+
+    private mutating func addNumbers(_ values: [Double], _ valid: [Bool]) {
+        var part = ColumnStatistics(name: name, type: type)
+        var n = 0
+        var sum = 0.0
+        var low = Double.infinity
+        var high = -Double.infinity
+        var zeroCount = 0
+        var smallestPositive = Double.infinity
+        var smallestNegative = Double.infinity  // by magnitude
+        values.withUnsafeBufferPointer { v in
+            valid.withUnsafeBufferPointer { m in
+                for k in 0..<v.count where m[k] {
+                    let x = v[k]
+                    n += 1
+                    sum += x
+                    if x < low { low = x }
+                    if x > high { high = x }
+                    if x == 0 { zeroCount += 1 }
+                    if x >= 1e-300 && x < smallestPositive { smallestPositive = x }
+                    if x <= -1e-300 && -x < smallestNegative { smallestNegative = -x }
+                }
+                part.quantiles.add(
+                    v, valid: m, positiveRange: high >= 1e-300 ? smallestPositive...high : nil,
+                    negativeRange: low <= -1e-300 ? smallestNegative...(-low) : nil)
+                part.distinct.add(v, valid: m)
+            }
+        }
+        part.count = n
+        part.missing = values.count - n
+        part.zeros = zeroCount
+        if n > 0 {
+            let mean = sum / Double(n)
+            var squares = 0.0
+            values.withUnsafeBufferPointer { v in
+                valid.withUnsafeBufferPointer { m in
+                    for k in 0..<v.count where m[k] {
+                        let d = v[k] - mean
+                        squares += d * d
+                    }
+                }
+            }
+            part.mean = mean
+            part.m2 = squares
+            part.min = low
+            part.max = high
+        }
+        merge(part)
+    }
+
+    /// Adds another column's statistics (the same column, another chunk or shard).
+    public mutating func merge(_ other: ColumnStatistics) {
+        if type == .integer && other.type == .float { type = .float }
+        let n = count + other.count
+        if n > 0 {
+            let delta = other.mean - mean
+            mean += delta * Double(other.count) / Double(n)
+            m2 += other.m2 + delta * delta * Double(count) * Double(other.count) / Double(n)
+        }
+        count = n
+        missing += other.missing
+        zeros += other.zeros
+        if let low = other.min { min = Swift.min(min ?? low, low) }
+        if let high = other.max { max = Swift.max(max ?? high, high) }
+        quantiles.merge(other.quantiles)
+        distinct.merge(other.distinct)
+        for (value, n) in other.valueCounts { valueCounts[value, default: 0] += n }
+        valueCountsPruned = valueCountsPruned || other.valueCountsPruned
+        pruneValueCounts()
+    }
+
+    private mutating func pruneValueCounts() {
+        guard valueCounts.count > Self.valueCountLimit else { return }
+        let keep = valueCounts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(Self.valueCountLimit / 2)
+        valueCounts = Dictionary(uniqueKeysWithValues: keep.map { ($0.key, $0.value) })
+        valueCountsPruned = true
+    }
+
+    /// `bins` equal-width bins between min and max with their (sketch-derived) counts.
+    public func histogram(bins: Int = 20) -> [(low: Double, high: Double, count: Double)] {
+        guard let low = min, let high = max, count > 0 else { return [] }
+        if low == high { return [(low, high, Double(count))] }
+        let width = (high - low) / Double(bins)
+        var result: [(Double, Double, Double)] = []
+        var previous = 0.0
+        for k in 0..<bins {
+            let edge = k == bins - 1 ? high : low + width * Double(k + 1)
+            let cumulative = k == bins - 1 ? Double(quantiles.count) : quantiles.rank(of: edge)
+            result.append((low + width * Double(k), edge, Swift.max(0, cumulative - previous)))
+            previous = Swift.max(previous, cumulative)
+        }
+        return result
+    }
+}
+
+/// Statistics of a whole dataset: rows and per-column statistics, mergeable chunk by chunk.
+public struct DatasetStatistics: Codable, Sendable, Equatable {
+    /// Rows seen.
+    public var rows = 0
+    /// Per-column statistics, in column order.
+    public var columns: [ColumnStatistics] = []
+
+    /// Empty statistics.
+    public init() {}
+
+    /// Statistics of a table.
+    public init(_ table: Table) {
+        rows = table.rowCount
+        columns = table.columns.map(ColumnStatistics.init)
+    }
+
+    /// Adds another chunk's statistics (columns matched by position and name).
+    public mutating func merge(_ other: DatasetStatistics) {
+        if columns.isEmpty {
+            self = other
+            return
+        }
+        precondition(columns.map(\.name) == other.columns.map(\.name), "merging statistics of different columns")
+        rows += other.rows
+        for index in columns.indices { columns[index].merge(other.columns[index]) }
+    }
+
+    /// The statistics of a column by name.
+    public subscript(name: String) -> ColumnStatistics? { columns.first { $0.name == name } }
+}
