@@ -21,7 +21,7 @@ struct CommandProcess {
         return url
     }
 
-    /// Starts `executable arguments…` in `directory` with `NO_COLOR` and any extra environment.
+    /// Starts `executable arguments…` (a product of this package, or an absolute path) in `directory` with `NO_COLOR` and any extra environment.
     init(_ executable: String, _ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws {
         let logs = directory.appending(path: ".logs-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
@@ -29,7 +29,8 @@ struct CommandProcess {
         stderr = logs.appending(path: "stderr")
         _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
         _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
-        process.executableURL = try Self.executable(executable)
+        process.executableURL =
+            executable.hasPrefix("/") ? URL(fileURLWithPath: executable) : try Self.executable(executable)
         process.arguments = arguments
         process.currentDirectoryURL = directory
         var env = ProcessInfo.processInfo.environment

@@ -88,7 +88,9 @@ public struct CSVReader: Sendable {
     @discardableResult
     public func forEachChunk(_ body: (CSVChunk) throws -> Void) throws -> CSVSummary {
         try mapChunks({ $0 }) { table, progress in
-            try body(CSVChunk(table: table, file: progress.file, bytesRead: progress.bytesRead, totalBytes: progress.totalBytes))
+            try body(
+                CSVChunk(
+                    table: table, file: progress.file, bytesRead: progress.bytesRead, totalBytes: progress.totalBytes))
         }
     }
 
@@ -142,7 +144,8 @@ public struct CSVReader: Sendable {
         let fd = open(file.path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw CSVError(
-                file: file.path, line: nil, column: nil, problem: "cannot open the file (\(String(cString: strerror(errno))))",
+                file: file.path, line: nil, column: nil,
+                problem: "cannot open the file (\(String(cString: strerror(errno))))",
                 fix: "check the path and its permissions.")
         }
         defer { close(fd) }
@@ -171,7 +174,8 @@ public struct CSVReader: Sendable {
                     if errno == EINTR { continue }
                     throw CSVError(
                         file: file.path, line: nil, column: nil,
-                        problem: "reading failed (\(String(cString: strerror(errno))))", fix: "check the disk and the file.")
+                        problem: "reading failed (\(String(cString: strerror(errno))))",
+                        fix: "check the disk and the file.")
                 }
                 if count == 0 { atEOF = true }
                 filled += count
@@ -192,14 +196,20 @@ public struct CSVReader: Sendable {
                         window, from: start, limit: start + 1, atEndOfFile: atEOF, skipBadRows: false, sink: &header,
                         onBadRow: { _, _ in })
                     if stop == .needMoreData {
-                        guard grow(&buffer, &capacity, filled) else { try error(at: start, "the header row is too long", "check the delimiter.") }
+                        guard grow(&buffer, &capacity, filled) else {
+                            try error(at: start, "the header row is too long", "check the delimiter.")
+                        }
                         continue
                     }
                     if case .error(let offset, let problem, let fix) = stop { try error(at: offset, problem, fix) }
-                    if header.invalid { try error(at: start, "the header is not valid UTF-8", "re-encode the file as UTF-8.") }
+                    if header.invalid {
+                        try error(at: start, "the header is not valid UTF-8", "re-encode the file as UTF-8.")
+                    }
                     let names = header.names.enumerated().map { $1.isEmpty ? "column_\($0 + 1)" : $1 }
                     if let duplicate = Dictionary(grouping: names, by: { $0 }).first(where: { $1.count > 1 })?.key {
-                        try error(at: start, "the column name '\(duplicate)' appears twice in the header", "give every column its own name.")
+                        try error(
+                            at: start, "the column name '\(duplicate)' appears twice in the header",
+                            "give every column its own name.")
                     }
                     if let expected = state.names, expected != names {
                         try error(
@@ -257,7 +267,8 @@ public struct CSVReader: Sendable {
                 var sink = BuilderSink(names: names, types: types, missing: missing, capacity: estimate)
                 var bad: [(Int, String)] = []
                 let (stop, next, _) = tokenizer.run(
-                    shared, from: piece.start, limit: piece.limit, atEndOfFile: endOfFile, skipBadRows: options.skipBadRows,
+                    shared, from: piece.start, limit: piece.limit, atEndOfFile: endOfFile,
+                    skipBadRows: options.skipBadRows,
                     sink: &sink, onBadRow: { bad.append(($0, $1)) })
                 piece.stop = stop
                 piece.next = next
@@ -329,7 +340,8 @@ public struct CSVReader: Sendable {
             if consumed == 0 || (consumed == start && needMore) {
                 // One row is larger than the window: make room and read on.
                 guard grow(&buffer, &capacity, filled) else {
-                    try error(at: start, "a row is larger than 2 GiB", "check the quoting: a quote may never be closed.")
+                    try error(
+                        at: start, "a row is larger than 2 GiB", "check the quoting: a quote may never be closed.")
                 }
                 continue
             }
@@ -383,7 +395,9 @@ public struct CSVReader: Sendable {
             if path.contains(where: { "*?[".contains($0) }) {
                 let prefix = path.prefix { !"*?[".contains($0) }
                 let root = prefix.contains("/") ? String(prefix[...prefix.lastIndex(of: "/")!]) : "."
-                let matches = walk(root).filter { fnmatch(path, $0.hasPrefix("./") && !path.hasPrefix("./") ? String($0.dropFirst(2)) : $0, 0) == 0 }
+                let matches = walk(root).filter {
+                    fnmatch(path, $0.hasPrefix("./") && !path.hasPrefix("./") ? String($0.dropFirst(2)) : $0, 0) == 0
+                }
                 guard !matches.isEmpty else {
                     throw CSVError(
                         file: path, line: nil, column: nil, problem: "no file matches this pattern",
@@ -463,7 +477,10 @@ extension Table {
                         valid += m
                     }
                 }
-                return Column(name: name, storage: types[index] == .integer ? .integer(values, valid: valid) : .timestamp(values, valid: valid))
+                return Column(
+                    name: name,
+                    storage: types[index] == .integer
+                        ? .integer(values, valid: valid) : .timestamp(values, valid: valid))
             case .boolean:
                 var values: [Bool] = []
                 var valid: [Bool] = []

@@ -9,12 +9,17 @@ enum FieldParsing {
     static func powerOfTen(_ k: Int) -> Double {
         withUnsafeBytes(of: powers) { $0.load(fromByteOffset: k * 8, as: Double.self) }
     }
-    private static var powers: (
-        Double, Double, Double, Double, Double, Double, Double, Double, Double, Double, Double, Double, Double,
-        Double, Double, Double, Double, Double, Double, Double, Double, Double, Double
-    ) {
-        (1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
-         1e20, 1e21, 1e22)
+    private static var powers:
+        (
+            Double, Double, Double, Double, Double, Double, Double, Double, Double, Double, Double, Double, Double,
+            Double, Double, Double, Double, Double, Double, Double, Double, Double, Double
+        )
+    {
+        (
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+            1e19,
+            1e20, 1e21, 1e22
+        )
     }
 
     @inline(__always)

@@ -11,7 +11,9 @@ extension DatasetStatistics {
             progress(position)
         }
         if statistics.columns.isEmpty {
-            statistics.columns = zip(summary.columnNames, summary.columnTypes).map { ColumnStatistics(name: $0, type: $1) }
+            statistics.columns = zip(summary.columnNames, summary.columnTypes).map {
+                ColumnStatistics(name: $0, type: $1)
+            }
         }
         for index in statistics.columns.indices where index < summary.columnTypes.count {
             statistics.columns[index].type = summary.columnTypes[index]

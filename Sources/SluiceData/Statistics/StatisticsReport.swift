@@ -49,12 +49,15 @@ public enum StatisticsReport {
                 numeric ? "\(c.zeros)" : "", "\(c.distinctCount)",
             ]
             body += "<tr><td><a href=\"#\(anchor(c.name))\">\(escape(c.name))</a></td><td>\(c.type)</td>"
-            body += "<td>\(missingBar(c.missingRate))</td>" + cells.map { "<td class=\"n\">\($0)</td>" }.joined() + "</tr>\n"
+            body +=
+                "<td>\(missingBar(c.missingRate))</td>" + cells.map { "<td class=\"n\">\($0)</td>" }.joined()
+                + "</tr>\n"
         }
         body += "</tbody></table>\n<div class=\"grid\">\n"
         for c in statistics.columns {
             body += "<section id=\"\(anchor(c.name))\"><h2>\(escape(c.name)) <span>\(c.type)</span></h2>"
-            body += "<p class=\"meta\">\(c.count) present · \(c.missing) missing (\(percent(c.missingRate))) · \(c.distinctCount) distinct</p>"
+            body +=
+                "<p class=\"meta\">\(c.count) present · \(c.missing) missing (\(percent(c.missingRate))) · \(c.distinctCount) distinct</p>"
             if c.type.isNumeric {
                 body += histogramSVG(c)
             } else {
@@ -89,12 +92,15 @@ public enum StatisticsReport {
         let width = 320.0
         let height = 120.0
         let barWidth = width / Double(bins.count)
-        var svg = "<svg width=\"\(Int(width))\" height=\"\(Int(height + 28))\" role=\"img\" aria-label=\"histogram of \(escape(c.name))\">"
+        var svg =
+            "<svg width=\"\(Int(width))\" height=\"\(Int(height + 28))\" role=\"img\" aria-label=\"histogram of \(escape(c.name))\">"
         for (k, bin) in bins.enumerated() {
             let h = bin.count / tallest * height
             svg += String(
-                format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#3e7cb1\"><title>%@ – %@: %.0f</title></rect>",
-                Double(k) * barWidth + 0.5, height - h, Swift.max(barWidth - 1, 0.5), h, number(bin.low), number(bin.high),
+                format:
+                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#3e7cb1\"><title>%@ – %@: %.0f</title></rect>",
+                Double(k) * barWidth + 0.5, height - h, Swift.max(barWidth - 1, 0.5), h, number(bin.low),
+                number(bin.high),
                 bin.count)
         }
         svg += "<line x1=\"0\" y1=\"\(height)\" x2=\"\(width)\" y2=\"\(height)\" stroke=\"#9aa5b1\"/>"
@@ -102,8 +108,13 @@ public enum StatisticsReport {
         svg += "<text x=\"\(width)\" y=\"\(height + 14)\" text-anchor=\"end\">\(number(c.max ?? 0))</text>"
         if let median = c.quantile(0.5), let low = c.min, let high = c.max, high > low {
             let x = (median - low) / (high - low) * width
-            svg += String(format: "<line x1=\"%.1f\" y1=\"0\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e12d39\" stroke-dasharray=\"3 2\"/>", x, x, height)
-            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">median %@</text>", x, height + 26, number(median))
+            svg += String(
+                format:
+                    "<line x1=\"%.1f\" y1=\"0\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e12d39\" stroke-dasharray=\"3 2\"/>",
+                x, x, height)
+            svg += String(
+                format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">median %@</text>", x, height + 26,
+                number(median))
         }
         return svg + "</svg>"
     }
@@ -114,14 +125,18 @@ public enum StatisticsReport {
         let rowHeight = 18.0
         let labelWidth = 110.0
         let width = 320.0
-        var svg = "<svg width=\"\(Int(width))\" height=\"\(Int(rowHeight * Double(top.count) + 4))\" role=\"img\" aria-label=\"top values of \(escape(c.name))\">"
+        var svg =
+            "<svg width=\"\(Int(width))\" height=\"\(Int(rowHeight * Double(top.count) + 4))\" role=\"img\" aria-label=\"top values of \(escape(c.name))\">"
         for (k, entry) in top.enumerated() {
             let y = Double(k) * rowHeight
             let w = Double(entry.count) / Double(most) * (width - labelWidth - 60)
             let label = entry.value.count > 16 ? String(entry.value.prefix(15)) + "…" : entry.value
             svg += "<text x=\"\(labelWidth - 4)\" y=\"\(y + 12)\" text-anchor=\"end\">\(escape(label))</text>"
-            svg += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#3e7cb1\"/>", labelWidth, y + 3, w, rowHeight - 6)
-            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\">%d (%@)</text>", labelWidth + w + 4, y + 12, entry.count,
+            svg += String(
+                format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#3e7cb1\"/>", labelWidth,
+                y + 3, w, rowHeight - 6)
+            svg += String(
+                format: "<text x=\"%.1f\" y=\"%.1f\">%d (%@)</text>", labelWidth + w + 4, y + 12, entry.count,
                 percent(Double(entry.count) / Double(Swift.max(c.count, 1))))
         }
         return svg + "</svg>"

@@ -1,0 +1,94 @@
+import Foundation
+import SluiceTesting
+import Testing
+
+@Suite("sluice data", .serialized)
+struct DataCommandTests {
+    func dataset(_ directory: TemporaryDirectory) throws -> String {
+        var lines = ["price,rooms,city,listed"]
+        for k in 0..<5_000 {
+            let price = k % 100 == 0 ? "" : String(format: "%.2f", 100 + Double(k % 977) * 1.5)
+            lines.append(
+                "\(price),\(k % 6),\(["Lyon", "Paris", "Nice"][k % 3]),2024-01-\(String(format: "%02d", k % 28 + 1))")
+        }
+        let url = directory.path("houses.csv")
+        try Data(lines.joined(separator: "\n").utf8).write(to: url)
+        return url.path
+    }
+
+    @Test("stats prints a per-column summary and writes the HTML view")
+    func statsTable() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-data")
+        let path = try dataset(directory)
+        let html = directory.path("stats.html").path
+        let result = try await CommandProcess.run("sluice", ["data", "stats", path, "--html", html], in: directory.url)
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.output.hasPrefix("5000 rows, 4 columns"))
+        #expect(result.output.contains("price   float"))
+        #expect(result.output.contains("city    string"))
+        #expect(result.output.contains("Lyon (1667)"))
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        #expect(page.components(separatedBy: "<svg").count - 1 == 4)
+    }
+
+    @Test("stats answers in JSON with exact counts")
+    func statsJSON() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-data")
+        let path = try dataset(directory)
+        let result = try await CommandProcess.run("sluice", ["data", "stats", path, "--json"], in: directory.url)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        #expect(json["rows"] as? Int == 5_000)
+        let statistics = try #require(json["statistics"] as? [String: Any])
+        let columns = try #require(statistics["columns"] as? [[String: Any]])
+        #expect(columns.map { $0["name"] as? String } == ["price", "rooms", "city", "listed"])
+        #expect(columns[0]["missing"] as? Int == 50)
+        #expect(columns[3]["type"] as? String == "timestamp")
+    }
+
+    @Test("malformed input exits with status 2 and names the file, line and column")
+    func malformedInput() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-data")
+        let path = directory.path("bad.csv")
+        try Data("a,b\n1,2\n3,\"open\n".utf8).write(to: path)
+        let result = try await CommandProcess.run("sluice", ["data", "stats", path.path], in: directory.url)
+        #expect(result.status == 2)
+        #expect(result.errors.contains("\(path.path):3:3: a quoted field is never closed (unterminated quote)"))
+        #expect(result.errors.contains("To fix:"))
+    }
+
+    @Test("a file three times larger than the process's address-space limit is summarized in bounded memory")
+    func largerThanMemory() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-big")
+        let url = directory.path("big.csv")
+        // About 600 MB: a 6 MB block of rows written 100 times.
+        var block = ""
+        var k = 0
+        while block.utf8.count < 6_000_000 {
+            block += "\(k % 10_007),\(Double(k % 1_009) / 7),\(["a", "b", "c", "d"][k % 4]),\(k % 2 == 0)\n"
+            k += 1
+        }
+        let rowsPerBlock = k
+        FileManager.default.createFile(atPath: url.path, contents: Data("id,x,tag,flag\n".utf8))
+        let handle = try FileHandle(forWritingTo: url)
+        try handle.seekToEnd()
+        let data = Data(block.utf8)
+        for _ in 0..<100 { handle.write(data) }
+        try handle.close()
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int)
+        let limitKB = 190_000
+        #expect(size > 3 * limitKB * 1024)
+
+        let binary = try CommandProcess.executable("sluice").path
+        let result = try await CommandProcess.run(
+            "/bin/bash", ["-c", "ulimit -v \(limitKB) && exec \(binary) data stats \(url.path) --json"],
+            in: directory.url)
+        #expect(result.status == 0, "under ulimit -v \(limitKB): \(result.errors.prefix(2_000))")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        #expect(json["rows"] as? Int == rowsPerBlock * 100)
+        let peak = try #require(json["peakResidentBytes"] as? Int)
+        #expect(peak < limitKB * 1024)
+        print(
+            "larger-than-memory: \(size / 1_000_000) MB file, ulimit -v \(limitKB / 1024) MiB, peak RSS \(peak / 1_000_000) MB"
+        )
+    }
+}
