@@ -87,11 +87,14 @@ public struct CSVReader: Sendable {
     /// Streams the dataset: `body` gets each window's rows in file order.
     @discardableResult
     public func forEachChunk(_ body: (CSVChunk) throws -> Void) throws -> CSVSummary {
-        try mapChunks({ $0 }) { table, progress in
-            try body(
-                CSVChunk(
-                    table: table, file: progress.file, bytesRead: progress.bytesRead, totalBytes: progress.totalBytes))
-        }
+        try mapChunks(
+            { $0 },
+            { table, progress in
+                try body(
+                    CSVChunk(
+                        table: table, file: progress.file, bytesRead: progress.bytesRead,
+                        totalBytes: progress.totalBytes))
+            })
     }
 
     /// Streams the dataset through `transform`, which runs on the parsing threads right after each piece is

@@ -6,10 +6,12 @@ extension DatasetStatistics {
         _ reader: CSVReader, progress: (CSVProgress) -> Void = { _ in }
     ) throws -> (statistics: DatasetStatistics, summary: CSVSummary) {
         var statistics = DatasetStatistics()
-        let summary = try reader.mapChunks({ DatasetStatistics($0) }) { part, position in
-            statistics.merge(part)
-            progress(position)
-        }
+        let summary = try reader.mapChunks(
+            { DatasetStatistics($0) },
+            { part, position in
+                statistics.merge(part)
+                progress(position)
+            })
         if statistics.columns.isEmpty {
             statistics.columns = zip(summary.columnNames, summary.columnTypes).map {
                 ColumnStatistics(name: $0, type: $1)
