@@ -5,7 +5,58 @@ import SluiceData
 /// `sluice data`: data work outside a pipeline.
 struct DataCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "data", abstract: "Summarize CSV data: statistics with pictures.", subcommands: [Stats.self])
+        commandName: "data", abstract: "Summarize and check CSV data: statistics with pictures, schemas, validation.",
+        subcommands: [Stats.self, SchemaCommand.self, Validate.self])
+
+    /// Statistics of `paths`, with a progress bar on a terminal.
+    static func statistics(of paths: [String], options: CSVOptions, label: String = "reading") throws -> (
+        DatasetStatistics, CSVSummary
+    ) {
+        boundMallocArenas()
+        let reader = try CSVReader(paths: paths, options: options)
+        let meter = ProgressMeter(label: label)
+        defer { meter.finish() }
+        return try DatasetStatistics.compute(reader) { meter.update($0.bytesRead, of: $0.totalBytes) }
+    }
+
+    struct SchemaCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "schema",
+            abstract: "Infer a schema (types, required, ranges, categorical domains, drift limits) as editable YAML.",
+            discussion: "Example: sluice data schema data/train.csv > schema.yaml")
+        @OptionGroup var read: ReadOptions
+
+        func run() async throws {
+            let (statistics, _) = try DataCommand.statistics(of: read.paths, options: read.csvOptions())
+            print(try Schema.inferred(from: statistics).yaml(), terminator: "")
+        }
+    }
+
+    struct Validate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check data against a schema, and against a baseline's distribution for drift.",
+            discussion: """
+                Exit status: 0 when the data passes, 1 when there are anomalies, 2 when the input cannot be used.
+                Example: sluice data validate data/new.csv --schema schema.yaml --baseline data/train.csv
+                """)
+        @OptionGroup var read: ReadOptions
+        @Option(help: "The schema file (write one with `sluice data schema`).") var schema: String
+        @Option(help: "Data to measure drift against (files, folders or globs).") var baseline: [String] = []
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let expected = try Schema.load(contentsOf: URL(fileURLWithPath: schema))
+            let options = try read.csvOptions()
+            let (statistics, _) = try DataCommand.statistics(of: read.paths, options: options)
+            var reference: DatasetStatistics?
+            if !baseline.isEmpty {
+                reference = try DataCommand.statistics(of: baseline, options: options, label: "baseline").0
+            }
+            let validation = Validation.check(statistics, against: expected, baseline: reference)
+            print(json ? try jsonString(validation) : validation.text())
+            if !validation.passed { throw ExitCode(1) }
+        }
+    }
 
     /// Options shared by the data verbs.
     struct ReadOptions: ParsableArguments {

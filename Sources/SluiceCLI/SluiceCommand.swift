@@ -38,6 +38,9 @@ public struct SluiceCommand: AsyncParsableCommand {
         } catch let error as CSVError {
             report(error.description)
             return 2
+        } catch let error as SchemaError {
+            report(error.description)
+            return 2
         } catch let error as AmbiguousIDError {
             report(error.description)
             return 2

@@ -92,3 +92,44 @@ struct DataCommandTests {
         )
     }
 }
+
+@Suite("sluice data schema and validate")
+struct DataValidateCommandTests {
+    @Test("schema writes YAML; validate exits 0 on pass, 1 on anomalies, 2 on unusable input")
+    func exitStatuses() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-validate")
+        let train = directory.path("train.csv")
+        let drifted = directory.path("drifted.csv")
+        try Data(
+            ("x,kind\n" + (0..<2_000).map { "\($0 % 100),\($0 % 2 == 0 ? "a" : "b")" }.joined(separator: "\n")).utf8
+        )
+        .write(to: train)
+        try Data(("x,kind\n" + (0..<2_000).map { "\($0 % 100 + 500),c" }.joined(separator: "\n")).utf8).write(
+            to: drifted)
+        let schema = try await CommandProcess.run("sluice", ["data", "schema", train.path], in: directory.url)
+        #expect(schema.status == 0)
+        #expect(schema.output.contains("domain: [a, b]"))
+        try Data(schema.output.utf8).write(to: directory.path("schema.yaml"))
+        let schemaPath = directory.path("schema.yaml").path
+
+        let pass = try await CommandProcess.run(
+            "sluice", ["data", "validate", train.path, "--schema", schemaPath, "--baseline", train.path],
+            in: directory.url)
+        #expect(pass.status == 0)
+        #expect(pass.output.hasPrefix("PASS"))
+
+        let fail = try await CommandProcess.run(
+            "sluice", ["data", "validate", drifted.path, "--schema", schemaPath, "--baseline", train.path],
+            in: directory.url)
+        #expect(fail.status == 1)
+        #expect(fail.output.hasPrefix("FAIL"))
+        #expect(fail.output.contains("x: [out_of_range] values up to 599, above the maximum 99"))
+        #expect(fail.output.contains("kind: [unseen_categories]"))
+        #expect(fail.output.contains("[drift]"))
+
+        let unusable = try await CommandProcess.run(
+            "sluice", ["data", "validate", directory.path("nope.csv").path, "--schema", schemaPath], in: directory.url)
+        #expect(unusable.status == 2)
+        #expect(unusable.errors.contains("no such file or folder"))
+    }
+}
