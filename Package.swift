@@ -43,7 +43,7 @@ let package = Package(
             ]
         ),
         // What users import: `Sluice.main(pipelines:)` plus the core API.
-        .target(name: "Sluice", dependencies: ["SluiceCore", "SluiceStoreSQLite", "SluiceCLI"]),
+        .target(name: "Sluice", dependencies: ["SluiceCore", "SluiceStoreSQLite", "SluiceData", "SluiceCLI"]),
         .executableTarget(name: "sluice", dependencies: ["Sluice"]),
         // Temporary projects and the metadata-store contract suite, for Sluice's tests and for users'.
         .target(name: "SluiceTesting", dependencies: ["SluiceCore"]),

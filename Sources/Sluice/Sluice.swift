@@ -1,13 +1,14 @@
 import Foundation
 import SluiceCLI
 @_exported import SluiceCore
+@_exported import SluiceData
 
 /// The entry point of an executable built on Sluice: `await Sluice.main(pipelines: [myPipeline])` gives it
 /// the whole `sluice` command line (`run`, `runs`, `artifacts`, `pipelines`, `init`).
 public enum Sluice {
     /// Runs the command line with these pipelines and materializers, then exits with the command's status.
     public static func main(
-        pipelines: [Pipeline], materializers: MaterializerRegistry = MaterializerRegistry(),
+        pipelines: [Pipeline], materializers: MaterializerRegistry = .standard,
         arguments: [String] = Array(CommandLine.arguments.dropFirst())
     ) async -> Never {
         Catalog.register(pipelines: pipelines, materializers: materializers)
