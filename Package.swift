@@ -28,7 +28,10 @@ let package = Package(
             ]
         ),
         // Tables, CSV ingest, statistics: no pipeline imports, so a model server can use it alone.
-        .target(name: "SluiceData", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(
+            name: "SluiceData",
+            dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // The embedded metadata store: SQLite through GRDB, WAL mode, versioned migrations.
         .target(
             name: "SluiceStoreSQLite",

@@ -1,12 +1,68 @@
 import ArgumentParser
 import Foundation
+import SluiceCore
 import SluiceData
 
 /// `sluice data`: data work outside a pipeline.
 struct DataCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data", abstract: "Summarize and check CSV data: statistics with pictures, schemas, validation.",
-        subcommands: [Stats.self, SchemaCommand.self, Validate.self])
+        subcommands: [Stats.self, SchemaCommand.self, Validate.self, Versions.self])
+
+    /// Where dataset versions and file hashes are kept: the project's `.sluice/datasets/`, or the user's cache.
+    static var datasetsDirectory: URL {
+        if let project = Project.find() { return project.directory.appending(path: "datasets") }
+        let home =
+            ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
+            ?? URL(fileURLWithPath: NSHomeDirectory()).appending(path: ".cache")
+        return home.appending(path: "sluice/datasets")
+    }
+
+    /// The version of the dataset at `paths`, recorded in the versions log.
+    static func version(of paths: [String]) throws -> (DatasetVersion, isNew: Bool) {
+        let directory = datasetsDirectory
+        let files = try CSVReader.expand(paths)
+        let version = try DatasetVersion.compute(
+            files, cache: FileHashCache(url: directory.appending(path: "file-hashes.json")))
+        let isNew = try DatasetVersionLog(url: directory.appending(path: "versions.jsonl")).record(
+            version, paths: paths)
+        return (version, isNew)
+    }
+
+    struct Versions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show the dataset's version (a hash of its files' content) and the versions seen before.",
+            discussion: """
+                Unchanged files are not re-hashed (size, times and inode are remembered); changed ones always are.
+                Example: sluice data versions 'data/**/*.csv'
+                """)
+        @Argument(help: "CSV files, folders or glob patterns.") var paths: [String]
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let (current, _) = try DataCommand.version(of: paths)
+            let seen = DatasetVersionLog(url: DataCommand.datasetsDirectory.appending(path: "versions.jsonl")).entries()
+                .filter { $0.paths == paths }
+            if json {
+                struct Output: Encodable {
+                    var current: DatasetVersion
+                    var seen: [DatasetVersionLog.Entry]
+                }
+                return print(try jsonString(Output(current: current, seen: seen)))
+            }
+            let t = Terminal.standardOutput
+            print(
+                "\(t.paint("current", .bold)) \(current.id)  (\(current.files.count) file\(current.files.count == 1 ? "" : "s"), \(formatBytes(current.bytes)))"
+            )
+            let rows = seen.reversed().map { entry in
+                [
+                    entry.version == current.id ? t.paint("●", .green) : " ", String(entry.version.prefix(23)),
+                    formatDate(entry.firstSeen), "\(entry.files)", formatBytes(entry.bytes),
+                ]
+            }
+            print(renderTable(["", "VERSION", "FIRST SEEN", "FILES", "SIZE"], rows, terminal: t))
+        }
+    }
 
     /// Statistics of `paths`, with a progress bar on a terminal.
     static func statistics(of paths: [String], options: CSVOptions, label: String = "reading") throws -> (
@@ -100,20 +156,9 @@ struct DataCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON instead of the table.") var json = false
 
         func run() async throws {
-            boundMallocArenas()
             let started = Date()
-            let reader = try CSVReader(paths: read.paths, options: read.csvOptions())
-            let meter = ProgressMeter(label: "reading")
-            let (statistics, summary): (DatasetStatistics, CSVSummary)
-            do {
-                (statistics, summary) = try DatasetStatistics.compute(reader) {
-                    meter.update($0.bytesRead, of: $0.totalBytes)
-                }
-            } catch let error as CSVError {
-                meter.finish()
-                throw error
-            }
-            meter.finish()
+            let (version, _) = try DataCommand.version(of: read.paths)
+            let (statistics, summary) = try DataCommand.statistics(of: read.paths, options: read.csvOptions())
             if json {
                 struct Output: Encodable {
                     var files: [String]
@@ -122,6 +167,7 @@ struct DataCommand: AsyncParsableCommand {
                     var badRowCount: Int
                     var badRows: [BadRow]
                     var statistics: DatasetStatistics
+                    var version: String
                     var seconds: Double
                     var peakResidentBytes: Int
                 }
@@ -130,8 +176,10 @@ struct DataCommand: AsyncParsableCommand {
                         Output(
                             files: summary.files.map(\.path), rows: summary.rows, bytes: summary.bytes,
                             badRowCount: summary.badRowCount, badRows: summary.badRows, statistics: statistics,
-                            seconds: Date().timeIntervalSince(started), peakResidentBytes: peakResidentBytes())))
+                            version: version.id, seconds: Date().timeIntervalSince(started),
+                            peakResidentBytes: peakResidentBytes())))
             } else {
+                print("dataset version \(version.id)")
                 print(StatisticsReport.text(statistics))
                 if summary.badRowCount > 0 {
                     print("\nskipped \(summary.badRowCount) bad row\(summary.badRowCount == 1 ? "" : "s"); the first:")

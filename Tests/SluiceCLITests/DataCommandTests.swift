@@ -23,7 +23,8 @@ struct DataCommandTests {
         let html = directory.path("stats.html").path
         let result = try await CommandProcess.run("sluice", ["data", "stats", path, "--html", html], in: directory.url)
         #expect(result.status == 0, "\(result.errors)")
-        #expect(result.output.hasPrefix("5000 rows, 4 columns"))
+        #expect(result.output.hasPrefix("dataset version sha256:"))
+        #expect(result.output.contains("5000 rows, 4 columns"))
         #expect(result.output.contains("price   float"))
         #expect(result.output.contains("city    string"))
         #expect(result.output.contains("Lyon (1667)"))
@@ -131,5 +132,30 @@ struct DataValidateCommandTests {
             "sluice", ["data", "validate", directory.path("nope.csv").path, "--schema", schemaPath], in: directory.url)
         #expect(unusable.status == 2)
         #expect(unusable.errors.contains("no such file or folder"))
+    }
+}
+
+@Suite("sluice data versions")
+struct DataVersionsCommandTests {
+    @Test("versions lists the versions seen in the project, newest first, marking the current one")
+    func versions() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-versions")
+        _ = try await CommandProcess.run("sluice", ["init"], in: directory.url)
+        let data = directory.path("data.csv")
+        try Data("x\n1\n".utf8).write(to: data)
+        let first = try await CommandProcess.run(
+            "sluice", ["data", "versions", "data.csv", "--json"], in: directory.url)
+        let v1 = try #require(try JSONSerialization.jsonObject(with: Data(first.output.utf8)) as? [String: Any])
+        let id1 = try #require((v1["current"] as? [String: Any])?["id"] as? String)
+        try Data("x\n1\n2\n".utf8).write(to: data)
+        let second = try await CommandProcess.run("sluice", ["data", "versions", "data.csv"], in: directory.url)
+        #expect(second.status == 0)
+        let lines = second.output.split(separator: "\n").map(String.init)
+        #expect(lines.count == 4)
+        #expect(lines[2].hasPrefix("●"))
+        #expect(lines[3].contains(String(id1.prefix(23))))
+        #expect(FileManager.default.fileExists(atPath: directory.path(".sluice/datasets/versions.jsonl").path))
+        let stats = try await CommandProcess.run("sluice", ["data", "stats", "data.csv"], in: directory.url)
+        #expect(stats.output.hasPrefix("dataset version sha256:"))
     }
 }

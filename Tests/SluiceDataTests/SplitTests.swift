@@ -8,7 +8,9 @@ struct SplitTests {
     func table(rows: Int, offset: Int = 0) throws -> Table {
         var lines = ["id,label,when"]
         for k in offset..<(offset + rows) {
-            lines.append("user\(k),\(k % 10 < 3 ? "yes" : "no"),2024-01-01T00:\(String(format: "%02d", k / 60 % 60)):\(String(format: "%02d", k % 60))Z")
+            lines.append(
+                "user\(k),\(k % 10 < 3 ? "yes" : "no"),2024-01-01T00:\(String(format: "%02d", k / 60 % 60)):\(String(format: "%02d", k % 60))Z"
+            )
         }
         return try read(lines.joined(separator: "\n"))
     }

@@ -52,12 +52,17 @@ extension Table {
         Table(
             columns: columns.map { column in
                 switch column.storage {
-                case .float(let v, let m): Column(name: column.name, storage: .float(indices.map { v[$0] }, valid: indices.map { m[$0] }))
-                case .integer(let v, let m): Column(name: column.name, storage: .integer(indices.map { v[$0] }, valid: indices.map { m[$0] }))
-                case .boolean(let v, let m): Column(name: column.name, storage: .boolean(indices.map { v[$0] }, valid: indices.map { m[$0] }))
-                case .timestamp(let v, let m): Column(name: column.name, storage: .timestamp(indices.map { v[$0] }, valid: indices.map { m[$0] }))
+                case .float(let v, let m):
+                    Column(name: column.name, storage: .float(indices.map { v[$0] }, valid: indices.map { m[$0] }))
+                case .integer(let v, let m):
+                    Column(name: column.name, storage: .integer(indices.map { v[$0] }, valid: indices.map { m[$0] }))
+                case .boolean(let v, let m):
+                    Column(name: column.name, storage: .boolean(indices.map { v[$0] }, valid: indices.map { m[$0] }))
+                case .timestamp(let v, let m):
+                    Column(name: column.name, storage: .timestamp(indices.map { v[$0] }, valid: indices.map { m[$0] }))
                 case .string(let codes, let dictionary):
-                    Column(name: column.name, storage: .string(codes: indices.map { codes[$0] }, dictionary: dictionary))
+                    Column(
+                        name: column.name, storage: .string(codes: indices.map { codes[$0] }, dictionary: dictionary))
                 }
             })
     }
@@ -104,7 +109,8 @@ extension Table {
             let column = try require(name, for: "split by time on")
             guard column.type == .timestamp || column.type == .integer || column.type == .float else {
                 throw SplitError(
-                    problem: "column '\(name)' is \(column.type), not a time", fix: "split by time on a timestamp column.")
+                    problem: "column '\(name)' is \(column.type), not a time",
+                    fix: "split by time on a timestamp column.")
             }
             let order = (0..<rowCount).sorted {
                 (column.double($0) ?? -.infinity, $0) < (column.double($1) ?? -.infinity, $1)
