@@ -26,23 +26,8 @@ public struct SluiceCommand: AsyncParsableCommand {
                 try command.run()
             }
             return 0
-        } catch let error as ConfigError {
-            report(error.description)
-            return 2
-        } catch let error as PipelineValidationError {
-            report(error.description)
-            return 2
-        } catch let error as CLIError {
-            report(error.description)
-            return 2
-        } catch let error as CSVError {
-            report(error.description)
-            return 2
-        } catch let error as SchemaError {
-            report(error.description)
-            return 2
-        } catch let error as AmbiguousIDError {
-            report(error.description)
+        } catch  where isUserMistake(error) {
+            report("\(error)")
             return 2
         } catch {
             let code = exitCode(for: error)
@@ -58,6 +43,13 @@ public struct SluiceCommand: AsyncParsableCommand {
             }
             return code.rawValue
         }
+    }
+
+    /// Errors that describe a mistake in the input (config, data, command line) and say how to fix it:
+    /// reported as they are, with exit status 2.
+    static func isUserMistake(_ error: Error) -> Bool {
+        error is ConfigError || error is PipelineValidationError || error is CLIError || error is CSVError
+            || error is SchemaError || error is SplitError || error is AmbiguousIDError
     }
 
     private static func report(_ message: String) {
