@@ -54,7 +54,7 @@ public struct ColumnStatistics: Codable, Sendable, Equatable {
     /// The estimated number of distinct present values (exact for string columns below the count limit).
     public var distinctCount: Int {
         if (type == .string || type == .boolean) && !valueCountsPruned { return valueCounts.count }
-        return min(distinct.estimate, count)  // an estimate above the number of values is surely too high
+        return Swift.min(distinct.estimate, count)  // an estimate above the number of values is surely too high
     }
     /// The value at quantile `q` (0…1) from the sketch, clamped to the exact min and max, and rounded for
     /// integer columns.
