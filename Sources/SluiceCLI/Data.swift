@@ -166,7 +166,7 @@ struct DataCommand: AsyncParsableCommand {
                     var bytes: Int64
                     var badRowCount: Int
                     var badRows: [BadRow]
-                    var statistics: DatasetStatistics
+                    var columns: [ColumnSummary]
                     var version: String
                     var seconds: Double
                     var peakResidentBytes: Int
@@ -175,7 +175,8 @@ struct DataCommand: AsyncParsableCommand {
                     try jsonString(
                         Output(
                             files: summary.files.map(\.path), rows: summary.rows, bytes: summary.bytes,
-                            badRowCount: summary.badRowCount, badRows: summary.badRows, statistics: statistics,
+                            badRowCount: summary.badRowCount, badRows: summary.badRows,
+                            columns: statistics.columns.map(ColumnSummary.init),
                             version: version.id, seconds: Date().timeIntervalSince(started),
                             peakResidentBytes: peakResidentBytes())))
             } else {

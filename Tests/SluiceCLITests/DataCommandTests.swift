@@ -39,11 +39,14 @@ struct DataCommandTests {
         let result = try await CommandProcess.run("sluice", ["data", "stats", path, "--json"], in: directory.url)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
         #expect(json["rows"] as? Int == 5_000)
-        let statistics = try #require(json["statistics"] as? [String: Any])
-        let columns = try #require(statistics["columns"] as? [[String: Any]])
+        let columns = try #require(json["columns"] as? [[String: Any]])
         #expect(columns.map { $0["name"] as? String } == ["price", "rooms", "city", "listed"])
         #expect(columns[0]["missing"] as? Int == 50)
         #expect(columns[3]["type"] as? String == "timestamp")
+        let quantiles = try #require(columns[1]["quantiles"] as? [String: Double])
+        #expect(quantiles["p50"] == 2)  // rooms cycle 0…5: the 2,500th of 5,000 sorted values is a 2
+        let top = try #require(columns[2]["topValues"] as? [[String: Any]])
+        #expect(top.first?["count"] as? Int == 1_667)
     }
 
     @Test("malformed input exits with status 2 and names the file, line and column")

@@ -228,3 +228,63 @@ public struct DatasetStatistics: Codable, Sendable, Equatable {
     /// The statistics of a column by name.
     public subscript(name: String) -> ColumnStatistics? { columns.first { $0.name == name } }
 }
+
+/// The readable figures of a column's statistics (what `--json` prints), without the sketches' internals.
+public struct ColumnSummary: Codable, Sendable, Equatable {
+    public var name: String
+    public var type: ColumnType
+    public var count: Int
+    public var missing: Int
+    public var missingRate: Double
+    public var mean: Double?
+    public var standardDeviation: Double?
+    public var min: Double?
+    public var max: Double?
+    public var zeros: Int?
+    /// Quantiles by name (`p01`, `p05`, `p25`, `p50`, `p75`, `p95`, `p99`).
+    public var quantiles: [String: Double]?
+    public var distinct: Int
+    /// The most frequent values, most frequent first.
+    public var topValues: [ValueCount]?
+    /// Twenty equal-width bins from min to max.
+    public var histogram: [Bin]?
+
+    /// A value and how often it occurs.
+    public struct ValueCount: Codable, Sendable, Equatable {
+        public var value: String
+        public var count: Int
+    }
+
+    /// One histogram bin.
+    public struct Bin: Codable, Sendable, Equatable {
+        public var low: Double
+        public var high: Double
+        public var count: Double
+    }
+
+    /// The summary of `statistics`.
+    public init(_ statistics: ColumnStatistics) {
+        name = statistics.name
+        type = statistics.type
+        count = statistics.count
+        missing = statistics.missing
+        missingRate = statistics.missingRate
+        distinct = statistics.distinctCount
+        if type.isNumeric && statistics.count > 0 {
+            mean = statistics.mean
+            standardDeviation = statistics.standardDeviation
+            min = statistics.min
+            max = statistics.max
+            zeros = statistics.zeros
+            var named: [String: Double] = [:]
+            for q in [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99] {
+                named[String(format: "p%02d", Int((q * 100).rounded()))] = statistics.quantile(q)
+            }
+            quantiles = named
+            histogram = statistics.histogram(bins: 20).map { Bin(low: $0.low, high: $0.high, count: $0.count) }
+        } else {
+            topValues = statistics.topValues(20).map { ValueCount(value: $0.value, count: $0.count) }
+            if type == .boolean { zeros = statistics.zeros }
+        }
+    }
+}
