@@ -32,6 +32,18 @@ struct StatisticsTests {
         #expect(abs(stats.missingRate - 1.0 / 7) < 1e-12)
     }
 
+    @Test("NaN read as a value (when it is not a missing token) counts as missing, not as a number")
+    func notANumber() throws {
+        var options = CSVOptions()
+        options.missingValues = [""]
+        let table = try read("x\n1\nNaN\n3\n", options: options)
+        let stats = ColumnStatistics(table["x"]!)
+        #expect(stats.count == 2)
+        #expect(stats.missing == 1)
+        #expect(stats.mean == 2)
+        #expect(stats.quantiles.count == 2)
+    }
+
     @Test("merging chunk statistics gives the one-pass answer: exact fields equal, sketches identical")
     func mergeEqualsWhole() {
         let values = numbers(50_000, seed: 3)

@@ -117,6 +117,7 @@ public struct ColumnStatistics: Codable, Sendable, Equatable {
             valid.withUnsafeBufferPointer { m in
                 for k in 0..<v.count where m[k] {
                     let x = v[k]
+                    if x.isNaN { continue }  // counted as missing
                     n += 1
                     sum += x
                     if x < low { low = x }
@@ -125,31 +126,54 @@ public struct ColumnStatistics: Codable, Sendable, Equatable {
                     if x >= 1e-300 && x < smallestPositive { smallestPositive = x }
                     if x <= -1e-300 && -x < smallestNegative { smallestNegative = -x }
                 }
-                part.quantiles.add(
-                    v, valid: m, positiveRange: high >= 1e-300 ? smallestPositive...high : nil,
-                    negativeRange: low <= -1e-300 ? smallestNegative...(-low) : nil)
-                part.distinct.add(v, valid: m)
             }
         }
         part.count = n
         part.missing = values.count - n
         part.zeros = zeroCount
-        if n > 0 {
-            let mean = sum / Double(n)
-            var squares = 0.0
-            values.withUnsafeBufferPointer { v in
-                valid.withUnsafeBufferPointer { m in
-                    for k in 0..<v.count where m[k] {
-                        let d = v[k] - mean
-                        squares += d * d
+        guard n > 0 else { return merge(part) }
+        let mean = sum / Double(n)
+        var squares = 0.0
+        // One more pass does the rest: squared deviations, quantile buckets and distinct-count registers.
+        part.quantiles.prepare(
+            positiveRange: high >= 1e-300 ? smallestPositive...high : nil,
+            negativeRange: low <= -1e-300 ? smallestNegative...(-low) : nil)
+        let positiveBase = part.quantiles.positiveOffset
+        let negativeBase = part.quantiles.negativeOffset
+        var tiny: UInt64 = 0
+        values.withUnsafeBufferPointer { v in
+            valid.withUnsafeBufferPointer { m in
+                part.quantiles.positive.withUnsafeMutableBufferPointer { positive in
+                    part.quantiles.negative.withUnsafeMutableBufferPointer { negative in
+                        part.distinct.registers.withUnsafeMutableBufferPointer { registers in
+                            for k in 0..<v.count where m[k] {
+                                let x = v[k]
+                                if x.isNaN { continue }
+                                let d = x - mean
+                                squares += d * d
+                                let magnitude = abs(x)
+                                if magnitude < 1e-300 {
+                                    tiny &+= 1
+                                } else if x > 0 {
+                                    positive[QuantileSketch.bucket(magnitude) - positiveBase] &+= 1
+                                } else {
+                                    negative[QuantileSketch.bucket(magnitude) - negativeBase] &+= 1
+                                }
+                                let hash = DistinctSketch.mix((x == 0 ? 0 : x).bitPattern)
+                                let rank = UInt8(((hash << 12) | (1 << 11)).leadingZeroBitCount + 1)
+                                let slot = Int(hash >> 52)
+                                if registers[slot] < rank { registers[slot] = rank }
+                            }
+                        }
                     }
                 }
             }
-            part.mean = mean
-            part.m2 = squares
-            part.min = low
-            part.max = high
         }
+        part.quantiles.recordAdded(UInt64(n), zeros: tiny)
+        part.mean = mean
+        part.m2 = squares
+        part.min = low
+        part.max = high
         merge(part)
     }
 

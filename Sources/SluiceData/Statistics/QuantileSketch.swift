@@ -13,10 +13,10 @@ public struct QuantileSketch: Codable, Sendable, Equatable {
 
     /// Counts of positive values by bucket, starting at `positiveOffset`.
     var positive: [UInt64] = []
-    var positiveOffset = 0
+    private(set) var positiveOffset = 0
     /// Counts of negative values (by magnitude) by bucket, starting at `negativeOffset`.
     var negative: [UInt64] = []
-    var negativeOffset = 0
+    private(set) var negativeOffset = 0
     /// Values of magnitude below 1e-300 (and zero).
     var zeros: UInt64 = 0
     /// Values in all.
@@ -122,6 +122,24 @@ public struct QuantileSketch: Codable, Sendable, Equatable {
         }
         count += added
         zeros += zeroCount
+    }
+
+    /// Sizes the bucket arrays to hold values with these magnitudes (so a caller can count without checks).
+    mutating func prepare(positiveRange: ClosedRange<Double>?, negativeRange: ClosedRange<Double>?) {
+        if let range = positiveRange {
+            Self.increment(&positive, &positiveOffset, Self.bucket(range.lowerBound), by: 0)
+            Self.increment(&positive, &positiveOffset, Self.bucket(range.upperBound), by: 0)
+        }
+        if let range = negativeRange {
+            Self.increment(&negative, &negativeOffset, Self.bucket(range.lowerBound), by: 0)
+            Self.increment(&negative, &negativeOffset, Self.bucket(range.upperBound), by: 0)
+        }
+    }
+
+    /// Accounts for values a caller counted into the buckets directly (`zeros` of them below 1e-300).
+    mutating func recordAdded(_ values: UInt64, zeros: UInt64) {
+        count += values
+        self.zeros += zeros
     }
 
     /// Adds every value of another sketch.
