@@ -19,9 +19,9 @@ struct DataCommand: AsyncParsableCommand {
     }
 
     /// The version of the dataset at `paths`, recorded in the versions log.
-    static func version(of paths: [String]) throws -> (DatasetVersion, isNew: Bool) {
+    static func version(of paths: [String], files: [URL]? = nil) throws -> (DatasetVersion, isNew: Bool) {
         let directory = datasetsDirectory
-        let files = try CSVReader.expand(paths)
+        let files = try files ?? CSVReader.expand(paths)
         let version = try DatasetVersion.compute(
             files, cache: FileHashCache(url: directory.appending(path: "file-hashes.json")))
         let isNew = try DatasetVersionLog(url: directory.appending(path: "versions.jsonl")).record(
@@ -68,8 +68,12 @@ struct DataCommand: AsyncParsableCommand {
     static func statistics(of paths: [String], options: CSVOptions, label: String = "reading") throws -> (
         DatasetStatistics, CSVSummary
     ) {
+        try statistics(of: CSVReader(paths: paths, options: options), label: label)
+    }
+
+    /// Statistics of the files a reader reads, with a progress bar on a terminal.
+    static func statistics(of reader: CSVReader, label: String = "reading") throws -> (DatasetStatistics, CSVSummary) {
         boundMallocArenas()
-        let reader = try CSVReader(paths: paths, options: options)
         let meter = ProgressMeter(label: label)
         defer { meter.finish() }
         return try DatasetStatistics.compute(reader) { meter.update($0.bytesRead, of: $0.totalBytes) }
@@ -157,8 +161,10 @@ struct DataCommand: AsyncParsableCommand {
 
         func run() async throws {
             let started = Date()
-            let (version, _) = try DataCommand.version(of: read.paths)
-            let (statistics, summary) = try DataCommand.statistics(of: read.paths, options: read.csvOptions())
+            // One listing of the files serves both the version and the pass.
+            let reader = try CSVReader(paths: read.paths, options: read.csvOptions())
+            let (version, _) = try DataCommand.version(of: read.paths, files: reader.files)
+            let (statistics, summary) = try DataCommand.statistics(of: reader)
             if json {
                 struct Output: Encodable {
                     var files: [String]

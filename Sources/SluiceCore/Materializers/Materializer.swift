@@ -50,6 +50,9 @@ public struct AnyMaterializer: Sendable {
     /// The materializer's format version.
     public let version: Int
     let write: @Sendable (Any, URL) throws -> Void
+    let read: @Sendable (URL) throws -> any Sendable
+    let properties: @Sendable (Any) -> [String: PropertyValue]
+    /// For in-memory materializers: the bytes of a value, and the value of bytes.
     let encode: (@Sendable (Any) throws -> Data)?
     let decode: (@Sendable (Data) throws -> any Sendable)?
 
@@ -72,34 +75,37 @@ public struct AnyMaterializer: Sendable {
         }
         return try read(url)
     }
-    let read: @Sendable (URL) throws -> any Sendable
-    let properties: @Sendable (Any) -> [String: PropertyValue]
 
     /// Wraps a materializer.
     public init<M: Materializer>(_ materializer: M) where M.Value: Sendable {
-        identifier = M.identifier
-        version = M.version
-        write = { value, url in
-            guard let typed = value as? M.Value else {
-                preconditionFailure("\(M.identifier) materializer given a \(type(of: value)), not a \(M.Value.self)")
-            }
-            try materializer.write(typed, to: url)
-        }
-        read = { url in try materializer.read(from: url) }
-        properties = { value in (value as? M.Value).map(materializer.properties(of:)) ?? [:] }
-        encode = nil
-        decode = nil
+        self.init(materializer, encode: nil, decode: nil)
     }
 
     /// Wraps a materializer that works in memory.
     public init<M: InMemoryMaterializer>(_ materializer: M) where M.Value: Sendable {
+        self.init(
+            materializer, encode: { value in try materializer.encode(Self.typed(value, for: materializer)) },
+            decode: { data in try materializer.decode(data) })
+    }
+
+    private init<M: Materializer>(
+        _ materializer: M, encode: (@Sendable (Any) throws -> Data)?, decode: (@Sendable (Data) throws -> any Sendable)?
+    ) where M.Value: Sendable {
         identifier = M.identifier
         version = M.version
-        write = { value, url in try materializer.write(value as! M.Value, to: url) }
+        write = { value, url in try materializer.write(Self.typed(value, for: materializer), to: url) }
         read = { url in try materializer.read(from: url) }
         properties = { value in (value as? M.Value).map(materializer.properties(of:)) ?? [:] }
-        encode = { value in try materializer.encode(value as! M.Value) }
-        decode = { data in try materializer.decode(data) }
+        self.encode = encode
+        self.decode = decode
+    }
+
+    /// The value as the materializer's type; anything else is a programming error in the engine.
+    private static func typed<M: Materializer>(_ value: Any, for materializer: M) -> M.Value {
+        guard let typed = value as? M.Value else {
+            preconditionFailure("\(M.identifier) materializer given a \(type(of: value)), not a \(M.Value.self)")
+        }
+        return typed
     }
 }
 

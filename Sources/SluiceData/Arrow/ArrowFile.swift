@@ -23,9 +23,7 @@ public enum ArrowFile {
         var out = Data(magic + [0, 0])
         let schema = schemaValue(table)
         let schemaMessage = FlatBufferWriter.serialize(message(header: 1, schema, bodyLength: 0))
-        let schemaBlockStart = out.count
         appendMessage(schemaMessage, to: &out)
-        _ = schemaBlockStart
 
         // The record batch body: each buffer 8-byte aligned, in column order.
         var body = Data()

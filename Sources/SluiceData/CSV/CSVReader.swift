@@ -73,7 +73,12 @@ public struct CSVReader: Sendable {
     /// matches across folders).
     /// - Throws: ``CSVError`` when a path matches nothing.
     public init(paths: [String], options: CSVOptions = CSVOptions()) throws {
-        self.files = try Self.expand(paths)
+        self.init(files: try Self.expand(paths), options: options)
+    }
+
+    /// A reader over files already listed (see ``expand(_:)``).
+    public init(files: [URL], options: CSVOptions = CSVOptions()) {
+        self.files = files
         self.options = options
     }
 
