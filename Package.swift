@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Sluice", targets: ["Sluice"]),
+        .library(name: "SluiceML", targets: ["SluiceML"]),
         .library(name: "SluiceTesting", targets: ["SluiceTesting"]),
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-example", targets: ["PricePipeline"]),
@@ -32,6 +33,9 @@ let package = Package(
             name: "SluiceData",
             dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // Transforms, learners, metrics and evaluation over tables: imports the data module only, so a model server
+        // loads a model without orchestration.
+        .target(name: "SluiceML", dependencies: ["SluiceData"]),
         // The embedded metadata store: SQLite through GRDB, WAL mode, versioned migrations.
         .target(
             name: "SluiceStoreSQLite",
@@ -54,8 +58,12 @@ let package = Package(
         .executableTarget(
             name: "EngineOverhead", dependencies: ["Sluice"], path: "Benchmarks/EngineOverhead"
         ),
+        .executableTarget(
+            name: "MLBenchmark", dependencies: ["SluiceML", "SluiceData"], path: "Benchmarks/MLBenchmark"
+        ),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTesting"]),
         .testTarget(name: "SluiceDataTests", dependencies: ["SluiceData", "SluiceTesting"]),
+        .testTarget(name: "SluiceMLTests", dependencies: ["SluiceML", "SluiceTesting"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SluiceStoreSQLiteTests",
             dependencies: ["SluiceStoreSQLite", "SluiceTesting"]

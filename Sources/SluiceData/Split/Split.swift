@@ -71,6 +71,14 @@ extension Table {
     /// - Parameter evalFraction: the share of rows for evaluation, in `0..<1`.
     /// - Throws: ``SplitError`` when the method's column is missing or unsuitable.
     public func split(_ method: SplitMethod, evalFraction: Double) throws -> SplitResult {
+        let (train, eval, info) = try splitRows(method, evalFraction: evalFraction)
+        return SplitResult(train: rows(train), eval: rows(eval), info: info)
+    }
+
+    /// The row indices (ascending) of the training and evaluation sets a split would make, without copying rows.
+    public func splitRows(_ method: SplitMethod, evalFraction: Double) throws -> (
+        train: [Int], eval: [Int], info: SplitInfo
+    ) {
         guard (0..<1).contains(evalFraction) else {
             throw SplitError(
                 problem: "the evaluation fraction must be at least 0 and below 1, but it is \(evalFraction)",
@@ -118,14 +126,16 @@ extension Table {
             evalRows = Array(order.suffix(Int((Double(rowCount) * evalFraction).rounded())))
             if let first = evalRows.first, let value = column.double(first) { cutoff = Int64(value) }
         }
-        let inEval = Set(evalRows)
-        let trainRows = (0..<rowCount).filter { !inEval.contains($0) }
+        var inEval = [Bool](repeating: false, count: rowCount)
+        for row in evalRows { inEval[row] = true }
+        let trainRows = (0..<rowCount).filter { !inEval[$0] }
         let sortedEval = evalRows.sorted()
-        return SplitResult(
-            train: rows(trainRows), eval: rows(sortedEval),
-            info: SplitInfo(
+        return (
+            trainRows, sortedEval,
+            SplitInfo(
                 method: method, evalFraction: evalFraction, trainRows: trainRows.count, evalRows: sortedEval.count,
-                cutoff: cutoff))
+                cutoff: cutoff)
+        )
     }
 
     private func require(_ name: String, for purpose: String) throws -> Column {
