@@ -122,7 +122,7 @@ public struct GradientBoosting: Sendable {
         for row in 0..<n { for o in 0..<outputs { margins[row * outputs + o] = base[o] } }
         var evalMargins = [Double](repeating: 0, count: (eval?.0.rowCount ?? 0) * outputs)
         for k in evalMargins.indices { evalMargins[k] = base[k % outputs] }
-        let gh = UnsafeMutablePointer<SIMD2<Double>>.allocate(capacity: n * outputs)
+        let gh = UnsafeMutablePointer<SIMD2<Float>>.allocate(capacity: n * outputs)
         defer { gh.deallocate() }
         let grower = TreeGrower(
             data: data,
@@ -250,45 +250,54 @@ public struct GradientBoosting: Sendable {
     }
 
     /// Writes gradient pairs (per output, `n` rows each) and returns the mean training loss of `margins`.
-    private func gradients(margins: [Double], y: [Double], outputs: Int, into gh: UnsafeMutablePointer<SIMD2<Double>>)
+    private func gradients(margins: [Double], y: [Double], outputs: Int, into gh: UnsafeMutablePointer<SIMD2<Float>>)
         -> Double
     {
         let n = y.count
         let box = UncheckedBox(gh)
         let objective = self.objective
-        let losses = parallelBlocks(count: n, blockSize: 32_768) { range -> Double in
-            let gh = box.value
-            var loss = 0.0
-            var p = [Double](repeating: 0, count: outputs)
-            for row in range {
-                switch objective {
-                case .squaredError:
-                    let r = margins[row] - y[row]
-                    gh[row] = SIMD2(r, 1)
-                    loss += 0.5 * r * r
-                case .logistic:
-                    let m = margins[row]
-                    let e = Foundation.exp(-abs(m))
-                    let prob = m >= 0 ? 1 / (1 + e) : e / (1 + e)
-                    loss += max(m, 0) + Foundation.log1p(e) - (y[row] == 1 ? m : 0)
-                    gh[row] = SIMD2(prob - y[row], max(prob * (1 - prob), 1e-16))
-                case .softmax:
-                    var top = -Double.infinity
-                    for o in 0..<outputs { top = max(top, margins[row * outputs + o]) }
-                    var sum = 0.0
-                    for o in 0..<outputs {
-                        p[o] = Foundation.exp(margins[row * outputs + o] - top)
-                        sum += p[o]
+        let losses = margins.withUnsafeBufferPointer { margins in
+            y.withUnsafeBufferPointer { y in
+                parallelBlocks(count: n, blockSize: 32_768) { range -> Double in
+                    let gh = box.value
+                    var loss = 0.0
+                    switch objective {
+                    case .squaredError:
+                        for row in range {
+                            let r = margins[row] - y[row]
+                            gh[row] = SIMD2(Float(r), 1)
+                            loss += 0.5 * r * r
+                        }
+                    case .logistic:
+                        for row in range {
+                            let m = margins[row]
+                            let e = Foundation.exp(-abs(m))
+                            let prob = m >= 0 ? 1 / (1 + e) : e / (1 + e)
+                            loss += max(m, 0) + Foundation.log1p(e) - y[row] * m
+                            gh[row] = SIMD2(Float(prob - y[row]), Float(max(prob * (1 - prob), 1e-16)))
+                        }
+                    case .softmax:
+                        var p = [Double](repeating: 0, count: outputs)
+                        for row in range {
+                            var top = -Double.infinity
+                            for o in 0..<outputs { top = max(top, margins[row * outputs + o]) }
+                            var sum = 0.0
+                            for o in 0..<outputs {
+                                p[o] = Foundation.exp(margins[row * outputs + o] - top)
+                                sum += p[o]
+                            }
+                            let label = Int(y[row])
+                            loss += Foundation.log(sum) - Foundation.log(p[label])
+                            for o in 0..<outputs {
+                                let prob = p[o] / sum
+                                gh[o * n + row] = SIMD2(
+                                    Float(prob - (o == label ? 1 : 0)), Float(max(2 * prob * (1 - prob), 1e-16)))
+                            }
+                        }
                     }
-                    let label = Int(y[row])
-                    loss += Foundation.log(sum) - Foundation.log(p[label])
-                    for o in 0..<outputs {
-                        let prob = p[o] / sum
-                        gh[o * n + row] = SIMD2(prob - (o == label ? 1 : 0), max(2 * prob * (1 - prob), 1e-16))
-                    }
+                    return loss
                 }
             }
-            return loss
         }
         return losses.reduce(0, +) / Double(n)
     }

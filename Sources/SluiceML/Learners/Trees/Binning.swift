@@ -26,7 +26,7 @@ struct BinnedMatrix: @unchecked Sendable {
     var width: Int { features.count }
 
     /// Chooses bins from `x` (quantiles of a deterministic sample of at most `sampleSize` rows) and bins it.
-    static func fit(_ x: FeatureMatrix, maxBins: Int, sampleSize: Int = 262_144) -> [BinnedFeature] {
+    static func fit(_ x: FeatureMatrix, maxBins: Int, sampleSize: Int = 131_072) -> [BinnedFeature] {
         let valueBins = max(2, min(maxBins, 256)) - 1  // bin 0 is missing
         var features: [BinnedFeature] = []
         let layout = x.layout
@@ -112,12 +112,15 @@ struct BinnedMatrix: @unchecked Sendable {
     @inline(__always)
     static func bin(_ x: Double, cuts: UnsafeBufferPointer<Double>) -> Int {
         if x.isNaN { return 0 }
-        var low = 0
-        var high = cuts.count
-        while low < high {
-            let mid = (low + high) >> 1
-            if cuts[mid] <= x { low = mid + 1 } else { high = mid }
+        // Branch-free search for the number of cuts ≤ x.
+        var n = cuts.count
+        if n == 0 { return 1 }
+        var base = 0
+        while n > 1 {
+            let half = n >> 1
+            base = cuts[base + half] <= x ? base + half : base
+            n -= half
         }
-        return low + 1
+        return base + (cuts[base] <= x ? 1 : 0) + 1
     }
 }

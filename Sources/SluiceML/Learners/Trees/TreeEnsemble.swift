@@ -53,24 +53,42 @@ public struct TreeEnsemble: Codable, Sendable, Equatable {
 
     /// The raw scores (before the link function), `rows × outputs`, row-major.
     public func margins(_ x: FeatureMatrix) -> [Double] {
-        let compiled = trees.map { CompiledTree($0, layout: x.layout) }
+        let forest = FlatForest(self, layout: x.layout)
         let n = x.rowCount
         var out = [Double](repeating: 0, count: n * outputs)
-        let results = parallelBlocks(count: n, blockSize: 4_096) { range -> [Double] in
-            var block = [Double](repeating: 0, count: range.count * outputs)
-            for (r, row) in range.enumerated() {
-                for o in 0..<outputs { block[r * outputs + o] = baseScores[o] }
-                for (t, tree) in compiled.enumerated() {
-                    block[r * outputs + t % outputs] += tree.predict(x, row: row)
+        let outputs = self.outputs
+        let baseScores = self.baseScores
+        out.withUnsafeMutableBufferPointer { buffer in
+            let target = UncheckedBox(buffer.baseAddress!)
+            x.numeric.withUnsafeBufferPointer { numeric in
+                x.categorical.withUnsafeBufferPointer { categorical in
+                    forest.nodes.withUnsafeBufferPointer { nodes in
+                        _ = parallelBlocks(count: n, blockSize: 2_048) { range in
+                            let out = target.value
+                            let nN = x.layout.numericCount
+                            let nC = x.layout.categoricalCount
+                            for row in range {
+                                for o in 0..<outputs { out[row * outputs + o] = baseScores[o] }
+                                let xs = numeric.baseAddress.map { $0 + row * nN }
+                                let cs = categorical.baseAddress.map { $0 + row * nC }
+                                for (t, root) in forest.roots.enumerated() {
+                                    var node = nodes[Int(root)]
+                                    while node.left >= 0 {
+                                        let goLeft: Bool
+                                        if node.category < 0 {
+                                            let value = xs![Int(node.column)]
+                                            goLeft = value.isNaN ? node.defaultLeft : value < node.threshold
+                                        } else {
+                                            goLeft = cs![Int(node.column)] != node.category
+                                        }
+                                        node = nodes[Int(goLeft ? node.left : node.right)]
+                                    }
+                                    out[row * outputs + t % outputs] += node.value
+                                }
+                            }
+                        }
+                    }
                 }
-            }
-            return block
-        }
-        var offset = 0
-        for block in results {
-            for value in block {
-                out[offset] = value
-                offset += 1
             }
         }
         return out
@@ -89,30 +107,42 @@ public struct TreeEnsemble: Codable, Sendable, Equatable {
     }
 }
 
-/// A tree with each split's feature resolved against the matrix layout, for fast prediction.
-struct CompiledTree {
-    let tree: Tree
-    let sources: [ExpandedSource?]
-
-    init(_ tree: Tree, layout: FeatureLayout) {
-        self.tree = tree
-        sources = tree.feature.map { $0 < 0 ? nil : layout.source(ofExpanded: Int($0)) }
+/// All trees' nodes in one array with each split resolved against the matrix layout, for fast prediction.
+struct FlatForest {
+    struct Node {
+        var left: Int32  // -1 for a leaf
+        var right: Int32
+        var column: Int32  // numeric or categorical storage index
+        var category: Int32  // -1 for a numeric split; else rows with this category go right
+        var threshold: Double
+        var value: Double
+        var defaultLeft: Bool
     }
 
-    @inline(__always)
-    func predict(_ x: FeatureMatrix, row: Int) -> Double {
-        var node = 0
-        while let source = sources[node] {
-            let goLeft: Bool
-            switch source {
-            case .numeric(let j):
-                let value = x.numeric[row * x.layout.numericCount + j]
-                goLeft = value.isNaN ? tree.defaultLeft[node] : value < tree.threshold[node]
-            case .category(let c, let k):
-                goLeft = (x.categorical[row * x.layout.categoricalCount + c] == k ? 1.0 : 0.0) < tree.threshold[node]
+    var nodes: [Node] = []
+    var roots: [Int32] = []
+
+    init(_ ensemble: TreeEnsemble, layout: FeatureLayout) {
+        for tree in ensemble.trees {
+            let offset = Int32(nodes.count)
+            roots.append(offset)
+            for k in tree.feature.indices {
+                var node = Node(
+                    left: -1, right: -1, column: 0, category: -1, threshold: tree.threshold[k], value: tree.value[k],
+                    defaultLeft: tree.defaultLeft[k])
+                if tree.feature[k] >= 0 {
+                    node.left = tree.left[k] + offset
+                    node.right = tree.right[k] + offset
+                    switch layout.source(ofExpanded: Int(tree.feature[k])) {
+                    case .numeric(let j): node.column = Int32(j)
+                    case .category(let c, let category):
+                        // Splits on one-hot columns are at 0.5: the matching category goes right.
+                        node.column = Int32(c)
+                        node.category = category
+                    }
+                }
+                nodes.append(node)
             }
-            node = Int(goLeft ? tree.left[node] : tree.right[node])
         }
-        return tree.value[node]
     }
 }

@@ -72,11 +72,11 @@ final class TreeGrower {
     /// `allowed[f]` marks binned features the tree may use; `allowedBin` (per feature, per bin) narrows one-hot
     /// columns under column sampling.
     func grow(
-        rowCount: Int, gh: UnsafePointer<SIMD2<Double>>, allowed: [Bool], allowedBin: [[Bool]]?
+        rowCount: Int, gh: UnsafePointer<SIMD2<Float>>, allowed: [Bool], allowedBin: [[Bool]]?
     ) -> [GrowingNode] {
         var nodes: [GrowingNode] = []
         var total = SIMD2<Double>.zero
-        for i in 0..<rowCount { total += gh[Int(rowIndex[i])] }
+        for i in 0..<rowCount { total += SIMD2<Double>(gh[Int(rowIndex[i])]) }
         nodes.append(GrowingNode(start: 0, count: rowCount, sum: total, depth: 0))
         buildHistograms(for: [0], nodes: &nodes, gh: gh, allowed: allowed)
         nodes[0].split = bestSplit(nodes[0], allowed: allowed, allowedBin: allowedBin)
@@ -180,23 +180,20 @@ final class TreeGrower {
             let bin = split.bin
             var l = range.lowerBound
             var r = range.lowerBound
+            let isCategory = split.isCategory
+            let missingLeft = split.defaultLeft
             bins.value.withUnsafeBufferPointer { bins in
+                let column = bins.baseAddress! + f
                 for i in range {
                     let row = rowIndex[i]
-                    let b = Int(bins[Int(row) * width + f])
-                    let goLeft: Bool
-                    if split.isCategory {
-                        goLeft = b != bin
-                    } else {
-                        goLeft = b == 0 ? split.defaultLeft : b <= bin
-                    }
-                    if goLeft {
-                        leftScratch[l] = row
-                        l += 1
-                    } else {
-                        rightScratch[r] = row
-                        r += 1
-                    }
+                    let b = Int(column[Int(row) &* width])
+                    // Branch-free: write the row to both sides, advance the side it belongs to.
+                    let goLeft = isCategory ? b != bin : (b == 0 ? missingLeft : b <= bin)
+                    leftScratch[l] = row
+                    rightScratch[r] = row
+                    let step = goLeft ? 1 : 0
+                    l &+= step
+                    r &+= 1 &- step
                 }
             }
             counts[t] = l - range.lowerBound
@@ -224,7 +221,7 @@ final class TreeGrower {
     }
 
     /// Builds the histograms of `targets`, row blocks in parallel, partial sums added in block order.
-    private func buildHistograms(for targets: [Int], nodes: inout [GrowingNode], gh: UnsafePointer<SIMD2<Double>>, allowed: [Bool]) {
+    private func buildHistograms(for targets: [Int], nodes: inout [GrowingNode], gh: UnsafePointer<SIMD2<Float>>, allowed: [Bool]) {
         var tasks: [(node: Int, range: Range<Int>)] = []
         for node in targets {
             let start = nodes[node].start
@@ -251,7 +248,7 @@ final class TreeGrower {
                     for i in tasks[t].range {
                         let row = Int(rowIndex[i])
                         let b = base + row * width
-                        let v = gh[row]
+                        let v = SIMD2<Double>(gh[row])
                         for f in 0..<width { hist[(f &<< 8) | Int(b[f])] += v }
                     }
                 } else {
@@ -259,7 +256,7 @@ final class TreeGrower {
                         for i in tasks[t].range {
                             let row = Int(rowIndex[i])
                             let b = base + row * width
-                            let v = gh[row]
+                            let v = SIMD2<Double>(gh[row])
                             for f in active { hist[(f &<< 8) | Int(b[f])] += v }
                         }
                     }
