@@ -63,7 +63,9 @@ let package = Package(
         ),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTesting"]),
         .testTarget(name: "SluiceDataTests", dependencies: ["SluiceData", "SluiceTesting"]),
-        .testTarget(name: "SluiceMLTests", dependencies: ["SluiceML", "SluiceTesting"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "SluiceMLTests", dependencies: ["SluiceML", .product(name: "Yams", package: "Yams")],
+            resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SluiceStoreSQLiteTests",
             dependencies: ["SluiceStoreSQLite", "SluiceTesting"]

@@ -17,7 +17,8 @@ let repeats = Int(option("--repeat") ?? "1") ?? 1
 let rounds = Int(option("--rounds") ?? "100") ?? 100
 let only = option("--only")
 guard let path = arguments.first else {
-    FileHandle.standardError.write("usage: MLBenchmark FILE.csv [--label label] [--split-out FILE] [--repeat N]\n".data(using: .utf8)!)
+    FileHandle.standardError.write(
+        "usage: MLBenchmark FILE.csv [--label label] [--split-out FILE] [--repeat N]\n".data(using: .utf8)!)
     exit(2)
 }
 
@@ -60,7 +61,8 @@ let mapping = try LabelMapping(fitting: train[labelName]!)
 let yTrain = try mapping.encode(train[labelName]!)
 let yTest = try mapping.encode(test[labelName]!)
 emit([
-    "learner": "prepare", "rows": table.rowCount, "train_rows": trainRows.count, "features": xTrain.layout.expandedCount,
+    "learner": "prepare", "rows": table.rowCount, "train_rows": trainRows.count,
+    "features": xTrain.layout.expandedCount,
     "read_s": readSeconds, "fit_transform_s": fitTransformSeconds, "transform_s": transformSeconds,
 ])
 

@@ -19,7 +19,8 @@ public struct LabelMapping: Codable, Sendable, Equatable {
         }
         guard seen.count >= 2 else {
             throw TrainingError(
-                problem: "label column '\(column.name)' has \(seen.count) distinct value(s); classification needs two or more",
+                problem:
+                    "label column '\(column.name)' has \(seen.count) distinct value(s); classification needs two or more",
                 fix: "check the label column (or use a regression learner).")
         }
         let numbers = seen.compactMap(Double.init)

@@ -87,7 +87,8 @@ public struct GradientBoosting: Sendable {
 
     private func validate(_ x: FeatureMatrix, _ y: [Double]) throws {
         guard x.rowCount == y.count, x.rowCount > 0 else {
-            throw TrainingError(problem: "there are \(x.rowCount) rows but \(y.count) targets", fix: "give one per row.")
+            throw TrainingError(
+                problem: "there are \(x.rowCount) rows but \(y.count) targets", fix: "give one per row.")
         }
         guard rounds >= 1, maxDepth >= 1, learningRate > 0, (2...256).contains(maxBins),
             subsample > 0, subsample <= 1, columnSample > 0, columnSample <= 1, l2 >= 0
@@ -95,7 +96,8 @@ public struct GradientBoosting: Sendable {
             throw TrainingError(
                 problem:
                     "invalid parameters: rounds \(rounds), max_depth \(maxDepth), learning_rate \(learningRate), max_bins \(maxBins), subsample \(subsample), column_sample \(columnSample), l2 \(l2)",
-                fix: "use rounds ≥ 1, max_depth ≥ 1, learning_rate > 0, 2 ≤ max_bins ≤ 256, 0 < subsample ≤ 1, 0 < column_sample ≤ 1, l2 ≥ 0."
+                fix:
+                    "use rounds ≥ 1, max_depth ≥ 1, learning_rate > 0, 2 ≤ max_bins ≤ 256, 0 < subsample ≤ 1, 0 < column_sample ≤ 1, l2 ≥ 0."
             )
         }
     }
@@ -326,7 +328,8 @@ public struct GradientBoosting: Sendable {
 
     /// Turns grown nodes into a model tree (raw thresholds) and a binned tree (for training-time prediction).
     private func makeTree(_ nodes: [GrowingNode], features: [BinnedFeature]) -> (Tree, BinnedTree) {
-        var tree = Tree(feature: [], threshold: [], defaultLeft: [], left: [], right: [], value: [], gain: [], cover: [])
+        var tree = Tree(
+            feature: [], threshold: [], defaultLeft: [], left: [], right: [], value: [], gain: [], cover: [])
         var binned = BinnedTree(feature: [], bin: [], isCategory: [], defaultLeft: [], left: [], right: [], value: [])
         for node in nodes {
             tree.cover.append(node.sum.y)

@@ -33,7 +33,8 @@ public struct LinearModel: Codable, Sendable, Equatable {
         let nC = x.layout.categoricalCount
         var out = [Double](repeating: 0, count: x.rowCount * outputs)
         for o in 0..<outputs {
-            let compact = plan.compact(expanded: Array(weights[(o * layout.expandedCount)..<((o + 1) * layout.expandedCount)]))
+            let compact = plan.compact(
+                expanded: Array(weights[(o * layout.expandedCount)..<((o + 1) * layout.expandedCount)]))
             for row in 0..<x.rowCount {
                 var z = intercepts[o]
                 for j in 0..<nN { z += compact[j] * x.numeric[row * nN + j] }
@@ -96,7 +97,9 @@ struct LinearPlan {
 func requireNoMissing(_ x: FeatureMatrix, learner: String) throws {
     guard let bad = x.numeric.firstIndex(where: { !$0.isFinite }) else { return }
     let nN = x.layout.numericCount
-    let slot = x.layout.slots.indices.first { x.layout.slots[$0].kind == .numeric && x.layout.storageIndex[$0] == bad % nN }!
+    let slot = x.layout.slots.indices.first {
+        x.layout.slots[$0].kind == .numeric && x.layout.storageIndex[$0] == bad % nN
+    }!
     throw TrainingError(
         problem:
             "feature '\(x.layout.slots[slot].name)' has a missing or infinite value (row \(bad / nN + 1)); \(learner) needs every value",
@@ -115,7 +118,8 @@ public struct LinearRegression: Sendable {
     public func fit(_ x: FeatureMatrix, targets y: [Double], progress: TrainingCallback? = nil) throws -> LinearModel {
         try requireNoMissing(x, learner: "linear regression")
         guard x.rowCount == y.count, x.rowCount > 0 else {
-            throw TrainingError(problem: "there are \(x.rowCount) rows but \(y.count) targets", fix: "give one target per row.")
+            throw TrainingError(
+                problem: "there are \(x.rowCount) rows but \(y.count) targets", fix: "give one target per row.")
         }
         let start = monotonicSeconds()
         let plan = LinearPlan(layout: x.layout)
@@ -195,7 +199,8 @@ public struct LinearRegression: Sendable {
         let model = LinearModel(
             kind: .regression, layout: x.layout, outputs: 1, weights: plan.expanded(compact: w[0..<(p - 1)]),
             intercepts: [w[p - 1]],
-            convergence: ConvergenceReport(iterations: 1, converged: true, reason: "", finalObjective: 0, gradientNorm: 0))
+            convergence: ConvergenceReport(
+                iterations: 1, converged: true, reason: "", finalObjective: 0, gradientNorm: 0))
         let predictions = model.margins(x)
         for row in 0..<x.rowCount { loss += (predictions[row] - y[row]) * (predictions[row] - y[row]) }
         loss = loss / (2 * n) + 0.5 * l2 * w[0..<(p - 1)].reduce(0) { $0 + $1 * $1 }

@@ -234,9 +234,9 @@ public enum BinaryCurves {
         var positives = [Int](repeating: 0, count: bins)
         var counts = [Int](repeating: 0, count: bins)
         for (p, isPositive) in zip(probabilities, positive) {
-            // scikit-learn: np.searchsorted(edges[1:-1], p, side="right")
+            // As scikit-learn: edges k·(1/bins) (numpy's linspace), np.searchsorted(inner edges, p) (left side).
             var bin = 0
-            while bin < bins - 1, Double(bin + 1) / Double(bins) <= p { bin += 1 }
+            while bin < bins - 1, Double(bin + 1) * (1 / Double(bins)) < p { bin += 1 }
             sums[bin] += p
             counts[bin] += 1
             if isPositive { positives[bin] += 1 }

@@ -47,7 +47,7 @@ extension TransformGraph {
                             let valid = values.map { !$0.isNaN }
                             var statistics = ColumnStatistics(name: feature.column, type: .float)
                             statistics.add(Column(name: feature.column, storage: .float(values, valid: valid)))
-                            if case .impute(.mostFrequent) = feature.steps[stage] {
+                            if Self.countsTokens(feature.steps[stage]) {
                                 var counts = tokens[f] ?? [:]
                                 for value in values where !value.isNaN {
                                     counts[FittedStep.token(.number(value))!, default: 0] += 1
@@ -62,7 +62,8 @@ extension TransformGraph {
                 }
             }
             guard let types = columnTypes else {
-                throw TransformError(problem: "there is no data to fit the transforms on", fix: "give at least one row.")
+                throw TransformError(
+                    problem: "there is no data to fit the transforms on", fix: "give at least one row.")
             }
             for f in needing {
                 let feature = spec.features[f]
@@ -160,9 +161,13 @@ extension TransformGraph {
             case .bucketize(let cuts):
                 var labels: [String] = []
                 for k in 0...cuts.count {
-                    if k == 0 { labels.append("< \(format(cuts[0]))") }
-                    else if k == cuts.count { labels.append("≥ \(format(cuts[k - 1]))") }
-                    else { labels.append("[\(format(cuts[k - 1])), \(format(cuts[k])))") }
+                    if k == 0 {
+                        labels.append("< \(format(cuts[0]))")
+                    } else if k == cuts.count {
+                        labels.append("≥ \(format(cuts[k - 1]))")
+                    } else {
+                        labels.append("[\(format(cuts[k - 1])), \(format(cuts[k])))")
+                    }
                 }
                 domain = .category(width: cuts.count + 1, labels: labels)
             case .vocabulary(let tokens, let oov):
@@ -175,6 +180,13 @@ extension TransformGraph {
     }
 
     private static func format(_ x: Double) -> String { String(format: "%.4g", x) }
+
+    static func countsTokens(_ step: TransformStep) -> Bool {
+        switch step {
+        case .impute(.mostFrequent), .oneHot: true
+        default: false
+        }
+    }
 
     static func needsStatistics(_ step: TransformStep) -> Bool {
         switch step {
@@ -230,7 +242,8 @@ extension TransformGraph {
                     }
                     domain = .category(width: n, labels: nil)
                 case .hash(let n) where n < 1:
-                    throw TransformError(problem: "feature '\(feature.name)' hashes into 0 buckets", fix: "use at least 1.")
+                    throw TransformError(
+                        problem: "feature '\(feature.name)' hashes into 0 buckets", fix: "use at least 1.")
                 case .oneHot, .hash: domain = .category(width: 0, labels: nil)
                 default: break
                 }

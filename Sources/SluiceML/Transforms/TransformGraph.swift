@@ -75,7 +75,8 @@ public struct TransformGraph: Sendable, Equatable {
             guard let column = table[feature.column] else {
                 throw TransformError(
                     problem: "the data has no column '\(feature.column)', which feature '\(feature.name)' reads",
-                    fix: "provide the column (the model was trained on: \(inputs.map(\.name).joined(separator: ", "))).")
+                    fix: "provide the column (the model was trained on: \(inputs.map(\.name).joined(separator: ", ")))."
+                )
             }
             let result = try apply(f, to: column, rows: rows)
             switch result {
@@ -140,7 +141,8 @@ public struct TransformGraph: Sendable, Equatable {
         case (_, .missing): return .number(.nan)
         case (_, .text(let text)):
             throw TransformError(
-                problem: "column '\(feature.column)' holds numbers (\(type)), but the value given is the text \"\(text)\"",
+                problem:
+                    "column '\(feature.column)' holds numbers (\(type)), but the value given is the text \"\(text)\"",
                 fix: "send a number, or leave the value out when it is missing.")
         }
     }
@@ -243,7 +245,8 @@ extension TransformGraph: Codable {
         let version = try container.decode(Int.self, forKey: .formatVersion)
         guard version <= Self.formatVersion else {
             throw TransformError(
-                problem: "the transform graph has format version \(version); this Sluice reads up to \(Self.formatVersion)",
+                problem:
+                    "the transform graph has format version \(version); this Sluice reads up to \(Self.formatVersion)",
                 fix: "upgrade Sluice to load it.")
         }
         self.init(

@@ -98,7 +98,9 @@ public struct TreeEnsemble: Codable, Sendable, Equatable {
     public func featureImportance() -> [(feature: String, gain: Double)] {
         var total = [Double](repeating: 0, count: layout.expandedCount)
         for tree in trees {
-            for (node, feature) in tree.feature.enumerated() where feature >= 0 { total[Int(feature)] += tree.gain[node] }
+            for (node, feature) in tree.feature.enumerated() where feature >= 0 {
+                total[Int(feature)] += tree.gain[node]
+            }
         }
         let names = layout.expandedNames
         return total.enumerated().filter { $0.element > 0 }.sorted { $0.element > $1.element }.map {

@@ -221,7 +221,9 @@ final class TreeGrower {
     }
 
     /// Builds the histograms of `targets`, row blocks in parallel, partial sums added in block order.
-    private func buildHistograms(for targets: [Int], nodes: inout [GrowingNode], gh: UnsafePointer<SIMD2<Float>>, allowed: [Bool]) {
+    private func buildHistograms(
+        for targets: [Int], nodes: inout [GrowingNode], gh: UnsafePointer<SIMD2<Float>>, allowed: [Bool]
+    ) {
         var tasks: [(node: Int, range: Range<Int>)] = []
         for node in targets {
             let start = nodes[node].start

@@ -1,0 +1,218 @@
+import Foundation
+import Testing
+
+@testable import SluiceML
+
+@Suite("Learners")
+struct LearnerTests {
+    let linear: [String: Any]
+    let x: FeatureMatrix
+
+    init() throws {
+        linear = try Reference().section("linear")
+        let values = linear.doubles("x")
+        let rows = Int(linear.double("rows"))
+        x = FeatureMatrix(rows: (0..<rows).map { Array(values[($0 * 3)..<($0 * 3 + 3)]) })
+    }
+
+    @Test("ridge regression solves the normal equations to scikit-learn's Ridge coefficients")
+    func ridge() throws {
+        let r = linear.section("ridge")
+        let model = try LinearRegression(l2: r.double("alpha") / Double(x.rowCount)).fit(
+            x, targets: r.doubles("target"))
+        for (mine, theirs) in zip(model.weights, r.doubles("coef")) { #expect(abs(mine - theirs) < 1e-9) }
+        #expect(abs(model.intercepts[0] - r.double("intercept")) < 1e-9)
+        #expect(model.convergence.converged)
+    }
+
+    @Test("logistic regression converges to scikit-learn's coefficients for the same penalty")
+    func logistic() throws {
+        let r = linear.section("logistic")
+        let progress = Recorder<Int>()
+        let model = try LogisticRegression(l2: 1 / (r.double("C") * Double(x.rowCount)), tolerance: 1e-10)
+            .fit(x, labels: r.labels("labels")) { progress.append($0.iteration) }
+        for (mine, theirs) in zip(model.weights, r.doubles("coef")) { #expect(abs(mine - theirs) < 1e-5) }
+        #expect(abs(model.intercepts[0] - r.double("intercept")) < 1e-5)
+        #expect(model.convergence.converged)
+        #expect(progress.values == Array(1...model.convergence.iterations))
+    }
+
+    @Test("softmax regression matches scikit-learn's multinomial logistic regression")
+    func softmax() throws {
+        let r = linear.section("softmax")
+        let model = try SoftmaxRegression(l2: 1 / (r.double("C") * Double(x.rowCount)), tolerance: 1e-10)
+            .fit(x, labels: r.labels("labels"), classes: 3)
+        for (mine, theirs) in zip(model.weights, r.doubles("coef")) { #expect(abs(mine - theirs) < 1e-5) }
+        let intercepts = r.doubles("intercept")
+        let shift = intercepts.reduce(0, +) / 3 - model.intercepts.reduce(0, +) / 3
+        for (mine, theirs) in zip(model.intercepts, intercepts) { #expect(abs(mine + shift - theirs) < 1e-5) }
+    }
+
+    @Test("linear learners refuse missing features and say to impute")
+    func missingFeatures() throws {
+        let x = FeatureMatrix(rows: [[1, .nan], [2, 3]], names: ["a", "b"])
+        #expect { try LogisticRegression().fit(x, labels: [0, 1]) } throws: {
+            "\($0)".contains("feature 'b' has a missing") && "\($0)".contains("impute")
+        }
+    }
+
+    @Test("a depth-1 tree finds the step and hand-computed leaf values")
+    func stump() throws {
+        var learner = GradientBoosting(objective: .squaredError)
+        learner.rounds = 1
+        learner.maxDepth = 1
+        learner.learningRate = 1
+        learner.l2 = 0
+        learner.minChildWeight = 0
+        let model = try learner.fit(FeatureMatrix(rows: [[1], [2], [3], [4]]), targets: [0, 0, 10, 10])
+        // Base 5; gradients 5, 5, −5, −5; leaves −10/2 = −5 and +5; split at the first value of the right side.
+        #expect(model.baseScores == [5])
+        #expect(model.trees[0].threshold[0] == 3)
+        #expect(model.trees[0].value.filter { $0 != 0 } == [-5, 5])
+        #expect(model.margins(FeatureMatrix(rows: [[1.5], [2.99], [3], [100]])) == [0, 0, 10, 10])
+    }
+
+    @Test("trees learn a default direction for missing values")
+    func missingDirection() throws {
+        var rows: [[Double]] = []
+        var targets: [Double] = []
+        for k in 0..<300 {
+            let value = Double(k % 100)
+            if k % 3 == 0 {
+                rows.append([.nan])
+                targets.append(50)  // missing behaves like the high group
+            } else {
+                rows.append([value])
+                targets.append(value < 50 ? 0 : 50)
+            }
+        }
+        var learner = GradientBoosting(objective: .squaredError)
+        learner.rounds = 20
+        learner.maxDepth = 2
+        let model = try learner.fit(FeatureMatrix(rows: rows), targets: targets)
+        let p = model.margins(FeatureMatrix(rows: [[.nan], [10], [90]]))
+        #expect(abs(p[0] - 50) < 1)
+        #expect(abs(p[1]) < 1)
+        #expect(abs(p[2] - 50) < 1)
+    }
+
+    static func classificationData(rows: Int, classes: Int, seed: UInt64) -> (FeatureMatrix, [Int32]) {
+        var random = TestRandom(seed)
+        let layout = FeatureLayout([
+            FeatureSlot(name: "a", kind: .numeric), FeatureSlot(name: "b", kind: .numeric),
+            FeatureSlot(name: "c", kind: .categorical(width: 4)),
+        ])
+        var numeric: [Double] = []
+        var categorical: [Int32] = []
+        var labels: [Int32] = []
+        for _ in 0..<rows {
+            let a = random.normal()
+            let b = random.normal()
+            let c = Int32(random.unit() * 4)
+            numeric += [random.unit() < 0.05 ? .nan : a, b]
+            categorical.append(c)
+            let score = a * a + (c == 2 ? 1.5 : 0) - b + 0.3 * random.normal()
+            if classes == 2 {
+                labels.append(score > 1 ? 1 : 0)
+            } else {
+                labels.append(score < 0 ? 0 : (score < 1.5 ? 1 : 2))
+            }
+        }
+        return (FeatureMatrix(layout: layout, rowCount: rows, numeric: numeric, categorical: categorical), labels)
+    }
+
+    @Test("binary and multiclass boosting fit nonlinear data with missing values and one-hot features")
+    func classification() throws {
+        for classes in [2, 3] {
+            let (x, y) = Self.classificationData(rows: 4_000, classes: classes, seed: 5)
+            let (xt, yt) = Self.classificationData(rows: 2_000, classes: classes, seed: 6)
+            var learner = GradientBoosting(objective: classes == 2 ? .logistic : .softmax)
+            learner.rounds = 40
+            learner.maxDepth = 4
+            let recorder = Recorder<TrainingProgress>()
+            let model = try learner.fit(x, labels: y, classes: classes) { recorder.append($0) }
+            let seen = recorder.values
+            let trained = TrainedModel(
+                task: .classification(classes: (0..<classes).map(String.init)), learner: .trees(model))
+            let metrics = ClassificationMetrics(
+                labels: yt, probabilities: trained.predict(xt).values, classes: (0..<classes).map(String.init))
+            #expect(metrics.accuracy > 0.85, "accuracy \(metrics.accuracy) with \(classes) classes")
+            #expect(seen.map(\.iteration) == Array(1...40))
+            #expect(seen.last!.loss < seen.first!.loss)
+            #expect(model.trees.count == 40 * (classes == 2 ? 1 : classes))
+            #expect(model.featureImportance().contains { $0.feature == "c=2" })
+        }
+    }
+
+    @Test("early stopping keeps the best round on the evaluation set")
+    func earlyStopping() throws {
+        let (x, y) = Self.classificationData(rows: 2_000, classes: 2, seed: 7)
+        let (xe, ye) = Self.classificationData(rows: 1_000, classes: 2, seed: 8)
+        var learner = GradientBoosting(objective: .logistic)
+        learner.rounds = 300
+        learner.learningRate = 0.5
+        learner.maxDepth = 6
+        learner.earlyStoppingRounds = 5
+        let model = try learner.fit(x, labels: y, classes: 2, eval: (xe, ye))
+        #expect(model.rounds < 300)
+        let metrics = model.history.compactMap(\.evalMetric)
+        #expect(metrics.last == metrics.min())
+        #expect(model.bestRound == model.rounds)
+    }
+
+    @Test("the same seed gives the same model bytes; another seed with sampling gives another model")
+    func determinism() throws {
+        let (x, y) = Self.classificationData(rows: 3_000, classes: 2, seed: 9)
+        var learner = GradientBoosting(objective: .logistic)
+        learner.rounds = 15
+        learner.subsample = 0.7
+        learner.columnSample = 0.6
+        learner.seed = 1
+        func bytes(_ learner: GradientBoosting) throws -> Data {
+            try TrainedModel(
+                task: .classification(classes: ["0", "1"]), learner: .trees(learner.fit(x, labels: y, classes: 2))
+            )
+            .serialized()
+        }
+        let first = try bytes(learner)
+        #expect(try bytes(learner) == first)
+        learner.seed = 2
+        #expect(try bytes(learner) != first)
+        let logistic = {
+            try TrainedModel(
+                task: .classification(classes: ["0", "1"]),
+                learner: .linear(
+                    LogisticRegression().fit(
+                        FeatureMatrix(rows: (0..<x.rowCount).map { [x.numeric[2 * $0 + 1]] }), labels: y))
+            ).serialized()
+        }
+        #expect(try logistic() == logistic())
+    }
+
+    @Test("a saved model loads and predicts the same numbers, bit for bit")
+    func saveAndLoad() throws {
+        let (x, y) = Self.classificationData(rows: 2_000, classes: 3, seed: 10)
+        var learner = GradientBoosting(objective: .softmax)
+        learner.rounds = 10
+        let models = [
+            TrainedModel(
+                task: .classification(classes: ["a", "b", "c"]),
+                learner: .trees(try learner.fit(x, labels: y, classes: 3))),
+            TrainedModel(
+                task: .regression,
+                learner: .linear(
+                    try LinearRegression().fit(
+                        FeatureMatrix(rows: (0..<100).map { [Double($0), 1 / Double($0 + 1)] }),
+                        targets: (0..<100).map { 2 * Double($0) + 1 }))),
+        ]
+        for model in models {
+            let loaded = try TrainedModel.load(try model.serialized())
+            #expect(loaded == model)
+            let input = model.layout.categoricalCount > 0 ? x : FeatureMatrix(rows: [[3, 0.25], [7, 0.125]])
+            #expect(loaded.predict(input).values.map(\.bitPattern) == model.predict(input).values.map(\.bitPattern))
+        }
+        var future = String(decoding: try models[1].serialized(), as: UTF8.self)
+        future = future.replacingOccurrences(of: "\"format_version\":1", with: "\"format_version\":99")
+        #expect { try TrainedModel.load(Data(future.utf8)) } throws: { "\($0)".contains("upgrade Sluice") }
+    }
+}
