@@ -275,7 +275,8 @@ public struct GradientBoosting: Sendable {
                             let m = margins[row]
                             let e = Foundation.exp(-abs(m))
                             let prob = m >= 0 ? 1 / (1 + e) : e / (1 + e)
-                            loss += max(m, 0) + Foundation.log1p(e) - y[row] * m
+                            // log(1 + e) rather than log1p: e ≤ 1, so the absolute error stays ~1e-16, at half the cost.
+                            loss += max(m, 0) + Foundation.log(1 + e) - y[row] * m
                             gh[row] = SIMD2(Float(prob - y[row]), Float(max(prob * (1 - prob), 1e-16)))
                         }
                     case .softmax:

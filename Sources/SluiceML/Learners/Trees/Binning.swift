@@ -22,6 +22,9 @@ struct BinnedMatrix: @unchecked Sendable {
     let features: [BinnedFeature]
     let rowCount: Int
     let bins: [UInt8]
+    /// The same bins column-major (`feature × rows`): partitioning reads one feature of many rows, and a column
+    /// stays in cache where the row-major matrix does not.
+    let columns: [UInt8]
 
     var width: Int { features.count }
 
@@ -106,7 +109,19 @@ struct BinnedMatrix: @unchecked Sendable {
                 }
             }
         }
+        var columns = [UInt8](repeating: 0, count: x.rowCount * width)
+        let rows = x.rowCount
+        bins.withUnsafeBufferPointer { bins in
+            columns.withUnsafeMutableBufferPointer { buffer in
+                let output = UncheckedBox(buffer.baseAddress!)
+                let input = UncheckedBox(bins.baseAddress!)
+                parallelFor(width) { f in
+                    for row in 0..<rows { output.value[f * rows + row] = input.value[row * width + f] }
+                }
+            }
+        }
         self.bins = bins
+        self.columns = columns
     }
 
     @inline(__always)

@@ -63,27 +63,31 @@ public struct TreeEnsemble: Codable, Sendable, Equatable {
             x.numeric.withUnsafeBufferPointer { numeric in
                 x.categorical.withUnsafeBufferPointer { categorical in
                     forest.nodes.withUnsafeBufferPointer { nodes in
-                        _ = parallelBlocks(count: n, blockSize: 2_048) { range in
+                        _ = parallelBlocks(count: n, blockSize: 1_024) { range in
                             let out = target.value
                             let nN = x.layout.numericCount
                             let nC = x.layout.categoricalCount
                             for row in range {
                                 for o in 0..<outputs { out[row * outputs + o] = baseScores[o] }
-                                let xs = numeric.baseAddress.map { $0 + row * nN }
-                                let cs = categorical.baseAddress.map { $0 + row * nC }
-                                for (t, root) in forest.roots.enumerated() {
+                            }
+                            // Tree by tree over a block of rows: one tree's nodes stay in the nearest cache.
+                            for (t, root) in forest.roots.enumerated() {
+                                let output = t % outputs
+                                for row in range {
+                                    let xs = numeric.baseAddress.map { $0 + row * nN }
+                                    let cs = categorical.baseAddress.map { $0 + row * nC }
                                     var node = nodes[Int(root)]
                                     while node.left >= 0 {
                                         let goLeft: Bool
                                         if node.category < 0 {
                                             let value = xs![Int(node.column)]
-                                            goLeft = value.isNaN ? node.defaultLeft : value < node.threshold
+                                            goLeft = value.isNaN ? node.category == -2 : value < node.threshold
                                         } else {
                                             goLeft = cs![Int(node.column)] != node.category
                                         }
                                         node = nodes[Int(goLeft ? node.left : node.right)]
                                     }
-                                    out[row * outputs + t % outputs] += node.value
+                                    out[row * outputs + output] += node.threshold
                                 }
                             }
                         }
@@ -111,14 +115,15 @@ public struct TreeEnsemble: Codable, Sendable, Equatable {
 
 /// All trees' nodes in one array with each split resolved against the matrix layout, for fast prediction.
 struct FlatForest {
+    /// 24 bytes: children, the column tested, and the threshold (a leaf keeps its value there).
     struct Node {
         var left: Int32  // -1 for a leaf
         var right: Int32
         var column: Int32  // numeric or categorical storage index
-        var category: Int32  // -1 for a numeric split; else rows with this category go right
-        var threshold: Double
-        var value: Double
-        var defaultLeft: Bool
+        /// Numeric split: -1 when missing values go right, -2 when they go left. One-hot split: the category
+        /// whose rows go right.
+        var category: Int32
+        var threshold: Double  // a leaf's value
     }
 
     var nodes: [Node] = []
@@ -129,14 +134,15 @@ struct FlatForest {
             let offset = Int32(nodes.count)
             roots.append(offset)
             for k in tree.feature.indices {
-                var node = Node(
-                    left: -1, right: -1, column: 0, category: -1, threshold: tree.threshold[k], value: tree.value[k],
-                    defaultLeft: tree.defaultLeft[k])
+                var node = Node(left: -1, right: -1, column: 0, category: -1, threshold: tree.value[k])
                 if tree.feature[k] >= 0 {
+                    node.threshold = tree.threshold[k]
                     node.left = tree.left[k] + offset
                     node.right = tree.right[k] + offset
                     switch layout.source(ofExpanded: Int(tree.feature[k])) {
-                    case .numeric(let j): node.column = Int32(j)
+                    case .numeric(let j):
+                        node.column = Int32(j)
+                        node.category = tree.defaultLeft[k] ? -2 : -1
                     case .category(let c, let category):
                         // Splits on one-hot columns are at 0.5: the matching category goes right.
                         node.column = Int32(c)

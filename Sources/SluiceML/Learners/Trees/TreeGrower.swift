@@ -168,8 +168,8 @@ final class TreeGrower {
         }
         let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: tasks.count)
         defer { counts.deallocate() }
-        let bins = UncheckedBox(data.bins)
-        let width = self.width
+        let columns = UncheckedBox(data.columns)
+        let rows = data.rowCount
         let rowIndex = self.rowIndex
         let leftScratch = self.leftScratch
         let rightScratch = self.rightScratch
@@ -182,11 +182,11 @@ final class TreeGrower {
             var r = range.lowerBound
             let isCategory = split.isCategory
             let missingLeft = split.defaultLeft
-            bins.value.withUnsafeBufferPointer { bins in
-                let column = bins.baseAddress! + f
+            columns.value.withUnsafeBufferPointer { columns in
+                let column = columns.baseAddress! + f * rows
                 for i in range {
                     let row = rowIndex[i]
-                    let b = Int(column[Int(row) &* width])
+                    let b = Int(column[Int(row)])
                     // Branch-free: write the row to both sides, advance the side it belongs to.
                     let goLeft = isCategory ? b != bin : (b == 0 ? missingLeft : b <= bin)
                     leftScratch[l] = row
