@@ -32,32 +32,38 @@ extension TransformGraph {
                             table.columns.map { ($0.name, $0.type) }, uniquingKeysWith: { first, _ in first })
                         try checkColumns(spec, types: columnTypes!)
                     }
-                    for f in needing where needsStatistics(spec.features[f].steps[stage]) {
+                    // Each feature's statistics for this chunk on all cores, merged in feature order.
+                    let work = needing.filter { needsStatistics(spec.features[$0].steps[stage]) }
+                    let types = columnTypes!
+                    let partials = UnsafeMutableBufferPointer<(ColumnStatistics?, [String: Int]?)>.allocate(
+                        capacity: work.count)
+                    partials.initialize(repeating: (nil, nil))
+                    defer {
+                        partials.deinitialize()
+                        partials.deallocate()
+                    }
+                    let box = UncheckedBox(partials)
+                    let stepsSoFar = fitted
+                    parallelFor(work.count) { k in
+                        let f = work[k]
                         let feature = spec.features[f]
                         let partial = TransformGraph(
-                            inputs: [InputColumn(name: feature.column, type: columnTypes![feature.column]!)],
+                            inputs: [InputColumn(name: feature.column, type: types[feature.column]!)],
                             features: [
                                 FittedFeature(
-                                    name: feature.name, column: feature.column, steps: fitted[f],
+                                    name: feature.name, column: feature.column, steps: stepsSoFar[f],
                                     slot: FeatureSlot(name: feature.name, kind: .numeric))
                             ], crosses: [])
-                        let column = table[feature.column]!
-                        switch try partial.intermediate(column, rows: table.rowCount) {
-                        case .numbers(let values):
-                            let valid = values.map { !$0.isNaN }
-                            var statistics = ColumnStatistics(name: feature.column, type: .float)
-                            statistics.add(Column(name: feature.column, storage: .float(values, valid: valid)))
-                            if Self.countsTokens(feature.steps[stage]) {
-                                var counts = tokens[f] ?? [:]
-                                for value in values where !value.isNaN {
-                                    counts[FittedStep.token(.number(value))!, default: 0] += 1
-                                }
-                                tokens[f] = counts
-                            }
+                        box.value[k] = Self.accumulate(
+                            partial.intermediate(table[feature.column]!, rows: table.rowCount),
+                            countTokens: Self.countsTokens(feature.steps[stage]), name: feature.column)
+                    }
+                    for (k, f) in work.enumerated() {
+                        let (statistics, counts) = partials[k]
+                        if let statistics {
                             if numbers[f] == nil { numbers[f] = statistics } else { numbers[f]!.merge(statistics) }
-                        case .tokens(let counts):
-                            tokens[f, default: [:]].merge(counts, uniquingKeysWith: +)
                         }
+                        if let counts { tokens[f, default: [:]].merge(counts, uniquingKeysWith: +) }
                     }
                 }
             }
@@ -113,13 +119,32 @@ extension TransformGraph {
             inputs: inputs.map { InputColumn(name: $0, type: types[$0]!) }, features: features, crosses: spec.crosses)
     }
 
+    /// The mergeable statistics of one chunk's intermediate values.
+    static func accumulate(_ values: Intermediate, countTokens: Bool, name: String) -> (
+        ColumnStatistics?, [String: Int]?
+    ) {
+        switch values {
+        case .numbers(let values):
+            var statistics = ColumnStatistics(name: name, type: .float)
+            statistics.add(Column(name: name, storage: .float(values, valid: values.map { !$0.isNaN })))
+            var counts: [String: Int]?
+            if countTokens {
+                var tokens: [String: Int] = [:]
+                for value in values where !value.isNaN { tokens[FittedStep.token(.number(value))!, default: 0] += 1 }
+                counts = tokens
+            }
+            return (statistics, counts)
+        case .tokens(let counts): return (nil, counts)
+        }
+    }
+
     enum Intermediate {
         case numbers([Double])
         case tokens([String: Int])
     }
 
     /// The values of a column after this one-feature graph's steps (for fitting the next step).
-    func intermediate(_ column: Column, rows: Int) throws -> Intermediate {
+    func intermediate(_ column: Column, rows: Int) -> Intermediate {
         let feature = features[0]
         if case .string(let codes, let dictionary) = column.storage {
             var perCode = [Int](repeating: 0, count: dictionary.count)
@@ -140,7 +165,7 @@ extension TransformGraph {
             if missing > 0, let token = run(nil) { counts[token, default: 0] += missing }
             return .tokens(counts)
         }
-        guard case .numbers(let values) = try apply(0, to: column, rows: rows) else {
+        guard case .numbers(let values) = compute(0, on: column, rows: rows) else {
             preconditionFailure("numbers stay numbers before their end")
         }
         return .numbers(values)

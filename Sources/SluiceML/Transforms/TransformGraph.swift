@@ -71,6 +71,7 @@ public struct TransformGraph: Sendable, Equatable {
         var numericOut: [[Double]] = []
         var categoricalOut: [[Int32]] = []
         var byName: [String: [Int32]] = [:]
+        var columns: [Column] = []
         for (f, feature) in features.enumerated() {
             guard let column = table[feature.column] else {
                 throw TransformError(
@@ -78,8 +79,20 @@ public struct TransformGraph: Sendable, Equatable {
                     fix: "provide the column (the model was trained on: \(inputs.map(\.name).joined(separator: ", ")))."
                 )
             }
-            let result = try apply(f, to: column, rows: rows)
-            switch result {
+            try checkType(of: column, feature: f)
+            columns.append(column)
+        }
+        // Features are independent: compute them on all cores.
+        let results = UnsafeMutableBufferPointer<Output?>.allocate(capacity: features.count)
+        results.initialize(repeating: nil)
+        defer {
+            results.deinitialize()
+            results.deallocate()
+        }
+        let box = UncheckedBox(results)
+        parallelFor(features.count) { f in box.value[f] = self.compute(f, on: columns[f], rows: rows) }
+        for (f, feature) in features.enumerated() {
+            switch results[f]! {
             case .numbers(let values): numericOut.append(values)
             case .categories(let values):
                 categoricalOut.append(values)
@@ -152,8 +165,7 @@ public struct TransformGraph: Sendable, Equatable {
         case categories([Int32])
     }
 
-    /// Applies feature `f`'s steps to a whole column: numbers value by value, text once per dictionary entry.
-    func apply(_ f: Int, to column: Column, rows: Int) throws -> Output {
+    private func checkType(of column: Column, feature f: Int) throws {
         let feature = features[f]
         let expected = inputs.first { $0.name == feature.column }!.type
         guard (column.type == .string) == (expected == .string) else {
@@ -161,6 +173,11 @@ public struct TransformGraph: Sendable, Equatable {
                 problem: "column '\(feature.column)' is \(column.type) here but was \(expected) in training",
                 fix: "give the column the training type (or refit the transforms on data of this type).")
         }
+    }
+
+    /// Applies feature `f`'s steps to a whole column: numbers value by value, text once per dictionary entry.
+    func compute(_ f: Int, on column: Column, rows: Int) -> Output {
+        let feature = features[f]
         if case .string(let codes, let dictionary) = column.storage {
             let lookup = lookups[f]
             func run(_ token: String?) -> StepValue {
@@ -190,7 +207,9 @@ public struct TransformGraph: Sendable, Equatable {
         var s = 0
         while s < feature.steps.count, feature.steps[s].isNumeric {
             let step = feature.steps[s]
-            for k in 0..<rows { values[k] = step.applyNumber(values[k]) }
+            values.withUnsafeMutableBufferPointer { values in
+                for k in 0..<rows { values[k] = step.applyNumber(values[k]) }
+            }
             s += 1
         }
         if s == feature.steps.count { return .numbers(values) }
