@@ -144,6 +144,21 @@ struct LearnerTests {
         }
     }
 
+    @Test("a leaf limit caps every tree, keeping the highest-gain splits")
+    func leafLimit() throws {
+        let (x, y) = Self.classificationData(rows: 2_000, classes: 2, seed: 12)
+        var learner = GradientBoosting(objective: .logistic)
+        learner.rounds = 10
+        learner.maxDepth = 8
+        learner.maxLeaves = 5
+        let limited = try learner.fit(x, labels: y, classes: 2)
+        #expect(limited.trees.allSatisfy { $0.leafCount <= 5 })
+        #expect(limited.trees.contains { $0.leafCount == 5 })
+        learner.maxLeaves = nil
+        let free = try learner.fit(x, labels: y, classes: 2)
+        #expect(free.trees.contains { $0.leafCount > 5 })
+    }
+
     @Test("early stopping keeps the best round on the evaluation set")
     func earlyStopping() throws {
         let (x, y) = Self.classificationData(rows: 2_000, classes: 2, seed: 7)
