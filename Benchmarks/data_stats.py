@@ -5,7 +5,7 @@ Usage: python3 Benchmarks/data_stats.py [DATA_DIR] [--repeat N]
 
 DATA_DIR holds synth_1m.csv from ../shared/bench/gen_synth.py (generated there if missing). Builds the
 release `sluice` binary, then times each tool on the same file in the same run (page cache warm after a
-first untimed read) and prints medians. pandas and pyarrow only parse; sluice parses and computes every
+first untimed read), interleaving the tools run by run, and prints medians. pandas and pyarrow only parse; sluice parses and computes every
 column's statistics (moments, quantile sketch, distinct-count sketch, value counts).
 """
 import json
@@ -16,15 +16,6 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def median_time(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main():
@@ -58,11 +49,19 @@ def main():
 
     first = json.loads(subprocess.run([sluice, "data", "stats", path, "--json"], check=True, capture_output=True).stdout)
     rows = first["rows"]
-    results = [
-        ("sluice data stats (parse + statistics)", median_time(run_sluice, repeat)),
-        ("pyarrow.csv.read_csv (parse only, threads)", median_time(lambda: pyarrow.csv.read_csv(path), repeat)),
-        ("pandas.read_csv (parse only)", median_time(lambda: pandas.read_csv(path), repeat)),
+    tools = [
+        ("sluice data stats (parse + statistics)", run_sluice),
+        ("pyarrow.csv.read_csv (parse only, threads)", lambda: pyarrow.csv.read_csv(path)),
+        ("pandas.read_csv (parse only)", lambda: pandas.read_csv(path)),
     ]
+    # Interleaved: each repetition runs every tool once, so a slow spell of the machine hits all of them.
+    times = {name: [] for name, _ in tools}
+    for _ in range(repeat):
+        for name, fn in tools:
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    results = [(name, statistics.median(times[name])) for name, _ in tools]
     print(f"file: {path} ({size / 1e6:.1f} MB, {rows} rows); {os.cpu_count()} cores; medians of {repeat}")
     print(f"pyarrow {pyarrow.__version__}, pandas {pandas.__version__}")
     for name, seconds in results:

@@ -211,6 +211,8 @@ struct DataCommand: AsyncParsableCommand {
 func boundMallocArenas() {
     #if os(Linux)
         _ = glibcMallopt(-8, 1)  // M_ARENA_MAX from <malloc.h>, which the Glibc module does not export
+        _ = glibcMallopt(-3, 32 << 20)  // M_MMAP_THRESHOLD
+        _ = glibcMallopt(-1, 256 << 20)  // M_TRIM_THRESHOLD
     #endif
 }
 

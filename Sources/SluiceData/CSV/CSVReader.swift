@@ -139,7 +139,8 @@ public struct CSVReader: Sendable {
         var limit: Int
         var stop: TokenizerStop = .done
         var next = 0
-        var sink: BuilderSink?
+        var rows = 0
+        var widened: [Bool] = []
         var bad: [(Int, String)] = []
         var output: T?
         var failure: (any Error)?
@@ -281,18 +282,15 @@ public struct CSVReader: Sendable {
                 piece.stop = stop
                 piece.next = next
                 piece.bad = bad
+                piece.rows = sink.rows
+                piece.widened = sink.widened
+                let columns = sink.finish(building: sink.rows > 0)
                 if sink.rows > 0 {
                     do {
-                        piece.output = try transform(Table(columns: sink.builders.map { $0.build() }))
+                        piece.output = try transform(Table(columns: columns))
                     } catch {
                         piece.failure = error
                     }
-                }
-                piece.sink = sink
-                piece.sink?.builders = sink.builders.map { builder in
-                    var empty = ColumnBuilder(name: builder.name, type: builder.type, capacity: 0)
-                    empty.widened = builder.widened
-                    return empty
                 }
             }
             if pieces.count > 1 {
@@ -327,12 +325,9 @@ public struct CSVReader: Sendable {
                 }
                 if case .error(let offset, let problem, let fix) = piece.stop { try error(at: offset, problem, fix) }
                 if let failure = piece.failure { throw failure }
-                let sink = piece.sink!
                 if let output = piece.output { outputs.append(output) }
-                state.rows += sink.rows
-                for (index, builder) in sink.builders.enumerated() where builder.widened {
-                    state.types![index] = .float
-                }
+                state.rows += piece.rows
+                for (index, widened) in piece.widened.enumerated() where widened { state.types![index] = .float }
                 expected = piece.next
                 consumed = piece.next
                 if piece.stop == .needMoreData {

@@ -1,13 +1,31 @@
-/// Appends fields to typed column builders.
+/// Appends fields to typed column builders, kept in one raw allocation so a field costs no copy-on-write check.
+/// ``finish()`` turns them into columns and frees everything.
 struct BuilderSink: FieldSink {
-    var builders: [ColumnBuilder]
+    private let builders: UnsafeMutablePointer<ColumnBuilder>
+    let columnCount: Int
     let missing: MissingTokens
     var rows = 0
     var rejection: (problem: String, fix: String)?
 
     init(names: [String], types: [ColumnType], missing: MissingTokens, capacity: Int) {
-        builders = zip(names, types).map { ColumnBuilder(name: $0, type: $1, capacity: capacity) }
+        columnCount = names.count
+        builders = .allocate(capacity: max(names.count, 1))
+        for (k, (name, type)) in zip(names, types).enumerated() {
+            (builders + k).initialize(to: ColumnBuilder(name: name, type: type, capacity: capacity))
+        }
         self.missing = missing
+    }
+
+    /// Which integer columns were widened to float.
+    var widened: [Bool] { (0..<columnCount).map { builders[$0].widened } }
+
+    /// The parsed columns; the sink must not be used afterwards.
+    func finish(building: Bool) -> [Column] {
+        let columns = building ? (0..<columnCount).map { builders[$0].build() } : []
+        for k in 0..<columnCount { builders[k].release() }
+        builders.deinitialize(count: columnCount)
+        builders.deallocate()
+        return columns
     }
 
     @inline(__always)
@@ -42,7 +60,7 @@ struct BuilderSink: FieldSink {
     }
 
     mutating func dropRow() {
-        for index in builders.indices { builders[index].truncate(to: rows) }
+        for index in 0..<columnCount { builders[index].truncate(to: rows) }
     }
 }
 

@@ -140,35 +140,40 @@ public struct ColumnStatistics: Codable, Sendable, Equatable {
             negativeRange: low <= -1e-300 ? smallestNegative...(-low) : nil)
         let positiveBase = part.quantiles.positiveOffset
         let negativeBase = part.quantiles.negativeOffset
-        var tiny: UInt64 = 0
+        // Counts go to one scratch array, slot 0 for tiny magnitudes, then the positive buckets, then the
+        // negative ones: the slot is chosen with selects rather than branches, which mispredicted on data
+        // whose signs are mixed.
+        let positiveCount = part.quantiles.positive.count
+        let negativeCount = part.quantiles.negative.count
+        let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: 1 + positiveCount + negativeCount)
+        scratch.initialize(repeating: 0, count: 1 + positiveCount + negativeCount)
+        defer { scratch.deallocate() }
+        let positiveStart = 1 &- positiveBase
+        let negativeStart = 1 &+ positiveCount &- negativeBase
         values.withUnsafeBufferPointer { v in
             valid.withUnsafeBufferPointer { m in
-                part.quantiles.positive.withUnsafeMutableBufferPointer { positive in
-                    part.quantiles.negative.withUnsafeMutableBufferPointer { negative in
-                        part.distinct.registers.withUnsafeMutableBufferPointer { registers in
-                            for k in 0..<v.count where m[k] {
-                                let x = v[k]
-                                if x.isNaN { continue }
-                                let d = x - mean
-                                squares += d * d
-                                let magnitude = abs(x)
-                                if magnitude < 1e-300 {
-                                    tiny &+= 1
-                                } else if x > 0 {
-                                    positive[QuantileSketch.bucket(magnitude) - positiveBase] &+= 1
-                                } else {
-                                    negative[QuantileSketch.bucket(magnitude) - negativeBase] &+= 1
-                                }
-                                let hash = DistinctSketch.mix((x == 0 ? 0 : x).bitPattern)
-                                let rank = UInt8(((hash << 12) | (1 << 11)).leadingZeroBitCount + 1)
-                                let slot = Int(hash >> 52)
-                                if registers[slot] < rank { registers[slot] = rank }
-                            }
-                        }
+                part.distinct.registers.withUnsafeMutableBufferPointer { registers in
+                    for k in 0..<v.count where m[k] {
+                        let x = v[k]
+                        if x.isNaN { continue }
+                        let d = x - mean
+                        squares += d * d
+                        let magnitude = abs(x)
+                        let bucket = QuantileSketch.bucket(magnitude)
+                        let signed = x > 0 ? positiveStart &+ bucket : negativeStart &+ bucket
+                        let slot = magnitude < 1e-300 ? 0 : signed
+                        scratch[slot] &+= 1
+                        let hash = DistinctSketch.mix((x == 0 ? 0 : x).bitPattern)
+                        let rank = UInt8(truncatingIfNeeded: ((hash << 12) | (1 << 11)).leadingZeroBitCount &+ 1)
+                        let register = Int(truncatingIfNeeded: hash >> 52)
+                        registers[register] = Swift.max(registers[register], rank)
                     }
                 }
             }
         }
+        let tiny = UInt64(scratch[0])
+        for k in 0..<positiveCount { part.quantiles.positive[k] &+= UInt64(scratch[1 + k]) }
+        for k in 0..<negativeCount { part.quantiles.negative[k] &+= UInt64(scratch[1 + positiveCount + k]) }
         part.quantiles.recordAdded(UInt64(n), zeros: tiny)
         part.mean = mean
         part.m2 = squares
