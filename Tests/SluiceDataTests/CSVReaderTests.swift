@@ -29,6 +29,16 @@ struct CSVReaderTests {
         #expect((0..<3).map { table["note"]!.string($0) } == ["said \"hi\"", "two\r\nlines", "plain"])
     }
 
+    @Test("a carriage return not followed by a line feed is part of an unquoted field, in short and long fields")
+    func loneCarriageReturn() throws {
+        let text = "a,b\r\nx\ry,long field with\ra return inside\r\nend,\r"
+        let table = try read(text)
+        #expect(table.rowCount == 2)
+        #expect((0..<2).map { table["a"]!.string($0) } == ["x\ry", "end"])
+        #expect(table["b"]!.string(0) == "long field with\ra return inside")
+        #expect(table["b"]!.string(1) == "\r")
+    }
+
     @Test("types are inferred: integer, float, boolean, timestamp, string; missing tokens are missing")
     func inference() throws {
         let text = """

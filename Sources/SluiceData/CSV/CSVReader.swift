@@ -258,7 +258,7 @@ public struct CSVReader: Sendable {
             let names = state.names!
             let types = state.types!
             // Split the rest of the window into pieces at line ends; each is parsed on its own thread.
-            let pieceCount = filled - start > 1 << 20 ? threads * 2 : 1
+            let pieceCount = filled - start > 1 << 20 ? threads * 4 : 1
             var bounds = [start]
             for index in 1..<max(pieceCount, 1) {
                 var cut = start + (filled - start) * index / pieceCount

@@ -41,11 +41,11 @@ struct Tokenizer {
     static var newlineMask: UInt64 { 0x0A0A_0A0A_0A0A_0A0A }
     static var carriageMask: UInt64 { 0x0D0D_0D0D_0D0D_0D0D }
 
-    /// Whether any byte of `word` equals the byte repeated in `mask` (the classic has-zero-byte test).
+    /// High bit set in the lowest byte of `x` that is zero (bytes above it may be marked spuriously by the
+    /// borrow, which is harmless when only the lowest mark is used).
     @inline(__always)
-    static func hasByte(_ word: UInt64, _ mask: UInt64) -> Bool {
-        let x = word ^ mask
-        return (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080 != 0
+    static func zeroBytes(_ x: UInt64) -> UInt64 {
+        (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080
     }
 
     /// Tokenizes rows starting at `start` while they start before `limit`, within `buffer`.
@@ -145,21 +145,31 @@ struct Tokenizer {
                         if !accepted { rejected = (fieldStart - 1, "", "") }
                     }
                 } else {
-                    // Eight bytes at a time while none of them is a delimiter, line feed or carriage return.
-                    while pos + 8 <= end {
-                        let word = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
-                        if Self.hasByte(word, delimiterMask) || Self.hasByte(word, Self.newlineMask)
-                            || Self.hasByte(word, Self.carriageMask)
-                        {
-                            break
+                    // Eight bytes at a time: the lowest marked byte of the word is the first delimiter, line feed
+                    // or carriage return, so the field's end comes from one trailing-zero count.
+                    scan: while true {
+                        if pos + 8 <= end {
+                            let word = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
+                            let marks =
+                                Self.zeroBytes(word ^ delimiterMask) | Self.zeroBytes(word ^ Self.newlineMask)
+                                | Self.zeroBytes(word ^ Self.carriageMask)
+                            if marks == 0 {
+                                pos += 8
+                                continue scan
+                            }
+                            pos += marks.trailingZeroBitCount >> 3
+                        } else {
+                            while pos < end && base[pos] != delimiter && base[pos] != newline && base[pos] != carriage {
+                                pos += 1
+                            }
                         }
-                        pos += 8
-                    }
-                    while pos < end {
-                        let byte = base[pos]
-                        if byte == delimiter || byte == newline { break }
-                        if byte == carriage && pos + 1 < end && base[pos + 1] == newline { break }
-                        pos += 1
+                        // A carriage return not followed by a line feed is data.
+                        if pos < end && base[pos] == carriage && !(pos + 1 < end && base[pos + 1] == newline) {
+                            if pos + 1 >= end && !atEndOfFile { break scan }
+                            pos += 1
+                            continue scan
+                        }
+                        break scan
                     }
                     if pos >= end && !atEndOfFile {
                         sink.dropRow()
