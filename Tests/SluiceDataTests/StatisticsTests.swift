@@ -123,6 +123,47 @@ struct StatisticsTests {
         #expect(streamed["c"]?.valueCounts == ["a": 6_667, "b": 6_667, "c": 6_666])
     }
 
+    @Test("statistics taken while parsing equal those of the parsed table, for every type, bad rows and widening")
+    func fusedStatisticsMatchTable() throws {
+        var lines = ["f,i,t,b,s,w"]
+        for k in 0..<5_000 {
+            let f = k % 97 == 0 ? "" : String(Double(k % 613) * (k % 2 == 0 ? -0.37 : 1.9))
+            let i = k % 89 == 0 ? "NA" : String(k % 41 - 20)
+            let t = "2024-03-\(String(format: "%02d", k % 28 + 1))T\(String(format: "%02d", k % 24)):00:00Z"
+            let b = k % 3 == 0 ? "true" : (k % 3 == 1 ? "false" : "")
+            let s = ["red", "green", "blue", ""][k % 4]
+            let w = k > 4_000 && k % 7 == 0 ? "\(k).5" : String(k)  // an integer column that widens late
+            lines.append([f, i, t, b, s, w].joined(separator: ","))
+            if k > 2_000 && k % 1_000 == 500 { lines.append("1.5,oops,2024-01-01T00:00:00Z,true,red,3") }  // a bad row
+        }
+        let path = try csvFile(lines.joined(separator: "\n"))
+        var options = CSVOptions()
+        options.windowSize = 1 << 16
+        options.skipBadRows = true
+        options.missingValues = ["", "NA"]
+        let reader = CSVReader(files: [URL(fileURLWithPath: path)], options: options)
+        let (fused, summary) = try DatasetStatistics.compute(reader)
+        let table = try reader.readTable()
+        let whole = DatasetStatistics(table)
+        #expect(summary.badRowCount == 3)
+        #expect(fused.rows == whole.rows)
+        #expect(table.columns.map(\.type) == [.float, .integer, .timestamp, .boolean, .string, .float])
+        for (a, b) in zip(fused.columns, whole.columns) {
+            #expect(a.name == b.name)
+            #expect(a.type == b.type, "\(a.name)")
+            #expect(a.count == b.count, "\(a.name)")
+            #expect(a.missing == b.missing, "\(a.name)")
+            #expect(a.zeros == b.zeros, "\(a.name)")
+            #expect(a.min == b.min, "\(a.name)")
+            #expect(a.max == b.max, "\(a.name)")
+            #expect(abs(a.mean - b.mean) <= 1e-9 * max(1, abs(b.mean)), "\(a.name)")
+            #expect(abs(a.m2 - b.m2) <= 1e-9 * max(1, b.m2), "\(a.name)")
+            #expect(a.quantiles == b.quantiles, "\(a.name)")
+            #expect(a.distinct == b.distinct, "\(a.name)")
+            #expect(a.valueCounts == b.valueCounts, "\(a.name)")
+        }
+    }
+
     @Test("the HTML report has a chart per column and escapes names")
     func htmlReport() throws {
         let table = try read("x,<name>\n1,a\n2,b\n3,a\n")

@@ -108,12 +108,26 @@ public struct CSVReader: Sendable {
     public func mapChunks<T>(
         _ transform: @escaping @Sendable (Table) throws -> T, _ body: (T, CSVProgress) throws -> Void
     ) throws -> CSVSummary {
+        try pass(
+            sink: BuilderSink.self,
+            finish: { sink in
+                let columns = sink.finish(building: sink.rows > 0)
+                return sink.rows > 0 ? try transform(Table(columns: columns)) : nil
+            }, body)
+    }
+
+    /// One streaming pass with a custom sink per piece: `finish` turns a piece's sink into a result on the
+    /// parsing thread (nil for an empty piece, and it must release what the sink holds); `body` gets the results
+    /// in file order.
+    func pass<Sink: ChunkSink, T>(
+        sink: Sink.Type, finish: @escaping @Sendable (Sink) throws -> T?, _ body: (T, CSVProgress) throws -> Void
+    ) throws -> CSVSummary {
         let totalBytes = files.reduce(Int64(0)) { total, file in
             total + ((try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int64) ?? 0)
         }
         var state = PassState(totalBytes: totalBytes)
         for file in files {
-            try read(file, state: &state, transform: transform, body: body)
+            try read(file, state: &state, sink: sink, finish: finish, body: body)
         }
         let badRows = try state.badRowOffsets.map { file, offset, problem in
             let (line, column) = try Self.lineAndColumn(in: file, at: offset)
@@ -146,8 +160,8 @@ public struct CSVReader: Sendable {
         var failure: (any Error)?
     }
 
-    private func read<T>(
-        _ file: URL, state: inout PassState, transform: @escaping @Sendable (Table) throws -> T,
+    private func read<Sink: ChunkSink, T>(
+        _ file: URL, state: inout PassState, sink: Sink.Type, finish: @escaping @Sendable (Sink) throws -> T?,
         body: (T, CSVProgress) throws -> Void
     ) throws {
         let fd = open(file.path, O_RDONLY | O_CLOEXEC)
@@ -273,7 +287,7 @@ public struct CSVReader: Sendable {
             let endOfFile = atEOF
             let parse: @Sendable (inout Piece<T>) -> Void = { piece in
                 var tokenizer = Tokenizer(delimiter: options.delimiter, columnCount: names.count)
-                var sink = BuilderSink(names: names, types: types, missing: missing, capacity: estimate)
+                var sink = Sink(names: names, types: types, missing: missing, capacity: estimate)
                 var bad: [(Int, String)] = []
                 let (stop, next, _) = tokenizer.run(
                     shared, from: piece.start, limit: piece.limit, atEndOfFile: endOfFile,
@@ -284,13 +298,10 @@ public struct CSVReader: Sendable {
                 piece.bad = bad
                 piece.rows = sink.rows
                 piece.widened = sink.widened
-                let columns = sink.finish(building: sink.rows > 0)
-                if sink.rows > 0 {
-                    do {
-                        piece.output = try transform(Table(columns: columns))
-                    } catch {
-                        piece.failure = error
-                    }
+                do {
+                    piece.output = try finish(sink)
+                } catch {
+                    piece.failure = error
                 }
             }
             if pieces.count > 1 {

@@ -1,6 +1,15 @@
+/// A sink that parses one piece of a streaming pass.
+protocol ChunkSink: FieldSink {
+    init(names: [String], types: [ColumnType], missing: MissingTokens, capacity: Int)
+    /// Rows accepted.
+    var rows: Int { get }
+    /// Which integer columns met a fractional number (they become float columns).
+    var widened: [Bool] { get }
+}
+
 /// Appends fields to typed column builders, kept in one raw allocation so a field costs no copy-on-write check.
 /// ``finish()`` turns them into columns and frees everything.
-struct BuilderSink: FieldSink {
+struct BuilderSink: ChunkSink {
     private let builders: UnsafeMutablePointer<ColumnBuilder>
     let columnCount: Int
     let missing: MissingTokens
@@ -31,8 +40,15 @@ struct BuilderSink: FieldSink {
     @inline(__always)
     mutating func field(_ index: Int, _ p: UnsafePointer<UInt8>, _ count: Int) -> Bool {
         if builders[index].append(p, count, missing: missing) { return true }
+        rejection = Self.rejection(column: builders[index].name, type: builders[index].type, text: p, count: count)
+        return false
+    }
+
+    /// Why a field was not a value of its column's type, and what to do.
+    static func rejection(column: String, type: ColumnType, text p: UnsafePointer<UInt8>, count: Int) -> (
+        problem: String, fix: String
+    ) {
         let text = String(decoding: UnsafeBufferPointer(start: p, count: min(count, 60)), as: UTF8.self)
-        let type = builders[index].type
         let expected: String
         switch type {
         case .float: expected = "a number"
@@ -40,17 +56,15 @@ struct BuilderSink: FieldSink {
         case .boolean: expected = "true or false"
         case .timestamp: expected = "an ISO 8601 date or time (2024-03-01T12:00:00Z)"
         case .string:
-            rejection = (
-                "column '\(builders[index].name)' has text that is not valid UTF-8",
+            return (
+                "column '\(column)' has text that is not valid UTF-8",
                 "re-encode the file as UTF-8 (iconv -f LATIN1 -t UTF-8), or skip bad rows."
             )
-            return false
         }
-        rejection = (
-            "column '\(builders[index].name)' (\(type)) expected \(expected) but found '\(text)'",
+        return (
+            "column '\(column)' (\(type)) expected \(expected) but found '\(text)'",
             "declare the column's type in the schema (e.g. as string), fix the value, or skip bad rows."
         )
-        return false
     }
 
     @inline(__always)

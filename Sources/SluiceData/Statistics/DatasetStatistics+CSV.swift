@@ -6,8 +6,9 @@ extension DatasetStatistics {
         _ reader: CSVReader, progress: (CSVProgress) -> Void = { _ in }
     ) throws -> (statistics: DatasetStatistics, summary: CSVSummary) {
         var statistics = DatasetStatistics()
-        let summary = try reader.mapChunks(
-            { DatasetStatistics($0) },
+        // Statistics are updated while fields are parsed: no table is built in between.
+        let summary = try reader.pass(
+            sink: StatisticsSink.self, finish: { $0.finish() },
             { part, position in
                 statistics.merge(part)
                 progress(position)
