@@ -58,8 +58,8 @@ public final class SQLiteMetadataStore: MetadataStore {
     // Reads and writes run synchronously on the calling thread. GRDB's async API hops to its own queue and
     // back for every call, which costs more than the statements themselves on this path (a step run is a few
     // short transactions); a blocked cooperative thread is bounded by the busy timeout.
-    private func write<T>(_ updates: (Database) throws -> T) throws -> T { try pool.write(updates) }
-    private func read<T>(_ value: (Database) throws -> T) throws -> T { try pool.read(value) }
+    func write<T>(_ updates: (Database) throws -> T) throws -> T { try pool.write(updates) }
+    func read<T>(_ value: (Database) throws -> T) throws -> T { try pool.read(value) }
 
     // MARK: Writes
 

@@ -9,3 +9,11 @@ struct InMemoryMetadataStoreTests {
         try await MetadataStoreContract.check(check, on: InMemoryMetadataStore())
     }
 }
+
+@Suite("In-memory model registry")
+struct InMemoryModelRegistryTests {
+    @Test(arguments: ModelRegistryContract.names)
+    func contract(_ check: String) async throws {
+        try await ModelRegistryContract.check(check, on: InMemoryModelRegistry())
+    }
+}

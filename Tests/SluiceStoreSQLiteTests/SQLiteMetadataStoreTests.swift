@@ -15,16 +15,43 @@ struct SQLiteMetadataStoreTests {
         try await MetadataStoreContract.check(check, on: store)
     }
 
+    @Test("passes the model registry contract", arguments: ModelRegistryContract.names)
+    func registryContract(_ check: String) async throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteMetadataStore(path: directory.path("metadata.sqlite").path)
+        try await ModelRegistryContract.check(check, on: store)
+    }
+
+    @Test("the database refuses a second production version of a model even outside the registry's rules")
+    func oneProductionIndex() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteMetadataStore(path: directory.path("metadata.sqlite").path)
+        for _ in 0..<2 {
+            _ = try await store.registerModelVersion(
+                model: "m", artifactID: "a", runID: nil, createdBy: "t", metrics: [:], datasetVersion: nil)
+        }
+        try store.write { db in try db.execute(sql: "UPDATE model_versions SET stage = 'production' WHERE version = 1")
+        }
+        #expect(throws: (any Error).self) {
+            try store.write { db in
+                try db.execute(sql: "UPDATE model_versions SET stage = 'production' WHERE version = 2")
+            }
+        }
+    }
+
     @Test("opens in WAL mode with the versioned migrations applied")
     func walAndMigrations() throws {
         let directory = try TemporaryDirectory()
         let store = try SQLiteMetadataStore(path: directory.path("m.sqlite").path)
         let mode = try store.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(mode == "wal")
-        #expect(try store.appliedMigrations() == ["v1: pipelines, runs, step runs, artifacts, events, metrics"])
+        #expect(
+            try store.appliedMigrations() == [
+                "v1: pipelines, runs, step runs, artifacts, events, metrics", "v2: model registry",
+            ])
         // Reopening an existing store migrates nothing and keeps the data.
         let again = try SQLiteMetadataStore(path: directory.path("m.sqlite").path)
-        #expect(try again.appliedMigrations().count == 1)
+        #expect(try again.appliedMigrations().count == 2)
     }
 
     @Test("power durability sets synchronous=FULL, the default NORMAL")

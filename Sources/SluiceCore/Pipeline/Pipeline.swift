@@ -195,6 +195,8 @@ struct BoundStep: Sendable {
     var parametersJSON: String
     /// The resolved parameters as a tree, for the printed config.
     var parameters: ConfigValue
+    /// For an ``ExternalInputStep``: the fingerprint of what it reads from outside, taken when the run resolves.
+    var externalFingerprint: String?
     var execute: @Sendable ([any Sendable], StepContext) async throws -> any Sendable
 }
 
@@ -224,8 +226,10 @@ struct StepBinder: Sendable {
             let json = try canonicalJSON(configured.parameters)
             let tree = try JSONDecoder().decode(ConfigValue.self, from: json)
             let frozen = configured
+            let fingerprint = try (configured as? any ExternalInputStep)?.externalFingerprint()
             return BoundStep(
                 parametersJSON: String(decoding: json, as: UTF8.self), parameters: tree,
+                externalFingerprint: fingerprint,
                 execute: { values, context in
                     try await frozen.run(makeInput(values), context: context)
                 })

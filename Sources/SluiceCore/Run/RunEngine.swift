@@ -348,7 +348,8 @@ private struct Execution {
         let key = CacheKey(
             ingredients: .init(
                 stepName: node.name, codeVersion: node.codeVersion, parameters: bound.parametersJSON,
-                inputs: inputs.map { ($0.0.name, $0.1.contentHash) },
+                inputs: inputs.map { ($0.0.name, $0.1.contentHash) }
+                    + (bound.externalFingerprint.map { [("external", $0)] } ?? []),
                 outputs: zip(node.outputs, resolved.materializers[index]).map { ($0.name, $1.identifier, $1.version) }))
         return StepRun(
             id: RecordID.make("step"), runID: run.id, stepName: node.name, kind: node.kind, status: .running,

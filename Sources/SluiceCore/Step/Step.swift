@@ -43,6 +43,16 @@ extension Step where Parameters == NoParameters {
     }
 }
 
+/// A step that reads something from outside the pipeline (files, a table in a database): its fingerprint joins
+/// its cache key, so a change outside invalidates the cache even when parameters and code are the same.
+///
+/// The engine asks for the fingerprint once, when a run resolves its steps; make it cheap (the CSV ingest
+/// component uses the dataset's content version, which skips re-hashing files whose size and times are unchanged).
+public protocol ExternalInputStep: Step {
+    /// A text that changes whenever what the step reads from outside changes.
+    func externalFingerprint() throws -> String
+}
+
 /// The parameter set of a step that has no settings.
 public struct NoParameters: Codable, Hashable, Sendable {
     /// Creates the empty parameter set.

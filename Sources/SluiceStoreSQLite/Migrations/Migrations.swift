@@ -58,6 +58,25 @@ enum Migrations {
                     CREATE INDEX metrics_by_step_run ON metrics(step_run_id);
                     """)
         }
+        migrator.registerMigration("v2: model registry") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE model_versions (
+                        model TEXT NOT NULL, version INTEGER NOT NULL,
+                        artifact_id TEXT NOT NULL, run_id TEXT,
+                        stage TEXT NOT NULL CHECK (stage IN ('none', 'staging', 'production', 'archived')),
+                        created_at REAL NOT NULL, created_by TEXT NOT NULL,
+                        metrics TEXT NOT NULL, dataset_version TEXT,
+                        PRIMARY KEY (model, version));
+                    CREATE UNIQUE INDEX one_production_version ON model_versions(model) WHERE stage = 'production';
+                    CREATE TABLE stage_changes (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        model TEXT NOT NULL, version INTEGER NOT NULL,
+                        from_stage TEXT NOT NULL, to_stage TEXT NOT NULL,
+                        at REAL NOT NULL, by TEXT NOT NULL, reason TEXT NOT NULL);
+                    CREATE INDEX stage_changes_by_model ON stage_changes(model, id);
+                    """)
+        }
         return migrator
     }
 }

@@ -1,0 +1,46 @@
+import Foundation
+
+/// A model registry in memory, for tests and previews.
+public actor InMemoryModelRegistry: ModelRegistry {
+    private var versions: [ModelVersion] = []
+    private var changes: [StageChange] = []
+
+    /// Creates an empty registry.
+    public init() {}
+
+    public func registerModelVersion(
+        model: String, artifactID: String, runID: String?, createdBy: String, metrics: [String: Double],
+        datasetVersion: String?
+    ) -> ModelVersion {
+        let next = (versions.filter { $0.model == model }.map(\.version).max() ?? 0) + 1
+        let version = ModelVersion(
+            model: model, version: next, artifactID: artifactID, runID: runID, stage: .none, createdAt: Date(),
+            createdBy: createdBy, metrics: metrics, datasetVersion: datasetVersion)
+        versions.append(version)
+        return version
+    }
+
+    public func registeredModels() -> [RegisteredModel] { RegistryRules.summaries(versions) }
+
+    public func modelVersions(_ model: String) -> [ModelVersion] {
+        versions.filter { $0.model == model }.sorted { $0.version > $1.version }
+    }
+
+    public func moveModelVersion(_ model: String, version: Int, to stage: ModelStage, by: String, reason: String)
+        throws -> ModelVersion
+    {
+        let current = modelVersions(model)
+        guard !current.isEmpty else { throw RegistryRules.unknownModel(model, known: registeredModels()) }
+        let (updated, newChanges) = try RegistryRules.move(
+            current, model: model, version: version, to: stage, by: by, reason: reason, at: Date())
+        for record in updated {
+            if let index = versions.firstIndex(where: { $0.model == model && $0.version == record.version }) {
+                versions[index] = record
+            }
+        }
+        changes += newChanges
+        return updated.last!
+    }
+
+    public func stageChanges(_ model: String) -> [StageChange] { changes.filter { $0.model == model } }
+}

@@ -1,0 +1,215 @@
+import Foundation
+import SluiceData
+
+/// One raw input column of a model: its name, its type in training, and whether a request must give it.
+public struct SignatureColumn: Codable, Sendable, Equatable {
+    /// The column's name.
+    public var name: String
+    /// Its type in the training data (numbers arrive as FP64/INT64/BOOL, text as BYTES).
+    public var type: ColumnType
+    /// Whether every training row had a value (a request without it is refused).
+    public var required: Bool
+
+    /// Creates a column.
+    public init(name: String, type: ColumnType, required: Bool) {
+        self.name = name
+        self.type = type
+        self.required = required
+    }
+}
+
+/// What a model reads and returns.
+public struct ModelSignature: Codable, Sendable, Equatable {
+    /// The raw columns it reads.
+    public var inputs: [SignatureColumn]
+    /// What it predicts.
+    public var task: ModelTask
+    /// The label column it was trained on.
+    public var label: String
+}
+
+/// Everything needed to serve a model, in one versioned value: the fitted transform graph, the model, the input
+/// signature, the label classes, the evaluation, where it came from (training run, dataset version) and a
+/// human-readable model card. Loading and predicting needs only `SluiceML` and `SluiceData`.
+public struct ModelBundle: Codable, Sendable, Equatable {
+    /// Version of the serialized form this code writes.
+    public static let formatVersion = 1
+    /// The model's name (as registered).
+    public var name: String
+    /// The preprocessing, fitted on the training data.
+    public var transforms: TransformGraph
+    /// The trained model.
+    public var model: TrainedModel
+    /// The raw inputs and the output.
+    public var signature: ModelSignature
+    /// Metrics on the evaluation data, overall and per slice.
+    public var evaluation: Evaluation?
+    /// The run that trained it.
+    public var trainingRun: String?
+    /// The version of the dataset it was trained on.
+    public var datasetVersion: String?
+    /// Hyper-parameters and training facts, as text (shown in the model card).
+    public var trainingFacts: [String: String]
+    /// The model card, in Markdown.
+    public var card: String
+
+    /// Creates a bundle and writes its model card.
+    public init(
+        name: String, transforms: TransformGraph, model: TrainedModel, label: String,
+        trainingStatistics: DatasetStatistics?, evaluation: Evaluation?, trainingRun: String?,
+        datasetVersion: String?, trainingFacts: [String: String]
+    ) {
+        self.name = name
+        self.transforms = transforms
+        self.model = model
+        self.signature = ModelSignature(
+            inputs: transforms.inputs.map { input in
+                let missing = trainingStatistics?[input.name]?.missing ?? 1
+                return SignatureColumn(name: input.name, type: input.type, required: missing == 0)
+            }, task: model.task, label: label)
+        self.evaluation = evaluation
+        self.trainingRun = trainingRun
+        self.datasetVersion = datasetVersion
+        self.trainingFacts = trainingFacts
+        self.card = ""
+        self.card = ModelCard.markdown(self)
+    }
+
+    /// Predicts from raw rows (column name → value), through the bundle's own transforms.
+    public func predict(rows: [[String: RawValue]]) throws -> Predictions {
+        model.predict(try transforms.transform(rows: rows))
+    }
+
+    /// Predicts for every row of a table.
+    public func predict(_ table: Table) throws -> Predictions {
+        model.predict(try transforms.transform(table))
+    }
+
+    /// The bundle as canonical JSON.
+    public func serialized() throws -> Data { try ModelCoding.encoder().encode(self) }
+
+    /// Loads a bundle from ``serialized()`` bytes.
+    public static func load(_ data: Data) throws -> ModelBundle {
+        try ModelCoding.decoder().decode(ModelBundle.self, from: data)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case formatVersion = "format_version"
+        case name, transforms, model, signature, evaluation
+        case trainingRun = "training_run"
+        case datasetVersion = "dataset_version"
+        case trainingFacts = "training_facts"
+        case card
+    }
+
+    /// Decodes a bundle, refusing a format newer than this code.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let version = try container.decode(Int.self, forKey: .formatVersion)
+        guard version <= Self.formatVersion else {
+            throw TrainingError(
+                problem:
+                    "the model bundle has format version \(version); this Sluice reads up to \(Self.formatVersion)",
+                fix: "upgrade Sluice to load it.")
+        }
+        name = try container.decode(String.self, forKey: .name)
+        transforms = try container.decode(TransformGraph.self, forKey: .transforms)
+        model = try container.decode(TrainedModel.self, forKey: .model)
+        signature = try container.decode(ModelSignature.self, forKey: .signature)
+        evaluation = try container.decodeIfPresent(Evaluation.self, forKey: .evaluation)
+        trainingRun = try container.decodeIfPresent(String.self, forKey: .trainingRun)
+        datasetVersion = try container.decodeIfPresent(String.self, forKey: .datasetVersion)
+        trainingFacts = try container.decode([String: String].self, forKey: .trainingFacts)
+        card = try container.decode(String.self, forKey: .card)
+    }
+
+    /// Encodes the bundle with its format version.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(Self.formatVersion, forKey: .formatVersion)
+        try container.encode(name, forKey: .name)
+        try container.encode(transforms, forKey: .transforms)
+        try container.encode(model, forKey: .model)
+        try container.encode(signature, forKey: .signature)
+        try container.encodeIfPresent(evaluation, forKey: .evaluation)
+        try container.encodeIfPresent(trainingRun, forKey: .trainingRun)
+        try container.encodeIfPresent(datasetVersion, forKey: .datasetVersion)
+        try container.encode(trainingFacts, forKey: .trainingFacts)
+        try container.encode(card, forKey: .card)
+    }
+}
+
+/// Writes a bundle's model card.
+enum ModelCard {
+    static func markdown(_ bundle: ModelBundle) -> String {
+        var lines = ["# Model card: \(bundle.name)", ""]
+        switch bundle.model.task {
+        case .regression: lines.append("Predicts **\(bundle.signature.label)** (regression).")
+        case .classification(let classes):
+            lines.append(
+                "Predicts **\(bundle.signature.label)**, one of \(classes.count) classes: "
+                    + classes.map { "`\($0)`" }.joined(separator: ", ") + ".")
+        }
+        lines.append("")
+        lines.append("## Training")
+        let learner: String
+        switch bundle.model.learner {
+        case .linear(let model):
+            learner =
+                "linear model (\(model.kind.rawValue)), \(model.convergence.iterations) optimizer iterations, "
+                + (model.convergence.converged ? "converged" : "not converged: \(model.convergence.reason)")
+        case .trees(let model):
+            learner = "gradient-boosted trees (\(model.objective.rawValue)), \(model.rounds) rounds kept"
+        }
+        lines.append("- Learner: \(learner)")
+        if let run = bundle.trainingRun { lines.append("- Training run: `\(run)`") }
+        if let version = bundle.datasetVersion { lines.append("- Dataset version: `\(version)`") }
+        for key in bundle.trainingFacts.keys.sorted() { lines.append("- \(key): \(bundle.trainingFacts[key]!)") }
+        lines.append("")
+        lines.append("## Inputs")
+        lines.append("| column | type | required |")
+        lines.append("| --- | --- | --- |")
+        for column in bundle.signature.inputs {
+            lines.append("| \(column.name) | \(column.type) | \(column.required ? "yes" : "no") |")
+        }
+        lines.append("")
+        lines.append(
+            "Features: \(bundle.transforms.layout.slots.count) (\(bundle.transforms.layout.expandedCount) columns after one-hot encoding), computed by the bundled transforms, the same code at training and serving time."
+        )
+        if let evaluation = bundle.evaluation {
+            lines.append("")
+            lines.append("## Evaluation")
+            lines.append("| metric | value |")
+            lines.append("| --- | ---: |")
+            for name in evaluation.overall.names {
+                if let value = evaluation.overall.value(name) {
+                    lines.append("| \(name) | \(String(format: "%.4f", value)) |")
+                }
+            }
+            lines.append("")
+            lines.append("Measured on \(evaluation.overall.count) held-out rows.")
+            let columns = Set(evaluation.slices.map(\.column)).sorted()
+            for column in columns {
+                let key = evaluation.overall.names.first { evaluation.overall.value($0) != nil } ?? "accuracy"
+                let parts = evaluation.slices.filter { $0.column == column }.map { slice in
+                    "\(slice.value) \(slice.metrics.value(key).map { String(format: "%.3f", $0) } ?? "–") (\(slice.metrics.count) rows)"
+                }
+                lines.append("By \(column) (\(key)): " + parts.joined(separator: "; ") + ".")
+            }
+        }
+        if case .trees(let model) = bundle.model.learner {
+            let top = model.featureImportance().prefix(8)
+            if !top.isEmpty {
+                lines.append("")
+                lines.append("## Most important features (total split gain)")
+                for (feature, gain) in top { lines.append("- \(feature): \(String(format: "%.1f", gain))") }
+            }
+        }
+        lines.append("")
+        lines.append("## Limits")
+        lines.append(
+            "Valid for data like the training data. Values outside the training range and categories never seen in training are accepted (unseen categories go to the out-of-vocabulary bucket) but predictions there are extrapolations; check drift with `sluice data validate` before trusting them."
+        )
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import GRDB
+import SluiceCore
+
+extension SQLiteMetadataStore: ModelRegistry {
+    public func registerModelVersion(
+        model: String, artifactID: String, runID: String?, createdBy: String, metrics: [String: Double],
+        datasetVersion: String?
+    ) async throws -> ModelVersion {
+        let metricsJSON = String(decoding: try JSONEncoder.sorted.encode(metrics), as: UTF8.self)
+        return try write { db in
+            let next =
+                (try Int.fetchOne(
+                    db, sql: "SELECT MAX(version) FROM model_versions WHERE model = ?", arguments: [model])
+                    ?? 0) + 1
+            let version = ModelVersion(
+                model: model, version: next, artifactID: artifactID, runID: runID, stage: .none, createdAt: Date(),
+                createdBy: createdBy, metrics: metrics, datasetVersion: datasetVersion)
+            try db.execute(
+                sql: """
+                    INSERT INTO model_versions
+                        (model, version, artifact_id, run_id, stage, created_at, created_by, metrics, dataset_version)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    model, next, artifactID, runID, ModelStage.none.rawValue, version.createdAt.timeIntervalSince1970,
+                    createdBy, metricsJSON, datasetVersion,
+                ])
+            return version
+        }
+    }
+
+    public func registeredModels() async throws -> [RegisteredModel] {
+        RegistryRules.summaries(try read { db in try Self.versions(db, model: nil) })
+    }
+
+    public func modelVersions(_ model: String) async throws -> [ModelVersion] {
+        try read { db in try Self.versions(db, model: model) }
+    }
+
+    public func moveModelVersion(_ model: String, version: Int, to stage: ModelStage, by: String, reason: String)
+        async throws -> ModelVersion
+    {
+        let known = try await registeredModels()
+        return try write { db in
+            let current = try Self.versions(db, model: model)
+            guard !current.isEmpty else { throw RegistryRules.unknownModel(model, known: known) }
+            let (updated, changes) = try RegistryRules.move(
+                current, model: model, version: version, to: stage, by: by, reason: reason, at: Date())
+            // Archive the old production version first: the unique index allows one production row per model.
+            for record in updated {
+                try db.execute(
+                    sql: "UPDATE model_versions SET stage = ? WHERE model = ? AND version = ?",
+                    arguments: [record.stage.rawValue, model, record.version])
+            }
+            for change in changes {
+                try db.execute(
+                    sql: """
+                        INSERT INTO stage_changes (model, version, from_stage, to_stage, at, by, reason)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        model, change.version, change.from.rawValue, change.to.rawValue,
+                        change.at.timeIntervalSince1970, change.by, change.reason,
+                    ])
+            }
+            return updated.last!
+        }
+    }
+
+    public func stageChanges(_ model: String) async throws -> [StageChange] {
+        try read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM stage_changes WHERE model = ? ORDER BY id", arguments: [model]
+            ).map { row in
+                StageChange(
+                    model: row["model"], version: row["version"],
+                    from: ModelStage(rawValue: row["from_stage"]) ?? .none,
+                    to: ModelStage(rawValue: row["to_stage"]) ?? .none,
+                    at: Date(timeIntervalSince1970: row["at"]), by: row["by"], reason: row["reason"])
+            }
+        }
+    }
+
+    private static func versions(_ db: Database, model: String?) throws -> [ModelVersion] {
+        let rows =
+            try model.map {
+                try Row.fetchAll(
+                    db, sql: "SELECT * FROM model_versions WHERE model = ? ORDER BY version DESC", arguments: [$0])
+            } ?? Row.fetchAll(db, sql: "SELECT * FROM model_versions ORDER BY model, version DESC")
+        return rows.map { row in
+            let metricsJSON: String = row["metrics"]
+            return ModelVersion(
+                model: row["model"], version: row["version"], artifactID: row["artifact_id"], runID: row["run_id"],
+                stage: ModelStage(rawValue: row["stage"]) ?? .none,
+                createdAt: Date(timeIntervalSince1970: row["created_at"]), createdBy: row["created_by"],
+                metrics: (try? JSONDecoder().decode([String: Double].self, from: Data(metricsJSON.utf8))) ?? [:],
+                datasetVersion: row["dataset_version"])
+        }
+    }
+}
+
+extension JSONEncoder {
+    /// Sorted keys, for stable stored JSON.
+    static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+}
