@@ -222,4 +222,41 @@ struct CachingTests {
         #expect(fixed.stepRun("b")?.status == .completed)
         #expect(counter["a"] == 1)
     }
+
+    /// Reads a "file" whose content lives in a box: its fingerprint is the content.
+    struct ReadOutside: ExternalInputStep {
+        static let name = "read_outside"
+        static let version = 1
+        let source: Box
+        let counter: Counter
+        func externalFingerprint() throws -> String { source.value }
+        func run(_ input: Void, context: StepContext) async throws -> String {
+            counter.hit("read")
+            return source.value
+        }
+    }
+
+    final class Box: @unchecked Sendable {
+        var value: String
+        init(_ value: String) { self.value = value }
+    }
+
+    @Test("a step reading from outside re-runs when its fingerprint changes, and is cached while it does not")
+    func externalFingerprint() async throws {
+        let counter = Counter()
+        let source = Box("v1")
+        let pipeline = Pipeline("outside") { p in
+            let text = p.add(ReadOutside(source: source, counter: counter))
+            p.step("upper", version: 1, text) { text, _ in text.uppercased() }
+        }
+        let engine = try TestEngine()
+        _ = try await engine.run(pipeline)
+        let same = try await engine.run(pipeline)
+        #expect(same.stepRun("read_outside")?.status == .cached)
+        source.value = "v2"
+        let changed = try await engine.run(pipeline)
+        #expect(changed.stepRun("read_outside")?.status == .completed)
+        #expect(changed.stepRun("upper")?.status == .completed)
+        #expect(counter["read"] == 2)
+    }
 }
