@@ -36,6 +36,9 @@ let package = Package(
         // Transforms, learners, metrics and evaluation over tables: imports the data module only, so a model server
         // loads a model without orchestration.
         .target(name: "SluiceML", dependencies: ["SluiceData"]),
+        // Built-in pipeline steps over the data and ML modules: ingest, statistics, schema, validate, split,
+        // transform, train, evaluate, register, and the standard pipeline made of them.
+        .target(name: "SluiceComponents", dependencies: ["SluiceCore", "SluiceData", "SluiceML"]),
         // The embedded metadata store: SQLite through GRDB, WAL mode, versioned migrations.
         .target(
             name: "SluiceStoreSQLite",
@@ -45,7 +48,7 @@ let package = Package(
         .target(
             name: "SluiceCLI",
             dependencies: [
-                "SluiceCore", "SluiceStoreSQLite", "SluiceData",
+                "SluiceCore", "SluiceStoreSQLite", "SluiceData", "SluiceML", "SluiceComponents",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -61,6 +64,9 @@ let package = Package(
         .executableTarget(
             name: "MLBenchmark", dependencies: ["SluiceML", "SluiceData"], path: "Benchmarks/MLBenchmark"
         ),
+        .testTarget(
+            name: "SluiceComponentsTests",
+            dependencies: ["Sluice", "SluiceComponents", "SluiceML", "SluiceStoreSQLite", "SluiceTesting"]),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTesting"]),
         .testTarget(name: "SluiceDataTests", dependencies: ["SluiceData", "SluiceTesting"]),
         .testTarget(

@@ -62,6 +62,21 @@ struct RunCommand: AsyncParsableCommand {
             return
         }
 
+        let result = try await Self.runWithProgress(engine, resolved)
+        if json {
+            print(try jsonString(result.run))
+        } else {
+            Self.printSummary(result, workspace: workspace)
+        }
+        switch result.run.status {
+        case .completed: return
+        case .cancelled: throw ExitCode(130)
+        default: throw ExitCode(1)
+        }
+    }
+
+    /// Runs a resolved pipeline with live per-step progress on standard error and Ctrl-C cancelling it.
+    static func runWithProgress(_ engine: RunEngine, _ resolved: ResolvedPipeline) async throws -> RunResult {
         let terminal = Terminal.standardError
         let reporter = RunReporter(terminal: terminal)
         // The handler is in place before any step starts, so an early Ctrl-C is never lost.
@@ -84,16 +99,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         let result = try await task.value
         ticker.cancel()
-        if json {
-            print(try jsonString(result.run))
-        } else {
-            printSummary(result, workspace: workspace)
-        }
-        switch result.run.status {
-        case .completed: return
-        case .cancelled: throw ExitCode(130)
-        default: throw ExitCode(1)
-        }
+        return result
     }
 
     private func selectPipeline() throws -> Pipeline {
@@ -120,7 +126,7 @@ struct RunCommand: AsyncParsableCommand {
         return pipelines[0]
     }
 
-    private func printSummary(_ result: RunResult, workspace: Workspace) {
+    static func printSummary(_ result: RunResult, workspace: Workspace) {
         let t = Terminal.standardOutput
         let run = result.run
         var counts: [StepRunStatus: Int] = [:]

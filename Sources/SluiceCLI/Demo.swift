@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import SluiceComponents
+import SluiceCore
+import SluiceData
+import SluiceML
+
+/// `sluice demo`: the standard pipeline on the Palmer penguins data, on the embedded defaults.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the standard pipeline on the Palmer penguins data (shipped with Sluice).",
+        discussion: """
+            ingest → statistics → schema → validate → split → transform → train → evaluate → register, in this
+            process, with records in ./.sluice (SQLite) and artifacts beside them. Run it twice: the second run
+            reuses every step from the cache and only checks the registry again.
+            Examples:
+              sluice demo
+              sluice demo --set train.rounds=50 --set train.learning_rate=0.1
+            """)
+
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp("Override a setting: STEP.PARAM=VALUE (see `--print-config`).", valueName: "key=value"))
+    var overrides: [String] = []
+
+    @Flag(help: "Print the fully resolved run config and exit without running.")
+    var printConfig = false
+
+    static let model = "penguins"
+
+    func run() async throws {
+        let workspace = try Workspace.open(create: true)
+        guard let registry = workspace.metadata as? any MetadataStore & ModelRegistry else {
+            throw CLIError(problem: "this metadata store has no model registry", fix: "use the SQLite store.")
+        }
+        // The data lives in the project; writing the same bytes again keeps its version (and the cache).
+        let dataDirectory = workspace.project.directory.appending(path: "demo")
+        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        let dataFile = dataDirectory.appending(path: "penguins.csv")
+        let bytes = Data(DemoData.penguinsCSV.utf8)
+        if (try? Data(contentsOf: dataFile)) != bytes { try bytes.write(to: dataFile, options: .atomic) }
+
+        var options = StandardPipeline.Options(model: Self.model, paths: [dataFile.path], label: "species")
+        options.name = "penguins-demo"
+        options.slices = ["island"]
+        options.thresholds = [
+            MetricThreshold(metric: "accuracy", atLeast: 0.9),
+            MetricThreshold(metric: "macro_f1", atLeast: 0.9),
+            MetricThreshold(metric: "accuracy", maxDegradation: 0.02),
+        ]
+        options.rounds = 50
+        options.maxDepth = 4
+        let baseline = try await Self.productionBaseline(Self.model, registry: registry, workspace: workspace)
+        let pipeline = StandardPipeline.make(options, registry: registry, baseline: baseline)
+        var config = RunConfig()
+        try config.apply(overrides: overrides)
+        let engine = workspace.engine(materializers: Catalog.materializers)
+        let resolved = try engine.resolve(pipeline, config: config)
+        if printConfig {
+            print(resolved.configYAML, terminator: "")
+            return
+        }
+        let result = try await RunCommand.runWithProgress(engine, resolved)
+        RunCommand.printSummary(result, workspace: workspace)
+        guard result.run.status == .completed else { throw ExitCode(1) }
+        try printOutcome(result, workspace: workspace)
+    }
+
+    /// The production version of `model` and its bundle, when there is one.
+    static func productionBaseline(
+        _ model: String, registry: any MetadataStore & ModelRegistry, workspace: Workspace
+    ) async throws -> Baseline? {
+        guard let version = try await registry.productionVersion(model) else { return nil }
+        return Baseline(
+            version: version, bundle: try await loadBundle(version, registry: registry, workspace: workspace))
+    }
+
+    /// Reads a model version's bundle from the artifact store.
+    static func loadBundle(_ version: ModelVersion, registry: any MetadataStore, workspace: Workspace) async throws
+        -> ModelBundle
+    {
+        guard let record = try await registry.artifact(version.artifactID) else {
+            throw CLIError(
+                problem:
+                    "the bundle artifact \(version.artifactID) of \(version.model)@\(version.version) is not recorded",
+                fix: "check the project's metadata store.")
+        }
+        return try CodableMaterializer<ModelBundle>().decode(workspace.artifacts.data(for: record.uri))
+    }
+
+    private func printOutcome(_ result: RunResult, workspace: Workspace) throws {
+        let t = Terminal.standardOutput
+        let evaluation = try result.value(Evaluation.self, step: "evaluate", output: "evaluation")
+        let registration = try result.value(Registration.self, step: "register")
+        print("")
+        print(t.paint("Model", .bold) + " penguins: predicts species from bill, flipper, body mass, island, sex, year")
+        if case .classification(let metrics) = evaluation.overall {
+            print(
+                "  evaluation (\(metrics.count) held-out penguins): accuracy \(String(format: "%.3f", metrics.accuracy)), macro F1 \(String(format: "%.3f", metrics.macroF1)), log loss \(String(format: "%.3f", metrics.logLoss))"
+            )
+            for slice in evaluation.slices {
+                if let accuracy = slice.metrics.value("accuracy") {
+                    print(
+                        "    \(slice.column) = \(slice.value): accuracy \(String(format: "%.3f", accuracy)) (\(slice.metrics.count))"
+                    )
+                }
+            }
+        }
+        let blessing = registration.blessing
+        print(
+            "  blessing: " + (blessing.passed ? t.paint("passed", .green, .bold) : t.paint("not passed", .red, .bold)))
+        for check in blessing.checks { print("    \(check.passed ? "✔" : "✘") \(check.reason)") }
+        if let version = registration.version {
+            let note = registration.isNew ? "registered" : "already registered"
+            print("  \(note): penguins@\(version.version), stage \(version.stage)")
+        } else {
+            print("  not registered")
+        }
+        if let bundle = result.outputs["evaluate"]?["bundle"] {
+            print("  bundle: artifact \(bundle.id) (\(workspace.display(workspace.artifacts.root.path)))")
+        }
+        print("")
+        print(t.paint("Next", .bold))
+        print("  sluice models list                        the registry")
+        print("  sluice models show penguins               versions, stages, metrics, model card")
+        print("  sluice models export penguins -o m.json   the bundle, to load anywhere SluiceML runs")
+        print(
+            "  sluice artifacts lineage \(result.outputs["evaluate"]?["bundle"]?.id.prefix(16) ?? "ID")  where it came from"
+        )
+        print("  sluice demo                               again: everything is reused from the cache")
+    }
+}

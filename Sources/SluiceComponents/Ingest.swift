@@ -1,0 +1,115 @@
+import Foundation
+import SluiceCore
+import SluiceData
+
+/// What an ingest read: the dataset's content version, its files and how many rows were good and bad.
+public struct DatasetInfo: Codable, Sendable, Equatable {
+    /// The content version (a hash of the files' contents).
+    public var version: String
+    /// The files read.
+    public var files: [String]
+    /// Rows read.
+    public var rows: Int
+    /// Rows skipped as malformed (only with `skip_bad_rows`).
+    public var badRows: Int
+    /// The first skipped rows, with file, line and reason.
+    public var badRowExamples: [String]
+}
+
+/// A table and what was read to make it.
+public struct IngestedData: MultipleOutputs {
+    /// The rows.
+    public var table: Table
+    /// The dataset version and file list.
+    public var info: DatasetInfo
+    public static let outputs: [NamedOutput<IngestedData>] = [.init("table", \.table), .init("info", \.info)]
+}
+
+/// Reads CSV files (paths, folders or globs) into a table and records the dataset's content version. The version
+/// joins the cache key, so changed files re-run the pipeline from here and unchanged ones never do.
+public struct IngestCSV: ExternalInputStep {
+    /// What to read and how.
+    public struct Parameters: Codable, Sendable, Equatable {
+        /// Files, folders or glob patterns, relative to the working directory.
+        public var paths: [String] = []
+        /// Skip malformed rows (counted, with the first examples recorded) instead of failing.
+        public var skipBadRows = false
+        /// The field delimiter.
+        public var delimiter = ","
+        /// Creates parameters.
+        public init(paths: [String] = []) { self.paths = paths }
+    }
+    public static let name = "ingest"
+    public static let version = 1
+    public var parameters: Parameters
+
+    /// Creates the step.
+    public init(paths: [String] = []) { parameters = Parameters(paths: paths) }
+
+    func reader() throws -> CSVReader {
+        guard !parameters.paths.isEmpty else {
+            throw ComponentError(
+                problem: "the ingest step has no paths", fix: "set steps.ingest.parameters.paths to CSV files or globs."
+            )
+        }
+        var options = CSVOptions()
+        options.skipBadRows = parameters.skipBadRows
+        guard parameters.delimiter.utf8.count == 1 else {
+            throw ComponentError(
+                problem: "the delimiter '\(parameters.delimiter)' is not one byte", fix: "use a single character.")
+        }
+        options.delimiter = parameters.delimiter.utf8.first!
+        return try CSVReader(paths: parameters.paths, options: options)
+    }
+
+    /// The dataset's content version (unchanged files are not re-hashed).
+    public func externalFingerprint() throws -> String {
+        try DatasetVersion.compute(try reader().files, cache: FileHashCache(url: Self.hashCache)).id
+    }
+
+    static var hashCache: URL {
+        FileManager.default.homeDirectoryForCurrentUser.appending(path: ".cache/sluice/file-hashes.json")
+    }
+
+    public func run(_ input: Void, context: StepContext) async throws -> IngestedData {
+        let reader = try reader()
+        let version = try DatasetVersion.compute(reader.files, cache: FileHashCache(url: Self.hashCache))
+        var chunks: [Table] = []
+        let summary = try reader.forEachChunk { chunk in
+            chunks.append(chunk.table)
+            context.reportProgress(completed: Int(chunk.bytesRead), total: Int(chunk.totalBytes), unit: "bytes")
+        }
+        let table = Table.concatenating(chunks, names: summary.columnNames, types: summary.columnTypes)
+        let info = DatasetInfo(
+            version: version.id, files: reader.files.map(\.path), rows: table.rowCount, badRows: summary.badRowCount,
+            badRowExamples: summary.badRows.map { "\($0.place): \($0.problem)" })
+        context.setProperty("dataset_version", .string(version.id), forOutput: "table")
+        context.setProperty("files", .int(reader.files.count), forOutput: "table")
+        context.setProperty("bad_rows", .int(summary.badRowCount), forOutput: "table")
+        context.log(metric: "rows", Double(table.rowCount))
+        context.log(metric: "bad_rows", Double(summary.badRowCount))
+        return IngestedData(table: table, info: info)
+    }
+}
+
+/// A component cannot run as configured, with what to do about it.
+public struct ComponentError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong.
+    public var problem: String
+    /// What to do.
+    public var fix: String
+    public var description: String { "\(problem)\n  To fix: \(fix)" }
+
+    /// Creates an error.
+    public init(problem: String, fix: String) {
+        self.problem = problem
+        self.fix = fix
+    }
+}
+
+/// Writes an HTML page into the step's scratch directory as a file artifact.
+func htmlArtifact(_ html: String, named name: String, context: StepContext) throws -> FileArtifact {
+    let url = context.scratchDirectory.appending(path: name)
+    try Data(html.utf8).write(to: url)
+    return FileArtifact(url: url)
+}

@@ -1,0 +1,382 @@
+import Foundation
+import SluiceCore
+import SluiceData
+import SluiceML
+
+/// Fits the preprocessing on the training rows: a spec given in config, or by default every column but the label,
+/// numbers imputed with the mean and standardized, text imputed with the most frequent value and one-hot encoded.
+public struct FitTransforms: Step {
+    /// The label to leave out and the transforms to fit.
+    public struct Parameters: Codable, Sendable, Equatable {
+        /// The label column (never a feature).
+        public var label = "label"
+        /// Columns to leave out besides the label (identifiers, timestamps…).
+        public var exclude: [String] = []
+        /// An explicit spec; when absent, the default described above.
+        public var spec: TransformSpec?
+        /// Creates parameters.
+        public init() {}
+    }
+    public static let name = "transform"
+    public static let version = 1
+    public var parameters = Parameters()
+    /// Creates the step.
+    public init() {}
+
+    /// The default spec for a table: every column except the label and the excluded ones.
+    public static func defaultSpec(for table: Table, label: String, exclude: [String]) -> TransformSpec {
+        TransformSpec(
+            features: table.columns.filter { $0.name != label && !exclude.contains($0.name) }.map { column in
+                column.type == .string
+                    ? FeatureSpec(column.name, .impute(.mostFrequent), .oneHot(minFrequency: 1, oovBuckets: 1))
+                    : FeatureSpec(column.name, .impute(.mean), .standardize)
+            })
+    }
+
+    public func run(_ train: Table, context: StepContext) async throws -> TransformGraph {
+        guard train[parameters.label] != nil else {
+            throw ComponentError(
+                problem: "the training data has no label column '\(parameters.label)'",
+                fix: "set the label (columns: \(train.columnNames.joined(separator: ", "))).")
+        }
+        let spec =
+            parameters.spec ?? Self.defaultSpec(for: train, label: parameters.label, exclude: parameters.exclude)
+        let graph = try TransformGraph.fit(spec, on: train)
+        context.setProperty("features", .int(graph.layout.slots.count))
+        context.setProperty("columns", .int(graph.layout.expandedCount))
+        return graph
+    }
+}
+
+/// Trains a model on transformed training rows: gradient-boosted trees, logistic/softmax regression, or ridge.
+public struct TrainModel: Step {
+    /// The learner and its hyper-parameters.
+    public struct Parameters: Codable, Sendable, Equatable {
+        /// The label column.
+        public var label = "label"
+        /// `auto` (text, boolean or few whole numbers: classification), `classification` or `regression`.
+        public var task = "auto"
+        /// `gbdt`, `logistic` (softmax for more than two classes) or `linear` (ridge).
+        public var learner = "gbdt"
+        /// Boosting rounds.
+        public var rounds = 100
+        /// Tree depth.
+        public var maxDepth = 6
+        /// Shrinkage per round.
+        public var learningRate = 0.3
+        /// L2 penalty (leaf values for trees, weights for linear models).
+        public var l2: Double?
+        /// Row and column sampling for trees.
+        public var subsample = 1.0
+        public var columnSample = 1.0
+        /// Smallest hessian sum per leaf.
+        public var minChildWeight = 1.0
+        /// Stop after this many rounds without improvement on a held-out tenth of the training rows.
+        public var earlyStoppingRounds: Int?
+        /// Creates parameters.
+        public init() {}
+    }
+    public static let name = "train"
+    public static let version = 1
+    public var parameters = Parameters()
+    /// Creates the step.
+    public init() {}
+
+    public func run(_ input: (Table, TransformGraph), context: StepContext) async throws -> TrainedModel {
+        let (train, graph) = input
+        guard let labelColumn = train[parameters.label] else {
+            throw ComponentError(
+                problem: "the training data has no label column '\(parameters.label)'",
+                fix: "set steps.train.parameters.label.")
+        }
+        let x = try graph.transform(train)
+        let progress: TrainingCallback = { step in
+            context.reportProgress(completed: step.iteration, total: step.maxIterations, unit: "iterations")
+            context.log(metric: "train_loss", step.loss, step: step.iteration)
+            if let metric = step.evalMetric {
+                context.log(metric: "eval_\(metric.name)", metric.value, step: step.iteration)
+            }
+        }
+        let classification = try isClassification(labelColumn)
+        var random = context.random()
+        if classification {
+            let mapping = try LabelMapping(fitting: labelColumn)
+            let labels = try mapping.encode(labelColumn)
+            let task = ModelTask.classification(classes: mapping.classes)
+            let classes = mapping.classes.count
+            switch parameters.learner {
+            case "gbdt":
+                var learner = GradientBoosting(objective: classes == 2 ? .logistic : .softmax)
+                configure(&learner, seed: random.next())
+                var eval: (FeatureMatrix, [Int32])?
+                var fitX = x
+                var fitY = labels
+                if learner.earlyStoppingRounds != nil {
+                    let (a, b) = holdOut(x.rowCount, seed: random.next())
+                    fitX = x.rows(a)
+                    fitY = a.map { labels[$0] }
+                    eval = (x.rows(b), b.map { labels[$0] })
+                }
+                let model = try learner.fit(fitX, labels: fitY, classes: classes, eval: eval, progress: progress)
+                context.setProperty("rounds", .int(model.rounds))
+                return TrainedModel(task: task, learner: .trees(model))
+            case "logistic":
+                let l2 = parameters.l2 ?? 1e-4
+                let model =
+                    classes == 2
+                    ? try LogisticRegression(l2: l2).fit(x, labels: labels, progress: progress)
+                    : try SoftmaxRegression(l2: l2).fit(x, labels: labels, classes: classes, progress: progress)
+                context.setProperty("converged", .bool(model.convergence.converged))
+                return TrainedModel(task: task, learner: .linear(model))
+            default:
+                throw ComponentError(
+                    problem: "learner '\(parameters.learner)' cannot classify",
+                    fix: "use gbdt or logistic for classification (linear is for regression).")
+            }
+        }
+        let targets = try LabelMapping.targets(labelColumn)
+        switch parameters.learner {
+        case "gbdt":
+            var learner = GradientBoosting(objective: .squaredError)
+            configure(&learner, seed: random.next())
+            return TrainedModel(
+                task: .regression, learner: .trees(try learner.fit(x, targets: targets, progress: progress)))
+        case "linear":
+            let model = try LinearRegression(l2: parameters.l2 ?? 1e-4).fit(x, targets: targets, progress: progress)
+            return TrainedModel(task: .regression, learner: .linear(model))
+        default:
+            throw ComponentError(
+                problem: "learner '\(parameters.learner)' cannot do regression", fix: "use gbdt or linear.")
+        }
+    }
+
+    private func isClassification(_ label: Column) throws -> Bool {
+        switch parameters.task {
+        case "classification": return true
+        case "regression": return false
+        case "auto":
+            if label.type == .string || label.type == .boolean { return true }
+            if label.type == .integer { return ColumnStatistics(label).distinctCount <= 20 }
+            return false
+        default:
+            throw ComponentError(
+                problem: "unknown task '\(parameters.task)'", fix: "use auto, classification or regression.")
+        }
+    }
+
+    private func configure(_ learner: inout GradientBoosting, seed: UInt64) {
+        learner.rounds = parameters.rounds
+        learner.maxDepth = parameters.maxDepth
+        learner.learningRate = parameters.learningRate
+        if let l2 = parameters.l2 { learner.l2 = l2 }
+        learner.subsample = parameters.subsample
+        learner.columnSample = parameters.columnSample
+        learner.minChildWeight = parameters.minChildWeight
+        learner.earlyStoppingRounds = parameters.earlyStoppingRounds
+        learner.seed = seed
+    }
+
+    /// Nine tenths and one tenth of the rows, reproducibly shuffled.
+    private func holdOut(_ rows: Int, seed: UInt64) -> ([Int], [Int]) {
+        var order = Array(0..<rows)
+        var random = SeededRandom(seed: seed)
+        order.shuffle(using: &random)
+        let cut = rows / 10
+        return (order[cut...].sorted(), order[..<cut].sorted())
+    }
+}
+
+/// What evaluating a candidate produced.
+public struct EvaluationOutputs: MultipleOutputs {
+    /// The model bundle: transforms, model, signature, metrics, lineage and model card.
+    public var bundle: ModelBundle
+    /// Metrics overall and per slice.
+    public var evaluation: Evaluation
+    /// An HTML page of the metrics and curves.
+    public var report: FileArtifact
+    public static let outputs: [NamedOutput<EvaluationOutputs>] = [
+        .init("bundle", \.bundle), .init("evaluation", \.evaluation), .init("report", \.report),
+    ]
+}
+
+/// Evaluates the candidate on the evaluation rows, overall and per slice, and packs the model bundle.
+public struct EvaluateModel: Step {
+    /// The model's name, the label and the slices.
+    public struct Parameters: Codable, Sendable, Equatable {
+        /// The model's name (for the bundle and its card).
+        public var model = "model"
+        /// The label column.
+        public var label = "label"
+        /// Columns whose values slice the metrics.
+        public var slices: [String] = []
+        /// Creates parameters.
+        public init() {}
+    }
+    public static let name = "evaluate"
+    public static let version = 1
+    public var parameters = Parameters()
+
+    /// Creates the step.
+    public init() {}
+
+    public func run(
+        _ input: (Table, TransformGraph, TrainedModel, DatasetInfo, DatasetStatistics), context: StepContext
+    ) async throws -> EvaluationOutputs {
+        let (eval, graph, model, info, statistics) = input
+        let evaluation = try Self.evaluate(model, graph, on: eval, label: parameters.label, slices: parameters.slices)
+        for name in evaluation.overall.names {
+            if let value = evaluation.overall.value(name) {
+                context.log(metric: name, value)
+                context.setProperty(name, .double(value), forOutput: "bundle")
+            }
+        }
+        var facts = ["Training rows": String(info.rows - eval.rowCount), "Evaluation rows": String(eval.rowCount)]
+        switch model.learner {
+        case .trees(let trees): facts["Rounds"] = String(trees.rounds)
+        case .linear(let linear): facts["Optimizer"] = linear.convergence.reason
+        }
+        let bundle = ModelBundle(
+            name: parameters.model, transforms: graph, model: model, label: parameters.label,
+            trainingStatistics: statistics, evaluation: evaluation, trainingRun: context.runID.description,
+            datasetVersion: info.version, trainingFacts: facts)
+        let html = MetricCharts.html(evaluation, title: "Evaluation of \(parameters.model) (\(context.runID))")
+        return EvaluationOutputs(
+            bundle: bundle, evaluation: evaluation,
+            report: try htmlArtifact(html, named: "evaluation.html", context: context))
+    }
+
+    /// Metrics of a model on labelled rows, overall and per slice.
+    public static func evaluate(
+        _ model: TrainedModel, _ transforms: TransformGraph, on eval: Table, label: String, slices names: [String]
+    ) throws -> Evaluation {
+        guard let labelColumn = eval[label] else {
+            throw ComponentError(
+                problem: "the evaluation data has no label column '\(label)'", fix: "set the label parameter.")
+        }
+        var slices: [String: [String?]] = [:]
+        for name in names {
+            guard let column = eval[name] else {
+                throw ComponentError(
+                    problem: "cannot slice by '\(name)': the evaluation data has no such column",
+                    fix: "use one of \(eval.columnNames.joined(separator: ", ")).")
+            }
+            slices[name] = (0..<column.count).map { column.string($0) }
+        }
+        let predictions = model.predict(try transforms.transform(eval))
+        switch model.task {
+        case .classification(let classes):
+            let labels = try LabelMapping(classes: classes).encode(labelColumn)
+            return Evaluation(labels: labels, probabilities: predictions.values, classes: classes, slices: slices)
+        case .regression:
+            return Evaluation(
+                targets: try LabelMapping.targets(labelColumn), predictions: predictions.values, slices: slices)
+        }
+    }
+}
+
+/// The production model a candidate is compared with.
+public struct Baseline: Sendable {
+    /// Its registry version.
+    public var version: ModelVersion
+    /// Its bundle.
+    public var bundle: ModelBundle
+
+    /// Creates a baseline.
+    public init(version: ModelVersion, bundle: ModelBundle) {
+        self.version = version
+        self.bundle = bundle
+    }
+}
+
+/// What registering decided.
+public struct Registration: Codable, Sendable, Equatable {
+    /// The verdict against the thresholds and the baseline.
+    public var blessing: Blessing
+    /// The version the candidate is registered as (new, or the one that already holds this bundle), or nil.
+    public var version: ModelVersion?
+    /// The production version it was compared with.
+    public var baseline: ModelVersion?
+    /// Whether this run added the version (false when the bundle was registered before, or not blessed).
+    public var isNew: Bool
+}
+
+/// Blesses the candidate against the thresholds and the current production version (evaluated on the same rows),
+/// and registers the bundle as the model's next version when blessed. It never reuses an earlier result: the
+/// registry may have changed since. Registering the same bundle twice returns its existing version.
+public struct RegisterModel: Step {
+    /// Which model, the rules, and where the bundle comes from.
+    public struct Parameters: Codable, Sendable, Equatable {
+        /// The model's name in the registry.
+        public var model = "model"
+        /// The label column (to evaluate the baseline on the same rows).
+        public var label = "label"
+        /// The rules the candidate must meet.
+        public var thresholds: [MetricThreshold] = []
+        /// The step whose `bundle` output to register.
+        public var bundleStep = "evaluate"
+        /// Put a new version in production when the model has none yet.
+        public var promoteFirst = false
+        /// Creates parameters.
+        public init() {}
+    }
+    public static let name = "register"
+    public static let version = 1
+    public var parameters = Parameters()
+    let store: any MetadataStore & ModelRegistry
+    let baseline: Baseline?
+
+    /// Creates the step, writing to `store`'s registry and comparing with `baseline`.
+    public init(store: any MetadataStore & ModelRegistry, baseline: Baseline?) {
+        self.store = store
+        self.baseline = baseline
+    }
+
+    public func run(_ input: (Table, ModelBundle, Evaluation), context: StepContext) async throws -> Registration {
+        let (eval, bundle, evaluation) = input
+        var baselineEvaluation: Evaluation?
+        if let baseline {
+            baselineEvaluation = try EvaluateModel.evaluate(
+                baseline.bundle.model, baseline.bundle.transforms, on: eval, label: parameters.label,
+                slices: evaluation.slices.map(\.column).reduce(into: [String]()) {
+                    if !$0.contains($1) { $0.append($1) }
+                })
+        }
+        let blessing = Blessing(
+            candidate: evaluation, baseline: baselineEvaluation,
+            policy: BlessingPolicy(thresholds: parameters.thresholds))
+        context.setProperty("blessed", .bool(blessing.passed))
+        if let baseline { context.setProperty("baseline_version", .int(baseline.version.version)) }
+        guard blessing.passed else {
+            context.logger.info("not registered: \(blessing.failures.joined(separator: "; "))")
+            return Registration(blessing: blessing, version: nil, baseline: baseline?.version, isNew: false)
+        }
+        let stepRuns = try await store.stepRuns(ofRun: context.runID)
+        guard let source = stepRuns.last(where: { $0.stepName == parameters.bundleStep }),
+            let artifact = try await store.outputs(ofStepRun: source.id)["bundle"]
+        else {
+            throw ComponentError(
+                problem: "no 'bundle' output of step '\(parameters.bundleStep)' in this run",
+                fix: "set bundle_step to the step that evaluates the model.")
+        }
+        let user = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
+        if let existing = try await store.modelVersions(parameters.model).first(where: { $0.artifactID == artifact.id })
+        {
+            context.setProperty("version", .int(existing.version))
+            return Registration(blessing: blessing, version: existing, baseline: baseline?.version, isNew: false)
+        }
+        var metrics: [String: Double] = [:]
+        for name in evaluation.overall.names {
+            if let value = evaluation.overall.value(name) { metrics[name] = value }
+        }
+        var version = try await store.registerModelVersion(
+            model: parameters.model, artifactID: artifact.id, runID: context.runID.description, createdBy: user,
+            metrics: metrics, datasetVersion: bundle.datasetVersion)
+        if parameters.promoteFirst, try await store.productionVersion(parameters.model) == nil {
+            version = try await store.moveModelVersion(
+                parameters.model, version: version.version, to: .production, by: user,
+                reason: "first blessed version (run \(context.runID))")
+        }
+        context.setProperty("version", .int(version.version))
+        return Registration(blessing: blessing, version: version, baseline: baseline?.version, isNew: true)
+    }
+}

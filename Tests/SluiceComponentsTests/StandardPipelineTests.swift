@@ -1,0 +1,190 @@
+import Foundation
+import Sluice
+import SluiceComponents
+import SluiceML
+import SluiceStoreSQLite
+import SluiceTesting
+import Testing
+
+/// A temporary project: the penguins data in a file, a SQLite store (metadata and registry), an engine.
+struct Project {
+    let directory: TemporaryDirectory
+    let store: SQLiteMetadataStore
+    let engine: TestEngine
+    let data: URL
+
+    init() throws {
+        directory = try TemporaryDirectory(prefix: "sluice-components")
+        store = try SQLiteMetadataStore(path: directory.path("metadata.sqlite").path)
+        engine = try TestEngine(metadata: store, materializers: .standard)
+        data = directory.path("penguins.csv")
+        try Data(DemoData.penguinsCSV.utf8).write(to: data)
+    }
+
+    func options() -> StandardPipeline.Options {
+        var options = StandardPipeline.Options(model: "penguins", paths: [data.path], label: "species")
+        options.slices = ["island"]
+        options.thresholds = [
+            MetricThreshold(metric: "accuracy", atLeast: 0.9),
+            MetricThreshold(metric: "accuracy", maxDegradation: 0.02),
+        ]
+        options.rounds = 30
+        options.maxDepth = 3
+        return options
+    }
+
+    func run(_ overrides: [String] = [], options: StandardPipeline.Options? = nil) async throws -> RunResult {
+        var baseline: Baseline?
+        if let production = try await store.productionVersion("penguins") {
+            let record = try #require(try await store.artifact(production.artifactID))
+            let bundle = try CodableMaterializer<ModelBundle>().decode(
+                try engine.engine.artifacts.data(for: record.uri))
+            baseline = Baseline(version: production, bundle: bundle)
+        }
+        var config = RunConfig()
+        try config.apply(overrides: overrides)
+        return try await engine.run(
+            StandardPipeline.make(options ?? self.options(), registry: store, baseline: baseline), config: config)
+    }
+}
+
+@Suite("Standard pipeline")
+struct StandardPipelineTests {
+    @Test("the standard pipeline runs end to end: every artifact, a registered production version, lineage both ways")
+    func endToEnd() async throws {
+        let project = try Project()
+        let result = try await project.run()
+        #expect(result.run.status == .completed, "\(result.run.error ?? "")")
+        #expect(result.stepRuns.count == 9)
+
+        let info = try result.value(DatasetInfo.self, step: "ingest", output: "info")
+        #expect(info.rows == 344)
+        #expect(info.version.hasPrefix("sha256:"))
+        let statistics = try result.value(DatasetStatistics.self, step: "statistics", output: "statistics")
+        #expect(statistics["bill_length_mm"]?.missing == 2)
+        let report = try result.value(FileArtifact.self, step: "statistics", output: "report")
+        #expect(try String(contentsOf: report.url, encoding: .utf8).contains("<svg"))
+        let schema = try result.value(Schema.self, step: "schema")
+        #expect(schema.columns.map(\.name).contains("species"))
+        #expect(try result.value(Validation.self, step: "validate").passed)
+        let sets = try (
+            result.value(Table.self, step: "split", output: "train"),
+            result.value(Table.self, step: "split", output: "eval")
+        )
+        #expect(sets.0.rowCount + sets.1.rowCount == 344)
+        #expect(abs(sets.1.rowCount - 69) <= 2)  // stratified 20%
+        let model = try result.value(TrainedModel.self, step: "train")
+        #expect(model.task == .classification(classes: ["Adelie", "Chinstrap", "Gentoo"]))
+        let evaluation = try result.value(Evaluation.self, step: "evaluate", output: "evaluation")
+        #expect(try #require(evaluation.overall.value("accuracy")) > 0.9)
+        #expect(Set(evaluation.slices.map(\.value)) == ["Biscoe", "Dream", "Torgersen"])
+        let bundle = try result.value(ModelBundle.self, step: "evaluate", output: "bundle")
+        #expect(bundle.datasetVersion == info.version)
+        #expect(bundle.trainingRun == result.run.id.description)
+        #expect(bundle.signature.inputs.first { $0.name == "island" }?.required == true)
+        #expect(bundle.signature.inputs.first { $0.name == "sex" }?.required == false)
+        #expect(bundle.card.contains("# Model card: penguins"))
+        // The bundle predicts from raw rows exactly what the evaluation measured.
+        let predictions = try bundle.predict(sets.1)
+        #expect(predictions.values == model.predict(try bundle.transforms.transform(sets.1)).values)
+        let one = try bundle.predict(rows: [
+            [
+                "island": .text("Biscoe"), "bill_length_mm": .number(47.5), "bill_depth_mm": .number(14.2),
+                "flipper_length_mm": .number(220), "body_mass_g": .number(5200), "sex": .text("male"),
+                "year": .number(2008),
+            ]
+        ])
+        #expect(one.predictedClasses == [2])  // a Gentoo
+
+        let registration = try result.value(Registration.self, step: "register")
+        #expect(registration.blessing.passed)
+        #expect(registration.isNew)
+        let version = try #require(try await project.store.productionVersion("penguins"))
+        #expect(version.version == 1)
+        #expect(version.runID == result.run.id.description)
+        #expect(version.datasetVersion == info.version)
+        #expect(version.artifactID == result.outputs["evaluate"]?["bundle"]?.id)
+
+        // Lineage: from the model version back to the raw data, and from the data forward to the model.
+        let bundleRecord = try #require(try await project.store.artifact(version.artifactID))
+        let upstream = try await Lineage.trace(bundleRecord, .upstream, in: project.store)
+        let ingested = try #require(upstream.artifacts.first { $0.name == "table" })
+        #expect(ingested.properties["dataset_version"] == .string(info.version))
+        let downstream = try await Lineage.trace(ingested, .downstream, in: project.store)
+        #expect(downstream.artifacts.contains { $0.id == version.artifactID })
+    }
+
+    @Test("a second run reuses every step but register, which finds the version already registered")
+    func secondRunCached() async throws {
+        let project = try Project()
+        _ = try await project.run()
+        let second = try await project.run()
+        #expect(second.run.status == .completed)
+        #expect(second.stepRuns.filter { $0.status == .cached }.count == 8)
+        #expect(second.stepRun("register")?.status == .completed)
+        let registration = try second.value(Registration.self, step: "register")
+        #expect(!registration.isNew)
+        #expect(registration.version?.version == 1)
+        #expect(registration.baseline?.version == 1)
+        #expect(try await project.store.modelVersions("penguins").count == 1)
+    }
+
+    @Test("a changed training parameter re-runs exactly train, evaluate and register; the new version is registered")
+    func changedParameter() async throws {
+        let project = try Project()
+        _ = try await project.run()
+        let changed = try await project.run(["train.rounds=12"])
+        let ran = Set(changed.stepRuns.filter { $0.status == .completed }.map(\.stepName))
+        #expect(ran == ["train", "evaluate", "register"])
+        let registration = try changed.value(Registration.self, step: "register")
+        #expect(registration.blessing.checks.contains { $0.baseline != nil })
+        if registration.blessing.passed {
+            #expect(registration.version?.version == 2)
+            #expect(try await project.store.productionVersion("penguins")?.version == 1)  // promotion is explicit
+        }
+    }
+
+    @Test("a drifted dataset stops the pipeline at validation with a readable report, and nothing is registered")
+    func driftStopsAtValidation() async throws {
+        let project = try Project()
+        let first = try await project.run()
+        let schema = try first.value(Schema.self, step: "schema")
+        let schemaFile = project.directory.path("schema.yaml")
+        try schema.yaml().write(to: schemaFile, atomically: true, encoding: .utf8)
+        // Drifted data: body mass in pounds, and a new island.
+        var lines = DemoData.penguinsCSV.split(separator: "\n").map(String.init)
+        for k in 1..<lines.count {
+            var fields = lines[k].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            if let grams = Double(fields[5]) { fields[5] = String(Int(grams * 2.2046)) }
+            if k % 5 == 0 { fields[1] = "Anvers" }
+            lines[k] = fields.joined(separator: ",")
+        }
+        try lines.joined(separator: "\n").write(to: project.data, atomically: true, encoding: .utf8)
+        let drifted = try await project.run(["schema.curated=\(schemaFile.path)"])
+        #expect(drifted.run.status == .failed)
+        #expect(drifted.stepRun("ingest")?.status == .completed)  // new content, new version: not cached
+        let validate = try #require(drifted.stepRun("validate"))
+        #expect(validate.status == .failed)
+        let message = try #require(validate.error)
+        #expect(message.contains("body_mass_g"))
+        #expect(message.contains("Anvers"))
+        #expect(message.contains("To fix"))
+        for step in ["split", "transform", "train", "evaluate", "register"] {
+            #expect(drifted.stepRun(step)?.status == .skipped, "\(step)")
+        }
+        #expect(try await project.store.modelVersions("penguins").count == 1)
+    }
+
+    @Test("validation can warn instead of stopping")
+    func warnOnly() async throws {
+        let project = try Project()
+        let first = try await project.run()
+        let schemaFile = project.directory.path("schema.yaml")
+        var schema = try first.value(Schema.self, step: "schema")
+        schema.columns.removeAll { $0.name == "year" }  // now an unexpected column
+        try schema.yaml().write(to: schemaFile, atomically: true, encoding: .utf8)
+        let warned = try await project.run(["schema.curated=\(schemaFile.path)", "validate.warn_only=true"])
+        #expect(warned.run.status == .completed)
+        #expect(try warned.value(Validation.self, step: "validate").passed == false)
+    }
+}
