@@ -1,0 +1,91 @@
+import Foundation
+import SluiceML
+import SluiceTesting
+import Testing
+
+@Suite("sluice demo and sluice models")
+struct DemoAndModelsTests {
+    @Test("sluice demo trains and registers the penguins model, and a second run is served from the cache")
+    func demoTwice() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-demo")
+        let first = try await CommandProcess.run("sluice", ["demo"], in: directory.url, environment: ["NO_COLOR": "1"])
+        #expect(first.status == 0, "\(first.errors)")
+        #expect(first.output.contains("completed"))
+        #expect(first.output.contains("9 done"))
+        #expect(first.output.contains("registered: penguins@1, stage production"))
+        #expect(first.output.contains("island = Biscoe"))
+        #expect(first.output.contains("sluice models show penguins"))
+        #expect(FileManager.default.fileExists(atPath: directory.path(".sluice/demo/penguins.csv").path))
+
+        let second = try await CommandProcess.run(
+            "sluice", ["demo"], in: directory.url, environment: ["NO_COLOR": "1"])
+        #expect(second.status == 0, "\(second.errors)")
+        #expect(second.output.contains("1 done, 8 cached"))
+        #expect(second.output.contains("already registered: penguins@1"))
+        #expect(second.output.contains("within 0.0200 of baseline"))
+    }
+
+    @Test("models list, show, promote, rollback and export work on the demo's registry")
+    func modelsCommands() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-models")
+        let env = ["NO_COLOR": "1", "USER": "tester"]
+        #expect(try await CommandProcess.run("sluice", ["demo"], in: directory.url, environment: env).status == 0)
+        // A second version: fewer rounds re-trains, is blessed against version 1, and is registered.
+        let retrain = try await CommandProcess.run(
+            "sluice", ["demo", "--set", "train.rounds=10"], in: directory.url, environment: env)
+        #expect(retrain.status == 0, "\(retrain.errors)")
+        #expect(retrain.output.contains("registered: penguins@2, stage none"))
+
+        let list = try await CommandProcess.run("sluice", ["models", "list"], in: directory.url, environment: env)
+        #expect(list.output.contains("penguins"))
+        let listed = try JSONDecoder().decode(
+            [ListedModel].self,
+            from: Data(
+                try await CommandProcess.run("sluice", ["models", "list", "--json"], in: directory.url).output.utf8))
+        #expect(listed.first?.latestVersion == 2)
+        #expect(listed.first?.productionVersion == 1)
+
+        let promote = try await CommandProcess.run(
+            "sluice", ["models", "promote", "penguins", "2", "--reason", "smaller model"], in: directory.url,
+            environment: env)
+        #expect(promote.status == 0, "\(promote.errors)")
+        #expect(promote.output.contains("penguins@2 is now in production"))
+        let show = try await CommandProcess.run(
+            "sluice", ["models", "show", "penguins"], in: directory.url, environment: env)
+        #expect(show.output.contains("v1 production → archived  by tester: replaced by version 2"))
+        #expect(show.output.contains("v2 none → production  by tester: smaller model"))
+
+        let rollback = try await CommandProcess.run(
+            "sluice", ["models", "rollback", "penguins", "--reason", "check"], in: directory.url, environment: env)
+        #expect(rollback.output.contains("penguins@1 is back in production"))
+
+        let card = try await CommandProcess.run(
+            "sluice", ["models", "show", "penguins@production"], in: directory.url, environment: env)
+        #expect(card.output.contains("# Model card: penguins"))
+
+        let file = directory.path("penguins.json")
+        let export = try await CommandProcess.run(
+            "sluice", ["models", "export", "penguins@production", "-o", file.path], in: directory.url, environment: env)
+        #expect(export.status == 0, "\(export.errors)")
+        let bundle = try ModelBundle.load(Data(contentsOf: file))
+        #expect(bundle.name == "penguins")
+        let prediction = try bundle.predict(rows: [
+            [
+                "island": .text("Dream"), "bill_length_mm": .number(49.0), "bill_depth_mm": .number(19.5),
+                "flipper_length_mm": .number(196), "body_mass_g": .number(3800), "sex": .text("male"),
+                "year": .number(2008),
+            ]
+        ])
+        #expect(prediction.predictedClasses == [1])  // a Chinstrap
+
+        let unknown = try await CommandProcess.run("sluice", ["models", "show", "pengiuns"], in: directory.url)
+        #expect(unknown.status != 0)
+        #expect(unknown.errors.contains("did you mean 'penguins'"))
+    }
+
+    struct ListedModel: Decodable {
+        var name: String
+        var latestVersion: Int
+        var productionVersion: Int?
+    }
+}
