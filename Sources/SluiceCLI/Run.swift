@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import SluiceComponents
 import SluiceCore
 import Synchronization
 
@@ -15,10 +16,15 @@ struct RunCommand: AsyncParsableCommand {
               sluice run prices
               sluice run prices --config run.yaml --set split.eval_fraction=0.3
               sluice run prices --print-config > run.yaml
+              sluice run pipeline.yaml --set train.rounds=50     (a YAML pipeline of built-in components)
+              sluice run --components                             (the components a YAML pipeline can use)
             """)
 
-    @Argument(help: "The pipeline to run (optional when the executable has only one).")
+    @Argument(help: "The pipeline to run, or a YAML pipeline file (optional when the executable has only one).")
     var pipeline: String?
+
+    @Flag(help: "List the built-in components YAML pipelines can use, with their inputs and outputs.")
+    var components = false
 
     @Option(name: .shortAndLong, help: "A YAML run config: step parameters, caching, parallelism, seed, stack.")
     var config: String?
@@ -41,10 +47,43 @@ struct RunCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let pipeline = try selectPipeline()
-        var runConfig = RunConfig()
-        if let config { runConfig = try RunConfig.load(contentsOf: URL(fileURLWithPath: config)) }
+        if components {
+            for entry in ComponentCatalog.entries {
+                print("\(entry.name): \(entry.summary)")
+                print("  inputs:  \(entry.inputs.map { "\($0.name) (\($0.typeName))" }.joined(separator: ", "))")
+                print("  outputs: \(entry.outputs.map { "\($0.name) (\($0.typeName))" }.joined(separator: ", "))")
+            }
+            return
+        }
+        let yaml = try pipeline.flatMap { name -> YAMLPipeline? in
+            guard name.hasSuffix(".yaml") || name.hasSuffix(".yml") else { return nil }
+            return try YAMLPipeline.load(contentsOf: URL(fileURLWithPath: name))
+        }
+        var runConfig = yaml?.config ?? RunConfig()
+        if let config {
+            guard yaml == nil else {
+                throw CLIError(
+                    problem: "--config cannot be combined with a YAML pipeline: the pipeline file is its run config.",
+                    fix: "put the settings in the pipeline file, or override them with --set.")
+            }
+            runConfig = try RunConfig.load(contentsOf: URL(fileURLWithPath: config))
+        }
         try runConfig.apply(overrides: overrides)
+        let pipeline: Pipeline
+        if let yaml {
+            let workspace = try Workspace.open(create: true)
+            let registry = workspace.metadata as? any MetadataStore & ModelRegistry
+            var baselines: [String: Baseline] = [:]
+            if let registry {
+                for (step, model) in yaml.registeredModels(config: runConfig) {
+                    baselines[step] = try await DemoCommand.productionBaseline(
+                        model, registry: registry, workspace: workspace)
+                }
+            }
+            pipeline = try yaml.build(context: ComponentContext(registry: registry, baselines: baselines))
+        } else {
+            pipeline = try selectPipeline()
+        }
         if noCache { runConfig.cache = false }
         if let parallelism {
             guard parallelism >= 1 else {

@@ -83,6 +83,30 @@ struct DemoAndModelsTests {
         #expect(unknown.errors.contains("did you mean 'penguins'"))
     }
 
+    @Test("sluice run FILE.yaml runs a YAML pipeline of built-in components; a wiring mistake exits 2 with the line")
+    func yamlPipeline() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-yaml")
+        #expect(try await CommandProcess.run("sluice", ["demo"], in: directory.url).status == 0)
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appending(path: "Examples/penguins.yaml")
+        let file = directory.path("pipeline.yaml")
+        try FileManager.default.copyItem(at: example, to: file)
+        let run = try await CommandProcess.run(
+            "sluice", ["run", "pipeline.yaml", "--set", "train.rounds=20"], in: directory.url,
+            environment: ["NO_COLOR": "1"])
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output.contains("completed"))
+        let broken = try String(contentsOf: file, encoding: .utf8).replacingOccurrences(
+            of: "component: statistics", with: "component: statistic")
+        try broken.write(to: file, atomically: true, encoding: .utf8)
+        let failed = try await CommandProcess.run("sluice", ["run", "pipeline.yaml"], in: directory.url)
+        #expect(failed.status == 2)
+        #expect(failed.errors.contains("pipeline.yaml:13:"))
+        #expect(failed.errors.contains("Did you mean 'statistics'?"))
+        let components = try await CommandProcess.run("sluice", ["run", "--components"], in: directory.url)
+        #expect(components.output.contains("evaluate: metrics overall and per slice"))
+    }
+
     struct ListedModel: Decodable {
         var name: String
         var latestVersion: Int

@@ -1,0 +1,146 @@
+import Foundation
+import SluiceCore
+import SluiceData
+import SluiceML
+
+/// A built-in component as YAML pipelines see it: its typed, named inputs and outputs, and how to add it.
+public struct ComponentEntry: Sendable {
+    /// One input or output: its name and Swift type.
+    public struct Port: @unchecked Sendable {
+        // @unchecked: `Any.Type` is an immutable metatype.
+        /// The port's name.
+        public var name: String
+        /// The value's type.
+        public var type: Any.Type
+        /// The type's name, for messages.
+        public var typeName: String { String(describing: type) }
+
+        init(_ name: String, _ type: Any.Type) {
+            self.name = name
+            self.type = type
+        }
+    }
+
+    /// The component's name in YAML (`split`, `train`…).
+    public var name: String
+    /// What it is for, in one line.
+    public var summary: String
+    /// Its inputs, in order.
+    public var inputs: [Port]
+    /// Its outputs (`output` when it has one).
+    public var outputs: [Port]
+    /// Adds the step named `stepName` reading `inputs` (`Handle`s in input order, types already checked); returns
+    /// its outputs' handles by name.
+    let add: @Sendable (PipelineBuilder, String, [Any], ComponentContext) -> [String: Any]
+}
+
+/// What components that touch the registry need from the runner.
+public struct ComponentContext: Sendable {
+    /// The registry register steps write to (nil: register steps are refused).
+    public var registry: (any MetadataStore & ModelRegistry)?
+    /// The production version of each model, to compare candidates with.
+    public var baselines: [String: Baseline]
+
+    /// Creates a context.
+    public init(registry: (any MetadataStore & ModelRegistry)?, baselines: [String: Baseline] = [:]) {
+        self.registry = registry
+        self.baselines = baselines
+    }
+}
+
+/// The built-in components, by YAML name.
+public enum ComponentCatalog {
+    /// Every component.
+    public static let entries: [ComponentEntry] = [
+        ComponentEntry(
+            name: "ingest_csv", summary: "read CSV files (paths, folders, globs) into a table with its dataset version",
+            inputs: [], outputs: [.init("table", Table.self), .init("info", DatasetInfo.self)]
+        ) { p, name, _, _ in
+            let o = p.add(IngestCSV(), name: name)
+            return ["table": o.table, "info": o.info]
+        },
+        ComponentEntry(
+            name: "statistics", summary: "per-column statistics and their HTML report",
+            inputs: [.init("table", Table.self)],
+            outputs: [.init("statistics", DatasetStatistics.self), .init("report", FileArtifact.self)]
+        ) { p, name, inputs, _ in
+            let o = p.add(ComputeStatistics(), name: name, inputs[0] as! Handle<Table>)
+            return ["statistics": o.statistics, "report": o.report]
+        },
+        ComponentEntry(
+            name: "schema", summary: "infer a schema from statistics, or load a curated one",
+            inputs: [.init("statistics", DatasetStatistics.self)], outputs: [.init("output", Schema.self)]
+        ) { p, name, inputs, _ in
+            ["output": p.add(InferSchema(), name: name, inputs[0] as! Handle<DatasetStatistics>)]
+        },
+        ComponentEntry(
+            name: "validate", summary: "check statistics against a schema; stop on anomalies unless warn_only",
+            inputs: [.init("statistics", DatasetStatistics.self), .init("schema", Schema.self)],
+            outputs: [.init("output", Validation.self)]
+        ) { p, name, inputs, _ in
+            [
+                "output": p.add(
+                    ValidateData(), name: name, inputs[0] as! Handle<DatasetStatistics>, inputs[1] as! Handle<Schema>)
+            ]
+        },
+        ComponentEntry(
+            name: "split", summary: "split validated rows into train and eval (random, stratified, hashed, time)",
+            inputs: [.init("table", Table.self), .init("validation", Validation.self)],
+            outputs: [.init("train", Table.self), .init("eval", Table.self)]
+        ) { p, name, inputs, _ in
+            let o = p.add(SplitTable(), name: name, inputs[0] as! Handle<Table>, inputs[1] as! Handle<Validation>)
+            return ["train": o.train, "eval": o.eval]
+        },
+        ComponentEntry(
+            name: "transform", summary: "fit the preprocessing (a spec, or impute + standardize + one-hot)",
+            inputs: [.init("train", Table.self)], outputs: [.init("output", TransformGraph.self)]
+        ) { p, name, inputs, _ in
+            ["output": p.add(FitTransforms(), name: name, inputs[0] as! Handle<Table>)]
+        },
+        ComponentEntry(
+            name: "train", summary: "train gradient-boosted trees, logistic/softmax or ridge regression",
+            inputs: [.init("train", Table.self), .init("transforms", TransformGraph.self)],
+            outputs: [.init("output", TrainedModel.self)]
+        ) { p, name, inputs, _ in
+            [
+                "output": p.add(
+                    TrainModel(), name: name, inputs[0] as! Handle<Table>, inputs[1] as! Handle<TransformGraph>)
+            ]
+        },
+        ComponentEntry(
+            name: "evaluate", summary: "metrics overall and per slice, and the model bundle",
+            inputs: [
+                .init("eval", Table.self), .init("transforms", TransformGraph.self), .init("model", TrainedModel.self),
+                .init("dataset", DatasetInfo.self), .init("statistics", DatasetStatistics.self),
+            ],
+            outputs: [
+                .init("bundle", ModelBundle.self), .init("evaluation", Evaluation.self),
+                .init("report", FileArtifact.self),
+            ]
+        ) { p, name, inputs, _ in
+            let o = p.add(
+                EvaluateModel(), name: name, inputs[0] as! Handle<Table>, inputs[1] as! Handle<TransformGraph>,
+                inputs[2] as! Handle<TrainedModel>, inputs[3] as! Handle<DatasetInfo>,
+                inputs[4] as! Handle<DatasetStatistics>)
+            return ["bundle": o.bundle, "evaluation": o.evaluation, "report": o.report]
+        },
+        ComponentEntry(
+            name: "register", summary: "bless against thresholds and production; register the bundle when blessed",
+            inputs: [
+                .init("eval", Table.self), .init("bundle", ModelBundle.self), .init("evaluation", Evaluation.self),
+            ],
+            outputs: [.init("output", Registration.self)]
+        ) { p, name, inputs, context in
+            // The model name is a parameter; the runner loads each register step's baseline under the step's name.
+            let step = RegisterModel(store: context.registry!, baseline: context.baselines[name])
+            return [
+                "output": p.add(
+                    step, name: name, cache: false, inputs[0] as! Handle<Table>, inputs[1] as! Handle<ModelBundle>,
+                    inputs[2] as! Handle<Evaluation>)
+            ]
+        },
+    ]
+
+    /// The component called `name`.
+    public static func entry(_ name: String) -> ComponentEntry? { entries.first { $0.name == name } }
+}
