@@ -7,7 +7,7 @@ extension RunStatus: ExpressibleByArgument {}
 /// `sluice runs`: the run history.
 struct RunsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "runs", abstract: "List and inspect runs.", subcommands: [List.self, Show.self],
+        commandName: "runs", abstract: "List and inspect runs.", subcommands: [List.self, Show.self, Compare.self],
         defaultSubcommand: List.self)
 
     struct List: AsyncParsableCommand {
@@ -15,14 +15,35 @@ struct RunsCommand: AsyncParsableCommand {
         @Option(help: "Only runs of this pipeline.") var pipeline: String?
         @Option(help: "Only runs with this status.") var status: RunStatus?
         @Option(help: "At most this many runs.") var limit = 20
+        @Option(
+            name: .customLong("param"),
+            help: ArgumentHelp(
+                "Only runs whose step parameter has this value, e.g. train.rounds=50 (repeatable).",
+                valueName: "step.parameter=value"))
+        var parameters: [String] = []
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             let workspace = try Workspace.open(create: false)
-            let runs = try await workspace.metadata.runs(RunFilter(pipeline: pipeline, status: status, limit: limit))
+            let conditions = try parameters.map(ParameterCondition.init)
+            var runs = try await workspace.metadata.runs(
+                RunFilter(
+                    pipeline: pipeline, status: status, limit: conditions.isEmpty ? limit : max(limit * 20, 1_000)))
+            if !conditions.isEmpty {
+                var kept: [Run] = []
+                for run in runs where kept.count < limit {
+                    let values = try await RunsCommand.parameterValues(of: run.id, in: workspace.metadata)
+                    if conditions.allSatisfy({ $0.matches(values) }) { kept.append(run) }
+                }
+                runs = kept
+            }
             if json { return print(try jsonString(runs)) }
             let t = Terminal.standardOutput
-            guard !runs.isEmpty else { return print("No runs yet. Start one with `sluice run`.") }
+            guard !runs.isEmpty else {
+                return print(
+                    conditions.isEmpty ? "No runs yet. Start one with `sluice run`." : "No runs match those parameters."
+                )
+            }
             let rows = runs.map { run in
                 [
                     run.id, run.pipeline, paint(run.status, t), formatDate(run.startedAt), formatDuration(run.duration),
@@ -112,5 +133,121 @@ func paint(_ status: StepRunStatus, _ t: Terminal) -> String {
     case .running: t.paint(status.rawValue, .cyan)
     case .skipped, .cancelled: t.paint(status.rawValue, .yellow)
     case .failed, .crashed: t.paint(status.rawValue, .red)
+    }
+}
+
+extension RunsCommand {
+    /// Every step parameter of a run, flattened: `train.rounds` → `50` (keys in snake_case).
+    static func parameterValues(of run: RunID, in store: any MetadataStore) async throws -> [String: String] {
+        var values: [String: String] = [:]
+        for stepRun in try await store.stepRuns(ofRun: run) {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(stepRun.parameters.utf8)) else { continue }
+            flatten(object, prefix: stepRun.stepName, into: &values)
+        }
+        return values
+    }
+
+    private static func flatten(_ value: Any, prefix: String, into values: inout [String: String]) {
+        if let object = value as? [String: Any] {
+            for (key, child) in object { flatten(child, prefix: "\(prefix).\(snakeCase(key))", into: &values) }
+        } else if let number = value as? NSNumber {
+            let type = String(cString: number.objCType)
+            values[prefix] = type == "c" ? (number.boolValue ? "true" : "false") : "\(number)"
+        } else if let text = value as? String {
+            values[prefix] = text
+        } else if let data = try? JSONSerialization.data(
+            withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed])
+        {
+            values[prefix] = String(decoding: data, as: UTF8.self)
+        }
+    }
+
+    static func snakeCase(_ key: String) -> String {
+        var out = ""
+        for character in key {
+            if character.isUppercase {
+                out += "_" + character.lowercased()
+            } else {
+                out.append(character)
+            }
+        }
+        return out
+    }
+
+    /// `step.parameter=value` from `--param`.
+    struct ParameterCondition {
+        var key: String
+        var value: String
+
+        init(_ text: String) throws {
+            guard let equals = text.firstIndex(of: "="), text.contains(".") else {
+                throw ValidationError("--param needs STEP.PARAMETER=VALUE, like train.rounds=50.")
+            }
+            key = RunsCommand.snakeCase(String(text[..<equals]))
+            value = String(text[text.index(after: equals)...])
+        }
+
+        func matches(_ values: [String: String]) -> Bool {
+            guard let actual = values[key] else { return false }
+            if let a = Double(actual), let b = Double(value) { return a == b }
+            return actual == value
+        }
+    }
+
+    struct Compare: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Parameters and metrics of runs side by side; rows that differ are marked.",
+            discussion: "Example: sluice runs compare run-01a2 run-01a3 run-01a4")
+        @Argument(help: "Two or more run IDs (unique prefixes work).") var runs: [String]
+        @Flag(help: "Show every parameter, not only those that differ.") var all = false
+        @Flag(help: "Print JSON.") var json = false
+
+        struct Column: Encodable {
+            var run: String
+            var status: String
+            var parameters: [String: String]
+            var metrics: [String: Double]
+        }
+
+        func run() async throws {
+            guard runs.count >= 2 else { throw ValidationError("give at least two runs to compare.") }
+            let workspace = try Workspace.open(create: false)
+            var columns: [Column] = []
+            for reference in runs {
+                let run = try await workspace.requireRun(reference)
+                var metrics: [String: Double] = [:]
+                for stepRun in try await workspace.metadata.stepRuns(ofRun: run.id) {
+                    // A cached step's metrics are its original's.
+                    let source = stepRun.cachedFrom ?? stepRun.id
+                    for metric in try await workspace.metadata.metrics(ofStepRun: source) {
+                        metrics["\(stepRun.stepName).\(metric.name)"] = metric.value  // the last of a series
+                    }
+                }
+                columns.append(
+                    Column(
+                        run: run.id.description, status: run.status.rawValue,
+                        parameters: try await RunsCommand.parameterValues(of: run.id, in: workspace.metadata),
+                        metrics: metrics))
+            }
+            if json { return print(try jsonString(columns)) }
+            let t = Terminal.standardOutput
+            func differs(_ values: [String?]) -> Bool { Set(values.map { $0 ?? "–" }).count > 1 }
+            var rows: [[String]] = [["status", ""] + columns.map(\.status)]
+            let parameterKeys = Set(columns.flatMap { $0.parameters.keys }).sorted()
+            for key in parameterKeys {
+                let values = columns.map { $0.parameters[key] }
+                guard all || differs(values) else { continue }
+                rows.append([key, differs(values) ? "*" : ""] + values.map { $0 ?? "–" })
+            }
+            let metricKeys = Set(columns.flatMap { $0.metrics.keys }).sorted()
+            for key in metricKeys {
+                let values = columns.map { $0.metrics[key].map { String(format: "%.4g", $0) } }
+                rows.append([key, differs(values) ? "*" : ""] + values.map { $0 ?? "–" })
+            }
+            print(renderTable(["", "≠"] + columns.map { String($0.run.prefix(20)) }, rows, terminal: t))
+            if !all {
+                print("(\(parameterKeys.count) parameters; those equal in every run are hidden: --all shows them)")
+            }
+        }
     }
 }

@@ -36,6 +36,25 @@ struct DemoAndModelsTests {
         #expect(retrain.status == 0, "\(retrain.errors)")
         #expect(retrain.output.contains("registered: penguins@2, stage none"))
 
+        // Experiments: filter runs by a parameter value, compare them side by side.
+        let filtered = try await CommandProcess.run(
+            "sluice", ["runs", "list", "--param", "train.rounds=10", "--json"], in: directory.url)
+        struct Listed: Decodable { var id: String }
+        let matching = try JSONDecoder().decode([Listed].self, from: Data(filtered.output.utf8))
+        #expect(matching.count == 1)
+        let all = try JSONDecoder().decode(
+            [Listed].self,
+            from: Data(
+                try await CommandProcess.run("sluice", ["runs", "list", "--json"], in: directory.url).output.utf8))
+        #expect(all.count == 2)
+        let compare = try await CommandProcess.run(
+            "sluice", ["runs", "compare", all[0].id, all[1].id], in: directory.url, environment: env)
+        #expect(compare.status == 0, "\(compare.errors)")
+        let roundsLine = compare.output.split(separator: "\n").first { $0.hasPrefix("train.rounds") }
+        #expect(roundsLine?.contains("*") == true)
+        #expect(roundsLine?.contains("10") == true && roundsLine?.contains("50") == true)
+        #expect(compare.output.contains("evaluate.accuracy"))
+
         let list = try await CommandProcess.run("sluice", ["models", "list"], in: directory.url, environment: env)
         #expect(list.output.contains("penguins"))
         let listed = try JSONDecoder().decode(
