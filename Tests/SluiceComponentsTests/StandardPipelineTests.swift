@@ -12,8 +12,11 @@ struct Project {
     let store: SQLiteMetadataStore
     let engine: TestEngine
     let data: URL
+    /// Build the pipeline from the repo's YAML example (`Examples/penguins.yaml`) instead of in Swift.
+    var viaYAML = false
 
-    init() throws {
+    init(viaYAML: Bool = false) throws {
+        self.viaYAML = viaYAML
         directory = try TemporaryDirectory(prefix: "sluice-components")
         store = try SQLiteMetadataStore(path: directory.path("metadata.sqlite").path)
         engine = try TestEngine(metadata: store, materializers: .standard)
@@ -41,6 +44,18 @@ struct Project {
                 try engine.engine.artifacts.data(for: record.uri))
             baseline = Baseline(version: production, bundle: bundle)
         }
+        if viaYAML {
+            let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appending(path: "Examples/penguins.yaml")
+            let text = try String(contentsOf: example, encoding: .utf8)
+                .replacingOccurrences(of: ".sluice/demo/penguins.csv", with: data.path)
+            let yaml = try YAMLPipeline.parse(text, source: "penguins.yaml")
+            var config = yaml.config
+            try config.apply(overrides: ["train.rounds=30", "train.max_depth=3"] + overrides)
+            let pipeline = try yaml.build(
+                context: ComponentContext(registry: store, baselines: baseline.map { ["register": $0] } ?? [:]))
+            return try await engine.run(pipeline, config: config)
+        }
         var config = RunConfig()
         try config.apply(overrides: overrides)
         return try await engine.run(
@@ -48,11 +63,13 @@ struct Project {
     }
 }
 
-@Suite("Standard pipeline")
+@Suite("Standard pipeline, built in Swift and from YAML")
 struct StandardPipelineTests {
-    @Test("the standard pipeline runs end to end: every artifact, a registered production version, lineage both ways")
-    func endToEnd() async throws {
-        let project = try Project()
+    @Test(
+        "the standard pipeline runs end to end: every artifact, a registered production version, lineage both ways",
+        arguments: [false, true])
+    func endToEnd(viaYAML: Bool) async throws {
+        let project = try Project(viaYAML: viaYAML)
         let result = try await project.run()
         #expect(result.run.status == .completed, "\(result.run.error ?? "")")
         #expect(result.stepRuns.count == 9)
@@ -114,9 +131,11 @@ struct StandardPipelineTests {
         #expect(downstream.artifacts.contains { $0.id == version.artifactID })
     }
 
-    @Test("a second run reuses every step but register, which finds the version already registered")
-    func secondRunCached() async throws {
-        let project = try Project()
+    @Test(
+        "a second run reuses every step but register, which finds the version already registered",
+        arguments: [false, true])
+    func secondRunCached(viaYAML: Bool) async throws {
+        let project = try Project(viaYAML: viaYAML)
         _ = try await project.run()
         let second = try await project.run()
         #expect(second.run.status == .completed)
@@ -129,9 +148,11 @@ struct StandardPipelineTests {
         #expect(try await project.store.modelVersions("penguins").count == 1)
     }
 
-    @Test("a changed training parameter re-runs exactly train, evaluate and register; the new version is registered")
-    func changedParameter() async throws {
-        let project = try Project()
+    @Test(
+        "a changed training parameter re-runs exactly train, evaluate and register; the new version is registered",
+        arguments: [false, true])
+    func changedParameter(viaYAML: Bool) async throws {
+        let project = try Project(viaYAML: viaYAML)
         _ = try await project.run()
         let changed = try await project.run(["train.rounds=12"])
         let ran = Set(changed.stepRuns.filter { $0.status == .completed }.map(\.stepName))
@@ -144,9 +165,11 @@ struct StandardPipelineTests {
         }
     }
 
-    @Test("a drifted dataset stops the pipeline at validation with a readable report, and nothing is registered")
-    func driftStopsAtValidation() async throws {
-        let project = try Project()
+    @Test(
+        "a drifted dataset stops the pipeline at validation with a readable report, and nothing is registered",
+        arguments: [false, true])
+    func driftStopsAtValidation(viaYAML: Bool) async throws {
+        let project = try Project(viaYAML: viaYAML)
         let first = try await project.run()
         let schema = try first.value(Schema.self, step: "schema")
         let schemaFile = project.directory.path("schema.yaml")
@@ -175,9 +198,9 @@ struct StandardPipelineTests {
         #expect(try await project.store.modelVersions("penguins").count == 1)
     }
 
-    @Test("validation can warn instead of stopping")
-    func warnOnly() async throws {
-        let project = try Project()
+    @Test("validation can warn instead of stopping", arguments: [false, true])
+    func warnOnly(viaYAML: Bool) async throws {
+        let project = try Project(viaYAML: viaYAML)
         let first = try await project.run()
         let schemaFile = project.directory.path("schema.yaml")
         var schema = try first.value(Schema.self, step: "schema")
