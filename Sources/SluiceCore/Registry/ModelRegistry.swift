@@ -234,8 +234,7 @@ public enum RegistryRules {
     /// The error for a model name nobody registered, with the closest known name.
     public static func unknownModel(_ model: String, known: [RegisteredModel]) -> RegistryError {
         let names = known.map(\.name)
-        let close = names.min { closestDistance($0, model) < closestDistance($1, model) }
-        let hint = close.map { closestDistance($0, model) <= 3 ? " (did you mean '\($0)'?)" : "" } ?? ""
+        let hint = names.closest(to: model).map { " (did you mean '\($0)'?)" } ?? ""
         return RegistryError(
             problem: "there is no model '\(model)'\(hint)",
             fix: names.isEmpty
@@ -251,21 +250,5 @@ public enum RegistryRules {
                 productionVersion: versions.first { $0.stage == .production }?.version,
                 stagingVersion: versions.filter { $0.stage == .staging }.map(\.version).max())
         }.sorted { $0.name < $1.name }
-    }
-
-    private static func closestDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a)
-        let b = Array(b)
-        if a.isEmpty { return b.count }
-        var previous = Array(0...b.count)
-        for i in 1...a.count {
-            var current = [i] + Array(repeating: 0, count: b.count)
-            for j in stride(from: 1, through: b.count, by: 1) {
-                current[j] = Swift.min(
-                    previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            previous = current
-        }
-        return previous[b.count]
     }
 }
