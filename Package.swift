@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // Steps, pipelines, artifacts, materializers, caching, config and the run engine. No SQL, no HTTP, no ML.
@@ -39,6 +41,15 @@ let package = Package(
         // Built-in pipeline steps over the data and ML modules: ingest, statistics, schema, validate, split,
         // transform, train, evaluate, register, and the standard pipeline made of them.
         .target(name: "SluiceComponents", dependencies: ["SluiceCore", "SluiceData", "SluiceML"]),
+        // The model server: KServe V2 and MLflow-style invocations over HTTP (Hummingbird), Prometheus metrics,
+        // hot promotion. Imports ML and Data only, so it embeds anywhere a bundle loads.
+        .target(
+            name: "SluiceServer",
+            dependencies: [
+                "SluiceML", "SluiceData", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
         // The embedded metadata store: SQLite through GRDB, WAL mode, versioned migrations.
         .target(
             name: "SluiceStoreSQLite",
@@ -67,6 +78,12 @@ let package = Package(
         .testTarget(
             name: "SluiceComponentsTests",
             dependencies: ["Sluice", "SluiceComponents", "SluiceML", "SluiceStoreSQLite", "SluiceTesting"]),
+        .testTarget(
+            name: "SluiceServerTests",
+            dependencies: [
+                "SluiceServer", "SluiceML", "SluiceComponents",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTesting"]),
         .testTarget(name: "SluiceDataTests", dependencies: ["SluiceData", "SluiceTesting"]),
         .testTarget(

@@ -283,3 +283,24 @@ extension TransformGraph: Codable {
         try container.encode(crosses, forKey: .crosses)
     }
 }
+
+extension TransformGraph {
+    /// The text columns of `row` whose value is not in their feature's training vocabulary (it goes to the
+    /// out-of-vocabulary bucket), for monitoring unknown categories at serving time.
+    public func unknownCategories(in row: [String: RawValue]) -> [String] {
+        var unknown: [String] = []
+        for (f, feature) in features.enumerated() {
+            guard
+                let vocabularyStep = feature.steps.firstIndex(where: {
+                    if case .vocabulary = $0 { true } else { false }
+                })
+            else { continue }
+            guard case .text(let text)? = row[feature.column] else { continue }
+            var value = StepValue.token(text)
+            for s in 0..<vocabularyStep { value = feature.steps[s].apply(value, lookup: lookups[f][s]) }
+            guard let token = FittedStep.token(value), lookups[f][vocabularyStep]?[token] == nil else { continue }
+            if !unknown.contains(feature.column) { unknown.append(feature.column) }
+        }
+        return unknown
+    }
+}

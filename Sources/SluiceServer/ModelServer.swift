@@ -1,0 +1,243 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import SluiceML
+
+/// How the server listens and behaves.
+public struct ServerConfiguration: Sendable {
+    /// The address to bind: loopback unless told otherwise.
+    public var host = "127.0.0.1"
+    /// The port (0: any free port).
+    public var port = 8080
+    /// The largest request body accepted, in bytes.
+    public var maxBodyBytes = 1 << 20
+    /// How often to ask the model source whether another version should answer (hot promotion).
+    public var pollInterval: Duration = .milliseconds(500)
+
+    /// Creates a configuration.
+    public init(host: String = "127.0.0.1", port: Int = 8080) {
+        self.host = host
+        self.port = port
+    }
+}
+
+/// Serves a model bundle over HTTP: the KServe V2 / Open Inference Protocol REST API, MLflow-style
+/// `/invocations`, Prometheus `/metrics`. Raw rows go through the bundle's own transforms; inputs are checked
+/// against its signature and every refusal is a 4xx with `{"error": "..."}`. When the source names another
+/// version (a promotion or rollback), the server switches to it without failing a request in flight; every
+/// prediction says which version answered (`X-Model-Version` and `model_version`).
+public struct ModelServer: Sendable {
+    /// The model's name in URLs (`/v2/models/NAME`).
+    public let name: String
+    let source: any ModelSource
+    let configuration: ServerConfiguration
+    let slot = ModelSlot()
+    let metrics = ServerMetrics()
+    let logger: Logger
+
+    /// Creates a server for the model `name` from `source`.
+    public init(
+        name: String, source: any ModelSource, configuration: ServerConfiguration = ServerConfiguration(),
+        logger: Logger? = nil
+    ) {
+        self.name = name
+        self.source = source
+        self.configuration = configuration
+        var fallback = Logger(label: "sluice.serve")
+        fallback.logLevel = .info
+        self.logger = logger ?? fallback
+    }
+
+    /// The version answering now, if a model is loaded.
+    public var currentVersion: String? { slot.model?.version }
+
+    /// Loads the current version (call before serving; `run` does it).
+    public func loadCurrent() async throws {
+        let version = try await source.currentVersion()
+        slot.replace(with: try await source.load(version: version))
+    }
+
+    /// Checks the source once and swaps in another version when it names one; returns whether it swapped.
+    @discardableResult
+    public func refresh() async throws -> Bool {
+        let version = try await source.currentVersion()
+        guard version != slot.model?.version else { return false }
+        let model = try await source.load(version: version)
+        let previous = slot.model?.version
+        slot.replace(with: model)
+        logger.info("now serving \(model.version)", metadata: ["previous": .string(previous ?? "none")])
+        return true
+    }
+
+    /// The HTTP application (for embedding and tests); `onRunning` receives the bound port.
+    public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let router = Router()
+        router.add(middleware: AccessMiddleware(metrics: metrics, logger: logger))
+        addRoutes(to: router)
+        return Application(
+            router: router,
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "sluice"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+    }
+
+    /// Loads the model, serves until SIGTERM or SIGINT (then drains requests in flight and exits), and polls the
+    /// source for promotions meanwhile.
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        try await loadCurrent()
+        let poller = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: configuration.pollInterval)
+                do { try await refresh() } catch {
+                    logger.warning("could not check for a new model version: \(error)")
+                }
+            }
+        }
+        defer { poller.cancel() }
+        try await application(onRunning: onRunning).runService()
+    }
+
+    // MARK: Routes
+
+    private func addRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/v2/health/live") { _, _ in json(#"{"live":true}"#) }
+        router.get("/v2/health/ready") { _, _ in
+            slot.model == nil ? json(#"{"ready":false}"#, status: .serviceUnavailable) : json(#"{"ready":true}"#)
+        }
+        router.get("/v2") { _, _ in
+            json(#"{"name":"sluice","version":"\#(sluiceServerVersion)","extensions":[]}"#)
+        }
+        for suffix in ["", "/versions/:version"] {
+            router.get("/v2/models/:name\(suffix)") { _, context in
+                let model = try self.model(for: context)
+                return json(Protocols.metadata(model, name: name))
+            }
+            router.get("/v2/models/:name\(suffix)/ready") { _, context in
+                let model = try self.model(for: context)
+                return json(
+                    #"{"name":\#(Protocols.jsonString(name)),"ready":true,"version":\#(Protocols.jsonString(model.version))}"#
+                )
+            }
+            router.post("/v2/models/:name\(suffix)/infer") { request, context in
+                let model = try self.model(for: context)
+                let body = try await self.body(request)
+                let (rows, id) = try Protocols.rowsFromInfer(body, signature: model.bundle.signature)
+                let predictions = try self.predict(rows, with: model)
+                return json(
+                    Protocols.inferResponse(predictions, model: model, name: name, id: id), version: model.version)
+            }
+        }
+        router.post("/invocations") { request, _ in
+            guard let model = slot.model else { throw RequestError(status: 503, message: "no model is loaded yet") }
+            let body = try await self.body(request)
+            let rows = try Protocols.rowsFromInvocations(body, signature: model.bundle.signature)
+            let predictions = try self.predict(rows, with: model)
+            return json(Protocols.invocationsResponse(predictions, model: model), version: model.version)
+        }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.render(model: name, version: slot.model?.version))))
+        }
+    }
+
+    /// The loaded model, checking the name (and version) in the URL.
+    private func model(for context: BasicRequestContext) throws -> ServedModel {
+        let requested = context.parameters.get("name") ?? ""
+        guard requested == name else {
+            throw RequestError(status: 404, message: "no model '\(requested)' here; this server serves '\(name)'")
+        }
+        guard let model = slot.model else { throw RequestError(status: 503, message: "no model is loaded yet") }
+        if let version = context.parameters.get("version"), version != model.version,
+            !model.version.hasSuffix("@\(version)")
+        {
+            throw RequestError(
+                status: 404, message: "version '\(version)' is not served; this server answers with \(model.version)")
+        }
+        return model
+    }
+
+    private func body(_ request: Request) async throws -> JSONValue {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
+        } catch {
+            throw RequestError(
+                status: 413, message: "the body is larger than the limit of \(configuration.maxBodyBytes) bytes")
+        }
+        do {
+            return try JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer))
+        } catch {
+            throw RequestError.badRequest("the body is not valid JSON")
+        }
+    }
+
+    private func predict(_ rows: [[String: RawValue]], with model: ServedModel) throws -> Predictions {
+        for row in rows {
+            for column in model.bundle.transforms.unknownCategories(in: row) { metrics.unknownCategory(column) }
+        }
+        do {
+            let predictions = try model.bundle.predict(rows: rows)
+            metrics.predicted(rows: rows.count)
+            return predictions
+        } catch {
+            throw RequestError.badRequest("\(error)")
+        }
+    }
+}
+
+/// The server's version string.
+let sluiceServerVersion = "0.1.0"
+
+private func json(_ text: String, status: HTTPResponse.Status = .ok, version: String? = nil) -> Response {
+    var headers: HTTPFields = [.contentType: "application/json"]
+    if let version { headers[HTTPField.Name("X-Model-Version")!] = version }
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+}
+
+/// Request IDs, an access log line per request, the request metrics, and errors as `{"error": "..."}`.
+struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: ServerMetrics
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        let start = ContinuousClock.now
+        let id =
+            request.headers[HTTPField.Name("X-Request-Id")!] ?? String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        metrics.started()
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as RequestError {
+            response = json(
+                #"{"error":\#(Protocols.jsonString(error.message))}"#,
+                status: HTTPResponse.Status(code: error.status))
+        } catch let error as HTTPError {
+            response = json(
+                #"{"error":\#(Protocols.jsonString(error.body ?? error.status.reasonPhrase))}"#, status: error.status)
+        } catch {
+            response = json(
+                #"{"error":\#(Protocols.jsonString("internal error: \(error)"))}"#, status: .internalServerError)
+        }
+        response.headers[HTTPField.Name("X-Request-Id")!] = id
+        let seconds = (ContinuousClock.now - start) / .seconds(1)
+        let route = context.endpointPath ?? "unmatched"
+        metrics.finished(route: route, status: response.status.code, seconds: seconds)
+        logger.info(
+            "request",
+            metadata: [
+                "request_id": .string(id), "method": .string(request.method.rawValue),
+                "path": .string(request.uri.path),
+                "status": .stringConvertible(response.status.code),
+                "duration_ms": .string(String(format: "%.3f", seconds * 1000)),
+                "model_version": .string(response.headers[HTTPField.Name("X-Model-Version")!] ?? "-"),
+            ])
+        return response
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import SluiceML
+import Synchronization
+
+/// A model bundle being served, with the version label that answers requests (`penguins@3`).
+public struct ServedModel: Sendable {
+    /// The bundle: transforms, model, signature.
+    public var bundle: ModelBundle
+    /// The version label, returned with every prediction.
+    public var version: String
+
+    /// Creates a served model.
+    public init(bundle: ModelBundle, version: String) {
+        self.bundle = bundle
+        self.version = version
+    }
+}
+
+/// Where the server gets its model, and how it notices a new one (a promotion or rollback in the registry).
+public protocol ModelSource: Sendable {
+    /// The version that should be served now (cheap: polled for hot promotion).
+    func currentVersion() async throws -> String
+    /// Loads the model of `version`.
+    func load(version: String) async throws -> ServedModel
+}
+
+/// Serves one bundle, never changing.
+public struct FixedModelSource: ModelSource {
+    let model: ServedModel
+
+    /// Serves `bundle` under `version`.
+    public init(bundle: ModelBundle, version: String) { model = ServedModel(bundle: bundle, version: version) }
+
+    public func currentVersion() async throws -> String { model.version }
+    public func load(version: String) async throws -> ServedModel { model }
+}
+
+/// The model answering requests now; swapped atomically on promotion, so a request in flight finishes with the
+/// model it started with.
+final class ModelSlot: Sendable {
+    private let current: Mutex<ServedModel?>
+
+    init() { current = Mutex(nil) }
+
+    var model: ServedModel? { current.withLock { $0 } }
+
+    func replace(with model: ServedModel) { current.withLock { $0 = model } }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import SluiceData
+import SluiceML
+
+/// A request the server refuses, with the status and the reason sent back as `{"error": "..."}`.
+struct RequestError: Error {
+    var status: Int
+    var message: String
+
+    static func badRequest(_ message: String) -> RequestError { RequestError(status: 400, message: message) }
+}
+
+/// A JSON value, decoded without a schema.
+enum JSONValue: Decodable, Sendable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    var object: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
+    var array: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
+    var string: String? { if case .string(let s) = self { s } else { nil } }
+
+    /// Leaves of nested arrays, row-major.
+    func flattened() -> [JSONValue] {
+        if case .array(let items) = self { return items.flatMap { $0.flattened() } }
+        return [self]
+    }
+
+    var kind: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .number: "a number"
+        case .string: "text"
+        case .array: "a list"
+        case .object: "an object"
+        }
+    }
+}
+
+/// Turns request values into raw rows, checked against the model's signature.
+struct RowBuilder {
+    let signature: ModelSignature
+
+    /// A raw value for `column` from a JSON value, or an error naming the problem.
+    func value(_ json: JSONValue, column: String, row: Int) throws -> RawValue {
+        guard let input = signature.inputs.first(where: { $0.name == column }) else {
+            throw RequestError.badRequest(
+                "unknown input '\(column)'; the model reads: \(signature.inputs.map(\.name).joined(separator: ", "))")
+        }
+        switch json {
+        case .null:
+            if input.required {
+                throw RequestError.badRequest("row \(row + 1): '\(column)' is required but missing (null)")
+            }
+            return .missing
+        case .string(let text):
+            guard input.type == .string else {
+                throw RequestError.badRequest(
+                    "row \(row + 1): '\(column)' holds numbers (\(input.type)), but the value is the text \"\(text.prefix(40))\""
+                )
+            }
+            return .text(text)
+        case .number(let number):
+            guard input.type != .string else {
+                throw RequestError.badRequest(
+                    "row \(row + 1): '\(column)' holds text, but the value is the number \(number); send it as a string"
+                )
+            }
+            guard number.isFinite else {
+                throw RequestError.badRequest("row \(row + 1): '\(column)' is not a finite number")
+            }
+            return .number(number)
+        case .bool(let flag):
+            guard input.type != .string else {
+                throw RequestError.badRequest("row \(row + 1): '\(column)' holds text, but the value is a boolean")
+            }
+            return .number(flag ? 1 : 0)
+        default:
+            throw RequestError.badRequest("row \(row + 1): '\(column)' must be a single value, not \(json.kind)")
+        }
+    }
+
+    /// Checks that every required column is present in every row.
+    func requireColumns(_ rows: [[String: RawValue]]) throws {
+        guard !rows.isEmpty else { throw RequestError.badRequest("the request has no rows") }
+        for input in signature.inputs where input.required {
+            if let row = rows.firstIndex(where: { $0[input.name] == nil }) {
+                throw RequestError.badRequest(
+                    "row \(row + 1): required input '\(input.name)' (\(input.type)) is missing")
+            }
+        }
+    }
+}

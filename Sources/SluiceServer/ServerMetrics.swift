@@ -1,0 +1,83 @@
+import Foundation
+import Synchronization
+
+/// Request counts by route and status, a latency histogram, requests in flight, the served version and unknown
+/// categories, rendered in the Prometheus text format.
+final class ServerMetrics: Sendable {
+    private struct State {
+        var requests: [String: Int] = [:]  // "route|status"
+        var bucketCounts: [Int]
+        var latencySum = 0.0
+        var latencyCount = 0
+        var unknownCategories: [String: Int] = [:]
+        var predictedRows = 0
+    }
+
+    /// Upper bounds of the latency buckets, in seconds.
+    static let buckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+    private let state = Mutex(State(bucketCounts: Array(repeating: 0, count: ServerMetrics.buckets.count)))
+    private let inFlight = Atomic<Int>(0)
+
+    func started() { inFlight.add(1, ordering: .relaxed) }
+
+    func finished(route: String, status: Int, seconds: Double) {
+        inFlight.subtract(1, ordering: .relaxed)
+        state.withLock { state in
+            state.requests["\(route)|\(status)", default: 0] += 1
+            state.latencySum += seconds
+            state.latencyCount += 1
+            if let bucket = Self.buckets.firstIndex(where: { seconds <= $0 }) { state.bucketCounts[bucket] += 1 }
+        }
+    }
+
+    func unknownCategory(_ column: String) { state.withLock { $0.unknownCategories[column, default: 0] += 1 } }
+
+    func predicted(rows: Int) { state.withLock { $0.predictedRows += rows } }
+
+    func render(model: String, version: String?) -> String {
+        let snapshot = state.withLock { $0 }
+        var lines: [String] = []
+        lines.append("# HELP sluice_http_requests_total Requests by route and status.")
+        lines.append("# TYPE sluice_http_requests_total counter")
+        for key in snapshot.requests.keys.sorted() {
+            let parts = key.split(separator: "|", maxSplits: 1)
+            lines.append(
+                #"sluice_http_requests_total{route="\#(escape(String(parts[0])))",status="\#(parts[1])"} \#(snapshot.requests[key]!)"#
+            )
+        }
+        lines.append("# HELP sluice_http_request_duration_seconds Time to answer a request.")
+        lines.append("# TYPE sluice_http_request_duration_seconds histogram")
+        var cumulative = 0
+        for (bound, count) in zip(Self.buckets, snapshot.bucketCounts) {
+            cumulative += count
+            lines.append(#"sluice_http_request_duration_seconds_bucket{le="\#(bound)"} \#(cumulative)"#)
+        }
+        lines.append(#"sluice_http_request_duration_seconds_bucket{le="+Inf"} \#(snapshot.latencyCount)"#)
+        lines.append("sluice_http_request_duration_seconds_sum \(snapshot.latencySum)")
+        lines.append("sluice_http_request_duration_seconds_count \(snapshot.latencyCount)")
+        lines.append("# HELP sluice_http_requests_in_flight Requests being answered.")
+        lines.append("# TYPE sluice_http_requests_in_flight gauge")
+        lines.append("sluice_http_requests_in_flight \(inFlight.load(ordering: .relaxed))")
+        lines.append("# HELP sluice_model_info The model version answering requests.")
+        lines.append("# TYPE sluice_model_info gauge")
+        lines.append(#"sluice_model_info{model="\#(escape(model))",version="\#(escape(version ?? "none"))"} 1"#)
+        lines.append("# HELP sluice_predicted_rows_total Rows predicted.")
+        lines.append("# TYPE sluice_predicted_rows_total counter")
+        lines.append("sluice_predicted_rows_total \(snapshot.predictedRows)")
+        lines.append(
+            "# HELP sluice_unknown_categories_total Values not seen in training (mapped to the out-of-vocabulary bucket), by column."
+        )
+        lines.append("# TYPE sluice_unknown_categories_total counter")
+        for column in snapshot.unknownCategories.keys.sorted() {
+            lines.append(
+                #"sluice_unknown_categories_total{column="\#(escape(column))"} \#(snapshot.unknownCategories[column]!)"#
+            )
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+    }
+}
