@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "SluiceCLI",
             dependencies: [
-                "SluiceCore", "SluiceStoreSQLite", "SluiceData", "SluiceML", "SluiceComponents",
+                "SluiceCore", "SluiceStoreSQLite", "SluiceData", "SluiceML", "SluiceComponents", "SluiceServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
