@@ -36,7 +36,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.pollInterval = .milliseconds(pollMilliseconds)
         let server = ModelServer(name: model, source: source, configuration: configuration)
         try await server.run { port in
-            printError("serving \(server.currentVersion ?? model) on http://\(host):\(port)  (KServe V2 at /v2, /invocations, /metrics)")
+            printError(
+                "serving \(server.currentVersion ?? model) on http://\(host):\(port)  (KServe V2 at /v2, /invocations, /metrics)"
+            )
         }
     }
 }

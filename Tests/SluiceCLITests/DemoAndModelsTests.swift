@@ -132,3 +132,46 @@ struct DemoAndModelsTests {
         var productionVersion: Int?
     }
 }
+
+@Suite("sluice serve")
+struct ServeCommandTests {
+    @Test("sluice serve answers over HTTP, follows a promotion in the registry, and stops on SIGTERM")
+    func serveFollowsPromotion() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-serve")
+        #expect(try await CommandProcess.run("sluice", ["demo"], in: directory.url).status == 0)
+        #expect(
+            try await CommandProcess.run("sluice", ["demo", "--set", "train.rounds=10"], in: directory.url).status == 0)
+        let server = try CommandProcess(
+            "sluice", ["serve", "penguins@production", "--port", "0", "--poll-milliseconds", "100"], in: directory.url)
+        try await server.waitForError(containing: "on http://127.0.0.1:")
+        let line = server.errors.split(separator: "\n").first { $0.contains("on http://127.0.0.1:") }!
+        let port = Int(line.split(separator: ":").last!.prefix { $0.isNumber })!
+        let record =
+            #"{"instances":[{"island":"Biscoe","bill_length_mm":47.5,"bill_depth_mm":14.2,"flipper_length_mm":220,"body_mass_g":5200,"sex":"male","year":2008}]}"#
+        let first = try LoopbackHTTP.request(port: port, method: "POST", path: "/invocations", body: record)
+        #expect(first.status == 200)
+        #expect(first.headers["x-model-version"] == "penguins@1")
+        #expect(first.body.contains(#""predictions":["Gentoo"]"#))
+        let bad = try LoopbackHTTP.request(port: port, method: "POST", path: "/invocations", body: "{}")
+        #expect(bad.status == 400)
+        #expect(bad.body.contains(#""error":"#))
+
+        let promote = try await CommandProcess.run(
+            "sluice", ["models", "promote", "penguins", "2", "--reason", "test"], in: directory.url)
+        #expect(promote.status == 0)
+        var version = ""
+        for _ in 0..<50 where version != "penguins@2" {
+            try await Task.sleep(for: .milliseconds(100))
+            version =
+                try LoopbackHTTP.request(port: port, method: "POST", path: "/invocations", body: record)
+                .headers["x-model-version"] ?? ""
+        }
+        #expect(version == "penguins@2")
+        let metrics = try LoopbackHTTP.request(port: port, method: "GET", path: "/metrics")
+        #expect(metrics.body.contains(#"sluice_model_info{model="penguins",version="penguins@2"} 1"#))
+
+        server.process.terminate()  // SIGTERM
+        #expect(await server.wait() == 0)
+        #expect(server.errors.contains("now serving penguins@2"))
+    }
+}
