@@ -3,6 +3,7 @@ import Foundation
 import SluiceComponents
 import SluiceCore
 import SluiceML
+import SluiceServer
 
 /// `sluice models`: the model registry.
 struct ModelsCommand: AsyncParsableCommand {
@@ -95,6 +96,15 @@ struct ModelsCommand: AsyncParsableCommand {
                 let bundle = try await DemoCommand.loadBundle(version, registry: registry, workspace: workspace)
                 print("\n" + t.paint("Version \(version.version)", .bold) + " bundle \(version.artifactID)")
                 if let dataset = version.datasetVersion { print("  dataset version \(dataset)") }
+                if let stored = try await registry.profile(model, version: version.version) {
+                    let decoder = JSONDecoder()
+                    decoder.dateDecodingStrategy = .iso8601
+                    if let profile = try? decoder.decode(ModelProfile.self, from: stored.json) {
+                        print(ProfileCommand.text(profile))
+                    }
+                } else {
+                    print("  not profiled yet: sluice profile \(model)@\(version.version)")
+                }
                 print("")
                 print(bundle.card)
             }

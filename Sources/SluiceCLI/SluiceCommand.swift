@@ -11,7 +11,7 @@ public struct SluiceCommand: AsyncParsableCommand {
         version: RunEnvironment.sluiceVersion,
         subcommands: [
             InitCommand.self, RunCommand.self, RunsCommand.self, ArtifactsCommand.self, PipelinesCommand.self,
-            DataCommand.self, DemoCommand.self, ModelsCommand.self, ServeCommand.self,
+            DataCommand.self, DemoCommand.self, ModelsCommand.self, ServeCommand.self, ProfileCommand.self,
         ])
 
     public init() {}

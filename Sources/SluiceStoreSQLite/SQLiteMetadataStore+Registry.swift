@@ -82,6 +82,33 @@ extension SQLiteMetadataStore: ModelRegistry {
         }
     }
 
+    public func attachProfile(_ model: String, version: Int, profile: Data, uri: String) async throws {
+        guard try await modelVersion(model, version: version) != nil else {
+            throw RegistryError(
+                problem: "model '\(model)' has no version \(version)", fix: "profile a registered version.")
+        }
+        try write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO model_profiles (model, version, uri, profile, created_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT(model, version) DO UPDATE SET uri = excluded.uri, profile = excluded.profile,
+                        created_at = excluded.created_at
+                    """,
+                arguments: [
+                    model, version, uri, String(decoding: profile, as: UTF8.self), Date().timeIntervalSince1970,
+                ])
+        }
+    }
+
+    public func profile(_ model: String, version: Int) async throws -> (json: Data, uri: String)? {
+        try read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT uri, profile FROM model_profiles WHERE model = ? AND version = ?",
+                arguments: [model, version]
+            ).map { row in (Data((row["profile"] as String).utf8), row["uri"] as String) }
+        }
+    }
+
     private static func versions(_ db: Database, model: String?) throws -> [ModelVersion] {
         let rows =
             try model.map {

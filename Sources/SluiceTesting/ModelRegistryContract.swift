@@ -19,7 +19,22 @@ public enum ModelRegistryContract {
         ("rollback restores the previous production version", rollback),
         ("references resolve by stage, by number, and to production by default", references),
         ("unknown models and versions fail with what to use instead", errors),
+        ("a profile attaches to a version and a newer one replaces it", profiles),
     ]
+
+    static func profiles(_ registry: any ModelRegistry) async throws {
+        try await register(registry, "m", 2)
+        #expect(try await registry.profile("m", version: 1) == nil)
+        try await registry.attachProfile("m", version: 1, profile: Data(#"{"p50":1}"#.utf8), uri: "sha256/aa")
+        try await registry.attachProfile("m", version: 1, profile: Data(#"{"p50":2}"#.utf8), uri: "sha256/bb")
+        let stored = try #require(try await registry.profile("m", version: 1))
+        #expect(String(decoding: stored.json, as: UTF8.self) == #"{"p50":2}"#)
+        #expect(stored.uri == "sha256/bb")
+        #expect(try await registry.profile("m", version: 2) == nil)
+        await #expect(throws: (any Error).self) {
+            try await registry.attachProfile("m", version: 9, profile: Data(), uri: "x")
+        }
+    }
 
     static func register(_ registry: any ModelRegistry, _ model: String, _ n: Int) async throws {
         for k in 0..<n {

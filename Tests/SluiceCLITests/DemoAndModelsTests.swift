@@ -170,6 +170,14 @@ struct ServeCommandTests {
         let metrics = try LoopbackHTTP.request(port: port, method: "GET", path: "/metrics")
         #expect(metrics.body.contains(#"sluice_model_info{model="penguins",version="penguins@2"} 1"#))
 
+        let profile = try await CommandProcess.run(
+            "sluice", ["profile", "penguins@2", "--samples", "200"], in: directory.url)
+        #expect(profile.status == 0, "\(profile.errors)")
+        #expect(profile.output.contains("single row over HTTP"))
+        let shown = try await CommandProcess.run("sluice", ["models", "show", "penguins@2"], in: directory.url)
+        #expect(shown.output.contains("Profile of penguins@2"))
+        #expect(shown.output.contains("p99.9"))
+
         server.process.terminate()  // SIGTERM
         #expect(await server.wait() == 0)
         #expect(server.errors.contains("now serving penguins@2"))

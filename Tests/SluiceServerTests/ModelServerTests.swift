@@ -345,3 +345,26 @@ struct ModelServerTests {
         #expect(server.currentVersion == "penguins@2")
     }
 }
+
+@Suite("Model profile")
+struct ModelProfileTests {
+    @Test("a profile measures size, load time, latency percentiles in process and over HTTP, and batch throughput")
+    func profile() async throws {
+        let data = try Fixture.models.0.serialized()
+        let profile = try await ModelProfiler.profile(
+            bundle: data, model: "penguins", version: "penguins@1", samples: 400)
+        #expect(profile.bundleBytes == data.count)
+        #expect(profile.loadMilliseconds > 0)
+        #expect(profile.inProcess.samples == 400)
+        #expect(profile.inProcess.p50 > 0)
+        #expect(profile.inProcess.p50 <= profile.inProcess.p90)
+        #expect(profile.inProcess.p90 <= profile.inProcess.p99)
+        #expect(profile.inProcess.p99 <= profile.inProcess.p999)
+        let http = try #require(profile.http)
+        #expect(http.samples == 100)
+        #expect(http.p50 > profile.inProcess.p50)  // the network path costs more than the model alone
+        #expect(Set(profile.rowsPerSecond.keys) == ["1", "32", "1024"])
+        #expect(profile.rowsPerSecond.values.allSatisfy { $0 > 0 })
+        #expect(profile.cores == ProcessInfo.processInfo.activeProcessorCount)
+    }
+}

@@ -48,10 +48,11 @@ struct SQLiteMetadataStoreTests {
         #expect(
             try store.appliedMigrations() == [
                 "v1: pipelines, runs, step runs, artifacts, events, metrics", "v2: model registry",
+                "v3: model profiles",
             ])
         // Reopening an existing store migrates nothing and keeps the data.
         let again = try SQLiteMetadataStore(path: directory.path("m.sqlite").path)
-        #expect(try again.appliedMigrations().count == 2)
+        #expect(try again.appliedMigrations().count == 3)
     }
 
     @Test("power durability sets synchronous=FULL, the default NORMAL")

@@ -4,6 +4,7 @@ import Foundation
 public actor InMemoryModelRegistry: ModelRegistry {
     private var versions: [ModelVersion] = []
     private var changes: [StageChange] = []
+    private var profiles: [String: (json: Data, uri: String)] = [:]
 
     /// Creates an empty registry.
     public init() {}
@@ -43,4 +44,14 @@ public actor InMemoryModelRegistry: ModelRegistry {
     }
 
     public func stageChanges(_ model: String) -> [StageChange] { changes.filter { $0.model == model } }
+
+    public func attachProfile(_ model: String, version: Int, profile: Data, uri: String) throws {
+        guard versions.contains(where: { $0.model == model && $0.version == version }) else {
+            throw RegistryError(
+                problem: "model '\(model)' has no version \(version)", fix: "profile a registered version.")
+        }
+        profiles["\(model)@\(version)"] = (profile, uri)
+    }
+
+    public func profile(_ model: String, version: Int) -> (json: Data, uri: String)? { profiles["\(model)@\(version)"] }
 }

@@ -128,6 +128,11 @@ public protocol ModelRegistry: Sendable {
         async throws -> ModelVersion
     /// The stage changes of a model, oldest first.
     func stageChanges(_ model: String) async throws -> [StageChange]
+    /// Attaches a measured profile (JSON, also stored at `uri` in the artifact store) to a version, replacing an
+    /// earlier one.
+    func attachProfile(_ model: String, version: Int, profile: Data, uri: String) async throws
+    /// The profile attached to a version, if any.
+    func profile(_ model: String, version: Int) async throws -> (json: Data, uri: String)?
 }
 
 extension ModelRegistry {

@@ -304,3 +304,36 @@ extension TransformGraph {
         return unknown
     }
 }
+
+extension TransformGraph {
+    /// A plausible raw row: each numeric column at its training center (mean or median when a step learned
+    /// one, else 0), each text column at its most frequent training value. For profiling and smoke tests.
+    public func typicalRow() -> [String: RawValue] {
+        var row: [String: RawValue] = [:]
+        for feature in features where row[feature.column] == nil {
+            let type = inputs.first { $0.name == feature.column }!.type
+            if type == .string {
+                var text = "a"
+                for step in feature.steps {
+                    if case .vocabulary(let tokens, _) = step, let first = tokens.first {
+                        text = first
+                        break
+                    }
+                    if case .fillToken(let fill) = step { text = fill }
+                }
+                row[feature.column] = .text(text)
+            } else {
+                var value = 0.0
+                for step in feature.steps {
+                    if case .scale(let center, _) = step {
+                        value = center
+                        break
+                    }
+                    if case .fillNumber(let fill) = step { value = fill }
+                }
+                row[feature.column] = .number(value)
+            }
+        }
+        return row
+    }
+}

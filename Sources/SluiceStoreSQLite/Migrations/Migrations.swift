@@ -77,6 +77,16 @@ enum Migrations {
                     CREATE INDEX stage_changes_by_model ON stage_changes(model, id);
                     """)
         }
+        migrator.registerMigration("v3: model profiles") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE model_profiles (
+                        model TEXT NOT NULL, version INTEGER NOT NULL,
+                        uri TEXT NOT NULL, profile TEXT NOT NULL, created_at REAL NOT NULL,
+                        PRIMARY KEY (model, version),
+                        FOREIGN KEY (model, version) REFERENCES model_versions(model, version));
+                    """)
+        }
         return migrator
     }
 }
