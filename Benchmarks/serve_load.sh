@@ -3,17 +3,18 @@
 # over loopback, bounded duration. Prints requests/s and p50/p99 latency per case.
 #
 # Usage: Benchmarks/serve_load.sh [SECONDS_PER_CASE]   (default 10; needs wrk: apt-get install wrk)
+#        SERVE_FLAGS=--no-access-log Benchmarks/serve_load.sh   (extra flags for `sluice serve`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
 command -v wrk >/dev/null || { echo "installing wrk (apt)…" >&2; apt-get install -y -qq wrk >/dev/null; }
-swift build -c release --product sluice >/dev/null
+swift build -c release --product sluice >/dev/null 2>&1
 SLUICE="$(swift build -c release --show-bin-path)/sluice"
 WORK="$(mktemp -d)"
 trap 'kill "${SERVER:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cd "$WORK"
 "$SLUICE" demo >/dev/null 2>&1
-"$SLUICE" serve penguins@production --port 0 2>"$WORK/serve.log" &
+"$SLUICE" serve penguins@production --port 0 ${SERVE_FLAGS:-} 2>"$WORK/serve.log" &
 SERVER=$!
 for _ in $(seq 100); do grep -q "on http://127.0.0.1:" "$WORK/serve.log" && break; sleep 0.1; done
 PORT="$(grep -o 'http://127.0.0.1:[0-9]*' "$WORK/serve.log" | head -1 | cut -d: -f3)"

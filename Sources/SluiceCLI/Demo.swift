@@ -122,7 +122,8 @@ struct DemoCommand: AsyncParsableCommand {
         }
         print("")
         print(t.paint("Next", .bold))
-        print("  sluice models list                        the registry")
+        print("  sluice serve penguins@production          KServe V2 and /invocations on http://127.0.0.1:8080")
+        print("  sluice profile penguins@production        size, load time, memory, latency percentiles")
         print("  sluice models show penguins               versions, stages, metrics, model card")
         print("  sluice models export penguins -o m.json   the bundle, to load anywhere SluiceML runs")
         print(

@@ -25,6 +25,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The port.") var port = 8080
     @Option(help: "The largest request body accepted, in bytes.") var maxBodyBytes = 1 << 20
     @Option(help: "How often to check the registry for a promotion, in milliseconds.") var pollMilliseconds = 500
+    @Flag(inversion: .prefixedNo, help: "Write a structured access-log line per request to standard error.")
+    var accessLog = true
 
     func run() async throws {
         let workspace = try Workspace.open(create: false)
@@ -34,6 +36,7 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = ServerConfiguration(host: host, port: port)
         configuration.maxBodyBytes = maxBodyBytes
         configuration.pollInterval = .milliseconds(pollMilliseconds)
+        configuration.accessLog = accessLog
         let server = ModelServer(name: model, source: source, configuration: configuration)
         try await server.run { port in
             printError(

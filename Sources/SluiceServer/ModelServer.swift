@@ -15,6 +15,8 @@ public struct ServerConfiguration: Sendable {
     public var maxBodyBytes = 1 << 20
     /// How often to ask the model source whether another version should answer (hot promotion).
     public var pollInterval: Duration = .milliseconds(500)
+    /// Write one structured log line per request.
+    public var accessLog = true
 
     /// Creates a configuration.
     public init(host: String = "127.0.0.1", port: Int = 8080) {
@@ -74,7 +76,7 @@ public struct ModelServer: Sendable {
     /// The HTTP application (for embedding and tests); `onRunning` receives the bound port.
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router()
-        router.add(middleware: AccessMiddleware(metrics: metrics, logger: logger))
+        router.add(middleware: AccessMiddleware(metrics: metrics, logger: logger, enabled: configuration.accessLog))
         addRoutes(to: router)
         return Application(
             router: router,
@@ -169,11 +171,7 @@ public struct ModelServer: Sendable {
             throw RequestError(
                 status: 413, message: "the body is larger than the limit of \(configuration.maxBodyBytes) bytes")
         }
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer))
-        } catch {
-            throw RequestError.badRequest("the body is not valid JSON")
-        }
+        return try JSONParser.parse(Data(buffer: buffer))
     }
 
     private func predict(_ rows: [[String: RawValue]], with model: ServedModel) throws -> Predictions {
@@ -203,6 +201,7 @@ private func json(_ text: String, status: HTTPResponse.Status = .ok, version: St
 struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
     let logger: Logger
+    let enabled: Bool
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
@@ -229,6 +228,7 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
         let seconds = (ContinuousClock.now - start) / .seconds(1)
         let route = context.endpointPath ?? "unmatched"
         metrics.finished(route: route, status: response.status.code, seconds: seconds)
+        guard enabled else { return response }
         logger.info(
             "request",
             metadata: [

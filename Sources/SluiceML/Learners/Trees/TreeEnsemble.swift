@@ -23,22 +23,43 @@ public struct Tree: Codable, Sendable, Equatable {
     public var leafCount: Int { feature.count { $0 < 0 } }
 }
 
-/// A fitted gradient-boosted tree ensemble: regression, binary or multiclass.
+/// A fitted gradient-boosted tree ensemble: regression, binary or multiclass. Immutable, so the trees flattened
+/// for prediction can be kept with it.
 public struct TreeEnsemble: Codable, Sendable, Equatable {
     /// The loss the trees were fitted to.
-    public var objective: GradientBoosting.Objective
+    public let objective: GradientBoosting.Objective
     /// The input layout it was trained on.
-    public var layout: FeatureLayout
+    public let layout: FeatureLayout
     /// Number of outputs: 1, or the number of classes.
-    public var outputs: Int
+    public let outputs: Int
     /// Starting margin per output.
-    public var baseScores: [Double]
+    public let baseScores: [Double]
     /// The trees, round by round; in round `r`, tree `r·outputs + k` adds to output `k`.
-    public var trees: [Tree]
+    public let trees: [Tree]
     /// Training loss and evaluation metric after each round.
-    public var history: [RoundRecord]
+    public let history: [RoundRecord]
     /// The round kept when early stopping cut training short (counting from 1), or the last round.
-    public var bestRound: Int
+    public let bestRound: Int
+    /// The trees flattened for prediction, built on first use (not serialized; equal for equal trees).
+    private let forestCache = ForestCache()
+
+    private enum CodingKeys: String, CodingKey {
+        case objective, layout, outputs, baseScores, trees, history, bestRound
+    }
+
+    /// Creates an ensemble.
+    public init(
+        objective: GradientBoosting.Objective, layout: FeatureLayout, outputs: Int, baseScores: [Double],
+        trees: [Tree], history: [RoundRecord], bestRound: Int
+    ) {
+        self.objective = objective
+        self.layout = layout
+        self.outputs = outputs
+        self.baseScores = baseScores
+        self.trees = trees
+        self.history = history
+        self.bestRound = bestRound
+    }
 
     /// One boosting round's figures.
     public struct RoundRecord: Codable, Sendable, Equatable {
@@ -53,7 +74,8 @@ public struct TreeEnsemble: Codable, Sendable, Equatable {
 
     /// The raw scores (before the link function), `rows × outputs`, row-major.
     public func margins(_ x: FeatureMatrix) -> [Double] {
-        let forest = FlatForest(self, layout: x.layout)
+        // Serving calls this once per request: reuse the flattened trees when the input has the training layout.
+        let forest = x.layout == layout ? forestCache.forest(for: self) : FlatForest(self, layout: x.layout)
         let n = x.rowCount
         var out = [Double](repeating: 0, count: n * outputs)
         let outputs = self.outputs
@@ -153,4 +175,22 @@ struct FlatForest {
             }
         }
     }
+}
+
+/// Holds an ensemble's flattened trees once built. Compares equal to any other cache, so ensembles compare by
+/// their trees alone.
+final class ForestCache: @unchecked Sendable, Equatable {
+    private let lock = NSLock()
+    private var forest: FlatForest?
+
+    func forest(for ensemble: TreeEnsemble) -> FlatForest {
+        lock.lock()
+        defer { lock.unlock() }
+        if let forest { return forest }
+        let built = FlatForest(ensemble, layout: ensemble.layout)
+        forest = built
+        return built
+    }
+
+    static func == (a: ForestCache, b: ForestCache) -> Bool { true }
 }
