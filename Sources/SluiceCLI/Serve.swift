@@ -36,7 +36,7 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = ServerConfiguration(host: host, port: port)
         configuration.maxBodyBytes = maxBodyBytes
         configuration.pollInterval = .milliseconds(pollMilliseconds)
-        configuration.accessLog = accessLog
+        if !accessLog { configuration.accessLog = nil }
         let server = ModelServer(name: model, source: source, configuration: configuration)
         try await server.run { port in
             printError(

@@ -92,7 +92,11 @@ public enum ModelProfiler {
     {
         let server = ModelServer(
             name: model, source: FixedModelSource(bundle: bundle, version: version),
-            configuration: ServerConfiguration(host: "127.0.0.1", port: 0),
+            configuration: {
+                var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+                configuration.accessLog = nil
+                return configuration
+            }(),
             logger: {
                 var logger = Logger(label: "sluice.profile")
                 logger.logLevel = .critical

@@ -15,8 +15,8 @@ public struct ServerConfiguration: Sendable {
     public var maxBodyBytes = 1 << 20
     /// How often to ask the model source whether another version should answer (hot promotion).
     public var pollInterval: Duration = .milliseconds(500)
-    /// Write one structured log line per request.
-    public var accessLog = true
+    /// Where to write one structured line per request (nil: no access log).
+    public var accessLog: AccessLog? = AccessLog()
 
     /// Creates a configuration.
     public init(host: String = "127.0.0.1", port: Int = 8080) {
@@ -76,7 +76,7 @@ public struct ModelServer: Sendable {
     /// The HTTP application (for embedding and tests); `onRunning` receives the bound port.
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router()
-        router.add(middleware: AccessMiddleware(metrics: metrics, logger: logger, enabled: configuration.accessLog))
+        router.add(middleware: AccessMiddleware(metrics: metrics, accessLog: configuration.accessLog))
         addRoutes(to: router)
         return Application(
             router: router,
@@ -98,7 +98,17 @@ public struct ModelServer: Sendable {
                 }
             }
         }
-        defer { poller.cancel() }
+        let flusher = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(200))
+                configuration.accessLog?.flush()
+            }
+        }
+        defer {
+            poller.cancel()
+            flusher.cancel()
+            configuration.accessLog?.flush()
+        }
         try await application(onRunning: onRunning).runService()
     }
 
@@ -200,8 +210,7 @@ private func json(_ text: String, status: HTTPResponse.Status = .ok, version: St
 /// Request IDs, an access log line per request, the request metrics, and errors as `{"error": "..."}`.
 struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
-    let logger: Logger
-    let enabled: Bool
+    let accessLog: AccessLog?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
@@ -228,16 +237,9 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
         let seconds = (ContinuousClock.now - start) / .seconds(1)
         let route = context.endpointPath ?? "unmatched"
         metrics.finished(route: route, status: response.status.code, seconds: seconds)
-        guard enabled else { return response }
-        logger.info(
-            "request",
-            metadata: [
-                "request_id": .string(id), "method": .string(request.method.rawValue),
-                "path": .string(request.uri.path),
-                "status": .stringConvertible(response.status.code),
-                "duration_ms": .string(String(format: "%.3f", seconds * 1000)),
-                "model_version": .string(response.headers[HTTPField.Name("X-Model-Version")!] ?? "-"),
-            ])
+        accessLog?.record(
+            id: id, method: request.method.rawValue, path: request.uri.path, status: Int(response.status.code),
+            seconds: seconds, version: response.headers[HTTPField.Name("X-Model-Version")!])
         return response
     }
 }

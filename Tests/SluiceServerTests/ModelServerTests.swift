@@ -368,3 +368,43 @@ struct ModelProfileTests {
         #expect(profile.cores == ProcessInfo.processInfo.activeProcessorCount)
     }
 }
+
+@Suite("Access log")
+struct AccessLogTests {
+    @Test("every request gets a request ID (the client's or a new one) and one logfmt access-log line")
+    func accessLog() async throws {
+        let path = FileManager.default.temporaryDirectory.appending(path: "sluice-access-\(getpid()).log").path
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        #expect(fd >= 0)
+        defer {
+            close(fd)
+            unlink(path)
+        }
+        let log = AccessLog(descriptor: fd)
+        var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+        configuration.accessLog = log
+        let server = ModelServer(
+            name: "penguins", source: FixedModelSource(bundle: Fixture.models.0, version: "penguins@1"),
+            configuration: configuration)
+        try await server.loadCurrent()
+        try await server.application().test(.live) { client in
+            try await client.execute(
+                uri: "/v2/models/penguins/infer", method: .post,
+                headers: [HTTPField.Name("X-Request-Id")!: "req-42"], body: ByteBuffer(string: gentoo)
+            ) { r in
+                #expect(r.headers[HTTPField.Name("X-Request-Id")!] == "req-42")
+            }
+            try await client.execute(uri: "/invocations", method: .post, body: ByteBuffer(string: "{}")) { r in
+                #expect(r.headers[HTTPField.Name("X-Request-Id")!]?.isEmpty == false)
+            }
+        }
+        log.flush()
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines[0].contains("request_id=req-42"))
+        #expect(lines[0].contains("method=POST path=/v2/models/penguins/infer status=200"))
+        #expect(lines[0].contains("model_version=penguins@1"))
+        #expect(lines[1].contains("status=400"))
+        #expect(lines[1].contains("duration_ms="))
+    }
+}
