@@ -5,6 +5,15 @@ import SluiceML
 /// The KServe V2 (Open Inference Protocol) REST payloads and the MLflow-style `/invocations` formats, turned into
 /// raw rows and back.
 enum Protocols {
+    /// Whether a V2 datatype carries numbers (or booleans).
+    static func isNumeric(_ datatype: String) -> Bool {
+        switch datatype {
+        case "FP64", "FP32", "FP16", "INT64", "INT32", "INT16", "INT8", "UINT64", "UINT32", "UINT16", "UINT8", "BOOL":
+            true
+        default: false
+        }
+    }
+
     /// The tensor type a column travels as.
     static func datatype(_ type: ColumnType) -> String {
         switch type {
@@ -40,21 +49,17 @@ enum Protocols {
                     "unknown input '\(name)'; the model reads: \(signature.inputs.map(\.name).joined(separator: ", "))")
             }
             let expected = Self.datatype(column.type)
-            let numeric = [
-                "FP64", "FP32", "FP16", "INT64", "INT32", "INT16", "INT8", "UINT64", "UINT32", "UINT16", "UINT8",
-            ]
-            let fits =
-                expected == "BYTES" ? datatype == "BYTES" : (numeric.contains(datatype) || datatype == "BOOL")
+            let fits = expected == "BYTES" ? datatype == "BYTES" : Self.isNumeric(datatype)
             guard fits else {
                 throw RequestError.badRequest(
                     "input '\(name)' is \(datatype), but the column is \(column.type): send it as \(expected)")
             }
-            guard
-                let shape = tensor["shape"]?.array?.compactMap({ value -> Int? in
-                    if case .number(let n) = value, n >= 0, n == n.rounded() { return Int(n) }
-                    return nil
-                }), !shape.isEmpty, shape.count <= 2, shape.count == tensor["shape"]?.array?.count
-            else {
+            let dimensions = tensor["shape"]?.array ?? []
+            let shape = dimensions.compactMap { value -> Int? in
+                if case .number(let n) = value, n >= 0, n == n.rounded() { return Int(n) }
+                return nil
+            }
+            guard !shape.isEmpty, shape.count <= 2, shape.count == dimensions.count else {
                 throw RequestError.badRequest("input '\(name)' needs a shape [rows] or [rows, 1]")
             }
             if shape.count == 2, shape[1] != 1 {

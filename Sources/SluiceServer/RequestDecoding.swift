@@ -42,8 +42,10 @@ enum JSONValue: Decodable, Sendable {
 
     /// Leaves of nested arrays, row-major.
     func flattened() -> [JSONValue] {
-        if case .array(let items) = self { return items.flatMap { $0.flattened() } }
-        return [self]
+        guard case .array(let items) = self else { return [self] }
+        // The common case, a flat list of values, without copying.
+        if !items.contains(where: { if case .array = $0 { true } else { false } }) { return items }
+        return items.flatMap { $0.flattened() }
     }
 
     var kind: String {
