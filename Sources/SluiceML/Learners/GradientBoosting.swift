@@ -133,7 +133,6 @@ public struct GradientBoosting: Sendable {
                 minSplitGain: minSplitGain))
         var random = SplitMix64(seed: seed)
         var trees: [Tree] = []
-        var binnedTrees: [BinnedTree] = []
         var history: [TreeEnsemble.RoundRecord] = []
         var best = (round: 0, metric: Double.infinity)
         let expandedCount = x.layout.expandedCount
@@ -208,7 +207,6 @@ public struct GradientBoosting: Sendable {
                     }
                 }
                 trees.append(tree)
-                binnedTrees.append(binned)
             }
             var record = TreeEnsemble.RoundRecord(trainLoss: .nan, evalMetric: nil)
             if let eval {

@@ -163,16 +163,8 @@ public struct LinearRegression: Sendable {
             for i in 0..<p { xty[i] += v[i] }
         }
         let n = Double(x.rowCount)
-        for a in 0..<p {
-            for b in a..<p {
-                // Indices were written in increasing order within a row, except categorical ones after numeric:
-                // fold both triangles into the upper one.
-                if a != b {
-                    gram[a * p + b] += gram[b * p + a]
-                    gram[b * p + a] = 0
-                }
-            }
-        }
+        // Each row's indices are strictly increasing (numeric, then categorical blocks, then the intercept), so
+        // only the upper triangle was filled: mirror it while scaling.
         for a in 0..<p {
             for b in a..<p {
                 gram[a * p + b] /= n

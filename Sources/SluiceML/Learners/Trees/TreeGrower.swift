@@ -95,12 +95,12 @@ final class TreeGrower {
                 nodes[node].split = nil
             }
             if splitting.isEmpty { break }
-            partition(splitting, nodes: nodes)
+            let leftCounts = partition(splitting, nodes: nodes)
             var smaller: [Int] = []
             var next: [Int] = []
             for node in splitting {
                 let split = nodes[node].split!
-                let leftCount = nodes[node].count - splitCount(node, nodes: nodes)
+                let leftCount = leftCounts[node]!
                 let left = GrowingNode(
                     start: nodes[node].start, count: leftCount, sum: split.leftSum, depth: depth + 1)
                 let right = GrowingNode(
@@ -150,12 +150,8 @@ final class TreeGrower {
         return nodes
     }
 
-    private var partitionCounts: [Int: Int] = [:]
-
-    private func splitCount(_ node: Int, nodes: [GrowingNode]) -> Int { partitionCounts[node]! }
-
-    /// Stable partition of each splitting node's rows: left rows first, then right; records right counts.
-    private func partition(_ splitting: [Int], nodes: [GrowingNode]) {
+    /// Stable partition of each splitting node's rows: left rows first, then right. Returns the left count of each node.
+    private func partition(_ splitting: [Int], nodes: [GrowingNode]) -> [Int: Int] {
         var tasks: [(node: Int, range: Range<Int>)] = []
         for node in splitting {
             let start = nodes[node].start
@@ -198,7 +194,7 @@ final class TreeGrower {
             }
             counts[t] = l - range.lowerBound
         }
-        partitionCounts.removeAll(keepingCapacity: true)
+        var leftCounts: [Int: Int] = [:]
         var k = 0
         while k < tasks.count {
             let node = tasks[k].node
@@ -215,9 +211,10 @@ final class TreeGrower {
                 (rowIndex + write).update(from: rightScratch + tasks[t].range.lowerBound, count: rights)
                 write += rights
             }
-            partitionCounts[node] = nodes[node].count - leftTotal
+            leftCounts[node] = leftTotal
             k = end
         }
+        return leftCounts
     }
 
     /// Builds the histograms of `targets`, row blocks in parallel, partial sums added in block order.
