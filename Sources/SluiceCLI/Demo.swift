@@ -51,7 +51,8 @@ struct DemoCommand: AsyncParsableCommand {
         ]
         options.rounds = 50
         options.maxDepth = 4
-        let baseline = try await Self.productionBaseline(Self.model, registry: registry, workspace: workspace)
+        let baseline = try await Baseline.production(
+            of: Self.model, registry: registry, artifacts: workspace.artifacts)
         let pipeline = StandardPipeline.make(options, registry: registry, baseline: baseline)
         var config = RunConfig()
         try config.apply(overrides: overrides)
@@ -65,28 +66,6 @@ struct DemoCommand: AsyncParsableCommand {
         RunCommand.printSummary(result, workspace: workspace)
         guard result.run.status == .completed else { throw ExitCode(1) }
         try printOutcome(result, workspace: workspace)
-    }
-
-    /// The production version of `model` and its bundle, when there is one.
-    static func productionBaseline(
-        _ model: String, registry: any MetadataStore & ModelRegistry, workspace: Workspace
-    ) async throws -> Baseline? {
-        guard let version = try await registry.productionVersion(model) else { return nil }
-        return Baseline(
-            version: version, bundle: try await loadBundle(version, registry: registry, workspace: workspace))
-    }
-
-    /// Reads a model version's bundle from the artifact store.
-    static func loadBundle(_ version: ModelVersion, registry: any MetadataStore, workspace: Workspace) async throws
-        -> ModelBundle
-    {
-        guard let record = try await registry.artifact(version.artifactID) else {
-            throw CLIError(
-                problem:
-                    "the bundle artifact \(version.artifactID) of \(version.model)@\(version.version) is not recorded",
-                fix: "check the project's metadata store.")
-        }
-        return try CodableMaterializer<ModelBundle>().decode(workspace.artifacts.data(for: record.uri))
     }
 
     private func printOutcome(_ result: RunResult, workspace: Workspace) throws {

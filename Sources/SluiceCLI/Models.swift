@@ -93,7 +93,8 @@ struct ModelsCommand: AsyncParsableCommand {
             }
             if reference.contains("@") {
                 let version = try await registry.resolve(reference)
-                let bundle = try await DemoCommand.loadBundle(version, registry: registry, workspace: workspace)
+                let bundle = try ModelBundle.load(
+                    try await bundleData(of: version, in: registry, artifacts: workspace.artifacts))
                 print("\n" + t.paint("Version \(version.version)", .bold) + " bundle \(version.artifactID)")
                 if let dataset = version.datasetVersion { print("  dataset version \(dataset)") }
                 if let stored = try await registry.profile(model, version: version.version) {
@@ -157,7 +158,8 @@ struct ModelsCommand: AsyncParsableCommand {
             let workspace = try Workspace.open(create: false)
             let registry = try ModelsCommand.registry(workspace)
             let version = try await registry.resolve(reference)
-            let bundle = try await DemoCommand.loadBundle(version, registry: registry, workspace: workspace)
+            let bundle = try ModelBundle.load(
+                try await bundleData(of: version, in: registry, artifacts: workspace.artifacts))
             let data = card ? Data(bundle.card.utf8) : try bundle.serialized()
             if let output {
                 try data.write(to: URL(fileURLWithPath: output), options: .atomic)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceComponents
 import SluiceCore
 import SluiceML
 import SluiceServer
@@ -25,11 +26,7 @@ struct ProfileCommand: AsyncParsableCommand {
         let workspace = try Workspace.open(create: false)
         let registry = try ModelsCommand.registry(workspace)
         let version = try await registry.resolve(reference)
-        guard let record = try await registry.artifact(version.artifactID) else {
-            throw CLIError(
-                problem: "the bundle artifact \(version.artifactID) is not recorded", fix: "check the store.")
-        }
-        let data = try workspace.artifacts.data(for: record.uri)
+        let data = try await bundleData(of: version, in: registry, artifacts: workspace.artifacts)
         printError("profiling \(version.model)@\(version.version)…")
         let profile = try await ModelProfiler.profile(
             bundle: data, model: version.model, version: "\(version.model)@\(version.version)", samples: samples,

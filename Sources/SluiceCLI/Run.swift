@@ -69,21 +69,6 @@ struct RunCommand: AsyncParsableCommand {
             runConfig = try RunConfig.load(contentsOf: URL(fileURLWithPath: config))
         }
         try runConfig.apply(overrides: overrides)
-        let pipeline: Pipeline
-        if let yaml {
-            let workspace = try Workspace.open(create: true)
-            let registry = workspace.metadata as? any MetadataStore & ModelRegistry
-            var baselines: [String: Baseline] = [:]
-            if let registry {
-                for (step, model) in yaml.registeredModels(config: runConfig) {
-                    baselines[step] = try await DemoCommand.productionBaseline(
-                        model, registry: registry, workspace: workspace)
-                }
-            }
-            pipeline = try yaml.build(context: ComponentContext(registry: registry, baselines: baselines))
-        } else {
-            pipeline = try selectPipeline()
-        }
         if noCache { runConfig.cache = false }
         if let parallelism {
             guard parallelism >= 1 else {
@@ -94,6 +79,21 @@ struct RunCommand: AsyncParsableCommand {
 
         let workspace = try Workspace.open(
             create: true, stackOverrides: runConfig.stack, durability: runConfig.durability)
+        let pipeline: Pipeline
+        if let yaml {
+            // Register steps compare with the production version in the same store the run records in.
+            let registry = workspace.metadata as? any MetadataStore & ModelRegistry
+            var baselines: [String: Baseline] = [:]
+            if let registry {
+                for (step, model) in yaml.registeredModels(config: runConfig) {
+                    baselines[step] = try await Baseline.production(
+                        of: model, registry: registry, artifacts: workspace.artifacts)
+                }
+            }
+            pipeline = try yaml.build(context: ComponentContext(registry: registry, baselines: baselines))
+        } else {
+            pipeline = try selectPipeline()
+        }
         let engine = workspace.engine(materializers: Catalog.materializers)
         let resolved = try engine.resolve(pipeline, config: runConfig)
         if printConfig {

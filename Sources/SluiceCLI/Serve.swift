@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceComponents
 import SluiceCore
 import SluiceML
 import SluiceServer
@@ -61,7 +62,8 @@ struct RegistrySource: ModelSource {
     func load(version label: String) async throws -> ServedModel {
         let version = try await registry.resolve(label)
         return ServedModel(
-            bundle: try await DemoCommand.loadBundle(version, registry: registry, workspace: workspace),
+            bundle: try ModelBundle.load(
+                try await bundleData(of: version, in: registry, artifacts: workspace.artifacts)),
             version: label)
     }
 }

@@ -288,6 +288,30 @@ public struct Baseline: Sendable {
     }
 }
 
+extension Baseline {
+    /// The production version of `model` with its bundle, or nil when none is in production.
+    public static func production(
+        of model: String, registry: any MetadataStore & ModelRegistry, artifacts: any ArtifactStore
+    ) async throws -> Baseline? {
+        guard let version = try await registry.productionVersion(model) else { return nil }
+        return Baseline(
+            version: version,
+            bundle: try ModelBundle.load(try await bundleData(of: version, in: registry, artifacts: artifacts)))
+    }
+}
+
+/// The serialized bundle a registered version points at.
+public func bundleData(of version: ModelVersion, in store: any MetadataStore, artifacts: any ArtifactStore)
+    async throws -> Data
+{
+    guard let record = try await store.artifact(version.artifactID) else {
+        throw ComponentError(
+            problem: "the bundle artifact \(version.artifactID) of \(version.model)@\(version.version) is not recorded",
+            fix: "check the project's metadata store (was it replaced since the version was registered?).")
+    }
+    return try artifacts.data(for: record.uri)
+}
+
 /// What registering decided.
 public struct Registration: Codable, Sendable, Equatable {
     /// The verdict against the thresholds and the baseline.

@@ -37,13 +37,8 @@ struct Project {
     }
 
     func run(_ overrides: [String] = [], options: StandardPipeline.Options? = nil) async throws -> RunResult {
-        var baseline: Baseline?
-        if let production = try await store.productionVersion("penguins") {
-            let record = try #require(try await store.artifact(production.artifactID))
-            let bundle = try CodableMaterializer<ModelBundle>().decode(
-                try engine.engine.artifacts.data(for: record.uri))
-            baseline = Baseline(version: production, bundle: bundle)
-        }
+        let baseline = try await Baseline.production(
+            of: "penguins", registry: store, artifacts: engine.engine.artifacts)
         if viaYAML {
             let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .deletingLastPathComponent().appending(path: "Examples/penguins.yaml")
@@ -209,5 +204,24 @@ struct StandardPipelineTests {
         let warned = try await project.run(["schema.curated=\(schemaFile.path)", "validate.warn_only=true"])
         #expect(warned.run.status == .completed)
         #expect(try warned.value(Validation.self, step: "validate").passed == false)
+    }
+
+    @Test("a binary model's bundle, with infinite ROC thresholds, loads back from the artifact store")
+    func binaryBundleFromArtifacts() async throws {
+        let project = try Project()
+        var lines = DemoData.penguinsCSV.split(separator: "\n").map(String.init)
+        lines = [lines[0]] + lines.dropFirst().filter { !$0.hasPrefix("Chinstrap") }  // two species: binary
+        try lines.joined(separator: "\n").write(to: project.data, atomically: true, encoding: .utf8)
+        let result = try await project.run()
+        #expect(result.run.status == .completed, "\(result.run.error ?? "")")
+        let version = try #require(try await project.store.productionVersion("penguins"))
+        let bundle = try ModelBundle.load(
+            try await bundleData(of: version, in: project.store, artifacts: project.engine.engine.artifacts))
+        #expect(bundle.evaluation?.overall.value("roc_auc") != nil)
+        guard case .classification(let metrics)? = bundle.evaluation?.overall else {
+            Issue.record("expected classification metrics")
+            return
+        }
+        #expect(metrics.rocCurve?.first?.threshold == .infinity)
     }
 }

@@ -22,13 +22,8 @@ struct YAMLPipelineTests {
         try config.apply(overrides: overrides)
         var baselines: [String: Baseline] = [:]
         for (step, model) in yaml.registeredModels(config: config) {
-            if let production = try await project.store.productionVersion(model) {
-                let record = try #require(try await project.store.artifact(production.artifactID))
-                baselines[step] = Baseline(
-                    version: production,
-                    bundle: try CodableMaterializer<ModelBundle>().decode(
-                        try project.engine.engine.artifacts.data(for: record.uri)))
-            }
+            baselines[step] = try await Baseline.production(
+                of: model, registry: project.store, artifacts: project.engine.engine.artifacts)
         }
         let pipeline = try yaml.build(context: ComponentContext(registry: project.store, baselines: baselines))
         return try await project.engine.run(pipeline, config: config)

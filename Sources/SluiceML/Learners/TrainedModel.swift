@@ -140,12 +140,13 @@ public struct TrainedModel: Codable, Sendable, Equatable {
 
 /// JSON settings shared by everything ML serializes.
 public enum ModelCoding {
-    /// Sorted keys; non-finite numbers as strings.
+    /// Sorted keys; non-finite numbers as the strings the core's JSON materializer writes, so a bundle read
+    /// straight from the artifact store loads with ``ModelBundle/load(_:)``.
     public static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(
-            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            positiveInfinity: "+Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         return encoder
     }
 
@@ -153,7 +154,7 @@ public enum ModelCoding {
     public static func decoder() -> JSONDecoder {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(
-            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            positiveInfinity: "+Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         return decoder
     }
 }
