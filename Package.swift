@@ -98,7 +98,8 @@ let package = Package(
         // Pipelines the CLI tests drive as real processes (killed, interrupted, resumed).
         .executableTarget(name: "FixturePipelines", dependencies: ["Sluice"], path: "Tests/FixturePipelines"),
         .testTarget(
-            name: "SluiceCLITests", dependencies: ["Sluice", "SluiceML", "SluiceStoreSQLite", "SluiceTesting"]),
+            name: "SluiceCLITests",
+            dependencies: ["Sluice", "SluiceML", "SluiceServer", "SluiceStoreSQLite", "SluiceTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

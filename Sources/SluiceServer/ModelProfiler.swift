@@ -111,7 +111,9 @@ public enum ModelProfiler {
         var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         for k in 0..<(samples + 50) {
             let start = ContinuousClock.now
-            let status = try LoopbackClient.post(port: port.value!, path: "/v2/models/\(model)/infer", body: body)
+            let status = try LoopbackClient.request(
+                port: port.value!, method: "POST", path: "/v2/models/\(model)/infer", body: body
+            ).status
             guard status == 200 else {
                 throw RequestError(status: status, message: "the profiling request was refused (\(status))")
             }

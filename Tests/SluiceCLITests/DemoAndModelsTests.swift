@@ -1,5 +1,6 @@
 import Foundation
 import SluiceML
+import SluiceServer
 import SluiceTesting
 import Testing
 
@@ -148,11 +149,11 @@ struct ServeCommandTests {
         let port = Int(line.split(separator: ":").last!.prefix { $0.isNumber })!
         let record =
             #"{"instances":[{"island":"Biscoe","bill_length_mm":47.5,"bill_depth_mm":14.2,"flipper_length_mm":220,"body_mass_g":5200,"sex":"male","year":2008}]}"#
-        let first = try LoopbackHTTP.request(port: port, method: "POST", path: "/invocations", body: record)
+        let first = try LoopbackClient.request(port: port, method: "POST", path: "/invocations", body: record)
         #expect(first.status == 200)
         #expect(first.headers["x-model-version"] == "penguins@1")
         #expect(first.body.contains(#""predictions":["Gentoo"]"#))
-        let bad = try LoopbackHTTP.request(port: port, method: "POST", path: "/invocations", body: "{}")
+        let bad = try LoopbackClient.request(port: port, method: "POST", path: "/invocations", body: "{}")
         #expect(bad.status == 400)
         #expect(bad.body.contains(#""error":"#))
 
@@ -163,11 +164,11 @@ struct ServeCommandTests {
         for _ in 0..<50 where version != "penguins@2" {
             try await Task.sleep(for: .milliseconds(100))
             version =
-                try LoopbackHTTP.request(port: port, method: "POST", path: "/invocations", body: record)
+                try LoopbackClient.request(port: port, method: "POST", path: "/invocations", body: record)
                 .headers["x-model-version"] ?? ""
         }
         #expect(version == "penguins@2")
-        let metrics = try LoopbackHTTP.request(port: port, method: "GET", path: "/metrics")
+        let metrics = try LoopbackClient.request(port: port, method: "GET", path: "/metrics")
         #expect(metrics.body.contains(#"sluice_model_info{model="penguins",version="penguins@2"} 1"#))
 
         let profile = try await CommandProcess.run(
