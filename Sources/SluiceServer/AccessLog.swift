@@ -16,8 +16,10 @@ public final class AccessLog: Sendable {
     public init(descriptor: Int32 = 2) { self.descriptor = descriptor }
 
     func record(id: String, method: String, path: String, status: Int, seconds: Double, version: String?) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
         let line =
-            "ts=\(String(format: "%.3f", Date().timeIntervalSince1970)) level=info msg=request request_id=\(id) method=\(method) path=\(quote(path)) status=\(status) duration_ms=\(String(format: "%.3f", seconds * 1_000)) model_version=\(version ?? "-")\n"
+            "ts=\(Self.thousandths(Int(now.tv_sec) * 1_000 + Int(now.tv_nsec) / 1_000_000)) level=info msg=request request_id=\(id) method=\(method) path=\(quote(path)) status=\(status) duration_ms=\(Self.thousandths(Int((seconds * 1e6).rounded()))) model_version=\(version ?? "-")\n"
         let full = buffer.withLock { buffer -> Bool in
             buffer.append(contentsOf: line.utf8)
             return buffer.count >= 64 * 1024
@@ -37,6 +39,13 @@ public final class AccessLog: Sendable {
             if n <= 0 { break }
             written += n
         }
+    }
+
+    /// `n / 1000` with three decimals (`1234` → `1.234`), without going through Foundation's `String(format:)`.
+    static func thousandths(_ n: Int) -> String {
+        let fraction = String(abs(n) % 1_000)
+        let sign = n < 0 ? "-" : ""
+        return "\(sign)\(abs(n) / 1_000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
     }
 
     private func quote(_ text: String) -> String {

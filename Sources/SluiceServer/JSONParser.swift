@@ -1,27 +1,96 @@
 import Foundation
 
-/// A small, strict JSON parser straight from request bytes into ``JSONValue``: no intermediate objects, and no
-/// thrown error per value (Foundation's decoder tries each type in turn, which dominated the request time).
+/// A small, strict JSON parser straight from request bytes: into ``JSONValue`` for a whole document, or step by
+/// step (``nextKey(_:)``, ``nextElement(_:)``, ``value(depth:)``) so a decoder that knows the document's shape
+/// builds its result without intermediate dictionaries. No thrown error per value (Foundation's decoder tries
+/// each type in turn, which dominated the request time).
 struct JSONParser {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
 
     /// Parses a whole document.
-    static func parse(_ data: Data) throws -> JSONValue {
-        try data.withUnsafeBytes { raw in
-            var parser = JSONParser(bytes: raw.bindMemory(to: UInt8.self))
-            parser.skipSpace()
-            let value = try parser.value(depth: 0)
-            parser.skipSpace()
-            guard parser.index == parser.bytes.count else { throw parser.error("unexpected text after the JSON value") }
-            return value
-        }
+    static func parse(_ raw: UnsafeRawBufferPointer) throws -> JSONValue {
+        try parsing(raw) { try $0.value(depth: 0) }
+    }
+
+    /// Runs `body` on a parser at the start of the document, then checks that nothing but space follows.
+    static func parsing<T>(_ raw: UnsafeRawBufferPointer, _ body: (inout JSONParser) throws -> T) throws -> T {
+        var parser = JSONParser(bytes: raw.bindMemory(to: UInt8.self))
+        parser.skipSpace()
+        let result = try body(&parser)
+        parser.skipSpace()
+        guard parser.index == parser.bytes.count else { throw parser.error("unexpected text after the JSON value") }
+        return result
     }
 
     private init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     private func error(_ message: String) -> RequestError {
         RequestError.badRequest("the body is not valid JSON: \(message) at byte \(index)")
+    }
+
+    /// The next byte that is not space (without consuming it), or nil at the end.
+    mutating func peek() -> UInt8? {
+        skipSpace()
+        return index < bytes.count ? bytes[index] : nil
+    }
+
+    /// The next key of the object the parser is in (opening it when `first`), positioned at its value; nil
+    /// after the closing brace.
+    mutating func nextKey(_ first: inout Bool) throws -> String? {
+        skipSpace()
+        if first {
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw error("expected an object") }
+            index += 1
+            first = false
+            skipSpace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return nil
+            }
+        } else {
+            guard index < bytes.count else { throw error("unexpected end") }
+            if bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return nil
+            }
+            guard bytes[index] == UInt8(ascii: ",") else { throw error("expected ',' or '}'") }
+            index += 1
+            skipSpace()
+        }
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a key") }
+        let key = try string()
+        skipSpace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+        index += 1
+        skipSpace()
+        return key
+    }
+
+    /// Whether another element of the array the parser is in follows (opening it when `first`), positioned at
+    /// it; false after the closing bracket.
+    mutating func nextElement(_ first: inout Bool) throws -> Bool {
+        skipSpace()
+        if first {
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "[") else { throw error("expected a list") }
+            index += 1
+            first = false
+            skipSpace()
+            if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+                index += 1
+                return false
+            }
+            return true
+        }
+        guard index < bytes.count else { throw error("unexpected end") }
+        if bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            return false
+        }
+        guard bytes[index] == UInt8(ascii: ",") else { throw error("expected ',' or ']'") }
+        index += 1
+        skipSpace()
+        return true
     }
 
     private mutating func skipSpace() {
@@ -33,58 +102,21 @@ struct JSONParser {
         }
     }
 
-    private mutating func value(depth: Int) throws -> JSONValue {
+    /// The value at the parser's position, whole.
+    mutating func value(depth: Int) throws -> JSONValue {
         guard depth < 64 else { throw error("nesting deeper than 64") }
         guard index < bytes.count else { throw error("unexpected end") }
         switch bytes[index] {
         case UInt8(ascii: "{"):
-            index += 1
             var object: [String: JSONValue] = [:]
-            skipSpace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return .object(object)
-            }
-            while true {
-                skipSpace()
-                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a key") }
-                let key = try string()
-                skipSpace()
-                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
-                index += 1
-                skipSpace()
-                object[key] = try value(depth: depth + 1)
-                skipSpace()
-                guard index < bytes.count else { throw error("unexpected end") }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                guard bytes[index] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
-                index += 1
-                return .object(object)
-            }
+            var first = true
+            while let key = try nextKey(&first) { object[key] = try value(depth: depth + 1) }
+            return .object(object)
         case UInt8(ascii: "["):
-            index += 1
             var array: [JSONValue] = []
-            skipSpace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                return .array(array)
-            }
-            while true {
-                skipSpace()
-                array.append(try value(depth: depth + 1))
-                skipSpace()
-                guard index < bytes.count else { throw error("unexpected end") }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                guard bytes[index] == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
-                index += 1
-                return .array(array)
-            }
+            var first = true
+            while try nextElement(&first) { array.append(try value(depth: depth + 1)) }
+            return .array(array)
         case UInt8(ascii: "\""): return .string(try string())
         case UInt8(ascii: "t"): return try literal("true", .bool(true))
         case UInt8(ascii: "f"): return try literal("false", .bool(false))

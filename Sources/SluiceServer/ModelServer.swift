@@ -136,8 +136,10 @@ public struct ModelServer: Sendable {
             router.post("/v2/models/:name\(suffix)/infer") { request, context in
                 let model = try self.model(for: context)
                 let body = try await self.body(request)
-                let (rows, id) = try Protocols.rowsFromInfer(body, signature: model.bundle.signature)
-                let predictions = try self.predict(rows, with: model)
+                let (batch, id) = try body.withUnsafeReadableBytes {
+                    try Protocols.decodeInfer($0, signature: model.bundle.signature)
+                }
+                let predictions = try self.predict(batch, with: model)
                 return json(
                     Protocols.inferResponse(predictions, model: model, name: name, id: id), version: model.version)
             }
@@ -145,8 +147,10 @@ public struct ModelServer: Sendable {
         router.post("/invocations") { request, _ in
             guard let model = slot.model else { throw RequestError(status: 503, message: "no model is loaded yet") }
             let body = try await self.body(request)
-            let rows = try Protocols.rowsFromInvocations(body, signature: model.bundle.signature)
-            let predictions = try self.predict(rows, with: model)
+            let batch = try body.withUnsafeReadableBytes {
+                try Protocols.decodeInvocations($0, signature: model.bundle.signature)
+            }
+            let predictions = try self.predict(batch, with: model)
             return json(Protocols.invocationsResponse(predictions, model: model), version: model.version)
         }
         router.get("/metrics") { _, _ in
@@ -172,7 +176,7 @@ public struct ModelServer: Sendable {
         return model
     }
 
-    private func body(_ request: Request) async throws -> JSONValue {
+    private func body(_ request: Request) async throws -> ByteBuffer {
         var request = request
         let buffer: ByteBuffer
         do {
@@ -181,16 +185,14 @@ public struct ModelServer: Sendable {
             throw RequestError(
                 status: 413, message: "the body is larger than the limit of \(configuration.maxBodyBytes) bytes")
         }
-        return try JSONParser.parse(Data(buffer: buffer))
+        return buffer
     }
 
-    private func predict(_ rows: [[String: RawValue]], with model: ServedModel) throws -> Predictions {
-        for row in rows {
-            for column in model.bundle.transforms.unknownCategories(in: row) { metrics.unknownCategory(column) }
-        }
+    private func predict(_ batch: RawBatch, with model: ServedModel) throws -> Predictions {
         do {
-            let predictions = try model.bundle.predict(rows: rows)
-            metrics.predicted(rows: rows.count)
+            var unknown: [String: Int] = [:]
+            let predictions = try model.bundle.predict(batch, unknownCategories: &unknown)
+            metrics.predicted(rows: batch.rowCount, unknownCategories: unknown)
             return predictions
         } catch {
             throw RequestError.badRequest("\(error)")
@@ -198,12 +200,19 @@ public struct ModelServer: Sendable {
     }
 }
 
+extension HTTPField.Name {
+    /// The version that answered a prediction.
+    static let modelVersion = HTTPField.Name("X-Model-Version")!
+    /// The request's ID: the client's, or one the server makes up.
+    static let requestID = HTTPField.Name("X-Request-Id")!
+}
+
 /// The server's version string.
 let sluiceServerVersion = "0.1.0"
 
 private func json(_ text: String, status: HTTPResponse.Status = .ok, version: String? = nil) -> Response {
     var headers: HTTPFields = [.contentType: "application/json"]
-    if let version { headers[HTTPField.Name("X-Model-Version")!] = version }
+    if let version { headers[HTTPField.Name.modelVersion] = version }
     return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
 }
 
@@ -217,7 +226,7 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
     {
         let start = ContinuousClock.now
         let id =
-            request.headers[HTTPField.Name("X-Request-Id")!] ?? String(UInt64.random(in: 0...UInt64.max), radix: 36)
+            request.headers[HTTPField.Name.requestID] ?? String(UInt64.random(in: 0...UInt64.max), radix: 36)
         metrics.started()
         var response: Response
         do {
@@ -233,13 +242,13 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
             response = json(
                 #"{"error":\#(Protocols.jsonString("internal error: \(error)"))}"#, status: .internalServerError)
         }
-        response.headers[HTTPField.Name("X-Request-Id")!] = id
+        response.headers[HTTPField.Name.requestID] = id
         let seconds = (ContinuousClock.now - start) / .seconds(1)
         let route = context.endpointPath ?? "unmatched"
         metrics.finished(route: route, status: response.status.code, seconds: seconds)
         accessLog?.record(
             id: id, method: request.method.rawValue, path: request.uri.path, status: Int(response.status.code),
-            seconds: seconds, version: response.headers[HTTPField.Name("X-Model-Version")!])
+            seconds: seconds, version: response.headers[HTTPField.Name.modelVersion])
         return response
     }
 }

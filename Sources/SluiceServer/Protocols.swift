@@ -26,69 +26,126 @@ enum Protocols {
 
     // MARK: KServe V2
 
-    /// Rows from a V2 inference request: one input tensor per raw column, all with the same batch size.
-    static func rowsFromInfer(_ body: JSONValue, signature: ModelSignature) throws -> (
-        rows: [[String: RawValue]], id: String?
+    /// The batch of a V2 inference request: one input tensor per raw column, all with the same batch size. Read
+    /// straight from the body's bytes into columns (the request's shape is known, so no dictionaries are built).
+    static func decodeInfer(_ body: UnsafeRawBufferPointer, signature: ModelSignature) throws -> (
+        batch: RawBatch, id: String?
     ) {
-        guard let object = body.object else { throw RequestError.badRequest("the body must be a JSON object") }
-        guard let inputs = object["inputs"]?.array, !inputs.isEmpty else {
-            throw RequestError.badRequest("the request has no 'inputs': send one tensor per column")
+        try JSONParser.parsing(body) { parser in
+            guard parser.peek() == UInt8(ascii: "{") else {
+                throw RequestError.badRequest("the body must be a JSON object")
+            }
+            var builder = BatchBuilder(signature: signature)
+            var id: String?
+            var batch: Int?
+            var tensors = 0
+            var first = true
+            while let key = try parser.nextKey(&first) {
+                switch key {
+                case "inputs" where parser.peek() == UInt8(ascii: "["):
+                    var firstInput = true
+                    while try parser.nextElement(&firstInput) {
+                        let tensor = try Tensor(&parser, index: tensors)
+                        let rows = try tensor.check(against: builder, batch: batch)
+                        try builder.setColumn(tensor.name, to: tensor.data)
+                        batch = rows
+                        tensors += 1
+                    }
+                case "id":
+                    if case .string(let text) = try parser.value(depth: 1) { id = text }
+                default: _ = try parser.value(depth: 1)  // parameters, outputs: nothing to do with them
+                }
+            }
+            guard tensors > 0, let batch else {
+                throw RequestError.badRequest("the request has no 'inputs': send one tensor per column")
+            }
+            return (try builder.batch(rowCount: batch), id)
         }
-        let builder = RowBuilder(signature: signature)
-        var rows: [[String: RawValue]] = []
-        var batch: Int?
-        for (k, input) in inputs.enumerated() {
-            guard let tensor = input.object, let name = tensor["name"]?.string else {
-                throw RequestError.badRequest("inputs[\(k)] must be an object with a 'name'")
+    }
+
+    /// One V2 input tensor as read: name, datatype, shape and its values flattened row-major.
+    struct Tensor {
+        var name = ""
+        var datatype: String?
+        var shape: [JSONValue]?
+        var data: [JSONValue] = []
+        var hasData = false
+
+        /// Reads the tensor object at the parser's position (`index` for errors).
+        init(_ parser: inout JSONParser, index: Int) throws {
+            guard parser.peek() == UInt8(ascii: "{") else {
+                throw RequestError.badRequest("inputs[\(index)] must be an object with a 'name'")
             }
-            guard let datatype = tensor["datatype"]?.string else {
-                throw RequestError.badRequest("input '\(name)' has no 'datatype'")
+            var name: String?
+            var first = true
+            while let key = try parser.nextKey(&first) {
+                switch key {
+                case "name":
+                    if case .string(let text) = try parser.value(depth: 3) { name = text }
+                case "datatype":
+                    if case .string(let text) = try parser.value(depth: 3) { datatype = text }
+                case "shape":
+                    if case .array(let dimensions) = try parser.value(depth: 3) { shape = dimensions }
+                case "data":
+                    try Self.leaves(&parser, into: &data, depth: 3)
+                    hasData = true
+                default: _ = try parser.value(depth: 3)
+                }
             }
-            guard let column = signature.inputs.first(where: { $0.name == name }) else {
-                throw RequestError.badRequest(
-                    "unknown input '\(name)'; the model reads: \(signature.inputs.map(\.name).joined(separator: ", "))")
+            guard let name else { throw RequestError.badRequest("inputs[\(index)] must be an object with a 'name'") }
+            self.name = name
+        }
+
+        /// The values of nested lists, row-major; a lone value counts as one.
+        private static func leaves(_ parser: inout JSONParser, into values: inout [JSONValue], depth: Int) throws {
+            guard parser.peek() == UInt8(ascii: "["), depth < 64 else {
+                values.append(try parser.value(depth: depth))
+                return
             }
-            let expected = Self.datatype(column.type)
-            let fits = expected == "BYTES" ? datatype == "BYTES" : Self.isNumeric(datatype)
+            var first = true
+            while try parser.nextElement(&first) { try leaves(&parser, into: &values, depth: depth + 1) }
+        }
+
+        /// Checks the tensor against the signature and the batch size of earlier tensors; returns its rows.
+        func check(against builder: BatchBuilder, batch: Int?) throws -> Int {
+            guard let datatype else { throw RequestError.badRequest("input '\(name)' has no 'datatype'") }
+            let column = try builder.input(name)
+            let expected = Protocols.datatype(column.type)
+            let fits = expected == "BYTES" ? datatype == "BYTES" : Protocols.isNumeric(datatype)
             guard fits else {
                 throw RequestError.badRequest(
                     "input '\(name)' is \(datatype), but the column is \(column.type): send it as \(expected)")
             }
-            let dimensions = tensor["shape"]?.array ?? []
-            let shape = dimensions.compactMap { value -> Int? in
-                if case .number(let n) = value, n >= 0, n == n.rounded() { return Int(n) }
+            let dimensions = shape ?? []
+            let sizes = dimensions.compactMap { value -> Int? in
+                if case .number(let n) = value, n >= 0, n == n.rounded(), n < 1e15 { return Int(n) }
                 return nil
             }
-            guard !shape.isEmpty, shape.count <= 2, shape.count == dimensions.count else {
+            guard !sizes.isEmpty, sizes.count <= 2, sizes.count == dimensions.count else {
                 throw RequestError.badRequest("input '\(name)' needs a shape [rows] or [rows, 1]")
             }
-            if shape.count == 2, shape[1] != 1 {
-                throw RequestError.badRequest("input '\(name)' has shape \(shape); one column per input: [rows, 1]")
+            if sizes.count == 2, sizes[1] != 1 {
+                throw RequestError.badRequest("input '\(name)' has shape \(sizes); one column per input: [rows, 1]")
             }
-            guard let data = tensor["data"] else { throw RequestError.badRequest("input '\(name)' has no 'data'") }
-            let values = data.flattened()
-            guard values.count == shape[0] else {
+            guard hasData else { throw RequestError.badRequest("input '\(name)' has no 'data'") }
+            guard data.count == sizes[0] else {
                 throw RequestError.badRequest(
-                    "input '\(name)' has \(values.count) values but its shape says \(shape[0]) rows")
+                    "input '\(name)' has \(data.count) values but its shape says \(sizes[0]) rows")
             }
-            if let batch, batch != shape[0] {
-                throw RequestError.badRequest("input '\(name)' has \(shape[0]) rows but earlier inputs have \(batch)")
+            if let batch, batch != sizes[0] {
+                throw RequestError.badRequest("input '\(name)' has \(sizes[0]) rows but earlier inputs have \(batch)")
             }
-            batch = shape[0]
-            if rows.isEmpty { rows = Array(repeating: [:], count: shape[0]) }
-            for (row, value) in values.enumerated() {
-                if datatype == "BOOL" {
+            if datatype == "BOOL" {
+                for (row, value) in data.enumerated() {
                     switch value {
                     case .bool, .null: break
                     default:
                         throw RequestError.badRequest("input '\(name)' is BOOL but row \(row + 1) is \(value.kind)")
                     }
                 }
-                rows[row][name] = try builder.value(value, column: name, row: row)
             }
+            return sizes[0]
         }
-        try builder.requireColumns(rows)
-        return (rows, object["id"]?.string)
     }
 
     /// A V2 inference response with `predictions` (and `probabilities` for classifiers).
@@ -136,11 +193,13 @@ enum Protocols {
 
     // MARK: MLflow-style invocations
 
-    /// Rows from `dataframe_split`, `dataframe_records` or `instances`.
-    static func rowsFromInvocations(_ body: JSONValue, signature: ModelSignature) throws -> [[String: RawValue]] {
-        guard let object = body.object else { throw RequestError.badRequest("the body must be a JSON object") }
-        let builder = RowBuilder(signature: signature)
-        var rows: [[String: RawValue]] = []
+    /// The batch of `dataframe_split`, `dataframe_records` or `instances`.
+    static func decodeInvocations(_ body: UnsafeRawBufferPointer, signature: ModelSignature) throws -> RawBatch {
+        guard let object = try JSONParser.parse(body).object else {
+            throw RequestError.badRequest("the body must be a JSON object")
+        }
+        var builder = BatchBuilder(signature: signature)
+        var rows = 0
         if let split = object["dataframe_split"] {
             guard let frame = split.object, let columns = frame["columns"]?.array?.compactMap(\.string),
                 let data = frame["data"]?.array
@@ -151,12 +210,9 @@ enum Protocols {
                 guard let values = line.array, values.count == columns.count else {
                     throw RequestError.badRequest("dataframe_split row \(r + 1) must have \(columns.count) values")
                 }
-                var row: [String: RawValue] = [:]
-                for (column, value) in zip(columns, values) {
-                    row[column] = try builder.value(value, column: column, row: r)
-                }
-                rows.append(row)
+                for (column, value) in zip(columns, values) { try builder.set(column, row: r, to: value) }
             }
+            rows = data.count
         } else if let records = object["dataframe_records"] ?? object["instances"] {
             guard let list = records.array else {
                 throw RequestError.badRequest("dataframe_records and instances must be lists of objects")
@@ -165,16 +221,14 @@ enum Protocols {
                 guard let fields = record.object else {
                     throw RequestError.badRequest("record \(r + 1) must be an object of column: value")
                 }
-                var row: [String: RawValue] = [:]
-                for (column, value) in fields { row[column] = try builder.value(value, column: column, row: r) }
-                rows.append(row)
+                for (column, value) in fields { try builder.set(column, row: r, to: value) }
             }
+            rows = list.count
         } else {
             throw RequestError.badRequest(
                 "the body needs one of 'dataframe_split', 'dataframe_records' or 'instances'")
         }
-        try builder.requireColumns(rows)
-        return rows
+        return try builder.batch(rowCount: rows)
     }
 
     /// `{"predictions": [...]}`: class labels for classifiers, numbers for regressors.

@@ -60,16 +60,65 @@ enum JSONValue: Decodable, Sendable {
     }
 }
 
-/// Turns request values into raw rows, checked against the model's signature.
-struct RowBuilder {
+/// Collects request values column by column into a ``RawBatch``, checked against the model's signature: the type
+/// of every value, required columns present in every row, no column given twice.
+struct BatchBuilder {
     let signature: ModelSignature
+    private var columns: [String: [RawValue]] = [:]
 
-    /// A raw value for `column` from a JSON value, or an error naming the problem.
-    func value(_ json: JSONValue, column: String, row: Int) throws -> RawValue {
+    init(signature: ModelSignature) { self.signature = signature }
+
+    /// The signature's entry for `column`, or an error listing what the model reads.
+    func input(_ column: String) throws -> SignatureColumn {
         guard let input = signature.inputs.first(where: { $0.name == column }) else {
             throw RequestError.badRequest(
                 "unknown input '\(column)'; the model reads: \(signature.inputs.map(\.name).joined(separator: ", "))")
         }
+        return input
+    }
+
+    /// Sets `column` in row `row` (rows arrive in order; a column a row left out is missing there).
+    mutating func set(_ column: String, row: Int, to json: JSONValue) throws {
+        let value = try Self.value(json, input: try input(column), row: row)
+        var values = columns.removeValue(forKey: column) ?? []
+        guard values.count <= row else { throw RequestError.badRequest("row \(row + 1) gives '\(column)' twice") }
+        while values.count < row { values.append(.missing) }
+        values.append(value)
+        columns[column] = values
+    }
+
+    /// Sets a whole column.
+    mutating func setColumn(_ column: String, to json: [JSONValue]) throws {
+        let input = try input(column)
+        guard columns[column] == nil else { throw RequestError.badRequest("input '\(column)' is given twice") }
+        var values: [RawValue] = []
+        values.reserveCapacity(json.count)
+        for (row, value) in json.enumerated() { values.append(try Self.value(value, input: input, row: row)) }
+        columns[column] = values
+    }
+
+    /// The batch of `rowCount` rows, after checking that every required column is present in every row.
+    func batch(rowCount: Int) throws -> RawBatch {
+        guard rowCount > 0 else { throw RequestError.badRequest("the request has no rows") }
+        var complete: [String: [RawValue]] = [:]
+        for input in signature.inputs {
+            var values = columns[input.name] ?? []
+            if input.required, values.count < rowCount || values.contains(.missing) {
+                // A required value that is null was refused on arrival: a missing one here was left out.
+                let row = values.firstIndex(of: .missing) ?? values.count
+                throw RequestError.badRequest(
+                    "row \(row + 1): required input '\(input.name)' (\(input.type)) is missing")
+            }
+            guard !values.isEmpty else { continue }
+            while values.count < rowCount { values.append(.missing) }
+            complete[input.name] = values
+        }
+        return RawBatch(rowCount: rowCount, columns: complete)
+    }
+
+    /// A raw value for `input` from a JSON value, or an error naming the problem.
+    static func value(_ json: JSONValue, input: SignatureColumn, row: Int) throws -> RawValue {
+        let column = input.name
         switch json {
         case .null:
             if input.required {
@@ -100,17 +149,6 @@ struct RowBuilder {
             return .number(flag ? 1 : 0)
         default:
             throw RequestError.badRequest("row \(row + 1): '\(column)' must be a single value, not \(json.kind)")
-        }
-    }
-
-    /// Checks that every required column is present in every row.
-    func requireColumns(_ rows: [[String: RawValue]]) throws {
-        guard !rows.isEmpty else { throw RequestError.badRequest("the request has no rows") }
-        for input in signature.inputs where input.required {
-            if let row = rows.firstIndex(where: { $0[input.name] == nil }) {
-                throw RequestError.badRequest(
-                    "row \(row + 1): required input '\(input.name)' (\(input.type)) is missing")
-            }
         }
     }
 }

@@ -4,8 +4,14 @@ import Synchronization
 /// Request counts by route and status, a latency histogram, requests in flight, the served version and unknown
 /// categories, rendered in the Prometheus text format.
 final class ServerMetrics: Sendable {
+    private struct RouteStatus: Hashable, Comparable {
+        var route: String
+        var status: Int
+        static func < (a: RouteStatus, b: RouteStatus) -> Bool { (a.route, a.status) < (b.route, b.status) }
+    }
+
     private struct State {
-        var requests: [String: Int] = [:]  // "route|status"
+        var requests: [RouteStatus: Int] = [:]
         var bucketCounts: [Int]
         var latencySum = 0.0
         var latencyCount = 0
@@ -23,16 +29,20 @@ final class ServerMetrics: Sendable {
     func finished(route: String, status: Int, seconds: Double) {
         inFlight.subtract(1, ordering: .relaxed)
         state.withLock { state in
-            state.requests["\(route)|\(status)", default: 0] += 1
+            state.requests[RouteStatus(route: route, status: status), default: 0] += 1
             state.latencySum += seconds
             state.latencyCount += 1
             if let bucket = Self.buckets.firstIndex(where: { seconds <= $0 }) { state.bucketCounts[bucket] += 1 }
         }
     }
 
-    func unknownCategory(_ column: String) { state.withLock { $0.unknownCategories[column, default: 0] += 1 } }
-
-    func predicted(rows: Int) { state.withLock { $0.predictedRows += rows } }
+    /// Counts predicted rows, and values not seen in training by column.
+    func predicted(rows: Int, unknownCategories: [String: Int]) {
+        state.withLock { state in
+            state.predictedRows += rows
+            for (column, count) in unknownCategories { state.unknownCategories[column, default: 0] += count }
+        }
+    }
 
     func render(model: String, version: String?) -> String {
         let snapshot = state.withLock { $0 }
@@ -40,9 +50,8 @@ final class ServerMetrics: Sendable {
         lines.append("# HELP sluice_http_requests_total Requests by route and status.")
         lines.append("# TYPE sluice_http_requests_total counter")
         for key in snapshot.requests.keys.sorted() {
-            let parts = key.split(separator: "|", maxSplits: 1)
             lines.append(
-                #"sluice_http_requests_total{route="\#(escape(String(parts[0])))",status="\#(parts[1])"} \#(snapshot.requests[key]!)"#
+                #"sluice_http_requests_total{route="\#(escape(key.route))",status="\#(key.status)"} \#(snapshot.requests[key]!)"#
             )
         }
         lines.append("# HELP sluice_http_request_duration_seconds Time to answer a request.")

@@ -198,6 +198,47 @@ struct TransformTests {
         }
     }
 
+    @Test("a serving batch transforms bit for bit like the table and counts unseen values once per column and row")
+    func servingBatch() throws {
+        let spec = TransformSpec(
+            features: [
+                FeatureSpec("x", .impute(.mean), .standardize),
+                FeatureSpec("color", .oneHot()),
+                FeatureSpec("color", name: "color_strict", .oneHot(oovBuckets: 0)),
+                FeatureSpec("city", .impute(.mostFrequent), .oneHot()),
+                FeatureSpec("n", .impute(.mean), .bucketize(buckets: 2)),
+            ],
+            crosses: [CrossSpec(features: ["color", "n"], buckets: 8)])
+        let graph = try TransformGraph.fit(spec, on: table)
+        let serving = Table(columns: [
+            Tables.numbers("x", [nil, 3, 1e6]),
+            Tables.integers("n", [3, nil, 9]),
+            Tables.texts("color", ["purple", nil, "red"]),
+            Tables.texts("city", ["a", "zurich", nil]),
+        ])
+        var columns: [String: [RawValue]] = [:]
+        for column in serving.columns {
+            columns[column.name] = (0..<serving.rowCount).map { row in
+                column.type == .string
+                    ? column.string(row).map(RawValue.text) ?? .missing
+                    : column.double(row).map(RawValue.number) ?? .missing
+            }
+        }
+        var unknown: [String: Int] = [:]
+        let batch = try graph.transform(RawBatch(rowCount: 3, columns: columns), unknownCategories: &unknown)
+        let whole = try graph.transform(serving)
+        #expect(batch.categorical == whole.categorical)
+        #expect(batch.numeric.map(\.bitPattern) == whole.numeric.map(\.bitPattern))
+        // "purple" (two features read color: counted once) and "zurich"; missing values are not unknown.
+        #expect(unknown == ["color": 1, "city": 1])
+        // Rows given as dictionaries go the same way; a column left out is missing.
+        let rows = try graph.transform(rows: [["x": .number(3), "color": .text("purple")]])
+        #expect(
+            rows
+                == (try graph.transform(
+                    RawBatch(rowCount: 1, columns: ["x": [.number(3)], "color": [.text("purple")]]))))
+    }
+
     @Test("a fitted graph survives JSON encoding and transforms identically after loading")
     func roundTrip() throws {
         let spec = TransformSpec(features: [

@@ -198,6 +198,30 @@ struct ModelServerTests {
         }
     }
 
+    @Test("V2 requests with the protocol's optional fields (parameters, outputs, nested data) are answered")
+    func inferOptionalFields() async throws {
+        let (server, _) = try await server()
+        let full = gentoo.replacingOccurrences(
+            of: #"{"id":"r1","inputs":["#,
+            with: #"""
+                {"parameters":{"content_type":"pd"},"outputs":[{"name":"predictions"}],"id":"r1","inputs":[
+                """#
+        ).replacingOccurrences(
+            of: #""datatype":"BYTES","data":["Biscoe","Dream"]"#,
+            with: #""datatype":"BYTES","parameters":{"content_type":"str"},"data":[["Biscoe"],["Dream"]]"#)
+        try await server.application().test(.live) { client in
+            for body in [gentoo, full] {
+                try await client.execute(
+                    uri: "/v2/models/penguins/infer", method: .post, body: ByteBuffer(string: body)
+                ) { r in
+                    #expect(r.status == .ok, "\(String(buffer: r.body))")
+                    let outputs = object(r)["outputs"] as? [[String: Any]]
+                    #expect(outputs?.first?["data"] as? [String] == ["Gentoo", "Chinstrap"])
+                }
+            }
+        }
+    }
+
     @Test("/invocations takes dataframe_split, dataframe_records and instances and answers {predictions}")
     func invocations() async throws {
         let (server, _) = try await server()
@@ -261,7 +285,22 @@ struct ModelServerTests {
                 gentoo.replacingOccurrences(of: #""data":[14.2,19.5]"#, with: #""data":[14.2]"#), 400,
                 "has 1 values but its shape says 2"
             ),
+            (
+                "/v2/models/penguins/infer",
+                gentoo.replacingOccurrences(
+                    of: "[2008,2008]}]}",
+                    with: #"[2008,2008]},{"name":"island","shape":[2],"datatype":"BYTES","data":["Biscoe","Dream"]}]}"#),
+                400, "input 'island' is given twice"
+            ),
+            ("/v2/models/penguins/infer", #"{"inputs":[{"shape":[1],"datatype":"FP64","data":[1]}]}"#, 400, "'name'"),
+            ("/v2/models/penguins/infer", #"[1,2]"#, 400, "must be a JSON object"),
+            ("/v2/models/penguins/infer", gentoo + "x", 400, "unexpected text after the JSON value"),
             ("/invocations", #"{"rows":[]}"#, 400, "dataframe_split"),
+            ("/invocations", #"{"dataframe_records":[{"island":"Biscoe"}]}"#, 400, "row 1: required input"),
+            (
+                "/invocations", #"{"dataframe_split":{"columns":["island","island"],"data":[["Biscoe","Dream"]]}}"#,
+                400, "row 1 gives 'island' twice"
+            ),
             ("/invocations", #"{"dataframe_records":[{"island":3}]}"#, 400, "holds text"),
             (
                 "/invocations", "{\"instances\":[" + String(repeating: "{\"island\":\"Biscoe\"},", count: 400) + "{}]}",
@@ -417,5 +456,14 @@ struct AccessLogTests {
         #expect(lines[0].contains("model_version=penguins@1"))
         #expect(lines[1].contains("status=400"))
         #expect(lines[1].contains("duration_ms="))
+        for line in lines {
+            #expect(
+                line.wholeMatch(of: /ts=\d{10}\.\d{3} level=info msg=request .* duration_ms=\d+\.\d{3} .*/) != nil,
+                "\(line)")
+        }
+        #expect(AccessLog.thousandths(5) == "0.005")
+        #expect(AccessLog.thousandths(1_234) == "1.234")
+        #expect(AccessLog.thousandths(60_000) == "60.000")
+        #expect(AccessLog.thousandths(-42) == "-0.042")
     }
 }

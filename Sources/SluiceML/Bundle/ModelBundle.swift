@@ -77,7 +77,17 @@ public struct ModelBundle: Codable, Sendable, Equatable {
 
     /// Predicts from raw rows (column name → value), through the bundle's own transforms.
     public func predict(rows: [[String: RawValue]]) throws -> Predictions {
-        model.predict(try transforms.transform(rows: rows))
+        try predict(RawBatch(rows: rows))
+    }
+
+    /// Predicts from a batch of raw values given column by column, through the bundle's own transforms.
+    public func predict(_ batch: RawBatch) throws -> Predictions {
+        model.predict(try transforms.transform(batch))
+    }
+
+    /// Predicts from a batch and counts, per text column, the values not seen in training (the serving path).
+    public func predict(_ batch: RawBatch, unknownCategories: inout [String: Int]) throws -> Predictions {
+        model.predict(try transforms.transform(batch, unknownCategories: &unknownCategories))
     }
 
     /// Predicts for every row of a table.

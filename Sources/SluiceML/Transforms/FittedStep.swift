@@ -15,6 +15,15 @@ enum StepValue: Equatable {
     case number(Double)  // NaN is missing
     case token(String?)  // nil is missing
     case category(Int32)  // -1 is none
+
+    /// Whether the value is missing (no text, NaN, no category).
+    var isMissing: Bool {
+        switch self {
+        case .number(let x): x.isNaN
+        case .token(let text): text == nil
+        case .category(let k): k < 0
+        }
+    }
 }
 
 /// A step with everything it learned from the training data. The same `apply` functions run when fitting,

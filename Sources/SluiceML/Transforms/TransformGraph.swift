@@ -40,6 +40,13 @@ public struct TransformGraph: Sendable, Equatable {
     let crosses: [CrossSpec]
     /// Per feature, per step: the vocabulary as a dictionary (derived, not serialized).
     let lookups: [[[String: Int32]?]]
+    /// Per feature: the training type of the column it reads (derived).
+    let columnTypes: [ColumnType]
+    /// Per feature: the index of the vocabulary step whose misses count as unknown categories of its column, for
+    /// the first such feature of each column only, so a value is counted once (derived).
+    let unknownCounted: [Int?]
+    /// Per cross: the categorical storage indices of the features it combines (derived).
+    let crossParts: [[Int]]
 
     init(inputs: [InputColumn], features: [FittedFeature], crosses: [CrossSpec]) {
         self.inputs = inputs
@@ -56,6 +63,17 @@ public struct TransformGraph: Sendable, Equatable {
                 return Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($0.element, Int32($0.offset)) })
             }
         }
+        self.columnTypes = features.map { feature in inputs.first { $0.name == feature.column }!.type }
+        var countedColumns: Set<String> = []
+        self.unknownCounted = features.map { feature in
+            let step = feature.steps.firstIndex { if case .vocabulary = $0 { true } else { false } }
+            guard step != nil, countedColumns.insert(feature.column).inserted else { return nil }
+            return step
+        }
+        let featureSlots = Dictionary(
+            features.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { first, _ in first })
+        let layout = self.layout
+        self.crossParts = crosses.map { cross in cross.features.map { layout.storageIndex[featureSlots[$0]!] } }
     }
 
     public static func == (a: TransformGraph, b: TransformGraph) -> Bool {
@@ -119,33 +137,69 @@ public struct TransformGraph: Sendable, Equatable {
     /// Transforms rows given as column name → raw value (the serving path). A column left out is missing.
     /// - Throws: ``TransformError`` when a value has the wrong type for its column.
     public func transform(rows: [[String: RawValue]]) throws -> FeatureMatrix {
-        var numeric: [Double] = []
-        numeric.reserveCapacity(rows.count * layout.numericCount)
-        var categorical: [Int32] = []
-        categorical.reserveCapacity(rows.count * layout.categoricalCount)
-        var byName: [String: Int32] = [:]
-        for row in rows {
-            for (f, feature) in features.enumerated() {
-                var value = try initialValue(row[feature.column] ?? .missing, feature: feature)
-                for (s, step) in feature.steps.enumerated() { value = step.apply(value, lookup: lookups[f][s]) }
+        var unknown: [String: Int] = [:]
+        return try transform(RawBatch(rows: rows), unknownCategories: &unknown)
+    }
+
+    /// Transforms a batch of raw values given column by column (the serving path).
+    /// - Throws: ``TransformError`` when a value has the wrong type for its column.
+    public func transform(_ batch: RawBatch) throws -> FeatureMatrix {
+        var unknown: [String: Int] = [:]
+        return try transform(batch, unknownCategories: &unknown)
+    }
+
+    /// Transforms a batch column by column and counts, per text column, the rows whose value is not in the
+    /// training vocabulary (it goes to the out-of-vocabulary bucket), for monitoring at serving time.
+    /// - Throws: ``TransformError`` when a value has the wrong type for its column.
+    public func transform(_ batch: RawBatch, unknownCategories: inout [String: Int]) throws -> FeatureMatrix {
+        let rows = batch.rowCount
+        let numericCount = layout.numericCount
+        let categoricalCount = layout.categoricalCount
+        var numeric = [Double](repeating: 0, count: rows * numericCount)
+        var categorical = [Int32](repeating: 0, count: rows * categoricalCount)
+        for (f, feature) in features.enumerated() {
+            let values = batch.columns[feature.column]
+            let type = columnTypes[f]
+            let slot = layout.storageIndex[f]
+            let counted = unknownCounted[f]
+            var unknown = 0
+            for row in 0..<rows {
+                var value = try initialValue(values?[row] ?? .missing, type: type, feature: feature)
+                for (s, step) in feature.steps.enumerated() {
+                    let next = step.apply(value, lookup: lookups[f][s])
+                    if s == counted, !value.isMissing, case .vocabulary(let tokens, _) = step,
+                        case .category(let k) = next, k < 0 || Int(k) >= tokens.count
+                    {
+                        unknown += 1
+                    }
+                    value = next
+                }
                 switch value {
-                case .number(let x): numeric.append(x)
-                case .category(let k):
-                    categorical.append(k)
-                    byName[feature.name] = k
+                case .number(let x): numeric[row * numericCount + slot] = x
+                case .category(let k): categorical[row * categoricalCount + slot] = k
                 case .token: preconditionFailure("a fitted feature never ends as text")
                 }
             }
-            for cross in crosses {
-                let key = cross.features.map { byName[$0]! }
-                categorical.append(key.contains { $0 < 0 } ? -1 : Int32(stableHash(key) % UInt64(cross.buckets)))
+            if unknown > 0 { unknownCategories[feature.column, default: 0] += unknown }
+        }
+        for (c, cross) in crosses.enumerated() {
+            let parts = crossParts[c]
+            let slot = layout.storageIndex[features.count + c]
+            var key = [Int32](repeating: 0, count: parts.count)
+            for row in 0..<rows {
+                var complete = true
+                for (p, part) in parts.enumerated() {
+                    key[p] = categorical[row * categoricalCount + part]
+                    if key[p] < 0 { complete = false }
+                }
+                categorical[row * categoricalCount + slot] =
+                    complete ? Int32(stableHash(key) % UInt64(cross.buckets)) : -1
             }
         }
-        return FeatureMatrix(layout: layout, rowCount: rows.count, numeric: numeric, categorical: categorical)
+        return FeatureMatrix(layout: layout, rowCount: rows, numeric: numeric, categorical: categorical)
     }
 
-    private func initialValue(_ raw: RawValue, feature: FittedFeature) throws -> StepValue {
-        let type = inputs.first { $0.name == feature.column }!.type
+    private func initialValue(_ raw: RawValue, type: ColumnType, feature: FittedFeature) throws -> StepValue {
         switch (type, raw) {
         case (.string, .text(let text)): return .token(text)
         case (.string, .missing): return .token(nil)
@@ -281,27 +335,6 @@ extension TransformGraph: Codable {
         try container.encode(inputs, forKey: .inputs)
         try container.encode(features, forKey: .features)
         try container.encode(crosses, forKey: .crosses)
-    }
-}
-
-extension TransformGraph {
-    /// The text columns of `row` whose value is not in their feature's training vocabulary (it goes to the
-    /// out-of-vocabulary bucket), for monitoring unknown categories at serving time.
-    public func unknownCategories(in row: [String: RawValue]) -> [String] {
-        var unknown: [String] = []
-        for (f, feature) in features.enumerated() {
-            guard
-                let vocabularyStep = feature.steps.firstIndex(where: {
-                    if case .vocabulary = $0 { true } else { false }
-                })
-            else { continue }
-            guard case .text(let text)? = row[feature.column] else { continue }
-            var value = StepValue.token(text)
-            for s in 0..<vocabularyStep { value = feature.steps[s].apply(value, lookup: lookups[f][s]) }
-            guard let token = FittedStep.token(value), lookups[f][vocabularyStep]?[token] == nil else { continue }
-            if !unknown.contains(feature.column) { unknown.append(feature.column) }
-        }
-        return unknown
     }
 }
 
