@@ -25,8 +25,10 @@ struct JSONParser {
 
     private init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
-    private func error(_ message: String) -> RequestError {
-        RequestError.badRequest("the body is not valid JSON: \(message) at byte \(index)")
+    private func error(_ message: String) -> RequestError { Self.failure(message, at: index) }
+
+    private static func failure(_ message: String, at byte: Int) -> RequestError {
+        RequestError.badRequest("the body is not valid JSON: \(message) at byte \(byte)")
     }
 
     /// The next byte that is not space (without consuming it), or nil at the end.
@@ -38,6 +40,11 @@ struct JSONParser {
     /// The next key of the object the parser is in (opening it when `first`), positioned at its value; nil
     /// after the closing brace.
     mutating func nextKey(_ first: inout Bool) throws -> String? {
+        try nextRawKey(&first)?.text()
+    }
+
+    /// ``nextKey(_:)`` without making a `String`, for decoders that only compare keys with the names they know.
+    mutating func nextRawKey(_ first: inout Bool) throws -> Key? {
         skipSpace()
         if first {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw error("expected an object") }
@@ -59,12 +66,30 @@ struct JSONParser {
             skipSpace()
         }
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a key") }
-        let key = try string()
+        let key = Key(bytes: try rawString(), at: index)
         skipSpace()
         guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
         index += 1
         skipSpace()
         return key
+    }
+
+    /// An object key as it is written in the body (valid only while the parser's bytes are).
+    struct Key {
+        fileprivate let bytes: (raw: UnsafeBufferPointer<UInt8>, plain: Bool)
+        fileprivate let at: Int
+
+        /// Whether the key is `name`.
+        func `is`(_ name: StaticString) -> Bool {
+            if bytes.plain {
+                return bytes.raw.count == name.utf8CodeUnitCount
+                    && memcmp(bytes.raw.baseAddress!, name.utf8Start, bytes.raw.count) == 0
+            }
+            return (try? text()) == name.description
+        }
+
+        /// The key as text.
+        func text() throws -> String { try JSONParser.decode(bytes, at: at) }
     }
 
     /// Whether another element of the array the parser is in follows (opening it when `first`), positioned at
@@ -149,7 +174,10 @@ struct JSONParser {
             || byte == UInt8(ascii: "E")
     }
 
-    private mutating func string() throws -> String {
+    private mutating func string() throws -> String { try Self.decode(try rawString(), at: index) }
+
+    /// The bytes between the quotes of the string at the parser's position, and whether they hold no escapes.
+    private mutating func rawString() throws -> (raw: UnsafeBufferPointer<UInt8>, plain: Bool) {
         index += 1  // opening quote
         let start = index
         var plain = true
@@ -165,15 +193,24 @@ struct JSONParser {
         guard index < bytes.count else { throw error("an unterminated string") }
         let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
         index += 1
-        if plain {
-            guard let text = String(validating: raw, as: UTF8.self) else { throw error("invalid UTF-8") }
+        return (raw, plain)
+    }
+
+    /// The text of a string's bytes; `at` locates errors.
+    fileprivate static func decode(_ string: (raw: UnsafeBufferPointer<UInt8>, plain: Bool), at: Int) throws -> String {
+        if string.plain {
+            guard let text = String(validating: string.raw, as: UTF8.self) else {
+                throw failure("invalid UTF-8", at: at)
+            }
             return text
         }
         // Escapes: let Foundation decode this one string.
         var quoted = Data([UInt8(ascii: "\"")])
-        quoted.append(contentsOf: raw)
+        quoted.append(contentsOf: string.raw)
         quoted.append(UInt8(ascii: "\""))
-        guard let text = try? JSONDecoder().decode(String.self, from: quoted) else { throw error("a bad escape") }
+        guard let text = try? JSONDecoder().decode(String.self, from: quoted) else {
+            throw failure("a bad escape", at: at)
+        }
         return text
     }
 }

@@ -40,9 +40,8 @@ enum Protocols {
             var batch: Int?
             var tensors = 0
             var first = true
-            while let key = try parser.nextKey(&first) {
-                switch key {
-                case "inputs" where parser.peek() == UInt8(ascii: "["):
+            while let key = try parser.nextRawKey(&first) {
+                if key.is("inputs"), parser.peek() == UInt8(ascii: "[") {
                     var firstInput = true
                     while try parser.nextElement(&firstInput) {
                         let tensor = try Tensor(&parser, index: tensors)
@@ -51,9 +50,10 @@ enum Protocols {
                         batch = rows
                         tensors += 1
                     }
-                case "id":
+                } else if key.is("id") {
                     if case .string(let text) = try parser.value(depth: 1) { id = text }
-                default: _ = try parser.value(depth: 1)  // parameters, outputs: nothing to do with them
+                } else {
+                    _ = try parser.value(depth: 1)  // parameters, outputs: nothing to do with them
                 }
             }
             guard tensors > 0, let batch else {
@@ -78,18 +78,18 @@ enum Protocols {
             }
             var name: String?
             var first = true
-            while let key = try parser.nextKey(&first) {
-                switch key {
-                case "name":
+            while let key = try parser.nextRawKey(&first) {
+                if key.is("name") {
                     if case .string(let text) = try parser.value(depth: 3) { name = text }
-                case "datatype":
+                } else if key.is("datatype") {
                     if case .string(let text) = try parser.value(depth: 3) { datatype = text }
-                case "shape":
+                } else if key.is("shape") {
                     if case .array(let dimensions) = try parser.value(depth: 3) { shape = dimensions }
-                case "data":
+                } else if key.is("data") {
                     try Self.leaves(&parser, into: &data, depth: 3)
                     hasData = true
-                default: _ = try parser.value(depth: 3)
+                } else {
+                    _ = try parser.value(depth: 3)  // parameters
                 }
             }
             guard let name else { throw RequestError.badRequest("inputs[\(index)] must be an object with a 'name'") }

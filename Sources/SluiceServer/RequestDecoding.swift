@@ -66,7 +66,10 @@ struct BatchBuilder {
     let signature: ModelSignature
     private var columns: [String: [RawValue]] = [:]
 
-    init(signature: ModelSignature) { self.signature = signature }
+    init(signature: ModelSignature) {
+        self.signature = signature
+        columns.reserveCapacity(signature.inputs.count)
+    }
 
     /// The signature's entry for `column`, or an error listing what the model reads.
     func input(_ column: String) throws -> SignatureColumn {
@@ -98,22 +101,22 @@ struct BatchBuilder {
     }
 
     /// The batch of `rowCount` rows, after checking that every required column is present in every row.
-    func batch(rowCount: Int) throws -> RawBatch {
+    mutating func batch(rowCount: Int) throws -> RawBatch {
         guard rowCount > 0 else { throw RequestError.badRequest("the request has no rows") }
-        var complete: [String: [RawValue]] = [:]
         for input in signature.inputs {
-            var values = columns[input.name] ?? []
-            if input.required, values.count < rowCount || values.contains(.missing) {
+            let count = columns[input.name]?.count ?? 0
+            if input.required {
                 // A required value that is null was refused on arrival: a missing one here was left out.
-                let row = values.firstIndex(of: .missing) ?? values.count
-                throw RequestError.badRequest(
-                    "row \(row + 1): required input '\(input.name)' (\(input.type)) is missing")
+                if let row = columns[input.name]?.firstIndex(of: .missing) ?? (count < rowCount ? count : nil) {
+                    throw RequestError.badRequest(
+                        "row \(row + 1): required input '\(input.name)' (\(input.type)) is missing")
+                }
             }
-            guard !values.isEmpty else { continue }
-            while values.count < rowCount { values.append(.missing) }
-            complete[input.name] = values
+            if count > 0, count < rowCount {
+                columns[input.name]!.append(contentsOf: repeatElement(.missing, count: rowCount - count))
+            }
         }
-        return RawBatch(rowCount: rowCount, columns: complete)
+        return RawBatch(rowCount: rowCount, columns: columns)
     }
 
     /// A raw value for `input` from a JSON value, or an error naming the problem.

@@ -98,6 +98,9 @@ let gentoo = #"""
       {"name":"year","shape":[2],"datatype":"INT64","data":[2008,2008]}]}
     """#
 
+let gentooRecord =
+    #"{"island":"Biscoe","bill_length_mm":47.5,"bill_depth_mm":14.2,"flipper_length_mm":220,"body_mass_g":5200,"sex":"male","year":2008}"#
+
 @Suite("Model server over HTTP")
 struct ModelServerTests {
     @Test("health, server metadata, model metadata and readiness answer in the KServe V2 shapes")
@@ -208,7 +211,9 @@ struct ModelServerTests {
                 """#
         ).replacingOccurrences(
             of: #""datatype":"BYTES","data":["Biscoe","Dream"]"#,
-            with: #""datatype":"BYTES","parameters":{"content_type":"str"},"data":[["Biscoe"],["Dream"]]"#)
+            with: #""datatype":"BYTES","parameters":{"content_type":"str"},"data":[["Biscoe"],["Dream"]]"#
+        ).replacingOccurrences(  // a key written with an escape is still that key
+            of: #""datatype":"INT64","data":[2008,2008]"#, with: #""dat\u0061type":"INT64","data":[2008,2008]"#)
         try await server.application().test(.live) { client in
             for body in [gentoo, full] {
                 try await client.execute(
@@ -297,6 +302,14 @@ struct ModelServerTests {
             ("/v2/models/penguins/infer", gentoo + "x", 400, "unexpected text after the JSON value"),
             ("/invocations", #"{"rows":[]}"#, 400, "dataframe_split"),
             ("/invocations", #"{"dataframe_records":[{"island":"Biscoe"}]}"#, 400, "row 1: required input"),
+            (
+                "/invocations", #"{"instances":[{"island":"Biscoe"},\#(gentooRecord)]}"#, 400,
+                "row 1: required input"
+            ),
+            (
+                "/invocations", #"{"instances":[\#(gentooRecord),{"island":"Biscoe"}]}"#, 400,
+                "row 2: required input"
+            ),
             (
                 "/invocations", #"{"dataframe_split":{"columns":["island","island"],"data":[["Biscoe","Dream"]]}}"#,
                 400, "row 1 gives 'island' twice"
