@@ -2,11 +2,12 @@
 # Load benchmark of `sluice serve`: single-row requests on both protocols at 16 and 64 connections, with wrk,
 # over loopback, bounded duration. Prints requests/s and p50/p99 latency per case.
 #
-# Usage: Benchmarks/serve_load.sh [SECONDS_PER_CASE]   (default 10; needs wrk: apt-get install wrk)
+# Usage: Benchmarks/serve_load.sh [SECONDS_PER_CASE] [ROUNDS]   (defaults 10 and 3; needs wrk, installed if missing)
 #        SERVE_FLAGS=--no-access-log Benchmarks/serve_load.sh   (extra flags for `sluice serve`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
+ROUNDS="${2:-3}"
 command -v wrk >/dev/null || { echo "installing wrk (apt)…" >&2; apt-get install -y -qq wrk >/dev/null; }
 swift build -c release --product sluice >/dev/null 2>&1
 SLUICE="$(swift build -c release --show-bin-path)/sluice"
@@ -32,16 +33,39 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"dataframe_records":[{"island":"Biscoe","bill_length_mm":47.5,"bill_depth_mm":14.2,"flipper_length_mm":220,"body_mass_g":5200,"sex":"male","year":2008}]}'
 LUA
 
-printf "%-28s %6s %12s %10s %10s %8s\n" "case" "conns" "requests/s" "p50" "p99" "errors"
-for script in v2 invocations; do
-  path=/v2/models/penguins/infer
-  [ "$script" = invocations ] && path=/invocations
-  for conns in 16 64; do
-    out="$(wrk -t2 -c"$conns" -d"${DURATION}s" --latency -s "$WORK/$script.lua" "http://127.0.0.1:$PORT$path")"
-    rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
-    p50="$(echo "$out" | awk '$1 == "50%" {print $2}')"
-    p99="$(echo "$out" | awk '$1 == "99%" {print $2}')"
-    errors="$(echo "$out" | awk '/Non-2xx/ {print $5} /Socket errors/ {print $0}' | head -1)"
-    printf "%-28s %6s %12s %10s %10s %8s\n" "$script $path" "$conns" "$rps" "$p50" "$p99" "${errors:-0}"
+# Each round runs every case once (cases interleaved, so a slow minute of the VM hits all of them alike); the
+# table shows the median of the rounds per case, with the range of requests/s.
+RESULTS="$WORK/results.tsv"
+for round in $(seq "$ROUNDS"); do
+  for script in v2 invocations; do
+    path=/v2/models/penguins/infer
+    [ "$script" = invocations ] && path=/invocations
+    for conns in 16 64; do
+      out="$(wrk -t2 -c"$conns" -d"${DURATION}s" --latency -s "$WORK/$script.lua" "http://127.0.0.1:$PORT$path")"
+      rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
+      p50="$(echo "$out" | awk '$1 == "50%" {print $2}')"
+      p99="$(echo "$out" | awk '$1 == "99%" {print $2}')"
+      errors="$(echo "$out" | awk '/Non-2xx/ {print $5} /Socket errors/ {print $0}' | head -1)"
+      printf "%s\t%s\t%s\t%s\t%s\t%s\n" "$script $path" "$conns" "$rps" "$p50" "$p99" "${errors:-0}" >> "$RESULTS"
+    done
   done
+  echo "round $round of $ROUNDS done" >&2
 done
+python3 - "$RESULTS" <<'PY'
+import statistics, sys
+def ms(text):  # wrk prints 512.00us, 1.43ms, 1.02s
+    for unit, scale in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * scale
+    return float(text)
+cases = {}
+for line in open(sys.argv[1]):
+    name, conns, rps, p50, p99, errors = line.rstrip("\n").split("\t")
+    cases.setdefault((name, conns), []).append((float(rps), ms(p50), ms(p99), errors))
+print(f"{'case':<28} {'conns':>5} {'requests/s':>11} {'range':>15} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}")
+for (name, conns), runs in cases.items():
+    rps = [r[0] for r in runs]
+    errors = sum(int(r[3]) if r[3].isdigit() else 1 for r in runs)
+    print(f"{name:<28} {conns:>5} {statistics.median(rps):>11.0f} {min(rps):>7.0f}-{max(rps):<7.0f}"
+          f" {statistics.median(r[1] for r in runs):>7.2f} {statistics.median(r[2] for r in runs):>7.2f} {errors:>6}")
+PY

@@ -199,6 +199,9 @@ struct JSONParser {
     /// The text of a string's bytes; `at` locates errors.
     fileprivate static func decode(_ string: (raw: UnsafeBufferPointer<UInt8>, plain: Bool), at: Int) throws -> String {
         if string.plain {
+            // ASCII needs no validation; `String(validating:)` is generic over the encoding and not specialized,
+            // which made it the costliest call of a request.
+            if string.raw.allSatisfy({ $0 < 0x80 }) { return String(decoding: string.raw, as: UTF8.self) }
             guard let text = String(validating: string.raw, as: UTF8.self) else {
                 throw failure("invalid UTF-8", at: at)
             }
