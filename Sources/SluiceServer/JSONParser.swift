@@ -44,7 +44,7 @@ struct JSONParser {
     }
 
     /// ``nextKey(_:)`` without making a `String`, for decoders that only compare keys with the names they know.
-    mutating func nextRawKey(_ first: inout Bool) throws -> Key? {
+    mutating func nextRawKey(_ first: inout Bool) throws -> RawText? {
         skipSpace()
         if first {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw error("expected an object") }
@@ -66,7 +66,7 @@ struct JSONParser {
             skipSpace()
         }
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a key") }
-        let key = Key(bytes: try rawString(), at: index)
+        let key = RawText(bytes: try rawString(), at: index)
         skipSpace()
         guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
         index += 1
@@ -74,12 +74,20 @@ struct JSONParser {
         return key
     }
 
-    /// An object key as it is written in the body (valid only while the parser's bytes are).
-    struct Key {
+    /// The string at the parser's position as it is written in the body, or nil (moving nowhere) when the value
+    /// is not a string.
+    mutating func nextRawText() throws -> RawText? {
+        guard peek() == UInt8(ascii: "\"") else { return nil }
+        return RawText(bytes: try rawString(), at: index)
+    }
+
+    /// A key or string as it is written in the body, compared without making a `String` (valid only while the
+    /// parser's bytes are).
+    struct RawText {
         fileprivate let bytes: (raw: UnsafeBufferPointer<UInt8>, plain: Bool)
         fileprivate let at: Int
 
-        /// Whether the key is `name`.
+        /// Whether the text is `name`.
         func `is`(_ name: StaticString) -> Bool {
             if bytes.plain {
                 return bytes.raw.count == name.utf8CodeUnitCount
@@ -88,7 +96,12 @@ struct JSONParser {
             return (try? text()) == name.description
         }
 
-        /// The key as text.
+        /// Whether the text is `string`.
+        func `is`(_ string: String) -> Bool {
+            bytes.plain ? string.utf8.elementsEqual(bytes.raw) : (try? text()) == string
+        }
+
+        /// The text as a `String`.
         func text() throws -> String { try JSONParser.decode(bytes, at: at) }
     }
 

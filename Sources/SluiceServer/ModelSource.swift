@@ -5,14 +5,24 @@ import Synchronization
 /// A model bundle being served, with the version label that answers requests (`penguins@3`).
 public struct ServedModel: Sendable {
     /// The bundle: transforms, model, signature.
-    public var bundle: ModelBundle
+    public let bundle: ModelBundle
     /// The version label, returned with every prediction.
-    public var version: String
+    public let version: String
+
+    /// The version label as a JSON string (derived once, written into every response).
+    let quotedVersion: String
+    /// The class labels as JSON strings, for classifiers (derived once; empty for a regressor).
+    let quotedClasses: [String]
 
     /// Creates a served model.
     public init(bundle: ModelBundle, version: String) {
         self.bundle = bundle
         self.version = version
+        quotedVersion = Protocols.jsonString(version)
+        switch bundle.model.task {
+        case .classification(let classes): quotedClasses = classes.map(Protocols.jsonString)
+        case .regression: quotedClasses = []
+        }
     }
 }
 

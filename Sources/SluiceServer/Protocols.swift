@@ -6,13 +6,13 @@ import SluiceML
 /// raw rows and back.
 enum Protocols {
     /// Whether a V2 datatype carries numbers (or booleans).
-    static func isNumeric(_ datatype: String) -> Bool {
-        switch datatype {
-        case "FP64", "FP32", "FP16", "INT64", "INT32", "INT16", "INT8", "UINT64", "UINT32", "UINT16", "UINT8", "BOOL":
-            true
-        default: false
-        }
-    }
+    static func isNumeric(_ datatype: String) -> Bool { datatype != "BYTES" && datatypes.contains(datatype) }
+
+    /// The V2 tensor datatypes this server reads: text, then numbers and booleans.
+    static let datatypes = [
+        "BYTES", "FP64", "FP32", "FP16", "INT64", "INT32", "INT16", "INT8", "UINT64", "UINT32", "UINT16", "UINT8",
+        "BOOL",
+    ]
 
     /// The tensor type a column travels as.
     static func datatype(_ type: ColumnType) -> String {
@@ -44,7 +44,7 @@ enum Protocols {
                 if key.is("inputs"), parser.peek() == UInt8(ascii: "[") {
                     var firstInput = true
                     while try parser.nextElement(&firstInput) {
-                        let tensor = try Tensor(&parser, index: tensors)
+                        let tensor = try Tensor(&parser, index: tensors, signature: signature)
                         let rows = try tensor.check(against: builder, batch: batch)
                         try builder.setColumn(tensor.name, to: tensor.data)
                         batch = rows
@@ -71,25 +71,26 @@ enum Protocols {
         var data: [JSONValue] = []
         var hasData = false
 
-        /// Reads the tensor object at the parser's position (`index` for errors).
-        init(_ parser: inout JSONParser, index: Int) throws {
+        /// Reads the tensor object at the parser's position; names of the signature's columns and known
+        /// datatypes are matched in the body's bytes (`index` for errors).
+        init(_ parser: inout JSONParser, index: Int, signature: ModelSignature) throws {
             guard parser.peek() == UInt8(ascii: "{") else {
                 throw RequestError.badRequest("inputs[\(index)] must be an object with a 'name'")
             }
             var name: String?
             var first = true
             while let key = try parser.nextRawKey(&first) {
-                if key.is("name") {
-                    if case .string(let text) = try parser.value(depth: 3) { name = text }
-                } else if key.is("datatype") {
-                    if case .string(let text) = try parser.value(depth: 3) { datatype = text }
+                if key.is("name"), let text = try parser.nextRawText() {
+                    name = try signature.inputs.first { text.is($0.name) }?.name ?? text.text()
+                } else if key.is("datatype"), let text = try parser.nextRawText() {
+                    datatype = try Protocols.datatypes.first { text.is($0) } ?? text.text()
                 } else if key.is("shape") {
                     if case .array(let dimensions) = try parser.value(depth: 3) { shape = dimensions }
                 } else if key.is("data") {
                     try Self.leaves(&parser, into: &data, depth: 3)
                     hasData = true
                 } else {
-                    _ = try parser.value(depth: 3)  // parameters
+                    _ = try parser.value(depth: 3)  // parameters, or a name or datatype that is not text
                 }
             }
             guard let name else { throw RequestError.badRequest("inputs[\(index)] must be an object with a 'name'") }
@@ -153,24 +154,27 @@ enum Protocols {
         _ predictions: Predictions, model: ServedModel, name: String, id: String?
     ) -> String {
         let n = predictions.rowCount
-        var outputs: [String] = []
-        switch model.bundle.model.task {
-        case .classification(let classes):
-            let labels = predictions.predictedClasses.map { jsonString(classes[Int($0)]) }
-            outputs.append(
-                #"{"name":"predictions","shape":[\#(n)],"datatype":"BYTES","data":[\#(labels.joined(separator: ","))]}"#
-            )
-            outputs.append(
-                #"{"name":"probabilities","shape":[\#(n),\#(classes.count)],"datatype":"FP64","data":[\#(predictions.values.map(number).joined(separator: ","))]}"#
-            )
-        case .regression:
-            outputs.append(
-                #"{"name":"predictions","shape":[\#(n)],"datatype":"FP64","data":[\#(predictions.values.map(number).joined(separator: ","))]}"#
-            )
+        var out = #"{"model_name":"#
+        out.reserveCapacity(160 + 24 * predictions.values.count)
+        out += jsonString(name)
+        out += #","model_version":"#
+        out += model.quotedVersion
+        if let id {
+            out += #","id":"#
+            out += jsonString(id)
         }
-        let idPart = id.map { #","id":\#(jsonString($0))"# } ?? ""
-        return
-            #"{"model_name":\#(jsonString(name)),"model_version":\#(jsonString(model.version))\#(idPart),"outputs":[\#(outputs.joined(separator: ","))]}"#
+        if model.quotedClasses.isEmpty {
+            out += #","outputs":[{"name":"predictions","shape":[\#(n)],"datatype":"FP64","data":["#
+            appendNumbers(predictions.values, to: &out)
+        } else {
+            out += #","outputs":[{"name":"predictions","shape":[\#(n)],"datatype":"BYTES","data":["#
+            appendLabels(predictions, of: model, to: &out)
+            out +=
+                #"]},{"name":"probabilities","shape":[\#(n),\#(model.quotedClasses.count)],"datatype":"FP64","data":["#
+            appendNumbers(predictions.values, to: &out)
+        }
+        out += "]}]}"
+        return out
     }
 
     /// The V2 model metadata response.
@@ -233,20 +237,43 @@ enum Protocols {
 
     /// `{"predictions": [...]}`: class labels for classifiers, numbers for regressors.
     static func invocationsResponse(_ predictions: Predictions, model: ServedModel) -> String {
-        let values: [String]
-        switch model.bundle.model.task {
-        case .classification(let classes):
-            values = predictions.predictedClasses.map { jsonString(classes[Int($0)]) }
-        case .regression: values = predictions.values.map(number)
+        var out = #"{"predictions":["#
+        out.reserveCapacity(64 + 24 * predictions.rowCount)
+        if model.quotedClasses.isEmpty {
+            appendNumbers(predictions.values, to: &out)
+        } else {
+            appendLabels(predictions, of: model, to: &out)
         }
-        return #"{"predictions":[\#(values.joined(separator: ","))],"model_version":\#(jsonString(model.version))}"#
+        out += #"],"model_version":"#
+        out += model.quotedVersion
+        out += "}"
+        return out
     }
 
     // MARK: JSON text
 
+    /// The predicted class labels, quoted, comma-separated.
+    private static func appendLabels(_ predictions: Predictions, of model: ServedModel, to out: inout String) {
+        for (k, label) in predictions.predictedClasses.enumerated() {
+            if k > 0 { out += "," }
+            out += model.quotedClasses[Int(label)]
+        }
+    }
+
+    /// Numbers, comma-separated (`null` for one that is not finite).
+    private static func appendNumbers(_ values: [Double], to out: inout String) {
+        for (k, value) in values.enumerated() {
+            if k > 0 { out += "," }
+            out += number(value)
+        }
+    }
+
     static func number(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
 
     static func jsonString(_ text: String) -> String {
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            return "\"" + text + "\""
+        }
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -227,6 +227,67 @@ struct ModelServerTests {
         }
     }
 
+    @Test("a regression model answers V2 with one FP64 output and /invocations with numbers, equal in process")
+    func regression() async throws {
+        let table = Fixture.models.2
+        let graph = try TransformGraph.fit(
+            FitTransforms.defaultSpec(for: table, label: "year", exclude: ["species"]), on: table)
+        let years = table["year"]!
+        let model = try LinearRegression().fit(
+            try graph.transform(table), targets: (0..<table.rowCount).map { years.double($0)! })
+        let bundle = ModelBundle(
+            name: "years", transforms: graph, model: TrainedModel(task: .regression, learner: .linear(model)),
+            label: "year", trainingStatistics: DatasetStatistics(table), evaluation: nil, trainingRun: nil,
+            datasetVersion: nil, trainingFacts: [:])
+        let local = try bundle.predict(rows: [
+            [
+                "island": .text("Biscoe"), "bill_length_mm": .number(47.5), "bill_depth_mm": .number(14.2),
+                "flipper_length_mm": .number(220), "body_mass_g": .number(5200), "sex": .text("male"),
+            ]
+        ])
+        let server = ModelServer(
+            name: "years", source: FixedModelSource(bundle: bundle, version: "years@1"),
+            configuration: ServerConfiguration(host: "127.0.0.1", port: 0))
+        try await server.loadCurrent()
+        let v2 = gentoo.replacingOccurrences(
+            of: ",\n  " + #"{"name":"year","shape":[2],"datatype":"INT64","data":[2008,2008]}"#, with: "")
+        struct V2: Decodable {
+            struct Output: Decodable {
+                var name: String
+                var shape: [Int]
+                var datatype: String
+                var data: [Double]
+            }
+            var model_name: String
+            var model_version: String
+            var id: String
+            var outputs: [Output]
+        }
+        try await server.application().test(.live) { client in
+            try await client.execute(uri: "/v2/models/years/infer", method: .post, body: ByteBuffer(string: v2)) { r in
+                #expect(r.status == .ok, "\(String(buffer: r.body))")
+                #expect(Set(object(r).keys) == ["model_name", "model_version", "id", "outputs"])
+                let body = try JSONDecoder().decode(V2.self, from: Data(buffer: r.body))
+                #expect(body.model_name == "years")
+                #expect(body.model_version == "years@1")
+                #expect(body.outputs.count == 1)
+                #expect(body.outputs[0].name == "predictions")
+                #expect(body.outputs[0].datatype == "FP64")
+                #expect(body.outputs[0].shape == [2])
+                #expect(body.outputs[0].data[0].bitPattern == local.values[0].bitPattern)
+            }
+            let record =
+                #"{"island":"Biscoe","bill_length_mm":47.5,"bill_depth_mm":14.2,"flipper_length_mm":220,"body_mass_g":5200,"sex":"male"}"#
+            try await client.execute(
+                uri: "/invocations", method: .post, body: ByteBuffer(string: #"{"instances":[\#(record)]}"#)
+            ) { r in
+                struct Answer: Decodable { var predictions: [Double] }
+                let answer = try JSONDecoder().decode(Answer.self, from: Data(buffer: r.body))
+                #expect(answer.predictions.map(\.bitPattern) == local.values.map(\.bitPattern))
+            }
+        }
+    }
+
     @Test("/invocations takes dataframe_split, dataframe_records and instances and answers {predictions}")
     func invocations() async throws {
         let (server, _) = try await server()
