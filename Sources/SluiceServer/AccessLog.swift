@@ -49,7 +49,7 @@ public final class AccessLog: Sendable {
     }
 
     private func quote(_ text: String) -> String {
-        text.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" })
+        text.utf8.contains(where: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") })
             ? "\"\(text.replacingOccurrences(of: "\"", with: "\\\""))\"" : text
     }
 }

@@ -91,14 +91,18 @@ struct JSONParser {
         func `is`(_ name: StaticString) -> Bool {
             if bytes.plain {
                 return bytes.raw.count == name.utf8CodeUnitCount
-                    && memcmp(bytes.raw.baseAddress!, name.utf8Start, bytes.raw.count) == 0
+                    && (bytes.raw.isEmpty || memcmp(bytes.raw.baseAddress!, name.utf8Start, bytes.raw.count) == 0)
             }
             return (try? text()) == name.description
         }
 
         /// Whether the text is `string`.
         func `is`(_ string: String) -> Bool {
-            bytes.plain ? string.utf8.elementsEqual(bytes.raw) : (try? text()) == string
+            guard bytes.plain else { return (try? text()) == string }
+            let raw = bytes.raw
+            return string.utf8.withContiguousStorageIfAvailable {
+                $0.count == raw.count && (raw.isEmpty || memcmp($0.baseAddress!, raw.baseAddress!, raw.count) == 0)
+            } ?? string.utf8.elementsEqual(raw)
         }
 
         /// The text as a `String`.

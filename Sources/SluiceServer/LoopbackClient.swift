@@ -14,11 +14,18 @@ public enum LoopbackClient {
         public var body: String
     }
 
-    /// Sends a request to 127.0.0.1:`port` and reads the whole response.
-    public static func request(port: Int, method: String, path: String, body: String? = nil) throws -> Response {
+    /// Sends a request to 127.0.0.1:`port` and reads the whole response; a server silent for `timeout` seconds
+    /// gets `ETIMEDOUT` instead of a client waiting forever.
+    public static func request(
+        port: Int, method: String, path: String, body: String? = nil, timeout: Int = 30
+    ) throws -> Response {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }
         defer { close(fd) }
+        var limit = timeval(tv_sec: timeout, tv_usec: 0)
+        for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
+            setsockopt(fd, SOL_SOCKET, option, &limit, socklen_t(MemoryLayout<timeval>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -43,6 +50,7 @@ public enum LoopbackClient {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
             let n = recv(fd, &buffer, buffer.count, 0)
+            if n < 0, errno == EAGAIN || errno == EWOULDBLOCK { throw POSIXError(.ETIMEDOUT) }
             if n <= 0 { break }
             received += buffer[0..<n]
         }

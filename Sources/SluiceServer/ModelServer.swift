@@ -75,11 +75,8 @@ public struct ModelServer: Sendable {
 
     /// The HTTP application (for embedding and tests); `onRunning` receives the bound port.
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        let router = Router()
-        router.add(middleware: AccessMiddleware(metrics: metrics, accessLog: configuration.accessLog))
-        addRoutes(to: router)
-        return Application(
-            router: router,
+        Application(
+            responder: Responder(server: self),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "sluice"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
@@ -112,39 +109,32 @@ public struct ModelServer: Sendable {
         try await application(onRunning: onRunning).runService()
     }
 
-    // MARK: Routes
+    // MARK: Endpoints
 
-    private func addRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/v2/health/live") { _, _ in json(#"{"live":true}"#) }
-        router.get("/v2/health/ready") { _, _ in
-            slot.model == nil ? json(#"{"ready":false}"#, status: .serviceUnavailable) : json(#"{"ready":true}"#)
-        }
-        router.get("/v2") { _, _ in
-            json(#"{"name":"sluice","version":"\#(sluiceServerVersion)","extensions":[]}"#)
-        }
-        for suffix in ["", "/versions/:version"] {
-            router.get("/v2/models/:name\(suffix)") { _, context in
-                let model = try self.model(for: context)
-                return json(Protocols.metadata(model, name: name))
+    /// The answer of `endpoint` to `request`; a refusal is thrown as ``RequestError``.
+    fileprivate func answer(_ endpoint: Endpoint, to request: Request) async throws -> Response {
+        switch endpoint {
+        case .live: return json(#"{"live":true}"#)
+        case .ready:
+            return slot.model == nil
+                ? json(#"{"ready":false}"#, status: .serviceUnavailable) : json(#"{"ready":true}"#)
+        case .serverMetadata:
+            return json(#"{"name":"sluice","version":"\#(sluiceServerVersion)","extensions":[]}"#)
+        case .modelMetadata(let requested, let version):
+            let model = try self.model(requested, version: version)
+            return json(Protocols.metadata(model, name: name))
+        case .modelReady(let requested, let version):
+            let model = try self.model(requested, version: version)
+            return json(#"{"name":\#(Protocols.jsonString(name)),"ready":true,"version":\#(model.quotedVersion)}"#)
+        case .infer(let requested, let version):
+            let model = try self.model(requested, version: version)
+            let body = try await self.body(request)
+            let (batch, id) = try body.withUnsafeReadableBytes {
+                try Protocols.decodeInfer($0, signature: model.bundle.signature)
             }
-            router.get("/v2/models/:name\(suffix)/ready") { _, context in
-                let model = try self.model(for: context)
-                return json(
-                    #"{"name":\#(Protocols.jsonString(name)),"ready":true,"version":\#(Protocols.jsonString(model.version))}"#
-                )
-            }
-            router.post("/v2/models/:name\(suffix)/infer") { request, context in
-                let model = try self.model(for: context)
-                let body = try await self.body(request)
-                let (batch, id) = try body.withUnsafeReadableBytes {
-                    try Protocols.decodeInfer($0, signature: model.bundle.signature)
-                }
-                let predictions = try self.predict(batch, with: model)
-                return json(
-                    Protocols.inferResponse(predictions, model: model, name: name, id: id), version: model.version)
-            }
-        }
-        router.post("/invocations") { request, _ in
+            let predictions = try self.predict(batch, with: model)
+            return json(Protocols.inferResponse(predictions, model: model, name: name, id: id), version: model.version)
+        case .invocations:
             guard let model = slot.model else { throw RequestError(status: 503, message: "no model is loaded yet") }
             let body = try await self.body(request)
             let batch = try body.withUnsafeReadableBytes {
@@ -152,24 +142,20 @@ public struct ModelServer: Sendable {
             }
             let predictions = try self.predict(batch, with: model)
             return json(Protocols.invocationsResponse(predictions, model: model), version: model.version)
-        }
-        router.get("/metrics") { _, _ in
-            Response(
+        case .metrics:
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(string: metrics.render(model: name, version: slot.model?.version))))
         }
     }
 
     /// The loaded model, checking the name (and version) in the URL.
-    private func model(for context: BasicRequestContext) throws -> ServedModel {
-        let requested = context.parameters.get("name") ?? ""
+    private func model(_ requested: Substring, version: Substring?) throws -> ServedModel {
         guard requested == name else {
             throw RequestError(status: 404, message: "no model '\(requested)' here; this server serves '\(name)'")
         }
         guard let model = slot.model else { throw RequestError(status: 503, message: "no model is loaded yet") }
-        if let version = context.parameters.get("version"), version != model.version,
-            !model.version.hasSuffix("@\(version)")
-        {
+        if let version, version != model.version, !model.version.hasSuffix("@\(version)") {
             throw RequestError(
                 status: 404, message: "version '\(version)' is not served; this server answers with \(model.version)")
         }
@@ -226,37 +212,46 @@ private func json(_ text: String, status: HTTPResponse.Status = .ok, version: St
     return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
 }
 
-/// Request IDs, an access log line per request, the request metrics, and errors as `{"error": "..."}`.
-struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
-    let metrics: ServerMetrics
-    let accessLog: AccessLog?
+/// Answers every request: finds its endpoint, gives it a request ID, writes the access log line and the request
+/// metrics, and turns errors into `{"error": "..."}`.
+private struct Responder: HTTPResponder {
+    let server: ModelServer
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
-        async throws -> Response
-    {
+    func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
         let start = ContinuousClock.now
-        let id =
-            request.headers.first(.requestID) ?? String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let id = request.headers.first(.requestID) ?? RequestIDs.next()
+        let metrics = server.metrics
         metrics.started()
+        let endpoint = Endpoint(path: request.uri.path)
         var response: Response
         do {
-            response = try await next(request, context)
+            guard let endpoint else {
+                throw RequestError(
+                    status: 404,
+                    message:
+                        "no endpoint at \(request.uri.path); this server answers /v2/… (KServe V2), /invocations and /metrics"
+                )
+            }
+            guard request.method == endpoint.method else {
+                throw RequestError(
+                    status: 405, message: "\(request.uri.path) answers \(endpoint.method), not \(request.method)")
+            }
+            response = try await server.answer(endpoint, to: request)
         } catch let error as RequestError {
             response = json(
                 #"{"error":\#(Protocols.jsonString(error.message))}"#,
                 status: HTTPResponse.Status(code: error.status))
-        } catch let error as HTTPError {
-            response = json(
-                #"{"error":\#(Protocols.jsonString(error.body ?? error.status.reasonPhrase))}"#, status: error.status)
+            if error.status == 405, let endpoint {
+                response.headers.append(HTTPField(name: .allow, value: endpoint.method.rawValue))
+            }
         } catch {
             response = json(
                 #"{"error":\#(Protocols.jsonString("internal error: \(error)"))}"#, status: .internalServerError)
         }
         response.headers.append(HTTPField(name: .requestID, value: id))
         let seconds = (ContinuousClock.now - start) / .seconds(1)
-        let route = context.endpointPath ?? "unmatched"
-        metrics.finished(route: route, status: response.status.code, seconds: seconds)
-        accessLog?.record(
+        metrics.finished(route: endpoint?.route ?? "unmatched", status: response.status.code, seconds: seconds)
+        server.configuration.accessLog?.record(
             id: id, method: request.method.rawValue, path: request.uri.path, status: Int(response.status.code),
             seconds: seconds, version: response.headers.first(.modelVersion))
         return response

@@ -64,10 +64,22 @@ struct CommandProcess {
         }
     }
 
-    /// Waits for exit and returns the status.
+    /// Waits for exit and returns the status; after `timeout` records an issue with the process's standard error,
+    /// kills it and returns -1, so a process that does not stop fails its test instead of hanging the suite.
     @discardableResult
-    func wait() async -> Int32 {
-        while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+    func wait(timeout: Duration = .seconds(120)) async -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else {
+                Issue.record(
+                    "\(process.executableURL?.lastPathComponent ?? "process") \(process.arguments ?? []) still running after \(timeout); stderr:\n\(errors)"
+                )
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                return -1
+            }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
         return process.terminationStatus
     }
 

@@ -143,6 +143,45 @@ struct ModelServerTests {
         }
     }
 
+    @Test("an unknown path gets 404 and a wrong method 405 with Allow, both as {error}; routes label the metrics")
+    func routing() async throws {
+        let (server, _) = try await server()
+        try await server.application().test(.live) { client in
+            for uri in ["/v3", "/v2/models/penguins/explain", "/v2/models/penguins/versions/1/infer/more", "/"] {
+                try await client.execute(uri: uri, method: .get) { r in
+                    #expect(r.status == .notFound, "\(uri)")
+                    #expect((object(r)["error"] as? String)?.contains("no endpoint at") == true, "\(uri)")
+                }
+            }
+            try await client.execute(uri: "/v2/models/penguins/infer", method: .get) { r in
+                #expect(r.status == .methodNotAllowed)
+                #expect(r.headers[.allow] == "POST")
+                #expect((object(r)["error"] as? String)?.contains("answers POST, not GET") == true)
+            }
+            try await client.execute(uri: "/v2/health/live", method: .post) { r in
+                #expect(r.status == .methodNotAllowed)
+                #expect(r.headers[.allow] == "GET")
+            }
+            try await client.execute(
+                uri: "/v2/models/penguins/versions/1/infer", method: .post, body: ByteBuffer(string: gentoo)
+            ) { r in
+                #expect(r.status == .ok)
+            }
+            try await client.execute(uri: "/v2/models/penguins/versions/1/ready/", method: .get) { r in
+                #expect(r.status == .ok)  // a trailing slash names the same endpoint
+            }
+            try await client.execute(uri: "/metrics", method: .get) { r in
+                let text = String(buffer: r.body)
+                #expect(
+                    text.contains(
+                        #"sluice_http_requests_total{route="/v2/models/{name}/versions/{version}/infer",status="200"} 1"#
+                    ))
+                #expect(text.contains(#"sluice_http_requests_total{route="unmatched",status="404"} 4"#))
+                #expect(text.contains(#"sluice_http_requests_total{route="/v2/models/{name}/infer",status="405"} 1"#))
+            }
+        }
+    }
+
     @Test("V2 inference answers in the protocol's JSON shape and equals the in-process prediction")
     func infer() async throws {
         let (server, _) = try await server()
