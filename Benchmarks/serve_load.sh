@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark of `sluice serve`: single-row requests on both protocols at 16 and 64 connections, with wrk,
-# over loopback, bounded duration. Prints requests/s and p50/p99 latency per case.
+# over loopback, bounded duration. Prints requests/s, p50/p99 latency and the server's CPU time per request (from
+# /proc: steadier than requests/s on a noisy VM, since wrk shares the cores) per case.
 #
 # Usage: Benchmarks/serve_load.sh [SECONDS_PER_CASE] [ROUNDS]   (defaults 10 and 3; needs wrk, installed if missing)
 #        SERVE_FLAGS=--no-access-log Benchmarks/serve_load.sh   (extra flags for `sluice serve`)
@@ -36,17 +37,23 @@ LUA
 # Each round runs every case once (cases interleaved, so a slow minute of the VM hits all of them alike); the
 # table shows the median of the rounds per case, with the range of requests/s.
 RESULTS="$WORK/results.tsv"
+TICKS="$(getconf CLK_TCK)"
 for round in $(seq "$ROUNDS"); do
   for script in v2 invocations; do
     path=/v2/models/penguins/infer
     [ "$script" = invocations ] && path=/invocations
     for conns in 16 64; do
+      cpu_before="$(awk '{print $14 + $15}' "/proc/$SERVER/stat")"
       out="$(wrk -t2 -c"$conns" -d"${DURATION}s" --latency -s "$WORK/$script.lua" "http://127.0.0.1:$PORT$path")"
+      cpu_ticks=$(( $(awk '{print $14 + $15}' "/proc/$SERVER/stat") - cpu_before ))
+      requests="$(echo "$out" | awk '/requests in/ {print $1}')"
       rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
       p50="$(echo "$out" | awk '$1 == "50%" {print $2}')"
       p99="$(echo "$out" | awk '$1 == "99%" {print $2}')"
       errors="$(echo "$out" | awk '/Non-2xx/ {print $5} /Socket errors/ {print $0}' | head -1)"
-      printf "%s\t%s\t%s\t%s\t%s\t%s\n" "$script $path" "$conns" "$rps" "$p50" "$p99" "${errors:-0}" >> "$RESULTS"
+      cpu_us=$(( cpu_ticks * 1000000 / TICKS / requests ))
+      printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$script $path" "$conns" "$rps" "$p50" "$p99" "$cpu_us" "${errors:-0}" \
+        >> "$RESULTS"
     done
   done
   echo "round $round of $ROUNDS done" >&2
@@ -60,12 +67,14 @@ def ms(text):  # wrk prints 512.00us, 1.43ms, 1.02s
     return float(text)
 cases = {}
 for line in open(sys.argv[1]):
-    name, conns, rps, p50, p99, errors = line.rstrip("\n").split("\t")
-    cases.setdefault((name, conns), []).append((float(rps), ms(p50), ms(p99), errors))
-print(f"{'case':<28} {'conns':>5} {'requests/s':>11} {'range':>15} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}")
+    name, conns, rps, p50, p99, cpu, errors = line.rstrip("\n").split("\t")
+    cases.setdefault((name, conns), []).append((float(rps), ms(p50), ms(p99), int(cpu), errors))
+print(f"{'case':<28} {'conns':>5} {'requests/s':>11} {'range':>15} {'p50 ms':>7} {'p99 ms':>7}"
+      f" {'CPU us/req':>10} {'errors':>6}")
 for (name, conns), runs in cases.items():
     rps = [r[0] for r in runs]
-    errors = sum(int(r[3]) if r[3].isdigit() else 1 for r in runs)
+    errors = sum(int(r[4]) if r[4].isdigit() else 1 for r in runs)
     print(f"{name:<28} {conns:>5} {statistics.median(rps):>11.0f} {min(rps):>7.0f}-{max(rps):<7.0f}"
-          f" {statistics.median(r[1] for r in runs):>7.2f} {statistics.median(r[2] for r in runs):>7.2f} {errors:>6}")
+          f" {statistics.median(r[1] for r in runs):>7.2f} {statistics.median(r[2] for r in runs):>7.2f}"
+          f" {statistics.median(r[3] for r in runs):>10.0f} {errors:>6}")
 PY
