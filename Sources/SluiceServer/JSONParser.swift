@@ -45,25 +45,8 @@ struct JSONParser {
 
     /// ``nextKey(_:)`` without making a `String`, for decoders that only compare keys with the names they know.
     mutating func nextRawKey(_ first: inout Bool) throws -> RawText? {
-        skipSpace()
-        if first {
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { throw error("expected an object") }
-            index += 1
-            first = false
-            skipSpace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return nil
-            }
-        } else {
-            guard index < bytes.count else { throw error("unexpected end") }
-            if bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return nil
-            }
-            guard bytes[index] == UInt8(ascii: ",") else { throw error("expected ',' or '}'") }
-            index += 1
-            skipSpace()
+        guard try nextMember(&first, open: UInt8(ascii: "{"), close: UInt8(ascii: "}"), of: "an object") else {
+            return nil
         }
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a key") }
         let key = RawText(bytes: try rawString(), at: index)
@@ -112,27 +95,32 @@ struct JSONParser {
     /// Whether another element of the array the parser is in follows (opening it when `first`), positioned at
     /// it; false after the closing bracket.
     mutating func nextElement(_ first: inout Bool) throws -> Bool {
+        try nextMember(&first, open: UInt8(ascii: "["), close: UInt8(ascii: "]"), of: "a list")
+    }
+
+    /// Whether another member of the object or list the parser is in follows (opening it with `open` when
+    /// `first`), positioned at it; false after `close`.
+    private mutating func nextMember(_ first: inout Bool, open: UInt8, close: UInt8, of kind: String) throws -> Bool {
         skipSpace()
         if first {
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "[") else { throw error("expected a list") }
+            guard index < bytes.count, bytes[index] == open else { throw error("expected \(kind)") }
             index += 1
             first = false
             skipSpace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+        } else {
+            guard index < bytes.count else { throw error("unexpected end") }
+            if bytes[index] != close {
+                guard bytes[index] == UInt8(ascii: ",") else {
+                    throw error("expected ',' or '\(Character(Unicode.Scalar(close)))'")
+                }
                 index += 1
-                return false
+                skipSpace()
+                return true
             }
-            return true
         }
-        guard index < bytes.count else { throw error("unexpected end") }
-        if bytes[index] == UInt8(ascii: "]") {
-            index += 1
-            return false
-        }
-        guard bytes[index] == UInt8(ascii: ",") else { throw error("expected ',' or ']'") }
+        guard index < bytes.count, bytes[index] == close else { return true }
         index += 1
-        skipSpace()
-        return true
+        return false
     }
 
     private mutating func skipSpace() {

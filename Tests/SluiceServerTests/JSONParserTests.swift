@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+
+@testable import SluiceServer
+
+@Suite("Request JSON parser")
+struct JSONParserTests {
+    func parse(_ text: String) throws -> JSONValue {
+        try Array(text.utf8).withUnsafeBytes { try JSONParser.parse($0) }
+    }
+
+    @Test("objects, lists, escapes and every scalar parse; empty containers and space anywhere are fine")
+    func valid() throws {
+        let value = try parse(
+            #" { "a" : [1, -2.5e3, true, false, null, "x\"y\u00e9"], "b": {}, "c": [ ], "na\u006de": "é" } "#)
+        let object = try #require(value.object)
+        #expect(Set(object.keys) == ["a", "b", "c", "name"])
+        let list = try #require(object["a"]?.array)
+        #expect(list.count == 6)
+        if case .number(let x) = list[1] { #expect(x == -2500) } else { Issue.record("not a number: \(list[1])") }
+        #expect(list[5].string == "x\"yé")
+        #expect(object["b"]?.object?.isEmpty == true)
+        #expect(object["c"]?.array?.isEmpty == true)
+        #expect(object["name"]?.string == "é")
+    }
+
+    @Test(
+        "malformed documents are refused with what is wrong and where",
+        arguments: [
+            (#"{"a":1,}"#, "expected a key"), (#"[1,]"#, "expected a value"), (#"{"a" 1}"#, "expected ':'"),
+            (#"{"a":1 "b":2}"#, "expected ',' or '}'"), (#"[1 2]"#, "expected ',' or ']'"), (#"["abc"#, "unterminated"),
+            (#"{"a":1} x"#, "unexpected text after"), (#"[tru]"#, "unknown literal"), ("[", "unexpected end"),
+        ])
+    func invalid(text: String, message: String) {
+        #expect {
+            try parse(text)
+        } throws: { error in
+            let text = (error as? RequestError)?.message ?? ""
+            return text.contains(message) && text.contains("at byte")
+        }
+    }
+
+    @Test("keys are compared in the body's bytes, escaped or not")
+    func rawKeys() throws {
+        try Array(#"{"name":1,"dat\u0061type":2}"#.utf8).withUnsafeBytes { bytes in
+            try JSONParser.parsing(bytes) { parser in
+                var first = true
+                let name = try #require(try parser.nextRawKey(&first))
+                #expect(name.is("name") && !name.is("nam") && name.is("name" as String))
+                _ = try parser.value(depth: 1)
+                let datatype = try #require(try parser.nextRawKey(&first))
+                #expect(datatype.is("datatype") && datatype.is("datatype" as String))
+                _ = try parser.value(depth: 1)
+                #expect(try parser.nextRawKey(&first) == nil)
+            }
+        }
+    }
+}
