@@ -151,6 +151,12 @@ struct JSONParser {
         case UInt8(ascii: "t"): return try literal("true", .bool(true))
         case UInt8(ascii: "f"): return try literal("false", .bool(false))
         case UInt8(ascii: "n"): return try literal("null", .null)
+        // Not JSON, but what Python's json module and pandas write for missing and infinite numbers: read them so
+        // the answer can say what to do rather than "not valid JSON".
+        case UInt8(ascii: "N"): return try literal("NaN", .number(.nan))
+        case UInt8(ascii: "I"): return try literal("Infinity", .number(.infinity))
+        case UInt8(ascii: "-") where index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: "I"):
+            return try literal("-Infinity", .number(-.infinity))
         default: return .number(try number())
         }
     }

@@ -122,12 +122,18 @@ struct BatchBuilder {
     /// A raw value for `input` from a JSON value, or an error naming the problem.
     static func value(_ json: JSONValue, input: SignatureColumn, row: Int) throws -> RawValue {
         let column = input.name
-        switch json {
-        case .null:
-            if input.required {
-                throw RequestError.badRequest("row \(row + 1): '\(column)' is required but missing (null)")
+        func missing(_ written: String) throws -> RawValue {
+            guard !input.required else {
+                throw RequestError.badRequest(
+                    "row \(row + 1): '\(column)' is required but missing (\(written)); every training row had it, so send a value"
+                )
             }
             return .missing
+        }
+        switch json {
+        case .null: return try missing("null")
+        // NaN is how pandas and Python clients write a missing value: it means missing, as null does.
+        case .number(let number) where number.isNaN: return try missing("NaN")
         case .string(let text):
             guard input.type == .string else {
                 throw RequestError.badRequest(
@@ -142,7 +148,9 @@ struct BatchBuilder {
                 )
             }
             guard number.isFinite else {
-                throw RequestError.badRequest("row \(row + 1): '\(column)' is not a finite number")
+                throw RequestError.badRequest(
+                    "row \(row + 1): '\(column)' is \(number > 0 ? "Infinity" : "-Infinity"), not a finite number; send null for a missing value"
+                )
             }
             return .number(number)
         case .bool(let flag):

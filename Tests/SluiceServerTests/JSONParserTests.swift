@@ -22,6 +22,12 @@ struct JSONParserTests {
         #expect(object["b"]?.object?.isEmpty == true)
         #expect(object["c"]?.array?.isEmpty == true)
         #expect(object["name"]?.string == "é")
+        // Python's json module writes these for NaN and infinities; they are read as numbers, and the request checks
+        // then say what to do with them.
+        let python = try #require(try parse("[NaN, Infinity, -Infinity, -1]").array)
+        let numbers = python.compactMap { if case .number(let x) = $0 { x } else { nil } }
+        #expect(numbers.count == 4)
+        #expect(numbers[0].isNaN && numbers[1] == .infinity && numbers[2] == -.infinity && numbers[3] == -1)
     }
 
     @Test(

@@ -101,6 +101,11 @@ let gentoo = #"""
 let gentooRecord =
     #"{"island":"Biscoe","bill_length_mm":47.5,"bill_depth_mm":14.2,"flipper_length_mm":220,"body_mass_g":5200,"sex":"male","year":2008}"#
 
+extension String {
+    /// `{"KEY":[self]}`: one record wrapped as an `/invocations` body.
+    func wrapped(_ key: String) -> String { #"{"\#(key)":[\#(self)]}"# }
+}
+
 @Suite("Model server over HTTP")
 struct ModelServerTests {
     @Test("health, server metadata, model metadata and readiness answer in the KServe V2 shapes")
@@ -327,6 +332,27 @@ struct ModelServerTests {
         }
     }
 
+    @Test("NaN, as pandas and Python write a missing value, is missing where the model allows it")
+    func nanIsMissing() async throws {
+        let (server, _) = try await server()
+        // 'sex' had missing values in training, so it is optional: NaN answers like null.
+        let withNull = gentooRecord.replacingOccurrences(of: #""male""#, with: "null").wrapped("instances")
+        let withNaN = gentooRecord.replacingOccurrences(of: #""male""#, with: "NaN").wrapped("instances")
+        #expect(!Fixture.models.0.signature.inputs.first { $0.name == "sex" }!.required)
+        try await server.application().test(.live) { client in
+            var answers: [String] = []
+            for body in [withNull, withNaN] {
+                try await client.execute(uri: "/invocations", method: .post, body: ByteBuffer(string: body)) { r in
+                    #expect(r.status == .ok, "\(String(buffer: r.body))")
+                    answers.append((object(r)["predictions"] as? [String])?.first ?? "none")
+                }
+            }
+            #expect(answers.count == 2)
+            #expect(answers[0] == answers[1])
+            #expect(answers[0] != "none")
+        }
+    }
+
     @Test("/invocations takes dataframe_split, dataframe_records and instances and answers {predictions}")
     func invocations() async throws {
         let (server, _) = try await server()
@@ -400,6 +426,20 @@ struct ModelServerTests {
             ("/v2/models/penguins/infer", #"{"inputs":[{"shape":[1],"datatype":"FP64","data":[1]}]}"#, 400, "'name'"),
             ("/v2/models/penguins/infer", #"[1,2]"#, 400, "must be a JSON object"),
             ("/v2/models/penguins/infer", gentoo + "x", 400, "unexpected text after the JSON value"),
+            (
+                "/v2/models/penguins/infer",
+                gentoo.replacingOccurrences(of: "[2008,2008]", with: "[2008,NaN]"), 400,
+                "row 2: 'year' is required but missing (NaN)"
+            ),
+            (
+                "/v2/models/penguins/infer",
+                gentoo.replacingOccurrences(of: "[14.2,19.5]", with: "[14.2,Infinity]"), 400,
+                "row 2: 'bill_depth_mm' is Infinity, not a finite number; send null for a missing value"
+            ),
+            (
+                "/invocations", gentooRecord.replacingOccurrences(of: "5200", with: "-Infinity").wrapped("instances"),
+                400, "'body_mass_g' is -Infinity, not a finite number"
+            ),
             ("/invocations", #"{"rows":[]}"#, 400, "dataframe_split"),
             ("/invocations", #"{"dataframe_records":[{"island":"Biscoe"}]}"#, 400, "row 1: required input"),
             (
