@@ -1,4 +1,5 @@
 import Foundation
+import SluiceML
 import Testing
 
 @testable import SluiceServer
@@ -60,5 +61,69 @@ struct JSONParserTests {
                 #expect(try parser.nextRawKey(&first) == nil)
             }
         }
+    }
+}
+
+@Suite("Request decoding never crashes")
+struct DecodingFuzzTests {
+    /// SplitMix64, so a failure names a reproducible case.
+    struct Random {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    }
+
+    /// `body` with a few random edits: bytes replaced (often by JSON punctuation), inserted, deleted, or cut off.
+    static func mutate(_ body: [UInt8], _ random: inout Random) -> [UInt8] {
+        var bytes = body
+        let punctuation = Array(#"{}[]",:\-.0eE nNI"#.utf8) + [0x00, 0xFF, 0xC3]
+        for _ in 0...random.below(4) where !bytes.isEmpty {
+            let at = random.below(bytes.count)
+            let byte = random.below(2) == 0 ? punctuation[random.below(punctuation.count)] : UInt8(random.below(256))
+            switch random.below(4) {
+            case 0: bytes[at] = byte
+            case 1: bytes.insert(byte, at: at)
+            case 2: bytes.remove(at: at)
+            default: bytes.removeSubrange(at...)
+            }
+        }
+        return bytes
+    }
+
+    @Test("20,000 mutated V2 and /invocations bodies are each predicted or refused with a reason, never a crash")
+    func mutatedBodies() throws {
+        let signature = Fixture.models.0.signature
+        let bodies = [Array(gentoo.utf8), Array(gentooRecord.wrapped("instances").utf8)]
+        var random = Random(state: 42)
+        var refused = 0
+        for round in 0..<10_000 {
+            for (k, body) in bodies.enumerated() {
+                let mutated = Self.mutate(body, &random)
+                do {
+                    let batch = try mutated.withUnsafeBytes { bytes in
+                        k == 0
+                            ? try Protocols.decodeInfer(bytes, signature: signature).batch
+                            : try Protocols.decodeInvocations(bytes, signature: signature)
+                    }
+                    // What decodes must predict (or fail as a transform error, which the server answers with 400).
+                    do { _ = try Fixture.models.0.predict(batch) } catch is TransformError { refused += 1 }
+                } catch is RequestError {
+                    refused += 1
+                } catch {
+                    Issue.record(
+                        "round \(round): \(error) is not a RequestError for \(String(decoding: mutated, as: UTF8.self))"
+                    )
+                }
+            }
+        }
+        // Most edits break the JSON; some leave a valid request. Both kinds must occur for the test to mean anything.
+        #expect(refused > 10_000)
+        #expect(refused < 20_000)
     }
 }
