@@ -26,26 +26,40 @@ public final class SQLiteMetadataStore: MetadataStore {
         do {
             try FileManager.default.createDirectory(
                 at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
-            pool = try DatabasePool(path: path, configuration: configuration)
+            // Switching a new file to WAL needs a lock that SQLite may refuse at once (no busy wait) while another
+            // process is creating the same file: opening is retried like migrating.
+            pool = try Self.retrying(attempts: 10, when: Self.isBusy) {
+                try DatabasePool(path: path, configuration: configuration)
+            }
             try Self.migrate(pool)
         } catch {
             throw StoreOpenError(path: path, underlying: error)
         }
     }
 
-    /// Applies pending migrations; another process migrating at the same moment is waited for, not an error.
+    /// Applies pending migrations; another process migrating at the same moment is waited for, not an error (a
+    /// migrator that read the applied list just before the other committed fails, and its retry finds it done).
     static func migrate(_ pool: DatabasePool) throws {
-        var attempt = 0
+        try retrying(attempts: 5, when: { _ in true }) { try Migrations.migrator.migrate(pool) }
+    }
+
+    /// Runs `body`, again after a growing pause while it fails with an error `when` accepts, `attempts` times in all.
+    static func retrying<T>(attempts: Int, when retry: (any Error) -> Bool, _ body: () throws -> T) throws -> T {
+        var attempt = 1
         while true {
             do {
-                try Migrations.migrator.migrate(pool)
-                return
-            } catch {
+                return try body()
+            } catch  where attempt < attempts && retry(error) {
+                usleep(useconds_t(20_000 * attempt + Int.random(in: 0..<10_000)))
                 attempt += 1
-                if attempt >= 5 { throw error }
-                usleep(useconds_t(20_000 * attempt))
             }
         }
+    }
+
+    /// Whether `error` means another connection holds the file's lock.
+    static func isBusy(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
     }
 
     /// The identifiers of the applied migrations, oldest first.
