@@ -28,7 +28,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                 at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
             // Switching a new file to WAL needs a lock that SQLite may refuse at once (no busy wait) while another
             // process is creating the same file: opening is retried like migrating.
-            pool = try Self.retrying(attempts: 10, when: Self.isBusy) {
+            pool = try Self.retrying(attempts: 10, onlyWhileBusy: true) {
                 try DatabasePool(path: path, configuration: configuration)
             }
             try Self.migrate(pool)
@@ -40,16 +40,17 @@ public final class SQLiteMetadataStore: MetadataStore {
     /// Applies pending migrations; another process migrating at the same moment is waited for, not an error (a
     /// migrator that read the applied list just before the other committed fails, and its retry finds it done).
     static func migrate(_ pool: DatabasePool) throws {
-        try retrying(attempts: 5, when: { _ in true }) { try Migrations.migrator.migrate(pool) }
+        try retrying(attempts: 5, onlyWhileBusy: false) { try Migrations.migrator.migrate(pool) }
     }
 
-    /// Runs `body`, again after a growing pause while it fails with an error `when` accepts, `attempts` times in all.
-    static func retrying<T>(attempts: Int, when retry: (any Error) -> Bool, _ body: () throws -> T) throws -> T {
+    /// Runs `body`, again after a growing pause while it fails (only because another connection holds the file's
+    /// lock, when `onlyWhileBusy`), `attempts` times in all.
+    static func retrying<T>(attempts: Int, onlyWhileBusy: Bool, _ body: () throws -> T) throws -> T {
         var attempt = 1
         while true {
             do {
                 return try body()
-            } catch  where attempt < attempts && retry(error) {
+            } catch  where attempt < attempts && (!onlyWhileBusy || isBusy(error)) {
                 usleep(useconds_t(20_000 * attempt + Int.random(in: 0..<10_000)))
                 attempt += 1
             }
