@@ -56,18 +56,19 @@ enum Endpoint: Equatable {
         }
     }
 
-    /// The endpoint's route, as metrics label it (`/v2/models/{name}/infer`).
+    /// The endpoint's route, as metrics label it (`/v2/models/{name}/infer`): constants, so labelling a request
+    /// builds no string.
     var route: String {
-        func model(_ suffix: String, _ version: Substring?) -> String {
-            "/v2/models/{name}" + (version == nil ? "" : "/versions/{version}") + suffix
-        }
-        return switch self {
+        switch self {
         case .live: "/v2/health/live"
         case .ready: "/v2/health/ready"
         case .serverMetadata: "/v2"
-        case .modelMetadata(_, let version): model("", version)
-        case .modelReady(_, let version): model("/ready", version)
-        case .infer(_, let version): model("/infer", version)
+        case .modelMetadata(_, nil): "/v2/models/{name}"
+        case .modelMetadata: "/v2/models/{name}/versions/{version}"
+        case .modelReady(_, nil): "/v2/models/{name}/ready"
+        case .modelReady: "/v2/models/{name}/versions/{version}/ready"
+        case .infer(_, nil): "/v2/models/{name}/infer"
+        case .infer: "/v2/models/{name}/versions/{version}/infer"
         case .invocations: "/invocations"
         case .metrics: "/metrics"
         }

@@ -220,40 +220,41 @@ private struct Responder: HTTPResponder {
     func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
         let start = ContinuousClock.now
         let id = request.headers.first(.requestID) ?? RequestIDs.next()
+        let path = request.uri.path
         let metrics = server.metrics
         metrics.started()
-        let endpoint = Endpoint(path: request.uri.path)
+        let endpoint = Endpoint(path: path)
         var response: Response
-        do {
-            guard let endpoint else {
-                throw RequestError(
+        if let endpoint, request.method == endpoint.method {
+            do {
+                response = try await server.answer(endpoint, to: request)
+            } catch let error as RequestError {
+                response = refusal(error)
+            } catch {
+                response = refusal(RequestError(status: 500, message: "internal error: \(error)"))
+            }
+        } else if let endpoint {
+            response = refusal(
+                RequestError(status: 405, message: "\(path) answers \(endpoint.method), not \(request.method)"))
+            response.headers.append(HTTPField(name: .allow, value: endpoint.method.rawValue))
+        } else {
+            response = refusal(
+                RequestError(
                     status: 404,
-                    message:
-                        "no endpoint at \(request.uri.path); this server answers /v2/… (KServe V2), /invocations and /metrics"
-                )
-            }
-            guard request.method == endpoint.method else {
-                throw RequestError(
-                    status: 405, message: "\(request.uri.path) answers \(endpoint.method), not \(request.method)")
-            }
-            response = try await server.answer(endpoint, to: request)
-        } catch let error as RequestError {
-            response = json(
-                #"{"error":\#(Protocols.jsonString(error.message))}"#,
-                status: HTTPResponse.Status(code: error.status))
-            if error.status == 405, let endpoint {
-                response.headers.append(HTTPField(name: .allow, value: endpoint.method.rawValue))
-            }
-        } catch {
-            response = json(
-                #"{"error":\#(Protocols.jsonString("internal error: \(error)"))}"#, status: .internalServerError)
+                    message: "no endpoint at \(path); this server answers /v2/… (KServe V2), /invocations and /metrics")
+            )
         }
         response.headers.append(HTTPField(name: .requestID, value: id))
         let seconds = (ContinuousClock.now - start) / .seconds(1)
         metrics.finished(route: endpoint?.route ?? "unmatched", status: response.status.code, seconds: seconds)
         server.configuration.accessLog?.record(
-            id: id, method: request.method.rawValue, path: request.uri.path, status: Int(response.status.code),
+            id: id, method: request.method.rawValue, path: path, status: Int(response.status.code),
             seconds: seconds, version: response.headers.first(.modelVersion))
         return response
+    }
+
+    /// `{"error": "..."}` with the error's status.
+    private func refusal(_ error: RequestError) -> Response {
+        json(#"{"error":\#(Protocols.jsonString(error.message))}"#, status: HTTPResponse.Status(code: error.status))
     }
 }

@@ -45,9 +45,9 @@ enum Protocols {
                     var firstInput = true
                     while try parser.nextElement(&firstInput) {
                         let tensor = try Tensor(&parser, index: tensors, signature: signature)
-                        let rows = try tensor.check(against: builder, batch: batch)
-                        try builder.setColumn(tensor.name, to: tensor.data)
-                        batch = rows
+                        let values = try tensor.checked(against: builder, batch: batch)
+                        try builder.setColumn(tensor.name, to: values)
+                        batch = values.count
                         tensors += 1
                     }
                 } else if key.is("id") {
@@ -65,11 +65,11 @@ enum Protocols {
 
     /// One V2 input tensor as read: name, datatype, shape and its values flattened row-major.
     struct Tensor {
-        var name = ""
+        let name: String
         var datatype: String?
         var shape: [JSONValue]?
-        var data: [JSONValue] = []
-        var hasData = false
+        /// The values, nil when the tensor has no `data`.
+        var data: [JSONValue]?
 
         /// Reads the tensor object at the parser's position; names of the signature's columns and known
         /// datatypes are matched in the body's bytes (`index` for errors).
@@ -87,8 +87,9 @@ enum Protocols {
                 } else if key.is("shape") {
                     if case .array(let dimensions) = try parser.value(depth: 3) { shape = dimensions }
                 } else if key.is("data") {
-                    try Self.leaves(&parser, into: &data, depth: 3)
-                    hasData = true
+                    var values: [JSONValue] = []
+                    try Self.leaves(&parser, into: &values, depth: 3)
+                    data = values
                 } else {
                     _ = try parser.value(depth: 3)  // parameters, or a name or datatype that is not text
                 }
@@ -107,8 +108,9 @@ enum Protocols {
             while try parser.nextElement(&first) { try leaves(&parser, into: &values, depth: depth + 1) }
         }
 
-        /// Checks the tensor against the signature and the batch size of earlier tensors; returns its rows.
-        func check(against builder: BatchBuilder, batch: Int?) throws -> Int {
+        /// The tensor's values (one per row), after checking it against the signature and the batch size of
+        /// earlier tensors.
+        func checked(against builder: BatchBuilder, batch: Int?) throws -> [JSONValue] {
             guard let datatype else { throw RequestError.badRequest("input '\(name)' has no 'datatype'") }
             let column = try builder.input(name)
             let expected = Protocols.datatype(column.type)
@@ -128,7 +130,7 @@ enum Protocols {
             if sizes.count == 2, sizes[1] != 1 {
                 throw RequestError.badRequest("input '\(name)' has shape \(sizes); one column per input: [rows, 1]")
             }
-            guard hasData else { throw RequestError.badRequest("input '\(name)' has no 'data'") }
+            guard let data else { throw RequestError.badRequest("input '\(name)' has no 'data'") }
             guard data.count == sizes[0] else {
                 throw RequestError.badRequest(
                     "input '\(name)' has \(data.count) values but its shape says \(sizes[0]) rows")
@@ -145,7 +147,7 @@ enum Protocols {
                     }
                 }
             }
-            return sizes[0]
+            return data
         }
     }
 

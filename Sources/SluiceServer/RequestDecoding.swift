@@ -10,8 +10,8 @@ struct RequestError: Error {
     static func badRequest(_ message: String) -> RequestError { RequestError(status: 400, message: message) }
 }
 
-/// A JSON value, decoded without a schema.
-enum JSONValue: Decodable, Sendable {
+/// A JSON value, as ``JSONParser`` reads it.
+enum JSONValue: Sendable {
     case null
     case bool(Bool)
     case number(Double)
@@ -19,34 +19,9 @@ enum JSONValue: Decodable, Sendable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
-
     var object: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
     var array: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
     var string: String? { if case .string(let s) = self { s } else { nil } }
-
-    /// Leaves of nested arrays, row-major.
-    func flattened() -> [JSONValue] {
-        guard case .array(let items) = self else { return [self] }
-        // The common case, a flat list of values, without copying.
-        if !items.contains(where: { if case .array = $0 { true } else { false } }) { return items }
-        return items.flatMap { $0.flattened() }
-    }
 
     var kind: String {
         switch self {
