@@ -88,7 +88,6 @@ public struct TransformGraph: Sendable, Equatable {
         let rows = table.rowCount
         var numericOut: [[Double]] = []
         var categoricalOut: [[Int32]] = []
-        var byName: [String: [Int32]] = [:]
         var columns: [Column] = []
         for (f, feature) in features.enumerated() {
             guard let column = table[feature.column] else {
@@ -109,27 +108,17 @@ public struct TransformGraph: Sendable, Equatable {
         }
         let box = UncheckedBox(results)
         parallelFor(features.count) { f in box.value[f] = self.compute(f, on: columns[f], rows: rows) }
-        for (f, feature) in features.enumerated() {
+        for f in features.indices {
             switch results[f]! {
             case .numbers(let values): numericOut.append(values)
-            case .categories(let values):
-                categoricalOut.append(values)
-                byName[feature.name] = values
+            case .categories(let values): categoricalOut.append(values)
             }
         }
-        for cross in crosses {
-            let parts = cross.features.map { byName[$0]! }
-            var out = [Int32](repeating: -1, count: rows)
-            var key = [Int32](repeating: 0, count: parts.count)
-            for row in 0..<rows {
-                var complete = true
-                for (p, part) in parts.enumerated() {
-                    key[p] = part[row]
-                    if part[row] < 0 { complete = false }
-                }
-                if complete { out[row] = Int32(stableHash(key) % UInt64(cross.buckets)) }
-            }
-            categoricalOut.append(out)
+        // Categorical features were appended in storage order, so a cross's parts index `categoricalOut`.
+        for c in crosses.indices {
+            var key = [Int32](repeating: 0, count: crossParts[c].count)
+            let crossed = (0..<rows).map { row in crossCategory(c, key: &key) { categoricalOut[$0][row] } }
+            categoricalOut.append(crossed)
         }
         return Self.interleave(layout: layout, rows: rows, numeric: numericOut, categorical: categoricalOut)
     }
@@ -182,21 +171,26 @@ public struct TransformGraph: Sendable, Equatable {
             }
             if unknown > 0 { unknownCategories[feature.column, default: 0] += unknown }
         }
-        for (c, cross) in crosses.enumerated() {
-            let parts = crossParts[c]
+        for c in crosses.indices {
             let slot = layout.storageIndex[features.count + c]
-            var key = [Int32](repeating: 0, count: parts.count)
+            var key = [Int32](repeating: 0, count: crossParts[c].count)
             for row in 0..<rows {
-                var complete = true
-                for (p, part) in parts.enumerated() {
-                    key[p] = categorical[row * categoricalCount + part]
-                    if key[p] < 0 { complete = false }
-                }
-                categorical[row * categoricalCount + slot] =
-                    complete ? Int32(stableHash(key) % UInt64(cross.buckets)) : -1
+                let base = row * categoricalCount
+                categorical[base + slot] = crossCategory(c, key: &key) { categorical[base + $0] }
             }
         }
         return FeatureMatrix(layout: layout, rowCount: rows, numeric: numeric, categorical: categorical)
+    }
+
+    /// Cross `c`'s category for one row, from its parts' categories (`category` reads one by storage index);
+    /// -1 when a part has none. `key` is scratch space of the cross's width.
+    @inline(__always)
+    private func crossCategory(_ c: Int, key: inout [Int32], _ category: (Int) -> Int32) -> Int32 {
+        for (p, part) in crossParts[c].enumerated() {
+            key[p] = category(part)
+            if key[p] < 0 { return -1 }
+        }
+        return Int32(stableHash(key) % UInt64(crosses[c].buckets))
     }
 
     private func initialValue(_ raw: RawValue, type: ColumnType, feature: FittedFeature) throws -> StepValue {
@@ -221,7 +215,7 @@ public struct TransformGraph: Sendable, Equatable {
 
     private func checkType(of column: Column, feature f: Int) throws {
         let feature = features[f]
-        let expected = inputs.first { $0.name == feature.column }!.type
+        let expected = columnTypes[f]
         guard (column.type == .string) == (expected == .string) else {
             throw TransformError(
                 problem: "column '\(feature.column)' is \(column.type) here but was \(expected) in training",
@@ -343,9 +337,8 @@ extension TransformGraph {
     /// one, else 0), each text column at its most frequent training value. For profiling and smoke tests.
     public func typicalRow() -> [String: RawValue] {
         var row: [String: RawValue] = [:]
-        for feature in features where row[feature.column] == nil {
-            let type = inputs.first { $0.name == feature.column }!.type
-            if type == .string {
+        for (f, feature) in features.enumerated() where row[feature.column] == nil {
+            if columnTypes[f] == .string {
                 var text = "a"
                 for step in feature.steps {
                     if case .vocabulary(let tokens, _) = step, let first = tokens.first {
