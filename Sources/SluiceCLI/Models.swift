@@ -98,10 +98,12 @@ struct ModelsCommand: AsyncParsableCommand {
                 print("\n" + t.paint("Version \(version.version)", .bold) + " bundle \(version.artifactID)")
                 if let dataset = version.datasetVersion { print("  dataset version \(dataset)") }
                 if let stored = try await registry.profile(model, version: version.version) {
-                    let decoder = JSONDecoder()
-                    decoder.dateDecodingStrategy = .iso8601
-                    if let profile = try? decoder.decode(ModelProfile.self, from: stored.json) {
+                    if let profile = try? ModelProfile(json: stored.json) {
                         print(ProfileCommand.text(profile))
+                    } else {
+                        print(
+                            "  the stored profile (\(stored.uri)) is not readable by this Sluice: sluice profile \(model)@\(version.version) measures it again"
+                        )
                     }
                 } else {
                     print("  not profiled yet: sluice profile \(model)@\(version.version)")

@@ -31,10 +31,7 @@ struct ProfileCommand: AsyncParsableCommand {
         let profile = try await ModelProfiler.profile(
             bundle: data, model: version.model, version: "\(version.model)@\(version.version)", samples: samples,
             http: !noHttp)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        encoder.dateEncodingStrategy = .iso8601
-        let bytes = try encoder.encode(profile)
+        let bytes = try profile.json()
         let stored = try workspace.artifacts.store(data: bytes)
         try await registry.attachProfile(version.model, version: version.version, profile: bytes, uri: stored.uri)
         if json {

@@ -36,6 +36,23 @@ public struct ModelProfile: Codable, Sendable, Equatable {
     public var measuredAt: Date
 }
 
+extension ModelProfile {
+    /// The profile as stored with a model version: sorted, indented JSON with ISO 8601 dates.
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        encoder.dateEncodingStrategy = .iso8601
+        return try encoder.encode(self)
+    }
+
+    /// Reads a profile stored by ``json()``.
+    public init(json: Data) throws {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        self = try decoder.decode(ModelProfile.self, from: json)
+    }
+}
+
 /// Measures a bundle: size, load time, memory, latency percentiles in process and over HTTP, batch throughput.
 public enum ModelProfiler {
     /// Profiles the bundle serialized in `data`.

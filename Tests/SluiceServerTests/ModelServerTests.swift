@@ -569,6 +569,11 @@ struct ModelProfileTests {
         #expect(Set(profile.rowsPerSecond.keys) == ["1", "32", "1024"])
         #expect(profile.rowsPerSecond.values.allSatisfy { $0 > 0 })
         #expect(profile.cores == ProcessInfo.processInfo.activeProcessorCount)
+        // As stored with the version: read back whole (dates to the second).
+        let stored = try ModelProfile(json: try profile.json())
+        #expect(stored.inProcess == profile.inProcess)
+        #expect(stored.rowsPerSecond == profile.rowsPerSecond)
+        #expect(abs(stored.measuredAt.timeIntervalSince(profile.measuredAt)) < 1)
     }
 }
 
