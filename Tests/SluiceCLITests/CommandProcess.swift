@@ -67,7 +67,7 @@ struct CommandProcess {
     /// Waits for exit and returns the status; after `timeout` records an issue with the process's standard error,
     /// kills it and returns -1, so a process that does not stop fails its test instead of hanging the suite.
     @discardableResult
-    func wait(timeout: Duration = .seconds(120)) async -> Int32 {
+    func wait(timeout: Duration = .seconds(600)) async -> Int32 {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {
             guard ContinuousClock.now < deadline else {
