@@ -8,6 +8,11 @@ let package = Package(
         .library(name: "Sluice", targets: ["Sluice"]),
         .library(name: "SluiceML", targets: ["SluiceML"]),
         .library(name: "SluiceTesting", targets: ["SluiceTesting"]),
+        .library(name: "SluiceComponents", targets: ["SluiceComponents"]),
+        .library(name: "SluiceServer", targets: ["SluiceServer"]),
+        .library(name: "SluiceStoreSQLite", targets: ["SluiceStoreSQLite"]),
+        .library(name: "SluiceStorePostgres", targets: ["SluiceStorePostgres"]),
+        .library(name: "SluiceStack", targets: ["SluiceStack"]),
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-example", targets: ["PricePipeline"]),
     ],
@@ -20,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Steps, pipelines, artifacts, materializers, caching, config and the run engine. No SQL, no HTTP, no ML.
@@ -57,22 +63,34 @@ let package = Package(
             name: "SluiceStoreSQLite",
             dependencies: ["SluiceCore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // The team store: the same schema and semantics on PostgreSQL, through postgres-nio's connection pool.
+        .target(
+            name: "SluiceStorePostgres",
+            dependencies: [
+                "SluiceCore", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The one place a stack file becomes opened stores (`Stack.open`): knows every store implementation.
+        .target(name: "SluiceStack", dependencies: ["SluiceCore", "SluiceStoreSQLite", "SluiceStorePostgres"]),
         // The `sluice` command line, one file per command group.
         .target(
             name: "SluiceCLI",
             dependencies: [
-                "SluiceCore", "SluiceStoreSQLite", "SluiceData", "SluiceML", "SluiceComponents", "SluiceServer",
+                "SluiceCore", "SluiceStack", "SluiceStoreSQLite", "SluiceStorePostgres", "SluiceData", "SluiceML",
+                "SluiceComponents", "SluiceServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // What users import: `Sluice.main(pipelines:)` plus the core API.
-        .target(name: "Sluice", dependencies: ["SluiceCore", "SluiceStoreSQLite", "SluiceData", "SluiceCLI"]),
+        .target(
+            name: "Sluice", dependencies: ["SluiceCore", "SluiceStack", "SluiceStoreSQLite", "SluiceData", "SluiceCLI"]),
         .executableTarget(name: "sluice", dependencies: ["Sluice"]),
         // Temporary projects and the metadata-store contract suite, for Sluice's tests and for users'.
         .target(name: "SluiceTesting", dependencies: ["SluiceCore"]),
         .executableTarget(name: "PricePipeline", dependencies: ["Sluice"], path: "Examples/PricePipeline"),
         .executableTarget(
-            name: "EngineOverhead", dependencies: ["Sluice"], path: "Benchmarks/EngineOverhead"
+            name: "EngineOverhead", dependencies: ["Sluice", "SluiceStorePostgres"], path: "Benchmarks/EngineOverhead"
         ),
         .executableTarget(
             name: "MLBenchmark", dependencies: ["SluiceML", "SluiceData"], path: "Benchmarks/MLBenchmark"
@@ -95,11 +113,17 @@ let package = Package(
             name: "SluiceStoreSQLiteTests",
             dependencies: ["SluiceStoreSQLite", "SluiceTesting"]
         ),
+        .testTarget(
+            name: "SluiceStorePostgresTests",
+            dependencies: ["SluiceStorePostgres", "SluiceStack", "SluiceTesting"]
+        ),
         // Pipelines the CLI tests drive as real processes (killed, interrupted, resumed).
         .executableTarget(name: "FixturePipelines", dependencies: ["Sluice"], path: "Tests/FixturePipelines"),
         .testTarget(
             name: "SluiceCLITests",
-            dependencies: ["Sluice", "SluiceML", "SluiceServer", "SluiceStoreSQLite", "SluiceTesting"]),
+            dependencies: [
+                "Sluice", "SluiceML", "SluiceServer", "SluiceStoreSQLite", "SluiceStorePostgres", "SluiceTesting",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

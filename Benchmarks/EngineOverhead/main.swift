@@ -3,9 +3,12 @@
 //
 //   swift run -c release EngineOverhead            # in-process figures and a whole-process cached run
 //   swift run -c release EngineOverhead --quick    # fewer repetitions
+//   swift run -c release EngineOverhead --postgres postgres://USER:PASSWORD@127.0.0.1:5433/DB
+//                                   # the same on PostgreSQL: a fresh database per repetition (the role needs
+//                                   # CREATEDB); Benchmarks/engine_overhead_postgres.sh starts a local server
 import Foundation
 import Sluice
-import SluiceStoreSQLite
+import SluiceStorePostgres
 
 /// A chain of `length` steps, each adding one to its input.
 func chain(_ length: Int) -> Pipeline {
@@ -34,6 +37,7 @@ if CommandLine.arguments.dropFirst().first == "cli" {
 }
 
 let quick = CommandLine.arguments.contains("--quick")
+let postgres = CommandLine.arguments.firstIndex(of: "--postgres").map { CommandLine.arguments[$0 + 1] }
 let repetitions = quick ? 5 : 15
 
 func median(_ values: [Double]) -> Double {
@@ -42,18 +46,22 @@ func median(_ values: [Double]) -> Double {
         ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
-/// A fresh project directory with the embedded stores, as `sluice run` opens them.
-func engine(in directory: URL) throws -> RunEngine {
-    let project = try Project.create(at: directory)
-    return RunEngine(
-        metadata: try SQLiteMetadataStore(path: project.directory.appending(path: "metadata.sqlite").path),
-        artifacts: try LocalArtifactStore(root: project.directory.appending(path: "artifacts")),
-        logDirectory: project.directory.appending(path: "logs"),
-        scratchDirectory: project.directory.appending(path: "scratch"),
-        environment: {
-            await RunEnvironment.capture(
-                gitDirectory: directory, cacheDirectory: project.directory.appending(path: "cache"))
-        })
+/// A fresh project directory with a fresh metadata store (the embedded SQLite file, or a new PostgreSQL database),
+/// opened through its stack as `sluice run` opens it.
+func engine(in directory: URL) async throws -> RunEngine {
+    var settings = StackSettings()
+    if let postgres {
+        let name = "sluice_bench_\(UInt32.random(in: 0...UInt32.max))"
+        settings.metadataStore = try await PostgresDatabases.create(name, on: postgres)
+        settings.passwordEnv = "SLUICE_BENCH_PASSWORD"
+        setenv("SLUICE_BENCH_PASSWORD", try PostgresURL(postgres).password ?? "", 1)
+    }
+    let project = try Project.create(at: directory, settings: settings)
+    let stack = try await Stack.open(project: project)
+    return stack.engine(environment: {
+        await RunEnvironment.capture(
+            gitDirectory: directory, cacheDirectory: project.directory.appending(path: "cache"))
+    })
 }
 
 func seconds(_ body: () async throws -> Void) async rethrows -> Double {
@@ -73,7 +81,7 @@ func measure(_ pipeline: Pipeline, steps: Int) async throws -> (fresh: Double, c
     for repetition in 0..<repetitions {
         let directory = root.appending(path: "\(repetition)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let engine = try engine(in: directory)
+        let engine = try await engine(in: directory)
         let resolved = try engine.resolve(pipeline, config: RunConfig())
         var status = RunStatus.running
         fresh.append(try await seconds { status = try await engine.run(resolved).run.status })
@@ -91,7 +99,9 @@ func measure(_ pipeline: Pipeline, steps: Int) async throws -> (fresh: Double, c
 print(
     "Sluice engine overhead — \(ProcessInfo.processInfo.activeProcessorCount) cores, \(repetitions) repetitions, medians"
 )
-print("stores: SQLite (WAL, synchronous=NORMAL) + local artifact store; environment capture on (git, binary hash)\n")
+print(
+    "stores: \(postgres.map { "PostgreSQL at \(PostgresURL.redacting($0))" } ?? "SQLite (WAL, synchronous=NORMAL)")"
+        + " + local artifact store; environment capture on (git, binary hash)\n")
 print("pipeline          steps   fresh run   per step   cached run   per step")
 var freshPoints: [(Double, Double)] = []
 var cachedPoints: [(Double, Double)] = []

@@ -2,6 +2,7 @@ import Foundation
 import SluiceCLI
 @_exported import SluiceCore
 @_exported import SluiceData
+@_exported import SluiceStack
 
 /// The entry point of an executable built on Sluice: `await Sluice.main(pipelines: [myPipeline])` gives it
 /// the whole `sluice` command line (`run`, `runs`, `artifacts`, `pipelines`, `init`).

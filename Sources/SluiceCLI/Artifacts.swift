@@ -17,8 +17,10 @@ struct ArtifactsCommand: AsyncParsableCommand {
         @Option(help: "At most this many.") var limit = 30
         @Flag(help: "Print JSON.") var json = false
 
+        @OptionGroup var stackOption: StackOption
+
         func run() async throws {
-            let workspace = try Workspace.open(create: false)
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
             var runID: RunID?
             if let run { runID = try await workspace.requireRun(run).id }
             let artifacts = try await workspace.metadata.artifacts(
@@ -49,8 +51,10 @@ struct ArtifactsCommand: AsyncParsableCommand {
             var events: [Event]
         }
 
+        @OptionGroup var stackOption: StackOption
+
         func run() async throws {
-            let workspace = try Workspace.open(create: false)
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
             let a = try await workspace.requireArtifact(artifact)
             let producer = try await workspace.metadata.stepRun(a.producerStepRunID)
             let events = try await workspace.metadata.events(ofArtifact: a.id)
@@ -91,8 +95,10 @@ struct ArtifactsCommand: AsyncParsableCommand {
         @Option(help: "How many steps away to go (default: all the way).") var depth: Int?
         @Flag(help: "Print JSON.") var json = false
 
+        @OptionGroup var stackOption: StackOption
+
         func run() async throws {
-            let workspace = try Workspace.open(create: false)
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
             let root = try await workspace.requireArtifact(artifact)
             let directions = direction.map { [$0] } ?? [.upstream, .downstream]
             var graphs: [Lineage.Graph] = []

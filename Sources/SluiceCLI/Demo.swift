@@ -29,11 +29,11 @@ struct DemoCommand: AsyncParsableCommand {
 
     static let model = "penguins"
 
+    @OptionGroup var stackOption: StackOption
+
     func run() async throws {
-        let workspace = try Workspace.open(create: true)
-        guard let registry = workspace.metadata as? any MetadataStore & ModelRegistry else {
-            throw CLIError(problem: "this metadata store has no model registry", fix: "use the SQLite store.")
-        }
+        let workspace = try await Workspace.open(create: true, stack: stackOption.name)
+        let registry = workspace.metadata
         // The data lives in the project; writing the same bytes again keeps its version (and the cache).
         let dataDirectory = workspace.project.directory.appending(path: "demo")
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
@@ -56,7 +56,7 @@ struct DemoCommand: AsyncParsableCommand {
         let pipeline = StandardPipeline.make(options, registry: registry, baseline: baseline)
         var config = RunConfig()
         try config.apply(overrides: overrides)
-        let engine = workspace.engine(materializers: Catalog.materializers)
+        let engine = workspace.engine()
         let resolved = try engine.resolve(pipeline, config: config)
         if printConfig {
             print(resolved.configYAML, terminator: "")

@@ -12,22 +12,17 @@ struct ModelsCommand: AsyncParsableCommand {
         abstract: "List, inspect, promote, roll back and export registered models.",
         subcommands: [List.self, Show.self, Promote.self, Rollback.self, Export.self])
 
-    static func registry(_ workspace: Workspace) throws -> any MetadataStore & ModelRegistry {
-        guard let registry = workspace.metadata as? any MetadataStore & ModelRegistry else {
-            throw CLIError(problem: "this metadata store has no model registry", fix: "use the SQLite store.")
-        }
-        return registry
-    }
-
     static var user: String { ProcessInfo.processInfo.environment["USER"] ?? NSUserName() }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Registered models with their production version.")
         @Flag(help: "Print JSON.") var json = false
 
+        @OptionGroup var stackOption: StackOption
+
         func run() async throws {
-            let workspace = try Workspace.open(create: false)
-            let models = try await ModelsCommand.registry(workspace).registeredModels()
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+            let models = try await workspace.metadata.registeredModels()
             if json {
                 print(try jsonString(models))
                 return
@@ -54,9 +49,11 @@ struct ModelsCommand: AsyncParsableCommand {
         @Argument(help: "MODEL, MODEL@STAGE or MODEL@VERSION.") var reference: String
         @Flag(help: "Print JSON.") var json = false
 
+        @OptionGroup var stackOption: StackOption
+
         func run() async throws {
-            let workspace = try Workspace.open(create: false)
-            let registry = try ModelsCommand.registry(workspace)
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+            let registry = workspace.metadata
             let model = String(reference.split(separator: "@").first ?? "")
             let versions = try await registry.modelVersions(model)
             guard !versions.isEmpty else {
@@ -123,12 +120,14 @@ struct ModelsCommand: AsyncParsableCommand {
         @Option(help: "none, staging, production or archived.") var to: String = "production"
         @Option(help: "Why (recorded).") var reason: String = ""
 
+        @OptionGroup var stackOption: StackOption
+
         func run() async throws {
             guard let stage = ModelStage(rawValue: to) else {
                 throw ValidationError("--to must be one of none, staging, production, archived.")
             }
-            let workspace = try Workspace.open(create: false)
-            let moved = try await ModelsCommand.registry(workspace).moveModelVersion(
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+            let moved = try await workspace.metadata.moveModelVersion(
                 model, version: version, to: stage, by: ModelsCommand.user, reason: reason)
             print("\(moved.model)@\(moved.version) is now in \(moved.stage)")
         }
@@ -140,9 +139,11 @@ struct ModelsCommand: AsyncParsableCommand {
         @Argument(help: "The model.") var model: String
         @Option(help: "Why (recorded).") var reason: String = ""
 
+        @OptionGroup var stackOption: StackOption
+
         func run() async throws {
-            let workspace = try Workspace.open(create: false)
-            let restored = try await ModelsCommand.registry(workspace).rollback(
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+            let restored = try await workspace.metadata.rollback(
                 model, by: ModelsCommand.user, reason: reason)
             print("\(restored.model)@\(restored.version) is back in production")
         }
@@ -156,9 +157,11 @@ struct ModelsCommand: AsyncParsableCommand {
         @Option(name: .shortAndLong, help: "The file to write (default: standard output).") var output: String?
         @Flag(help: "Write the model card (Markdown) instead of the bundle.") var card = false
 
+        @OptionGroup var stackOption: StackOption
+
         func run() async throws {
-            let workspace = try Workspace.open(create: false)
-            let registry = try ModelsCommand.registry(workspace)
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+            let registry = workspace.metadata
             let version = try await registry.resolve(reference)
             let bundle = try ModelBundle.load(
                 try await bundleData(of: version, in: registry, artifacts: workspace.artifacts))

@@ -20,9 +20,13 @@ struct PipelinesCommand: AsyncParsableCommand {
             var lastRunAt: Date?
         }
 
+        @OptionGroup var stackOption: StackOption
+
         func run() async throws {
             let compiled = Catalog.pipelines
-            let seen = (try? Workspace.open(create: false)).map { workspace in workspace.metadata }
+            let seen = (try? await Workspace.open(create: false, stack: stackOption.name)).map { workspace in
+                workspace.metadata
+            }
             let records = try await seen?.pipelines() ?? []
             var entries: [Entry] = []
             for name in Set(compiled.map(\.name) + records.map(\.name)).sorted() {
@@ -55,18 +59,37 @@ struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init", abstract: "Create a Sluice project (a .sluice/ folder) in the current directory.")
 
+    @Option(help: "The metadata store of the new project's local stack: a SQLite file or postgres://USER@HOST:PORT/DB.")
+    var metadata: String?
+    @Option(help: "The artifact store folder of the new project's local stack (a shared path for a team).")
+    var artifacts: String?
+    @Option(help: "The environment variable that holds the PostgreSQL password.") var passwordEnv: String?
+    @Option(help: "A file that holds the PostgreSQL password.") var passwordFile: String?
+
+    @OptionGroup var stackOption: StackOption
+
     func run() async throws {
         let here = Project.currentDirectory
-        let existed = FileManager.default.fileExists(atPath: here.appending(path: ".sluice").path)
-        let project = try Project.create(at: here)
-        let workspace = try Workspace.open(create: false)
+        let existing = Project(root: here)
+        let existed = FileManager.default.fileExists(atPath: existing.stackFile.path)
+        let settings = StackSettings(
+            artifactStore: artifacts, metadataStore: metadata, passwordEnv: passwordEnv, passwordFile: passwordFile)
+        if existed && settings != StackSettings() {
+            throw CLIError(
+                problem: "\(existing.stackFile.path) already exists; `sluice init` does not change it.",
+                fix: "edit that file (add a stack under `stacks:`), or run `sluice init` in a new folder.")
+        }
+        let project = try Project.create(at: here, settings: settings)
+        // Opening the stack checks it: the database is reachable, the schema is migrated.
+        let workspace = try await Workspace.open(create: false, stack: stackOption.name)
         _ = try await workspace.metadata.pipelines()
+        await workspace.stack.close()
         print(
             existed
                 ? "A Sluice project already exists here: \(project.directory.path)"
                 : "Created \(project.directory.path)")
-        print("  stack:    \(project.stackFile.path)")
-        print("  metadata: \(workspace.metadataLocation)")
+        print("  stack:     \(workspace.stack.name) in \(project.stackFile.path)")
+        print("  metadata:  \(workspace.metadataLocation)")
         print("  artifacts: \(workspace.artifacts.root.path)")
     }
 }

@@ -22,9 +22,11 @@ struct ProfileCommand: AsyncParsableCommand {
     @Flag(help: "Skip the HTTP measurement.") var noHttp = false
     @Flag(help: "Print JSON.") var json = false
 
+    @OptionGroup var stackOption: StackOption
+
     func run() async throws {
-        let workspace = try Workspace.open(create: false)
-        let registry = try ModelsCommand.registry(workspace)
+        let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+        let registry = workspace.metadata
         let version = try await registry.resolve(reference)
         let data = try await bundleData(of: version, in: registry, artifacts: workspace.artifacts)
         printError("profiling \(version.model)@\(version.version)…")

@@ -46,6 +46,8 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Print the run's record as JSON when it ends, instead of the summary.")
     var json = false
 
+    @OptionGroup var stackOption: StackOption
+
     func run() async throws {
         if components {
             for entry in ComponentCatalog.entries {
@@ -77,24 +79,22 @@ struct RunCommand: AsyncParsableCommand {
             runConfig.parallelism = parallelism
         }
 
-        let workspace = try Workspace.open(
-            create: true, stackOverrides: runConfig.stack, durability: runConfig.durability)
+        let workspace = try await Workspace.open(
+            create: true, stack: stackOption.name, stackOverrides: runConfig.stack, durability: runConfig.durability)
         let pipeline: Pipeline
         if let yaml {
             // Register steps compare with the production version in the same store the run records in.
-            let registry = workspace.metadata as? any MetadataStore & ModelRegistry
+            let registry = workspace.metadata
             var baselines: [String: Baseline] = [:]
-            if let registry {
-                for (step, model) in yaml.registeredModels(config: runConfig) {
-                    baselines[step] = try await Baseline.production(
-                        of: model, registry: registry, artifacts: workspace.artifacts)
-                }
+            for (step, model) in yaml.registeredModels(config: runConfig) {
+                baselines[step] = try await Baseline.production(
+                    of: model, registry: registry, artifacts: workspace.artifacts)
             }
             pipeline = try yaml.build(context: ComponentContext(registry: registry, baselines: baselines))
         } else {
             pipeline = try selectPipeline()
         }
-        let engine = workspace.engine(materializers: Catalog.materializers)
+        let engine = workspace.engine()
         let resolved = try engine.resolve(pipeline, config: runConfig)
         if printConfig {
             print(resolved.configYAML, terminator: "")

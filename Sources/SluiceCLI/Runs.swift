@@ -23,8 +23,10 @@ struct RunsCommand: AsyncParsableCommand {
         var parameters: [String] = []
         @Flag(help: "Print JSON.") var json = false
 
+        @OptionGroup var stackOption: StackOption
+
         func run() async throws {
-            let workspace = try Workspace.open(create: false)
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
             let conditions = try parameters.map(ParameterCondition.init)
             var runs = try await workspace.metadata.runs(
                 RunFilter(
@@ -73,8 +75,10 @@ struct RunsCommand: AsyncParsableCommand {
             var metrics: [MetricRecord]
         }
 
+        @OptionGroup var stackOption: StackOption
+
         func run() async throws {
-            let workspace = try Workspace.open(create: false)
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
             let record = try await workspace.requireRun(run)
             if config { return print(record.config, terminator: "") }
             let stepRuns = try await workspace.metadata.stepRuns(ofRun: record.id)
@@ -209,9 +213,11 @@ extension RunsCommand {
             var metrics: [String: Double]
         }
 
+        @OptionGroup var stackOption: StackOption
+
         func run() async throws {
             guard runs.count >= 2 else { throw ValidationError("give at least two runs to compare.") }
-            let workspace = try Workspace.open(create: false)
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
             var columns: [Column] = []
             for reference in runs {
                 let run = try await workspace.requireRun(reference)

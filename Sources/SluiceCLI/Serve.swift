@@ -29,9 +29,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Write a structured access-log line per request to standard error.")
     var accessLog = true
 
+    @OptionGroup var stackOption: StackOption
+
     func run() async throws {
-        let workspace = try Workspace.open(create: false)
-        let registry = try ModelsCommand.registry(workspace)
+        let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+        let registry = workspace.metadata
         let model = String(reference.split(separator: "@").first ?? "")
         let source = RegistrySource(reference: reference, registry: registry, workspace: workspace)
         var configuration = ServerConfiguration(host: host, port: port)

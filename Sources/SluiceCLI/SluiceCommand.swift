@@ -12,6 +12,7 @@ public struct SluiceCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, RunCommand.self, RunsCommand.self, ArtifactsCommand.self, PipelinesCommand.self,
             DataCommand.self, DemoCommand.self, ModelsCommand.self, ServeCommand.self, ProfileCommand.self,
+            StackCommand.self, StoreCommand.self,
         ])
 
     public init() {}

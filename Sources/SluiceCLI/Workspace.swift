@@ -1,20 +1,27 @@
+import ArgumentParser
 import Foundation
 import SluiceCore
-import SluiceStoreSQLite
+import SluiceStack
 
-/// The project, its stack and its opened stores, as every command needs them.
+/// `--stack NAME`, on every command that opens a project.
+struct StackOption: ParsableArguments {
+    @Option(name: .customLong("stack"), help: "The stack of .sluice/stack.yaml to use (default: the file's default).")
+    var name: String?
+}
+
+/// The project and its opened stack, as every command needs them.
 struct Workspace {
     let project: Project
-    let stack: StackSettings
-    let metadata: any MetadataStore
-    let artifacts: LocalArtifactStore
-    let metadataLocation: String
+    let stack: Stack
+    var metadata: any MetadataStore & ModelRegistry { stack.metadata }
+    var artifacts: any ArtifactStore { stack.artifacts }
+    var metadataLocation: String { stack.metadataLocation }
 
-    /// Opens the nearest project's stores; `create` makes the project when there is none (for `run`).
-    static func open(create: Bool, stackOverrides: StackSettings = StackSettings(), durability: Durability? = nil)
-        throws
-        -> Workspace
-    {
+    /// Opens the nearest project's stack; `create` makes the project when there is none (for `run`).
+    static func open(
+        create: Bool, stack name: String? = nil, stackOverrides: StackSettings = StackSettings(),
+        durability: Durability? = nil
+    ) async throws -> Workspace {
         let project: Project
         if create {
             project = try Project.findOrCreate()
@@ -25,33 +32,19 @@ struct Workspace {
                 problem: "no Sluice project here: no .sluice/ folder in \(Project.currentDirectory.path) or above.",
                 fix: "run `sluice init` here, run a pipeline (which creates one), or set SLUICE_PROJECT.")
         }
-        let stack = try project.stack(overrides: stackOverrides)
-        let durability = durability ?? stack.durability ?? .process
-        let location = stack.metadataStore ?? "metadata.sqlite"
-        if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
-            throw CLIError(
-                problem: "metadata_store is a PostgreSQL URL, but this build of Sluice has only the SQLite store.",
-                fix: "point metadata_store in \(project.stackFile.path) at a SQLite file for now.")
-        }
-        let path = project.resolve(location).path
-        let metadata = try SQLiteMetadataStore(path: path, durability: durability)
-        let artifacts = try LocalArtifactStore(
-            root: project.resolve(stack.artifactStore ?? "artifacts"), durability: durability)
-        return Workspace(
-            project: project, stack: stack, metadata: metadata, artifacts: artifacts, metadataLocation: path)
+        let stack = try await Stack.open(
+            project: project, name: name, overrides: stackOverrides, durability: durability,
+            materializers: Catalog.materializers)
+        return Workspace(project: project, stack: stack)
     }
 
-    /// An engine over these stores with the full environment capture (git state, binary hash).
-    func engine(materializers: MaterializerRegistry) -> RunEngine {
+    /// An engine over this stack with the full environment capture (git state, binary hash).
+    func engine() -> RunEngine {
         let project = self.project
-        return RunEngine(
-            metadata: metadata, artifacts: artifacts, materializers: materializers,
-            logDirectory: project.directory.appending(path: "logs"),
-            scratchDirectory: project.directory.appending(path: "scratch"),
-            environment: {
-                await RunEnvironment.capture(
-                    gitDirectory: Project.currentDirectory, cacheDirectory: project.directory.appending(path: "cache"))
-            })
+        return stack.engine(environment: {
+            await RunEnvironment.capture(
+                gitDirectory: Project.currentDirectory, cacheDirectory: project.directory.appending(path: "cache"))
+        })
     }
 
     /// A path shown relative to the working directory when it is below it.

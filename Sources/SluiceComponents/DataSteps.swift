@@ -24,7 +24,7 @@ public struct ComputeStatistics: Step {
         let statistics = DatasetStatistics(table)
         context.setProperty("rows", .int(statistics.rows), forOutput: "statistics")
         context.setProperty("columns", .int(statistics.columns.count), forOutput: "statistics")
-        let html = StatisticsReport.html(statistics, title: "Statistics of \(context.stepName) in \(context.runID)")
+        let html = StatisticsReport.html(statistics, title: "Statistics of \(context.stepName)")
         return StatisticsOutputs(
             statistics: statistics, report: try htmlArtifact(html, named: "statistics.html", context: context))
     }

@@ -237,9 +237,10 @@ public struct EvaluateModel: Step {
         }
         let bundle = ModelBundle(
             name: parameters.model, transforms: graph, model: model, label: parameters.label,
-            trainingStatistics: statistics, evaluation: evaluation, trainingRun: context.runID.description,
+            trainingStatistics: statistics, evaluation: evaluation, trainingRun: nil,
             datasetVersion: info.version, trainingFacts: facts)
-        let html = MetricCharts.html(evaluation, title: "Evaluation of \(parameters.model) (\(context.runID))")
+        // Content holds no run IDs or times (the same inputs give the same bytes); the run is in the metadata.
+        let html = MetricCharts.html(evaluation, title: "Evaluation of \(parameters.model)")
         return EvaluationOutputs(
             bundle: bundle, evaluation: evaluation,
             report: try htmlArtifact(html, named: "evaluation.html", context: context))

@@ -70,7 +70,7 @@ public enum ModelProfiler {
         }
         let row = bundle.transforms.typicalRow()
         for _ in 0..<100 { _ = try bundle.predict(rows: [row]) }  // warm up
-        var local = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var local = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
         for _ in 0..<samples {
             let start = ContinuousClock.now
             _ = try bundle.predict(rows: [row])
@@ -125,7 +125,7 @@ public enum ModelProfiler {
         defer { task.cancel() }
         while port.value == nil { try await Task.sleep(for: .milliseconds(10)) }
         let body = inferBody(row, signature: bundle.signature)
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
         for k in 0..<(samples + 50) {
             let start = ContinuousClock.now
             let status = try LoopbackClient.request(

@@ -109,6 +109,36 @@ extension SQLiteMetadataStore: ModelRegistry {
         }
     }
 
+    public func importModel(_ versions: [ModelVersion], changes: [StageChange]) async throws {
+        try write { db in
+            try RegistryRules.checkImport(versions, existing: try Self.versions(db, model: versions.first?.model))
+            for v in versions {
+                try db.execute(
+                    sql: """
+                        INSERT INTO model_versions
+                            (model, version, artifact_id, run_id, stage, created_at, created_by, metrics, dataset_version)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        v.model, v.version, v.artifactID, v.runID, v.stage.rawValue, v.createdAt.timeIntervalSince1970,
+                        v.createdBy, String(decoding: try JSONEncoder.sorted.encode(v.metrics), as: UTF8.self),
+                        v.datasetVersion,
+                    ])
+            }
+            for change in changes {
+                try db.execute(
+                    sql: """
+                        INSERT INTO stage_changes (model, version, from_stage, to_stage, at, by, reason)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        change.model, change.version, change.from.rawValue, change.to.rawValue,
+                        change.at.timeIntervalSince1970, change.by, change.reason,
+                    ])
+            }
+        }
+    }
+
     private static func versions(_ db: Database, model: String?) throws -> [ModelVersion] {
         let rows =
             try model.map {

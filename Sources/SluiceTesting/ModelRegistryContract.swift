@@ -20,7 +20,33 @@ public enum ModelRegistryContract {
         ("references resolve by stage, by number, and to production by default", references),
         ("unknown models and versions fail with what to use instead", errors),
         ("a profile attaches to a version and a newer one replaces it", profiles),
+        ("an imported model keeps its numbers, stages, times and history, and is imported once", importModel),
     ]
+
+    static func importModel(_ registry: any ModelRegistry) async throws {
+        let at = Date(timeIntervalSince1970: 1_700_000_000.25)
+        let versions = [
+            ModelVersion(
+                model: "m", version: 1, artifactID: "a1", runID: "r1", stage: .archived, createdAt: at,
+                createdBy: "ada", metrics: ["auc": 0.8], datasetVersion: "d1"),
+            ModelVersion(
+                model: "m", version: 2, artifactID: "a2", runID: nil, stage: .production, createdAt: at + 60,
+                createdBy: "bo", metrics: [:], datasetVersion: nil),
+        ]
+        let changes = [
+            StageChange(model: "m", version: 1, from: .none, to: .production, at: at + 1, by: "ada", reason: "first"),
+            StageChange(model: "m", version: 1, from: .production, to: .archived, at: at + 61, by: "bo", reason: "x"),
+            StageChange(model: "m", version: 2, from: .none, to: .production, at: at + 61, by: "bo", reason: "better"),
+        ]
+        try await registry.importModel(versions, changes: changes)
+        #expect(try await registry.modelVersions("m") == versions.reversed())
+        #expect(try await registry.stageChanges("m") == changes)
+        await #expect(throws: RegistryError.self) { try await registry.importModel(versions, changes: []) }
+        // The registry's rules hold for what comes after.
+        _ = try await registry.registerModelVersion(
+            model: "m", artifactID: "a3", runID: nil, createdBy: "cy", metrics: [:], datasetVersion: nil)
+        #expect(try await registry.modelVersions("m").first?.version == 3)
+    }
 
     static func profiles(_ registry: any ModelRegistry) async throws {
         try await register(registry, "m", 2)

@@ -61,7 +61,15 @@ struct CrashSafetyTests {
         _ = FileManager.default.createFile(atPath: gate, contents: nil)
         let second = try CommandProcess("FixturePipelines", arguments, in: directory.url)
         try await second.waitForError(containing: "fixture: writing blob")
-        try await Task.sleep(for: .milliseconds(200))
+        // Kill once the partial file exists (the write takes a second; on a loaded machine a fixed pause may land
+        // before the file is created or after it is renamed into place).
+        let temporaryFolder = directory.path(".sluice/artifacts/.tmp").path
+        let deadline = ContinuousClock.now + .seconds(30)
+        while (try? FileManager.default.contentsOfDirectory(atPath: temporaryFolder).count) ?? 0 == 0,
+            ContinuousClock.now < deadline
+        {
+            try await Task.sleep(for: .milliseconds(5))
+        }
         kill(second.process.processIdentifier, SIGKILL)
         #expect(await second.wait() == SIGKILL)
         let temporaries = try FileManager.default.contentsOfDirectory(

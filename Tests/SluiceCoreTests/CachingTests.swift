@@ -190,7 +190,8 @@ struct CachingTests {
         let pipeline = Pipeline("gone") { p in p.add(Numbers()) }
         let first = try await engine.run(pipeline)
         let uri = try #require(first.outputs["numbers"]?["output"]?.uri)
-        try FileManager.default.removeItem(at: URL(string: uri)!)
+        let root = engine.engine.artifacts.root
+        try FileManager.default.removeItem(at: root.appending(path: String(uri.prefix { $0 != "#" })))
         #expect(!engine.engine.artifacts.contains(uri: uri))
         let second = try await engine.run(pipeline)
         #expect(second.stepRun("numbers")?.status == .completed)

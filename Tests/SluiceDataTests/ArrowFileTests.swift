@@ -4,11 +4,14 @@ import Testing
 
 @testable import SluiceData
 
-/// Runs a Python script (pyarrow must be installed: `.ci/run` installs it) and returns its standard output.
+/// Runs a Python script with pyarrow and pandas (installed under `.build/test-python` on first use) and returns its
+/// standard output.
 func python(_ script: String) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", "-c", script]
+    process.environment = try PythonPackages.environment(
+        modules: ["pyarrow", "pandas"], packages: ["pyarrow", "pandas"])
     let output = Pipe()
     let errors = Pipe()
     process.standardOutput = output
@@ -19,7 +22,7 @@ func python(_ script: String) throws -> String {
     process.waitUntilExit()
     try #require(
         process.terminationStatus == 0,
-        "python3 failed (is pyarrow installed? `pip install pyarrow`):\n\(String(decoding: problem, as: UTF8.self))")
+        "python3 failed:\n\(String(decoding: problem, as: UTF8.self))")
     return String(decoding: data, as: UTF8.self)
 }
 

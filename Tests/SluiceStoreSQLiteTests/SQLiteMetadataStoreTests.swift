@@ -48,11 +48,42 @@ struct SQLiteMetadataStoreTests {
         #expect(
             try store.appliedMigrations() == [
                 "v1: pipelines, runs, step runs, artifacts, events, metrics", "v2: model registry",
-                "v3: model profiles",
+                "v3: model profiles", "v4: artifact URIs relative to the artifact store's root",
             ])
         // Reopening an existing store migrates nothing and keeps the data.
         let again = try SQLiteMetadataStore(path: directory.path("m.sqlite").path)
-        #expect(try again.appliedMigrations().count == 3)
+        #expect(try again.appliedMigrations().count == 4)
+    }
+
+    @Test("records written with absolute file:// artifact URIs are rewritten relative to the store's root")
+    func relativeURIMigration() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("old.sqlite").path
+        // A store as the previous version left it, holding an absolute URI, a packed one and a profile.
+        let old = try DatabasePool(path: path)
+        try Migrations.migrator.migrate(old, upTo: "v3: model profiles")
+        try await old.write { db in
+            try db.execute(sql: "INSERT INTO pipelines VALUES ('p', 0)")
+            try db.execute(
+                sql: """
+                    INSERT INTO runs VALUES ('r', 'p', 'completed', '', 'u', 'h', 'o', 's', 'v', NULL, NULL, NULL,
+                        NULL, '[]', 'h', 'b', 1, 1, 0, 1, NULL);
+                    INSERT INTO step_runs VALUES ('s', 'r', 'x', 'k', 'completed', 'key', 1, '{}', 0, 0, 1, NULL,
+                        NULL, NULL, '{}');
+                    INSERT INTO artifacts VALUES
+                        ('a1', 'output', 'T', 'file:///old/place/.sluice/artifacts/sha256/abcd', 'sha256:abcd', 1,
+                            'json', 1, '{}', 's', 0),
+                        ('a2', 'output', 'T', 'file:///old/place/.sluice/artifacts/packs/1-x.pack#offset=5&length=3',
+                            'sha256:ef', 3, 'json', 1, '{}', 's', 0);
+                    INSERT INTO model_versions VALUES ('m', 1, 'a1', 'r', 'none', 0, 'u', '{}', NULL);
+                    INSERT INTO model_profiles VALUES ('m', 1, 'file:///old/place/.sluice/artifacts/sha256/ff', '{}', 0);
+                    """)
+        }
+        try old.close()
+        let store = try SQLiteMetadataStore(path: path)
+        #expect(try await store.artifact("a1")?.uri == "sha256/abcd")
+        #expect(try await store.artifact("a2")?.uri == "packs/1-x.pack#offset=5&length=3")
+        #expect(try await store.profile("m", version: 1)?.uri == "sha256/ff")
     }
 
     @Test("power durability sets synchronous=FULL, the default NORMAL")

@@ -3,6 +3,8 @@ import Synchronization
 
 /// Where artifact content lives: content-addressed, written atomically.
 public protocol ArtifactStore: Sendable {
+    /// Where the store lives; recorded URIs are relative to it.
+    var root: URL { get }
     /// Lets `write` create a file or directory at a temporary URL, then hashes it and moves it into place
     /// under its content hash in one rename, so no reader ever sees half of it.
     func store(_ write: (URL) throws -> Void) throws -> StoredContent
@@ -14,11 +16,14 @@ public protocol ArtifactStore: Sendable {
     func data(for uri: String) throws -> Data
     /// Whether stored content is still there.
     func contains(uri: String) -> Bool
+    /// Removes half-written content left by processes that are gone (called when a run starts).
+    func sweepAbandonedTemporaries()
 }
 
 /// Where a piece of content ended up.
 public struct StoredContent: Sendable, Equatable {
-    /// A `file://` URI of the content; packed objects carry `#offset=…&length=…`.
+    /// The content's location relative to the store's root (`sha256/<hex>`; packed objects
+    /// `packs/<name>.pack#offset=…&length=…`), so a store mounted at another path still resolves it.
     public var uri: String
     /// `sha256:<hex>`.
     public var contentHash: String
@@ -36,6 +41,10 @@ public enum Durability: String, Codable, Sendable, CaseIterable {
 }
 
 /// An artifact store on a local (or shared) filesystem.
+///
+/// URIs are relative to the root, so the same store mounted elsewhere (another host, a container, a cluster node)
+/// resolves every artifact. URIs recorded before that (`file:///old/root/sha256/<hex>`) still resolve: under this
+/// root when the store has moved, at their old absolute path otherwise.
 ///
 /// Layout under the root:
 /// - `sha256/<hex>`: one file or directory per artifact, named by its content hash. A write goes to
@@ -64,7 +73,7 @@ public struct LocalArtifactStore: ArtifactStore {
         self.packThreshold = packThreshold
         self.temporaryRoot = self.root.appending(path: ".tmp", directoryHint: .isDirectory)
         self.contentRoot = self.root.appending(path: "sha256", directoryHint: .isDirectory)
-        self.packs = PackWriter(directory: self.root.appending(path: "packs", directoryHint: .isDirectory))
+        self.packs = PackWriter(directory: self.root.appending(path: Self.packFolder, directoryHint: .isDirectory))
         try FileManager.default.createDirectory(at: temporaryRoot, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: contentRoot, withIntermediateDirectories: true)
     }
@@ -86,8 +95,8 @@ public struct LocalArtifactStore: ArtifactStore {
         if data.count <= packThreshold {
             let (pack, offset) = try packs.append(data, sync: durability == .power)
             return StoredContent(
-                uri: "\(pack.absoluteString)#offset=\(offset)&length=\(data.count)", contentHash: hash,
-                size: Int64(data.count))
+                uri: "\(Self.packFolder)/\(pack.lastPathComponent)#offset=\(offset)&length=\(data.count)",
+                contentHash: hash, size: Int64(data.count))
         }
         let temporary = temporaryRoot.appending(path: "\(getpid())-\(UUID().uuidString)")
         do {
@@ -101,7 +110,8 @@ public struct LocalArtifactStore: ArtifactStore {
 
     /// Renames a finished temporary to its content address (or drops it when that content is already stored).
     private func moveIntoPlace(_ temporary: URL, hash: String, size: Int64) throws -> StoredContent {
-        let final = contentRoot.appending(path: String(hash.dropFirst("sha256:".count)))
+        let name = String(hash.dropFirst("sha256:".count))
+        let final = contentRoot.appending(path: name)
         if rename(temporary.path, final.path) != 0 {
             let code = errno
             // Identical content is already stored (a directory cannot be renamed over a non-empty one).
@@ -111,22 +121,58 @@ public struct LocalArtifactStore: ArtifactStore {
             try? FileManager.default.removeItem(at: temporary)
         }
         if durability == .power { try Self.syncDirectory(contentRoot) }
-        return StoredContent(uri: final.absoluteString, contentHash: hash, size: size)
+        return StoredContent(uri: "\(Self.contentFolder)/\(name)", contentHash: hash, size: size)
+    }
+
+    static let contentFolder = "sha256"
+    static let packFolder = "packs"
+
+    /// The file a URI's path part (without a pack fragment) names: relative to the root, or a legacy absolute
+    /// `file://` URI, taken under this root when its store has moved here.
+    func file(_ path: Substring) -> URL {
+        guard path.hasPrefix("file://"), let url = URL(string: String(path)) else {
+            return root.appending(path: String(path))
+        }
+        let absolute = url.standardizedFileURL
+        if FileManager.default.fileExists(atPath: absolute.path) { return absolute }
+        let components = absolute.pathComponents
+        if let folder = components.lastIndex(where: { $0 == Self.contentFolder || $0 == Self.packFolder }) {
+            return root.appending(path: components[folder...].joined(separator: "/"))
+        }
+        return absolute
+    }
+
+    /// The root-relative form of a URI recorded as an absolute `file://` URI (`file:///r/sha256/ab` →
+    /// `sha256/ab`), or `nil` when it points outside any store layout.
+    public static func relativeURI(legacy uri: String) -> String? {
+        let fragment = uri.firstIndex(of: "#").map { String(uri[$0...]) } ?? ""
+        let path = uri.firstIndex(of: "#").map { String(uri[..<$0]) } ?? uri
+        guard path.hasPrefix("file://"), let url = URL(string: path) else { return nil }
+        let components = url.standardizedFileURL.pathComponents
+        guard let folder = components.lastIndex(where: { $0 == contentFolder || $0 == packFolder }),
+            folder < components.count - 1
+        else { return nil }
+        return components[folder...].joined(separator: "/") + fragment
+    }
+
+    func packed(_ uri: String) -> PackedLocation? {
+        guard let fragment = uri.firstIndex(of: "#") else { return nil }
+        return PackedLocation(path: file(uri[..<fragment]).path, fragment: uri[uri.index(after: fragment)...])
     }
 
     public func url(for uri: String) -> URL? {
-        if PackedLocation(uri: uri) != nil { return nil }
-        return URL(string: uri) ?? URL(fileURLWithPath: uri)
+        if uri.contains("#") { return nil }
+        return file(Substring(uri))
     }
 
     public func data(for uri: String) throws -> Data {
-        if let packed = PackedLocation(uri: uri) { return try packed.read() }
+        if let packed = packed(uri) { return try packed.read() }
         guard let url = url(for: uri) else { throw CocoaError(.fileReadInvalidFileName) }
         return try Data(contentsOf: url)
     }
 
     public func contains(uri: String) -> Bool {
-        if let packed = PackedLocation(uri: uri) { return packed.exists }
+        if let packed = packed(uri) { return packed.exists }
         guard let url = url(for: uri) else { return false }
         return FileManager.default.fileExists(atPath: url.path)
     }
@@ -222,15 +268,13 @@ final class PackWriter: Sendable {
     }
 }
 
-/// An object inside a pack file, parsed from its URI.
+/// An object inside a pack file, parsed from its URI's `offset=…&length=…` fragment.
 struct PackedLocation {
     var path: String
     var offset: Int
     var length: Int
 
-    init?(uri: String) {
-        guard let hash = uri.firstIndex(of: "#") else { return nil }
-        let fragment = uri[uri.index(after: hash)...]
+    init?(path: String, fragment: Substring) {
         var offset: Int?
         var length: Int?
         for pair in fragment.split(separator: "&") {
@@ -239,8 +283,8 @@ struct PackedLocation {
             if parts[0] == "offset" { offset = Int(parts[1]) }
             if parts[0] == "length" { length = Int(parts[1]) }
         }
-        guard let offset, let length, let url = URL(string: String(uri[..<hash])) else { return nil }
-        self.path = url.path
+        guard let offset, let length else { return nil }
+        self.path = path
         self.offset = offset
         self.length = length
     }

@@ -190,26 +190,34 @@ public struct RunConfig: Sendable, Equatable {
     }
 }
 
-/// Where a run's stores live, overriding the project's stack file.
+/// The settings of one stack: where runs execute and where their records and artifacts live. A stack file names
+/// several; a run config's `stack:` overrides the chosen one's keys.
 public struct StackSettings: Codable, Sendable, Equatable {
     /// The artifact store's root directory (relative paths are relative to `.sluice/`).
     public var artifactStore: String?
-    /// The metadata store: a SQLite file path (relative to `.sluice/`), or a `postgres://` URL.
+    /// The metadata store and model registry: a SQLite file path (relative to `.sluice/`), or a
+    /// `postgres://USER@HOST:PORT/DATABASE` URL.
     public var metadataStore: String?
-    /// Where runs execute: `in_process` (the default).
+    /// Where runs execute: `in_process` (the default; the only orchestrator this build has).
     public var orchestrator: String?
     /// The default durability for runs on this stack.
     public var durability: Durability?
+    /// The environment variable holding the PostgreSQL password.
+    public var passwordEnv: String?
+    /// A file holding the PostgreSQL password (relative paths are relative to `.sluice/`).
+    public var passwordFile: String?
 
     /// A stack with every default.
     public init(
         artifactStore: String? = nil, metadataStore: String? = nil, orchestrator: String? = nil,
-        durability: Durability? = nil
+        durability: Durability? = nil, passwordEnv: String? = nil, passwordFile: String? = nil
     ) {
         self.artifactStore = artifactStore
         self.metadataStore = metadataStore
         self.orchestrator = orchestrator
         self.durability = durability
+        self.passwordEnv = passwordEnv
+        self.passwordFile = passwordFile
     }
 
     enum CodingKeys: String, CodingKey {
@@ -217,6 +225,8 @@ public struct StackSettings: Codable, Sendable, Equatable {
         case metadataStore = "metadata_store"
         case orchestrator
         case durability
+        case passwordEnv = "password_env"
+        case passwordFile = "password_file"
     }
 
     var tree: ConfigValue { (try? ConfigValue.encoding(self)) ?? .emptyObject }
@@ -225,6 +235,7 @@ public struct StackSettings: Codable, Sendable, Equatable {
     public func overlaid(with other: StackSettings) -> StackSettings {
         StackSettings(
             artifactStore: other.artifactStore ?? artifactStore, metadataStore: other.metadataStore ?? metadataStore,
-            orchestrator: other.orchestrator ?? orchestrator, durability: other.durability ?? durability)
+            orchestrator: other.orchestrator ?? orchestrator, durability: other.durability ?? durability,
+            passwordEnv: other.passwordEnv ?? passwordEnv, passwordFile: other.passwordFile ?? passwordFile)
     }
 }

@@ -54,4 +54,10 @@ public actor InMemoryModelRegistry: ModelRegistry {
     }
 
     public func profile(_ model: String, version: Int) -> (json: Data, uri: String)? { profiles["\(model)@\(version)"] }
+
+    public func importModel(_ versions: [ModelVersion], changes: [StageChange]) throws {
+        try RegistryRules.checkImport(versions, existing: self.versions)
+        self.versions += versions
+        self.changes += changes
+    }
 }

@@ -133,6 +133,9 @@ public protocol ModelRegistry: Sendable {
     func attachProfile(_ model: String, version: Int, profile: Data, uri: String) async throws
     /// The profile attached to a version, if any.
     func profile(_ model: String, version: Int) async throws -> (json: Data, uri: String)?
+    /// Writes a model's versions and stage history exactly as given (numbers, stages, times, authors), in one
+    /// transaction: how `sluice store copy` moves a registry between stores. The model must not exist here yet.
+    func importModel(_ versions: [ModelVersion], changes: [StageChange]) async throws
 }
 
 extension ModelRegistry {
@@ -234,6 +237,20 @@ public enum RegistryRules {
             StageChange(model: model, version: version, from: target.stage, to: stage, at: date, by: by, reason: reason)
         )
         return (updated, changes)
+    }
+
+    /// Refuses an import of versions of a model the registry already has (or of several models at once).
+    public static func checkImport(_ versions: [ModelVersion], existing: [ModelVersion]) throws {
+        guard let model = versions.first?.model else { return }
+        guard versions.allSatisfy({ $0.model == model }) else {
+            throw RegistryError(
+                problem: "an import holds versions of several models", fix: "import one model at a time.")
+        }
+        if existing.contains(where: { $0.model == model }) {
+            throw RegistryError(
+                problem: "model '\(model)' already has versions in this registry",
+                fix: "copy into a registry that does not have it, or rename one of them.")
+        }
     }
 
     /// The error for a model name nobody registered, with the closest known name.

@@ -11,7 +11,7 @@ public struct RunEngine: Sendable {
     /// Where runs, step runs, artifacts and events are recorded.
     public var metadata: any MetadataStore
     /// Where artifact content is written.
-    public var artifacts: LocalArtifactStore
+    public var artifacts: any ArtifactStore
     /// How output values are stored, by type.
     public var materializers: MaterializerRegistry
     /// Where step logs go: `<logs>/<run>/<step>.log`.
@@ -23,7 +23,7 @@ public struct RunEngine: Sendable {
 
     /// Creates an engine over the given stores.
     public init(
-        metadata: any MetadataStore, artifacts: LocalArtifactStore,
+        metadata: any MetadataStore, artifacts: any ArtifactStore,
         materializers: MaterializerRegistry = MaterializerRegistry(), logDirectory: URL, scratchDirectory: URL,
         environment: @escaping @Sendable () async -> RunEnvironment = { RunEnvironment.basic() }
     ) {
@@ -151,7 +151,7 @@ public struct RunResult: Sendable {
     public let stepRuns: [StepRun]
     /// Output artifacts by step name, then output name.
     public let outputs: [String: [String: ArtifactRecord]]
-    let artifacts: LocalArtifactStore
+    let artifacts: any ArtifactStore
     let materializers: MaterializerRegistry
 
     /// The step run of the step called `name`.

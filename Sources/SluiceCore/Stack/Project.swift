@@ -3,8 +3,8 @@ import Foundation
 /// A project directory: the folder holding `.sluice/`, found by walking up from the working directory
 /// the way git finds `.git/`.
 ///
-/// `.sluice/stack.yaml` says where the stores live; by default the artifact store is `.sluice/artifacts`
-/// and the metadata store `.sluice/metadata.sqlite`. `SLUICE_PROJECT=DIR` picks a project explicitly.
+/// `.sluice/stack.yaml` names the project's stacks (``StackFile``); by default the artifact store is
+/// `.sluice/artifacts` and the metadata store `.sluice/metadata.sqlite`. `SLUICE_PROJECT=DIR` picks a project explicitly.
 public struct Project: Sendable, Equatable {
     /// The folder that contains `.sluice/`.
     public let root: URL
@@ -47,13 +47,15 @@ public struct Project: Sendable, Equatable {
         return try create(at: start)
     }
 
-    /// Creates `.sluice/` with a commented default stack file in `root` (idempotent).
+    /// Creates `.sluice/` in `root` with a commented stack file whose `local` stack has `settings` on top of the
+    /// defaults (idempotent: an existing stack file is kept).
     @discardableResult
-    public static func create(at root: URL) throws -> Project {
+    public static func create(at root: URL, settings: StackSettings = StackSettings()) throws -> Project {
         let project = Project(root: root)
         try FileManager.default.createDirectory(at: project.directory, withIntermediateDirectories: true)
         if !FileManager.default.fileExists(atPath: project.stackFile.path) {
-            try Data(defaultStackFile.utf8).write(to: project.stackFile, options: .atomic)
+            try Data(stackFileText(StackFile.defaults.overlaid(with: settings)).utf8).write(
+                to: project.stackFile, options: .atomic)
         }
         let ignore = project.directory.appending(path: ".gitignore")
         if !FileManager.default.fileExists(atPath: ignore.path) {
@@ -63,33 +65,52 @@ public struct Project: Sendable, Equatable {
         return project
     }
 
-    static let defaultStackFile = """
-        # Where this project's runs execute and where their records live.
-        # Relative paths are relative to this .sluice/ folder.
-        orchestrator: in_process
-        artifact_store: artifacts          # content-addressed files
-        metadata_store: metadata.sqlite    # SQLite (WAL); a postgres:// URL for a team store
-        # process: survive a killed process (default, fast); power: also fsync for power loss
-        durability: process
-
-        """
-
-    /// The project's stack settings with `overrides` on top.
-    /// - Throws: ``ConfigError`` for an unreadable or invalid stack file.
-    public func stack(overrides: StackSettings = StackSettings()) throws -> StackSettings {
-        var settings = StackSettings(
-            artifactStore: "artifacts", metadataStore: "metadata.sqlite", orchestrator: "in_process",
-            durability: .process)
-        if let text = try? String(contentsOf: stackFile, encoding: .utf8) {
-            let tree = try ConfigValue.parseYAML(text, source: stackFile.path)
-            let (file, unknown) = try ConfigDecoder().decode(StackSettings.self, from: tree, path: "")
-            if let first = unknown.first {
-                throw ConfigError.unknownKey(
-                    first.path, path: "", at: first.location, known: first.known, what: "stack setting")
-            }
-            settings = settings.overlaid(with: file)
+    /// A commented stack file with one stack, `local`, holding `settings`.
+    static func stackFileText(_ settings: StackSettings) -> String {
+        var lines = [
+            "# Where this project's runs execute and where their records live: named stacks, picked with",
+            "# `--stack NAME` (default below). Relative paths are relative to this .sluice/ folder.",
+            "# Keys: orchestrator (in_process), artifact_store (a folder), metadata_store (a SQLite file or a",
+            "# postgres://USER@HOST:PORT/DB URL), password_env / password_file (the PostgreSQL password),",
+            "# durability (process: survive a killed process; power: also fsync for power loss).",
+            "default: local",
+            "stacks:",
+            "  local:",
+        ]
+        let entries: [(String, String?)] = [
+            ("orchestrator", settings.orchestrator), ("artifact_store", settings.artifactStore),
+            ("metadata_store", settings.metadataStore), ("password_env", settings.passwordEnv),
+            ("password_file", settings.passwordFile), ("durability", settings.durability?.rawValue),
+        ]
+        for case (let key, let value?) in entries {
+            let scalar = ConfigValue(.string(value)).yaml().trimmingCharacters(in: .newlines)
+            lines.append("    \(key): \(scalar)")
         }
-        return settings.overlaid(with: overrides)
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The stacks of this project's stack file (a project without one has the `local` stack only).
+    /// - Throws: ``ConfigError`` for an unreadable or invalid stack file.
+    public func stacks() throws -> StackFile {
+        guard let text = try? String(contentsOf: stackFile, encoding: .utf8) else { return StackFile.standard }
+        return try StackFile(yaml: text, source: stackFile.path)
+    }
+
+    /// The settings of the stack called `name` (the file's default when `nil`) with `overrides` on top.
+    /// - Throws: ``ConfigError`` for an invalid stack file or a stack it does not name.
+    public func stack(named name: String? = nil, overrides: StackSettings = StackSettings()) throws -> (
+        name: String, settings: StackSettings
+    ) {
+        let file = try stacks()
+        let chosen = name ?? file.defaultStack
+        guard let settings = file.settings(of: chosen) else {
+            let names = file.stacks.map(\.name)
+            let guess = names.closest(to: chosen).map { " Did you mean '\($0)'?" } ?? ""
+            throw ConfigError(
+                problem: "\(stackFile.path) has no stack named '\(chosen)'.\(guess)",
+                fix: "use one of \(names.joined(separator: ", ")), or add it under `stacks:` in that file.")
+        }
+        return (chosen, settings.overlaid(with: overrides))
     }
 
     /// Resolves a stack path: absolute as is, relative to `.sluice/`.

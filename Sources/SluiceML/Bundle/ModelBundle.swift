@@ -44,7 +44,8 @@ public struct ModelBundle: Codable, Sendable, Equatable {
     public var signature: ModelSignature
     /// Metrics on the evaluation data, overall and per slice.
     public var evaluation: Evaluation?
-    /// The run that trained it.
+    /// The run that trained it, in bundles written before content stopped naming runs (Sluice's components leave
+    /// it empty: the same inputs give the same bundle bytes, and the registry records the run).
     public var trainingRun: String?
     /// The version of the dataset it was trained on.
     public var datasetVersion: String?

@@ -1,4 +1,5 @@
 import GRDB
+import SluiceCore
 
 /// The schema, as versioned migrations. Never edit a shipped migration: add the next one.
 enum Migrations {
@@ -86,6 +87,18 @@ enum Migrations {
                         PRIMARY KEY (model, version),
                         FOREIGN KEY (model, version) REFERENCES model_versions(model, version));
                     """)
+        }
+        migrator.registerMigration("v4: artifact URIs relative to the artifact store's root") { db in
+            // Stores mounted at another path (a node, a container) must still resolve every artifact.
+            for (table, key) in [("artifacts", "id"), ("model_profiles", "rowid")] {
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT \(key) AS key, uri FROM \(table) WHERE uri LIKE 'file://%'")
+                for row in rows {
+                    guard let relative = LocalArtifactStore.relativeURI(legacy: row["uri"]) else { continue }
+                    try db.execute(
+                        sql: "UPDATE \(table) SET uri = ? WHERE \(key) = ?", arguments: [relative, row["key"]])
+                }
+            }
         }
         return migrator
     }

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import SluiceCore
+import SluiceStack
+
+/// `sluice stack`: the named stacks of the project's stack file.
+struct StackCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stack", abstract: "List the project's stacks and show one opened.",
+        subcommands: [List.self, Show.self], defaultSubcommand: List.self)
+
+    static func project() throws -> Project {
+        guard let project = Project.find() else {
+            throw CLIError(
+                problem: "no Sluice project here: no .sluice/ folder in \(Project.currentDirectory.path) or above.",
+                fix: "run `sluice init` here, or set SLUICE_PROJECT.")
+        }
+        return project
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The stacks in .sluice/stack.yaml.")
+        @Flag(help: "Print JSON.") var json = false
+
+        struct Entry: Encodable {
+            var name: String
+            var isDefault: Bool
+            var settings: StackSettings
+        }
+
+        func run() async throws {
+            let project = try StackCommand.project()
+            let file = try project.stacks()
+            if json {
+                return print(
+                    try jsonString(
+                        file.stacks.map {
+                            Entry(name: $0.name, isDefault: $0.name == file.defaultStack, settings: $0.settings)
+                        }
+                    ))
+            }
+            let rows = file.stacks.map { entry in
+                [
+                    (entry.name == file.defaultStack ? "* " : "  ") + entry.name, entry.settings.orchestrator ?? "",
+                    entry.settings.metadataStore.map(Self.redacted) ?? "", entry.settings.artifactStore ?? "",
+                ]
+            }
+            print(renderTable(["STACK", "ORCHESTRATOR", "METADATA", "ARTIFACTS"], rows, terminal: .standardOutput))
+            print("(* default; pick another with --stack NAME)")
+        }
+
+        static func redacted(_ location: String) -> String {
+            guard let at = location.lastIndex(of: "@"), let scheme = location.range(of: "://") else { return location }
+            let credentials = location[scheme.upperBound..<at]
+            guard let colon = credentials.firstIndex(of: ":") else { return location }
+            return String(location[..<colon]) + ":***" + String(location[at...])
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Open a stack (the default, or NAME) and show where its records and artifacts are.")
+        @Argument(help: "The stack's name (default: the stack file's default).") var name: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        struct Details: Encodable {
+            var name: String
+            var orchestrator: String
+            var metadata: String
+            var artifacts: String
+            var durability: String
+            var runs: Int
+            var models: Int
+        }
+
+        func run() async throws {
+            let project = try StackCommand.project()
+            let stack = try await Stack.open(project: project, name: name)
+            let runs = try await stack.metadata.pipelines().reduce(0) { $0 + $1.runCount }
+            let models = try await stack.metadata.registeredModels().count
+            await stack.close()
+            let details = Details(
+                name: stack.name, orchestrator: stack.orchestrator.rawValue, metadata: stack.metadataLocation,
+                artifacts: stack.artifacts.root.path, durability: stack.settings.durability?.rawValue ?? "process",
+                runs: runs, models: models)
+            if json { return print(try jsonString(details)) }
+            let t = Terminal.standardOutput
+            print("\(t.paint("Stack", .bold)) \(details.name)  (\(project.stackFile.path))")
+            print("  orchestrator  \(details.orchestrator)")
+            print("  metadata      \(details.metadata)  (\(runs) runs, \(models) models)")
+            print("  artifacts     \(details.artifacts)")
+            print("  durability    \(details.durability)")
+        }
+    }
+}

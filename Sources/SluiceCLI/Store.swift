@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import SluiceCore
+import SluiceStack
+
+/// `sluice store`: moving a project's records between metadata stores.
+struct StoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store", abstract: "Move a project's records from one metadata store to another.",
+        subcommands: [Copy.self])
+
+    struct Copy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Copy runs, artifacts' records, lineage, metrics and the model registry to another stack's store.",
+            discussion: """
+                Keeps IDs, times and stage history, so `runs list`, `artifacts lineage` and `models show` answer the \
+                same on the target. Runs and models the target already has are skipped: an interrupted copy can be \
+                run again. Artifact content is not moved: point the target stack's artifact_store at the same files.
+                """)
+        @Option(help: "The stack to copy into (a name in .sluice/stack.yaml).") var to: String
+        @Option(help: "The stack to copy from (default: the stack file's default).") var from: String?
+
+        func run() async throws {
+            guard let project = Project.find() else {
+                throw CLIError(
+                    problem: "no Sluice project here: no .sluice/ folder in \(Project.currentDirectory.path) or above.",
+                    fix: "run this inside the project whose records you want to copy.")
+            }
+            let source = try await Stack.open(project: project, name: from)
+            guard source.name != to else {
+                throw CLIError(problem: "--to names the stack being copied from ('\(to)').", fix: "name another stack.")
+            }
+            let target = try await Stack.open(project: project, name: to)
+            let progress = ProgressLine(label: "copying runs")
+            let summary = try await StoreCopy(from: source.metadata, to: target.metadata).run { _ in progress.tick() }
+            progress.finish()
+            await source.close()
+            await target.close()
+            print(
+                "Copied \(summary.runs) runs (\(summary.stepRuns) step runs, \(summary.artifacts) artifacts' records) "
+                    + "and \(summary.models) models from \(source.metadataLocation) to \(target.metadataLocation).")
+            if summary.skippedRuns + summary.skippedModels > 0 {
+                print("Skipped \(summary.skippedRuns) runs and \(summary.skippedModels) models the target already had.")
+            }
+            if target.artifacts.root != source.artifacts.root {
+                print(
+                    "Artifact content stays in \(source.artifacts.root.path); stack '\(target.name)' reads "
+                        + "\(target.artifacts.root.path): copy the files there (or point it at the same folder).")
+            }
+        }
+    }
+}
+
+/// A count of finished items on standard error, redrawn in place on a terminal.
+final class ProgressLine: @unchecked Sendable {
+    private let label: String
+    private var count = 0
+    private let terminal = Terminal.standardError
+
+    init(label: String) { self.label = label }
+
+    func tick() {
+        count += 1
+        if terminal.isInteractive { FileHandle.standardError.write(Data("\r\(label): \(count)".utf8)) }
+    }
+
+    func finish() {
+        if terminal.isInteractive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import SluiceCore
+import SluiceStorePostgres
+import SluiceStoreSQLite
+
+extension Stack {
+    /// Opens the stack called `name` (the stack file's default when `nil`) of `project`: the one place that turns a
+    /// stack file into opened stores. Every setting is used or refused with the reason and the fix.
+    /// - Parameters:
+    ///   - overrides: settings on top of the file's (a run config's `stack:`).
+    ///   - durability: overrides the stack's durability (a run config's `durability:`).
+    ///   - materializers: how this executable stores its output types.
+    /// - Throws: ``ConfigError`` for a setting that cannot be used, or the store's error when it cannot be opened.
+    public static func open(
+        project: Project, name: String? = nil, overrides: StackSettings = StackSettings(),
+        durability: Durability? = nil, materializers: MaterializerRegistry = MaterializerRegistry()
+    ) async throws -> Stack {
+        let (name, settings) = try project.stack(named: name, overrides: overrides)
+        let orchestrator = try OrchestratorKind(setting: settings.orchestrator ?? "in_process", stack: name)
+        let durability = durability ?? settings.durability ?? .process
+        let location = settings.metadataStore ?? "metadata.sqlite"
+        let metadata: any MetadataStore & ModelRegistry
+        let display: String
+        var close: @Sendable () async -> Void = {}
+        if PostgresURL.isPostgres(location) {
+            let url = try PostgresURL(location)
+            let password = try Self.password(settings, url: url, stack: name, project: project)
+            let store = try await PostgresMetadataStore(url: location, password: password)
+            metadata = store
+            display = store.location
+            close = { await store.close() }
+        } else {
+            for (key, value) in [("password_env", settings.passwordEnv), ("password_file", settings.passwordFile)]
+            where value != nil {
+                throw ConfigError(
+                    problem: "stack '\(name)' sets \(key), but its metadata_store '\(location)' is a SQLite file, "
+                        + "which has no password.",
+                    fix: "remove \(key) from \(project.stackFile.path), or set metadata_store to a postgres:// URL.")
+            }
+            let path = project.resolve(location).path
+            metadata = try SQLiteMetadataStore(path: path, durability: durability)
+            display = path
+        }
+        let artifacts = try LocalArtifactStore(
+            root: project.resolve(settings.artifactStore ?? "artifacts"), durability: durability)
+        var effective = settings
+        effective.durability = durability
+        return Stack(
+            name: name, settings: effective, metadata: metadata, artifacts: artifacts, materializers: materializers,
+            orchestrator: orchestrator, metadataLocation: display, workDirectory: project.directory, close: close)
+    }
+
+    /// The PostgreSQL password: from `password_env`, `password_file`, or the URL, in that order.
+    static func password(_ settings: StackSettings, url: PostgresURL, stack: String, project: Project) throws
+        -> String?
+    {
+        if let variable = settings.passwordEnv {
+            guard let value = ProcessInfo.processInfo.environment[variable] else {
+                throw ConfigError(
+                    problem: "stack '\(stack)' reads the PostgreSQL password from $\(variable), which is not set.",
+                    fix: "export \(variable)=… before running, or use password_file in \(project.stackFile.path).")
+            }
+            return value
+        }
+        if let file = settings.passwordFile {
+            let path = project.resolve(file)
+            guard let text = try? String(contentsOf: path, encoding: .utf8) else {
+                throw ConfigError(
+                    problem: "stack '\(stack)' reads the PostgreSQL password from \(path.path), which cannot be read.",
+                    fix: "create that file (mode 600) holding the password, or use password_env.")
+            }
+            return text.trimmingCharacters(in: .newlines)
+        }
+        return url.password
+    }
+}

@@ -1,0 +1,526 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SluiceCore
+
+/// The team's metadata store and model registry on PostgreSQL: the same tables, migrations and semantics as the
+/// SQLite store, over a connection pool, safe for many writers on many hosts.
+///
+/// Every change of several rows is one transaction; registering and moving model versions take a per-model
+/// advisory lock, so concurrent promotions leave exactly one production version and a complete stage history.
+/// The password never appears in ``location`` or in errors.
+public final class PostgresMetadataStore: MetadataStore, Sendable {
+    /// The server and database, without the password: `postgres://USER@HOST:PORT/DB`.
+    public let location: String
+    let client: PostgresClient
+    private let runner: Task<Void, Never>
+    let logger = Logger(label: "sluice.store.postgres")
+
+    /// Connects to the database that `url` names (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`), creating and
+    /// migrating the schema as needed. `password` overrides one in the URL.
+    /// - Throws: ``PostgresStoreError`` naming the server and what to check.
+    public init(url: String, password: String? = nil, maximumConnections: Int = 8) async throws {
+        let target = try PostgresURL(url)
+        location = target.display
+        // One plain connection first: a wrong password or an unreachable server fails at once with the server's
+        // reason, where the pool would retry behind a circuit breaker for a minute.
+        var probe = PostgresConnection.Configuration(
+            host: target.host, port: target.port, username: target.user, password: password ?? target.password,
+            database: target.database, tls: .disable)
+        probe.options.connectTimeout = .seconds(5)
+        do {
+            let connection = try await PostgresConnection.connect(
+                configuration: probe, id: 0, logger: Logger(label: "sluice.postgres"))
+            try await connection.close()
+        } catch {
+            throw PostgresStoreError(location: target.display, underlying: error, opening: true)
+        }
+        var configuration = PostgresClient.Configuration(
+            host: target.host, port: target.port, username: target.user, password: password ?? target.password,
+            database: target.database, tls: .disable)
+        configuration.options.maximumConnections = maximumConnections
+        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.keepAliveBehavior = nil
+        let client = PostgresClient(configuration: configuration, backgroundLogger: Logger(label: "sluice.postgres"))
+        self.client = client
+        runner = Task { await client.run() }
+        do {
+            try await migrate()
+        } catch {
+            runner.cancel()
+            let cause = (error as? PostgresStoreError)?.underlying ?? error
+            throw PostgresStoreError(location: target.display, underlying: cause, opening: true)
+        }
+    }
+
+    /// Closes the connection pool.
+    public func close() async {
+        runner.cancel()
+        _ = await runner.value
+    }
+
+    deinit { runner.cancel() }
+
+    /// The identifiers of the applied migrations, oldest first.
+    public func appliedMigrations() async throws -> [String] {
+        try await rows("SELECT id FROM sluice_migrations ORDER BY id") { try $0.string("id") }
+    }
+
+    /// Applies pending migrations in one transaction, serialized across processes by an advisory lock.
+    func migrate() async throws {
+        try await transaction { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(7331001)", logger: self.logger)
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS sluice_migrations (id TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)",
+                logger: self.logger)
+            var applied: Set<String> = []
+            for try await id in try await connection.query("SELECT id FROM sluice_migrations", logger: self.logger)
+                .decode(String.self)
+            {
+                applied.insert(id)
+            }
+            for migration in PostgresMigrations.all where !applied.contains(migration.id) {
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+                }
+                let now = Date().timeIntervalSince1970
+                try await connection.query(
+                    "INSERT INTO sluice_migrations (id, applied_at) VALUES (\(migration.id), \(now))",
+                    logger: self.logger)
+            }
+        }
+    }
+
+    // MARK: Access
+
+    /// Runs `body` in a transaction on a pooled connection; errors name the store.
+    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        } catch let error as RegistryError {
+            throw error
+        } catch let error as PostgresTransactionError {
+            if let closure = error.closureError as? RegistryError { throw closure }
+            throw PostgresStoreError(location: location, underlying: error.closureError ?? error, opening: false)
+        } catch {
+            throw PostgresStoreError(location: location, underlying: error, opening: false)
+        }
+    }
+
+    /// Runs one statement.
+    func execute(_ query: PostgresQuery) async throws {
+        do {
+            try await client.query(query, logger: logger)
+        } catch {
+            throw PostgresStoreError(location: location, underlying: error, opening: false)
+        }
+    }
+
+    /// Runs a query and maps each row.
+    func rows<T>(_ query: PostgresQuery, _ map: (Row) throws -> T) async throws -> [T] {
+        do {
+            var result: [T] = []
+            for try await row in try await client.query(query, logger: logger) {
+                result.append(try map(Row(row.makeRandomAccess())))
+            }
+            return result
+        } catch {
+            throw PostgresStoreError(location: location, underlying: error, opening: false)
+        }
+    }
+
+    // MARK: Writes
+
+    public func registerPipeline(_ name: String) async throws {
+        try await execute(
+            """
+            INSERT INTO pipelines (name, first_seen) VALUES (\(name), \(Date().timeIntervalSince1970))
+            ON CONFLICT (name) DO NOTHING
+            """)
+    }
+
+    public func insert(_ run: Run) async throws {
+        let e = run.environment
+        let o = run.owner
+        try await execute(
+            """
+            INSERT INTO runs (id, pipeline, status, config, "user", host, os, swift_version, sluice_version,
+                git_commit, git_dirty, binary_path, binary_hash, arguments, owner_host, owner_boot, owner_pid,
+                owner_start, started_at, ended_at, error)
+            VALUES (\(run.id), \(run.pipeline), \(run.status.rawValue), \(run.config), \(e.user), \(e.host), \(e.os),
+                \(e.swiftVersion), \(e.sluiceVersion), \(e.gitCommit), \(e.gitDirty), \(e.binaryPath),
+                \(e.binaryHash), \(json(e.arguments)), \(o.host), \(o.bootID), \(Int(o.pid)),
+                \(Int64(bitPattern: o.startTicks)), \(run.startedAt.timeIntervalSince1970),
+                \(run.endedAt?.timeIntervalSince1970), \(run.error))
+            """)
+    }
+
+    public func finishRun(_ id: RunID, status: RunStatus, endedAt: Date, error: String?) async throws {
+        try await execute(
+            """
+            UPDATE runs SET status = \(status.rawValue), ended_at = \(endedAt.timeIntervalSince1970), error = \(error)
+            WHERE id = \(id)
+            """)
+    }
+
+    public func updateEnvironment(_ id: RunID, _ e: RunEnvironment) async throws {
+        try await execute(
+            """
+            UPDATE runs SET "user" = \(e.user), host = \(e.host), os = \(e.os), swift_version = \(e.swiftVersion),
+                sluice_version = \(e.sluiceVersion), git_commit = \(e.gitCommit), git_dirty = \(e.gitDirty),
+                binary_path = \(e.binaryPath), binary_hash = \(e.binaryHash), arguments = \(json(e.arguments))
+            WHERE id = \(id)
+            """)
+    }
+
+    public func insert(_ stepRun: StepRun, inputs: [Event]) async throws {
+        try await transaction { connection in
+            try await self.upsert(stepRun, connection)
+            try await self.insert(inputs, connection)
+        }
+    }
+
+    public func finishStepRun(_ stepRun: StepRun, metrics: [MetricRecord]) async throws {
+        try await transaction { connection in
+            try await self.upsert(stepRun, connection)
+            try await self.insert(metrics, for: stepRun.id, connection)
+        }
+    }
+
+    public func completeStepRun(_ stepRun: StepRun, outputs: [ArtifactRecord], metrics: [MetricRecord]) async throws {
+        try await transaction { connection in
+            try await self.upsert(stepRun, connection)
+            for a in outputs {
+                try await connection.query(
+                    """
+                    INSERT INTO artifacts (id, name, type_name, uri, content_hash, size, materializer,
+                        materializer_version, properties, producer_step_run_id, created_at)
+                    VALUES (\(a.id), \(a.name), \(a.typeName), \(a.uri), \(a.contentHash), \(a.size),
+                        \(a.materializer), \(a.materializerVersion), \(json(a.properties)), \(a.producerStepRunID),
+                        \(a.createdAt.timeIntervalSince1970))
+                    """, logger: self.logger)
+            }
+            try await self.insert(
+                outputs.map { Event(stepRunID: stepRun.id, artifactID: $0.id, kind: .output, name: $0.name) },
+                connection)
+            try await self.insert(metrics, for: stepRun.id, connection)
+        }
+    }
+
+    public func insertCachedStepRuns(_ records: [CachedStepRun]) async throws {
+        try await transaction { connection in
+            for record in records {
+                try await self.upsert(record.stepRun, connection)
+                try await self.insert(record.events, connection)
+            }
+        }
+    }
+
+    private func upsert(_ s: StepRun, _ connection: PostgresConnection) async throws {
+        try await connection.query(
+            """
+            INSERT INTO step_runs (id, run_id, step_name, kind, status, cache_key, code_version, parameters, seed,
+                started_at, ended_at, error, log_path, cached_from, properties)
+            VALUES (\(s.id), \(s.runID), \(s.stepName), \(s.kind), \(s.status.rawValue), \(s.cacheKey?.rawValue),
+                \(s.codeVersion), \(s.parameters), \(Int64(bitPattern: s.seed)), \(s.startedAt?.timeIntervalSince1970),
+                \(s.endedAt?.timeIntervalSince1970), \(s.error), \(s.logPath), \(s.cachedFrom), \(json(s.properties)))
+            ON CONFLICT (id) DO UPDATE SET status = excluded.status, ended_at = excluded.ended_at,
+                error = excluded.error, log_path = excluded.log_path, properties = excluded.properties
+            """, logger: logger)
+    }
+
+    private func insert(_ events: [Event], _ connection: PostgresConnection) async throws {
+        guard !events.isEmpty else { return }
+        var binds = PostgresBindings(capacity: events.count * 4)
+        var values: [String] = []
+        for (i, e) in events.enumerated() {
+            values.append("($\(4 * i + 1), $\(4 * i + 2), $\(4 * i + 3), $\(4 * i + 4))")
+            binds.append(e.stepRunID)
+            binds.append(e.artifactID)
+            binds.append(e.kind.rawValue)
+            binds.append(e.name)
+        }
+        try await connection.query(
+            PostgresQuery(
+                unsafeSQL: "INSERT INTO events (step_run_id, artifact_id, kind, name) VALUES "
+                    + values.joined(separator: ", "), binds: binds), logger: logger)
+    }
+
+    private func insert(_ metrics: [MetricRecord], for stepRunID: String, _ connection: PostgresConnection)
+        async throws
+    {
+        for m in metrics {
+            try await connection.query(
+                """
+                INSERT INTO metrics (step_run_id, name, value, step, logged_at)
+                VALUES (\(stepRunID), \(m.name), \(m.value), \(m.step), \(m.loggedAt.timeIntervalSince1970))
+                """, logger: logger)
+        }
+    }
+
+    // MARK: Reads
+
+    public func cacheHit(for cacheKey: CacheKey) async throws -> CacheHit? {
+        // One round trip: the newest completed step run with the key, joined with its outputs.
+        let rows = try await rows(
+            """
+            WITH hit AS (SELECT * FROM step_runs WHERE cache_key = \(cacheKey.rawValue) AND status = 'completed'
+                ORDER BY ended_at DESC LIMIT 1)
+            SELECT hit.*, e.name AS event_name, a.id AS a_id, a.name AS a_name, a.type_name AS a_type_name,
+                a.uri AS a_uri, a.content_hash AS a_content_hash, a.size AS a_size, a.materializer AS a_materializer,
+                a.materializer_version AS a_materializer_version, a.properties AS a_properties,
+                a.producer_step_run_id AS a_producer_step_run_id, a.created_at AS a_created_at
+            FROM hit LEFT JOIN events e ON e.step_run_id = hit.id AND e.kind = 'output'
+                LEFT JOIN artifacts a ON a.id = e.artifact_id
+            """
+        ) { row in (try Self.stepRun(row), row) }
+        guard let first = rows.first else { return nil }
+        var outputs: [String: ArtifactRecord] = [:]
+        for (_, row) in rows {
+            guard let name = try row.optionalString("event_name") else { continue }
+            outputs[name] = try Self.artifact(row, prefix: "a_")
+        }
+        return CacheHit(stepRun: first.0, outputs: outputs)
+    }
+
+    public func outputs(ofStepRun id: String) async throws -> [String: ArtifactRecord] {
+        let pairs = try await rows(
+            """
+            SELECT e.name AS event_name, a.* FROM events e JOIN artifacts a ON a.id = e.artifact_id
+            WHERE e.step_run_id = \(id) AND e.kind = 'output'
+            """
+        ) { row in (try row.string("event_name"), try Self.artifact(row)) }
+        return Dictionary(pairs) { first, _ in first }
+    }
+
+    public func pipelines() async throws -> [PipelineRecord] {
+        try await reconcileCrashedRuns()
+        return try await rows(
+            """
+            SELECT p.name, p.first_seen, COUNT(r.id) AS run_count, MAX(r.started_at) AS last_run
+            FROM pipelines p LEFT JOIN runs r ON r.pipeline = p.name GROUP BY p.name ORDER BY p.name
+            """
+        ) { row in
+            PipelineRecord(
+                name: try row.string("name"), firstSeen: Date(timeIntervalSince1970: try row.double("first_seen")),
+                runCount: try row.int("run_count"),
+                lastRunAt: try row.optionalDouble("last_run").map(Date.init(timeIntervalSince1970:)))
+        }
+    }
+
+    public func runs(_ filter: RunFilter) async throws -> [Run] {
+        try await reconcileCrashedRuns()
+        var conditions: [String] = []
+        var binds = PostgresBindings()
+        if let pipeline = filter.pipeline {
+            binds.append(pipeline)
+            conditions.append("pipeline = $\(binds.count)")
+        }
+        if let status = filter.status {
+            binds.append(status.rawValue)
+            conditions.append("status = $\(binds.count)")
+        }
+        binds.append(filter.limit)
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        return try await rows(
+            PostgresQuery(
+                unsafeSQL: "SELECT * FROM runs \(whereClause) ORDER BY started_at DESC, id DESC LIMIT $\(binds.count)",
+                binds: binds), Self.run)
+    }
+
+    public func run(_ idOrPrefix: String) async throws -> Run? {
+        try await reconcileCrashedRuns()
+        return try await unique(idOrPrefix, table: "runs").map(Self.run)
+    }
+
+    public func stepRuns(ofRun id: RunID) async throws -> [StepRun] {
+        try await reconcileCrashedRuns()
+        return try await rows("SELECT * FROM step_runs WHERE run_id = \(id) ORDER BY seq", Self.stepRun)
+    }
+
+    public func stepRun(_ id: String) async throws -> StepRun? {
+        try await reconcileCrashedRuns()
+        return try await rows("SELECT * FROM step_runs WHERE id = \(id)", Self.stepRun).first
+    }
+
+    public func metrics(ofStepRun id: String) async throws -> [MetricRecord] {
+        try await rows("SELECT * FROM metrics WHERE step_run_id = \(id) ORDER BY seq") { row in
+            MetricRecord(
+                name: try row.string("name"), value: try row.double("value"), step: try row.optionalInt("step"),
+                loggedAt: Date(timeIntervalSince1970: try row.double("logged_at")))
+        }
+    }
+
+    public func artifacts(_ filter: ArtifactFilter) async throws -> [ArtifactRecord] {
+        var conditions: [String] = []
+        var binds = PostgresBindings()
+        var join = ""
+        if let runID = filter.runID {
+            join =
+                "JOIN events e ON e.artifact_id = a.id AND e.kind = 'output' JOIN step_runs s ON s.id = e.step_run_id"
+            binds.append(runID)
+            conditions.append("s.run_id = $\(binds.count)")
+        }
+        if let name = filter.name {
+            binds.append(name)
+            conditions.append("a.name = $\(binds.count)")
+        }
+        binds.append(filter.limit)
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        return try await rows(
+            PostgresQuery(
+                unsafeSQL:
+                    "SELECT DISTINCT a.* FROM artifacts a \(join) \(whereClause) ORDER BY a.created_at DESC, a.id DESC LIMIT $\(binds.count)",
+                binds: binds)
+        ) { try Self.artifact($0) }
+    }
+
+    public func artifact(_ idOrPrefix: String) async throws -> ArtifactRecord? {
+        try await unique(idOrPrefix, table: "artifacts").map { try Self.artifact($0) }
+    }
+
+    public func events(ofArtifact id: String) async throws -> [Event] {
+        try await rows("SELECT * FROM events WHERE artifact_id = \(id) ORDER BY seq", Self.event)
+    }
+
+    public func events(ofStepRun id: String) async throws -> [Event] {
+        try await rows("SELECT * FROM events WHERE step_run_id = \(id) ORDER BY seq", Self.event)
+    }
+
+    /// Marks runs whose owning process is known to be gone (on this host) as crashed, with their running steps.
+    func reconcileCrashedRuns() async throws {
+        let running = try await rows(
+            "SELECT id, owner_host, owner_boot, owner_pid, owner_start FROM runs WHERE status = 'running'"
+        ) { row in
+            (
+                id: try row.string("id"),
+                owner: ProcessOwner(
+                    host: try row.string("owner_host"), bootID: try row.string("owner_boot"),
+                    pid: Int32(try row.int("owner_pid")),
+                    startTicks: UInt64(bitPattern: Int64(try row.int("owner_start"))))
+            )
+        }
+        let dead = running.filter { $0.owner.isKnownDead }.map(\.id)
+        guard !dead.isEmpty else { return }
+        let now = Date().timeIntervalSince1970
+        try await transaction { connection in
+            for id in dead {
+                try await connection.query(
+                    """
+                    UPDATE runs SET status = 'crashed', ended_at = COALESCE(ended_at, \(now)),
+                        error = COALESCE(error, 'the process running it stopped without finishing (killed or crashed)')
+                    WHERE id = \(id) AND status = 'running'
+                    """, logger: self.logger)
+                try await connection.query(
+                    """
+                    UPDATE step_runs SET status = 'crashed', ended_at = COALESCE(ended_at, \(now))
+                    WHERE run_id = \(id) AND status = 'running'
+                    """, logger: self.logger)
+            }
+        }
+    }
+
+    // MARK: Row mapping
+
+    private func unique(_ prefix: String, table: String) async throws -> Row? {
+        if let exact = try await rows(
+            PostgresQuery(unsafeSQL: "SELECT * FROM \(table) WHERE id = $1", binds: bind(prefix)), { $0 }
+        )
+        .first {
+            return exact
+        }
+        let escaped = prefix.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+            .replacingOccurrences(of: "_", with: "\\_")
+        let matches = try await rows(
+            PostgresQuery(
+                unsafeSQL: "SELECT * FROM \(table) WHERE id LIKE $1 ORDER BY id LIMIT 6", binds: bind(escaped + "%")),
+            { $0 })
+        if matches.count > 1 {
+            throw AmbiguousIDError(prefix: prefix, matches: try matches.map { try $0.string("id") })
+        }
+        return matches.first
+    }
+
+    private func bind(_ value: String) -> PostgresBindings {
+        var binds = PostgresBindings()
+        binds.append(value)
+        return binds
+    }
+
+    static func run(_ row: Row) throws -> Run {
+        Run(
+            id: try row.string("id"), pipeline: try row.string("pipeline"),
+            status: RunStatus(rawValue: try row.string("status")) ?? .failed, config: try row.string("config"),
+            environment: RunEnvironment(
+                user: try row.string("user"), host: try row.string("host"), os: try row.string("os"),
+                swiftVersion: try row.string("swift_version"), sluiceVersion: try row.string("sluice_version"),
+                gitCommit: try row.optionalString("git_commit"), gitDirty: try row.optionalBool("git_dirty"),
+                binaryPath: try row.optionalString("binary_path"), binaryHash: try row.optionalString("binary_hash"),
+                arguments: decode([String].self, try row.string("arguments")) ?? []),
+            owner: ProcessOwner(
+                host: try row.string("owner_host"), bootID: try row.string("owner_boot"),
+                pid: Int32(try row.int("owner_pid")), startTicks: UInt64(bitPattern: Int64(try row.int("owner_start")))),
+            startedAt: Date(timeIntervalSince1970: try row.double("started_at")),
+            endedAt: try row.optionalDouble("ended_at").map(Date.init(timeIntervalSince1970:)),
+            error: try row.optionalString("error"))
+    }
+
+    static func stepRun(_ row: Row) throws -> StepRun {
+        StepRun(
+            id: try row.string("id"), runID: try row.string("run_id"), stepName: try row.string("step_name"),
+            kind: try row.string("kind"), status: StepRunStatus(rawValue: try row.string("status")) ?? .failed,
+            cacheKey: try row.optionalString("cache_key").map(CacheKey.init(rawValue:)),
+            codeVersion: try row.int("code_version"), parameters: try row.string("parameters"),
+            seed: UInt64(bitPattern: Int64(try row.int("seed"))),
+            startedAt: try row.optionalDouble("started_at").map(Date.init(timeIntervalSince1970:)),
+            endedAt: try row.optionalDouble("ended_at").map(Date.init(timeIntervalSince1970:)),
+            error: try row.optionalString("error"), logPath: try row.optionalString("log_path"),
+            cachedFrom: try row.optionalString("cached_from"),
+            properties: decode([String: PropertyValue].self, try row.string("properties")) ?? [:])
+    }
+
+    static func artifact(_ row: Row, prefix: String = "") throws -> ArtifactRecord {
+        ArtifactRecord(
+            id: try row.string(prefix + "id"), name: try row.string(prefix + "name"),
+            typeName: try row.string(prefix + "type_name"), uri: try row.string(prefix + "uri"),
+            contentHash: try row.string(prefix + "content_hash"), size: Int64(try row.int(prefix + "size")),
+            materializer: try row.string(prefix + "materializer"),
+            materializerVersion: try row.int(prefix + "materializer_version"),
+            properties: decode([String: PropertyValue].self, try row.string(prefix + "properties")) ?? [:],
+            producerStepRunID: try row.string(prefix + "producer_step_run_id"),
+            createdAt: Date(timeIntervalSince1970: try row.double(prefix + "created_at")))
+    }
+
+    static func event(_ row: Row) throws -> Event {
+        Event(
+            stepRunID: try row.string("step_run_id"), artifactID: try row.string("artifact_id"),
+            kind: Event.Kind(rawValue: try row.string("kind")) ?? .input, name: try row.string("name"))
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String?) -> T? {
+        guard let text else { return nil }
+        return try? JSONDecoder().decode(T.self, from: Data(text.utf8))
+    }
+}
+
+/// A row read by column name.
+struct Row {
+    let row: PostgresRandomAccessRow
+    init(_ row: PostgresRandomAccessRow) { self.row = row }
+
+    func string(_ column: String) throws -> String { try row[column].decode(String.self) }
+    func optionalString(_ column: String) throws -> String? { try row[column].decode(String?.self) }
+    func int(_ column: String) throws -> Int { try row[column].decode(Int.self) }
+    func optionalInt(_ column: String) throws -> Int? { try row[column].decode(Int?.self) }
+    func double(_ column: String) throws -> Double { try row[column].decode(Double.self) }
+    func optionalDouble(_ column: String) throws -> Double? { try row[column].decode(Double?.self) }
+    func optionalBool(_ column: String) throws -> Bool? { try row[column].decode(Bool?.self) }
+}
+
+func json(_ properties: [String: PropertyValue]) -> String {
+    properties.isEmpty ? "{}" : json(properties as [String: PropertyValue]?)
+}
+
+func json<T: Encodable>(_ value: T) -> String {
+    (try? canonicalJSON(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+}

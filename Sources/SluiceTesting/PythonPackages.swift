@@ -1,0 +1,105 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Python packages that tests run against (pyarrow, pandas), installed on first use into the package's own
+/// `.build/test-python` with pip, so the test suite needs nothing installed beforehand.
+///
+/// Installation happens once per machine: a file lock makes concurrent test processes wait for the first one, and
+/// packages the system Python already has are not installed again.
+public enum PythonPackages {
+    /// The folder the packages go into: `<package root>/.build/test-python`.
+    public static let directory: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appending(path: ".build/test-python", directoryHint: .isDirectory)
+
+    private static let ready = Mutex<Set<String>>([])
+
+    /// Makes sure `modules` import in `python3`, installing `packages` with pip when they do not; returns the
+    /// environment to run `python3` with.
+    /// - Throws: ``SetupError`` with pip's output when the install fails.
+    public static func environment(modules: [String], packages: [String]) throws -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        let existing = environment["PYTHONPATH"].map { ":" + $0 } ?? ""
+        environment["PYTHONPATH"] = directory.path + existing
+        let key = modules.joined(separator: ",")
+        if ready.withLock({ $0.contains(key) }) { return environment }
+        let probe = "import " + modules.joined(separator: ", ")
+        if try runCommand(["python3", "-c", probe], environment: environment).status != 0 {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try withFileLock(directory.appending(path: ".lock").path) {
+                // Another process may have installed them while this one waited for the lock.
+                guard try runCommand(["python3", "-c", probe], environment: environment).status != 0 else { return }
+                let install = try runCommand(
+                    [
+                        "python3", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "--no-warn-script-location", "--target", directory.path,
+                    ] + packages, environment: environment)
+                guard install.status == 0 else {
+                    throw SetupError(
+                        problem: "pip could not install \(packages.joined(separator: ", ")) into \(directory.path): "
+                            + install.output,
+                        fix: "check that PyPI is reachable, or install them for python3 by hand.")
+                }
+            }
+        }
+        ready.withLock { _ = $0.insert(key) }
+        return environment
+    }
+}
+
+/// Runs a command (found on `PATH`), returning its exit status and combined output. Spawned and reaped with
+/// `posix_spawnp` and `waitpid`, its output going to a file rather than a pipe: a daemon the command starts
+/// (PostgreSQL's postmaster) keeps its inherited descriptors open, and this must not wait for them.
+func runCommand(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
+    let log = FileManager.default.temporaryDirectory.appending(path: "sluice-setup-\(UUID().uuidString).log")
+    defer { unlink(log.path) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let argv = arguments.map { strdup($0) } + [nil]
+    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+        argv.forEach { free($0) }
+        envp.forEach { free($0) }
+    }
+    var pid = pid_t()
+    let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, envp)
+    guard spawned == 0 else {
+        throw SetupError(
+            problem: "cannot start \(arguments[0]): \(String(cString: strerror(spawned)))",
+            fix: "install it, or put it on PATH.")
+    }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    return (exitStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+}
+
+/// Runs `body` holding an exclusive `flock` on the file at `path` (created when missing), so that test processes
+/// set up a shared resource one at a time.
+func withFileLock<T>(_ path: String, _ body: () throws -> T) throws -> T {
+    let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+    guard fd >= 0 else {
+        throw SetupError(problem: "cannot open the lock file \(path)", fix: "check that the folder is writable.")
+    }
+    defer { close(fd) }
+    while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+    defer { flock(fd, LOCK_UN) }
+    return try body()
+}
+
+/// A test prerequisite (a Python package, a database server) that could not be set up.
+public struct SetupError: Error, CustomStringConvertible {
+    /// What failed.
+    public var problem: String
+    /// What to do.
+    public var fix: String
+    public var description: String { "\(problem)\n  To fix: \(fix)" }
+}
