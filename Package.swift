@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "SluiceStoreSQLite", targets: ["SluiceStoreSQLite"]),
         .library(name: "SluiceStorePostgres", targets: ["SluiceStorePostgres"]),
         .library(name: "SluiceStack", targets: ["SluiceStack"]),
+        .library(name: "SluiceErrors", targets: ["SluiceErrors"]),
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-example", targets: ["PricePipeline"]),
     ],
@@ -28,11 +29,13 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
+        // The one error protocol (problem, fix, exit status) every module's errors conform to. No dependencies.
+        .target(name: "SluiceErrors"),
         // Steps, pipelines, artifacts, materializers, caching, config and the run engine. No SQL, no HTTP, no ML.
         .target(
             name: "SluiceCore",
             dependencies: [
-                .product(name: "Crypto", package: "swift-crypto"),
+                "SluiceErrors", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ]
@@ -40,7 +43,10 @@ let package = Package(
         // Tables, CSV ingest, statistics: no pipeline imports, so a model server can use it alone.
         .target(
             name: "SluiceData",
-            dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "SluiceErrors", .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         // Transforms, learners, metrics and evaluation over tables: imports the data module only, so a model server
         // loads a model without orchestration.

@@ -114,7 +114,7 @@ struct DataCommand: AsyncParsableCommand {
             }
             let validation = Validation.check(statistics, against: expected, baseline: reference)
             print(json ? try jsonString(validation) : validation.text())
-            if !validation.passed { throw ExitCode(1) }
+            if !validation.passed { throw ExitCode(ExitStatus.failed.rawValue) }
         }
     }
 

@@ -64,7 +64,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let result = try await RunCommand.runWithProgress(engine, resolved)
         RunCommand.printSummary(result, workspace: workspace)
-        guard result.run.status == .completed else { throw ExitCode(1) }
+        guard result.run.status == .completed else { throw ExitCode(ExitStatus.failed.rawValue) }
         try printOutcome(result, workspace: workspace)
     }
 

@@ -109,8 +109,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         switch result.run.status {
         case .completed: return
-        case .cancelled: throw ExitCode(130)
-        default: throw ExitCode(1)
+        case .cancelled: throw ExitCode(ExitStatus.interrupted.rawValue)
+        default: throw ExitCode(ExitStatus.failed.rawValue)
         }
     }
 

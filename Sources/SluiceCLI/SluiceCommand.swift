@@ -27,9 +27,9 @@ public struct SluiceCommand: AsyncParsableCommand {
                 try command.run()
             }
             return 0
-        } catch  where isUserMistake(error) {
+        } catch let error as any SluiceError {
             report("\(error)")
-            return 2
+            return error.exitStatus.rawValue
         } catch {
             let code = exitCode(for: error)
             if code.rawValue != 0, !(error is ExitCode) {
@@ -44,13 +44,6 @@ public struct SluiceCommand: AsyncParsableCommand {
             }
             return code.rawValue
         }
-    }
-
-    /// Errors that describe a mistake in the input (config, data, command line) and say how to fix it:
-    /// reported as they are, with exit status 2.
-    static func isUserMistake(_ error: Error) -> Bool {
-        error is ConfigError || error is PipelineValidationError || error is CLIError || error is CSVError
-            || error is SchemaError || error is SplitError || error is AmbiguousIDError
     }
 
     private static func report(_ message: String) {

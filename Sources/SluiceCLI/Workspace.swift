@@ -70,8 +70,9 @@ struct Workspace {
 }
 
 /// A mistake on the command line or in the project: what is wrong and what to do.
-struct CLIError: Error, CustomStringConvertible {
+struct CLIError: SluiceError {
     var problem: String
     var fix: String
     var description: String { "\(problem)\n  To fix: \(fix)" }
+    var exitStatus: ExitStatus { .unusableInput }
 }

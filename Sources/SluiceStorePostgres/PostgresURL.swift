@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import SluiceCore
+import SluiceErrors
 
 /// A `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` URL, taken apart.
 public struct PostgresURL: Sendable, Equatable {
@@ -62,7 +63,7 @@ public struct PostgresURL: Sendable, Equatable {
 }
 
 /// The PostgreSQL store could not be reached or refused a statement: which server, what it said, what to check.
-public struct PostgresStoreError: Error, CustomStringConvertible {
+public struct PostgresStoreError: SluiceError {
     /// The server and database, without the password.
     public var location: String
     /// What the driver or server said.
@@ -70,13 +71,20 @@ public struct PostgresStoreError: Error, CustomStringConvertible {
     /// Whether this happened while connecting and migrating.
     public var opening: Bool
 
-    public var description: String {
-        return (opening ? "cannot open the metadata store \(location): " : "the metadata store \(location) failed: ")
+    public var description: String { "\(problem)\n  To fix: \(fix)" }
+
+    public var problem: String {
+        (opening ? "cannot open the metadata store \(location): " : "the metadata store \(location) failed: ")
             + Self.reason(underlying)
-            + "\n  To fix: check that the PostgreSQL server is running and reachable, that the role and "
-            + "database exist and the password (password_env or password_file in .sluice/stack.yaml) is right; "
-            + "then run the command again."
     }
+
+    public var fix: String {
+        "check that the PostgreSQL server is running and reachable, that the role and database exist and the "
+            + "password (password_env or password_file in .sluice/stack.yaml) is right; then run the command again."
+    }
+
+    /// Unusable when the store cannot be opened (a setting to correct); a failure when it breaks during work.
+    public var exitStatus: SluiceErrors.ExitStatus { opening ? .unusableInput : .failed }
 
     /// What went wrong, from PostgresNIO's error: the server's message and SQLSTATE, or the connection failure.
     /// (`PSQLError`'s own description hides both on purpose; neither holds the password.)

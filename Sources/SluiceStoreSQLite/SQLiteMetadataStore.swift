@@ -464,3 +464,12 @@ public struct StoreOpenError: Error, CustomStringConvertible {
             + "or point `metadata_store` in .sluice/stack.yaml elsewhere."
     }
 }
+
+extension StoreOpenError: SluiceError {
+    public var problem: String { "cannot open the metadata store at \(path): \(underlying)" }
+    public var fix: String {
+        "check that the folder is writable and the file is a Sluice store, or point `metadata_store` in "
+            + ".sluice/stack.yaml elsewhere."
+    }
+    public var exitStatus: ExitStatus { .unusableInput }
+}

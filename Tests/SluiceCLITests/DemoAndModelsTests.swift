@@ -99,7 +99,7 @@ struct DemoAndModelsTests {
         #expect(prediction.predictedClasses == [1])  // a Chinstrap
 
         let unknown = try await CommandProcess.run("sluice", ["models", "show", "pengiuns"], in: directory.url)
-        #expect(unknown.status != 0)
+        #expect(unknown.status == 2, "an unknown model name is unusable input")
         #expect(unknown.errors.contains("did you mean 'penguins'"))
     }
 

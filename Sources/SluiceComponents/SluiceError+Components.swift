@@ -1,0 +1,5 @@
+import SluiceCore
+
+extension ComponentError: SluiceError {
+    public var exitStatus: ExitStatus { .unusableInput }
+}

@@ -1,0 +1,45 @@
+@_exported import SluiceErrors
+
+extension ConfigError: SluiceError {
+    public var exitStatus: ExitStatus { .unusableInput }
+}
+
+extension PipelineValidationError: SluiceError {
+    public var problem: String { description }
+    public var fix: String { "correct each problem listed (each names its step, key or file), then run again." }
+    public var exitStatus: ExitStatus { .unusableInput }
+}
+
+extension RegistryError: SluiceError {
+    public var exitStatus: ExitStatus { .unusableInput }
+}
+
+extension AmbiguousIDError: SluiceError {
+    public var problem: String { "'\(prefix)' matches several records (\(matches.prefix(5).joined(separator: ", ")))." }
+    public var fix: String { "type more characters of the ID." }
+    public var exitStatus: ExitStatus { .unusableInput }
+}
+
+extension ArtifactWriteError: SluiceError {
+    public var problem: String { description }
+    public var fix: String {
+        "check the artifact store's free space and permissions, then run again (completed steps come from the cache)."
+    }
+    public var exitStatus: ExitStatus { .failed }
+}
+
+extension ArtifactReadError: SluiceError {
+    public var problem: String {
+        "cannot read artifact \(artifact.id) ('\(artifact.name)', \(artifact.uri)): \(underlying)"
+    }
+    public var fix: String { "re-run with --no-cache to rebuild it." }
+    public var exitStatus: ExitStatus { .failed }
+}
+
+extension StoreFailure: SluiceError {
+    public var problem: String { description }
+    public var fix: String {
+        "check that the metadata store is reachable and writable, then run again (completed steps come from the cache)."
+    }
+    public var exitStatus: ExitStatus { .failed }
+}

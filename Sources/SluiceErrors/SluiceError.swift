@@ -1,0 +1,24 @@
+/// An error Sluice raises: what is wrong, what to do next, and the exit status the command line ends with.
+///
+/// Every error type of Sluice's modules conforms, so the CLI reports any of them the same way ("error: PROBLEM",
+/// then "To fix: FIX") and exits with a status that means something: ``ExitStatus``.
+public protocol SluiceError: Error, CustomStringConvertible {
+    /// What is wrong, naming the file, line, key, record or store involved.
+    var problem: String { get }
+    /// What the user can do next.
+    var fix: String { get }
+    /// How the command line ends when this error stops it.
+    var exitStatus: ExitStatus { get }
+}
+
+/// What a `sluice` command's exit status means.
+public enum ExitStatus: Int32, Sendable, CaseIterable {
+    /// It did what was asked.
+    case success = 0
+    /// The run, the validation or the work itself failed (a step threw, data failed its checks, a store broke).
+    case failed = 1
+    /// The input or the usage cannot be used as given: a bad config, an unknown name, unreadable data.
+    case unusableInput = 2
+    /// The user interrupted it (Ctrl-C); the run is recorded as cancelled.
+    case interrupted = 130
+}
