@@ -67,6 +67,8 @@ struct Split: Step {
     }
     static let name = "split"
     static let version = 1
+    /// Draws nothing from the run seed: a new seed reuses its cached output.
+    static let usesRunSeed = false
     var parameters = Parameters()
 
     func run(_ houses: [House], context: StepContext) async throws -> TrainEval {
@@ -109,6 +111,8 @@ struct Fit: Step {
     }
     static let name = "fit"
     static let version = 1
+    /// Draws nothing from the run seed: a new seed reuses its cached output.
+    static let usesRunSeed = false
     var parameters = Parameters()
 
     func run(_ input: ([House], Scaler), context: StepContext) async throws -> LinearModel {

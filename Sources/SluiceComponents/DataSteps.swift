@@ -17,6 +17,8 @@ public struct StatisticsOutputs: MultipleOutputs {
 public struct ComputeStatistics: Step {
     public static let name = "statistics"
     public static let version = 1
+    /// Draws nothing from the run seed: a new seed reuses its cached output.
+    public static let usesRunSeed = false
     /// Creates the step.
     public init() {}
 
@@ -43,6 +45,8 @@ public struct InferSchema: Step {
     }
     public static let name = "schema"
     public static let version = 1
+    /// Draws nothing from the run seed: a new seed reuses its cached output.
+    public static let usesRunSeed = false
     public var parameters = Parameters()
     /// Creates the step.
     public init() {}
@@ -67,6 +71,8 @@ public struct ValidateData: Step {
     }
     public static let name = "validate"
     public static let version = 1
+    /// Draws nothing from the run seed: a new seed reuses its cached output.
+    public static let usesRunSeed = false
     public var parameters = Parameters()
     /// Statistics to check drift against (for example the data the production model was trained on).
     public var baseline: DatasetStatistics?
@@ -116,6 +122,8 @@ public struct SplitTable: Step {
     }
     public static let name = "split"
     public static let version = 1
+    /// Draws nothing from the run seed: a new seed reuses its cached output.
+    public static let usesRunSeed = false
     public var parameters = Parameters()
     /// Creates the step.
     public init() {}

@@ -41,6 +41,8 @@ public struct IngestCSV: ExternalInputStep {
     }
     public static let name = "ingest"
     public static let version = 1
+    /// Draws nothing from the run seed: a new seed reuses its cached output.
+    public static let usesRunSeed = false
     public var parameters: Parameters
 
     /// Creates the step.

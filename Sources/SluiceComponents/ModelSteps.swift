@@ -19,6 +19,8 @@ public struct FitTransforms: Step {
     }
     public static let name = "transform"
     public static let version = 1
+    /// Draws nothing from the run seed: a new seed reuses its cached output.
+    public static let usesRunSeed = false
     public var parameters = Parameters()
     /// Creates the step.
     public init() {}
@@ -214,6 +216,8 @@ public struct EvaluateModel: Step {
     }
     public static let name = "evaluate"
     public static let version = 1
+    /// Draws nothing from the run seed: a new seed reuses its cached output.
+    public static let usesRunSeed = false
     public var parameters = Parameters()
 
     /// Creates the step.
@@ -346,6 +350,8 @@ public struct RegisterModel: Step {
     }
     public static let name = "register"
     public static let version = 1
+    /// Draws nothing from the run seed: a new seed reuses its cached output.
+    public static let usesRunSeed = false
     public var parameters = Parameters()
     let store: any MetadataStore & ModelRegistry
     let baseline: Baseline?

@@ -43,3 +43,9 @@ extension StoreFailure: SluiceError {
     }
     public var exitStatus: ExitStatus { .failed }
 }
+
+extension UndeclaredSeedError: SluiceError {
+    public var problem: String { String(description.prefix { $0 != "\n" }) }
+    public var fix: String { "remove `usesRunSeed = false` from \(kind), or draw from context.random(seed:)." }
+    public var exitStatus: ExitStatus { .failed }
+}

@@ -36,6 +36,62 @@ struct CachingTests {
         #expect(try second.value(Int.self, step: "sum") == 20)
     }
 
+    /// A step that draws from the run seed, one that declares it does not, and one that breaks its declaration.
+    struct Draw: Step {
+        static let name = "draw"
+        static let version = 1
+        func run(_ input: Void, context: StepContext) async throws -> UInt64 {
+            var random = context.random()
+            return random.next()
+        }
+    }
+
+    struct Constant: Step {
+        static let name = "constant"
+        static let version = 1
+        static let usesRunSeed = false
+        func run(_ input: Void, context: StepContext) async throws -> Int { 7 }
+    }
+
+    struct Sneaky: Step {
+        static let name = "sneaky"
+        static let version = 1
+        static let usesRunSeed = false
+        func run(_ input: Void, context: StepContext) async throws -> UInt64 {
+            var random = context.random()
+            return random.next()
+        }
+    }
+
+    @Test("a new run seed re-runs the steps that draw from it and reuses those that declare they do not")
+    func runSeedInCacheKey() async throws {
+        let engine = try TestEngine()
+        let pipeline = Pipeline("seeded") { p in
+            p.add(Draw())
+            p.add(Constant())
+        }
+        var config = RunConfig()
+        config.seed = 42
+        let first = try await engine.run(pipeline, config: config)
+        config.seed = 7
+        let second = try await engine.run(pipeline, config: config)
+        #expect(second.stepRun("draw")?.status == .completed, "seed 7 must not reuse seed 42's draw")
+        #expect(try second.value(UInt64.self, step: "draw") != first.value(UInt64.self, step: "draw"))
+        #expect(second.stepRun("constant")?.status == .cached)
+        // The record of a cached step run is the seed it was made with, not a claim about this run's seed.
+        config.seed = 42
+        let third = try await engine.run(pipeline, config: config)
+        #expect(third.stepRun("draw")?.cachedFrom == first.stepRun("draw")?.id)
+    }
+
+    @Test("a step that declares it does not use the run seed but draws from it fails, saying what to change")
+    func undeclaredSeedUse() async throws {
+        let engine = try TestEngine()
+        let result = try await engine.run(Pipeline("sneaky") { p in p.add(Sneaky()) })
+        #expect(result.stepRun("sneaky")?.status == .failed)
+        #expect(result.stepRun("sneaky")?.error?.contains("usesRunSeed") == true)
+    }
+
     @Test("changing one step's parameters re-runs it and everything downstream, nothing else")
     func parameterChange() async throws {
         let counter = Counter()

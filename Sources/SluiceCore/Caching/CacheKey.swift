@@ -20,6 +20,8 @@ public struct CacheKey: Codable, Sendable, Hashable, CustomStringConvertible {
         feed("step", ingredients.stepName)
         feed("version", String(ingredients.codeVersion))
         feed("parameters", ingredients.parameters)
+        // Only steps that draw from the run seed carry it, so keys of the others stay as they were.
+        if let seed = ingredients.stepSeed { feed("seed", String(seed)) }
         for input in ingredients.inputs {
             feed("input", input.name)
             feed("hash", input.contentHash)
@@ -39,24 +41,28 @@ public struct CacheKey: Codable, Sendable, Hashable, CustomStringConvertible {
         public var codeVersion: Int
         /// Canonical JSON of the resolved parameters (sorted keys).
         public var parameters: String
+        /// The step seed derived from the run's seed, for steps that draw from it (``Step/usesRunSeed``).
+        public var stepSeed: UInt64?
         public var inputs: [(name: String, contentHash: String)]
         public var outputs: [(name: String, materializer: String, materializerVersion: Int)]
 
         /// Collects the ingredients.
         public init(
-            stepName: String, codeVersion: Int, parameters: String,
+            stepName: String, codeVersion: Int, parameters: String, stepSeed: UInt64? = nil,
             inputs: [(name: String, contentHash: String)],
             outputs: [(name: String, materializer: String, materializerVersion: Int)]
         ) {
             self.stepName = stepName
             self.codeVersion = codeVersion
             self.parameters = parameters
+            self.stepSeed = stepSeed
             self.inputs = inputs
             self.outputs = outputs
         }
 
         public static func == (a: Ingredients, b: Ingredients) -> Bool {
             a.stepName == b.stepName && a.codeVersion == b.codeVersion && a.parameters == b.parameters
+                && a.stepSeed == b.stepSeed
                 && a.inputs.elementsEqual(b.inputs, by: { $0 == $1 })
                 && a.outputs.elementsEqual(b.outputs, by: { $0 == $1 })
         }

@@ -155,7 +155,7 @@ public final class PipelineBuilder {
             StepNode(
                 name: name, kind: identified?.stepName ?? String(describing: S.self),
                 codeVersion: identified?.codeVersion ?? S.version, inputs: edges, outputs: outputs,
-                cacheable: cache, binder: StepBinder(step, makeInput: makeInput)))
+                cacheable: cache, usesRunSeed: S.usesRunSeed, binder: StepBinder(step, makeInput: makeInput)))
         return nodes.count - 1
     }
 }
@@ -186,6 +186,8 @@ struct StepNode: Sendable {
     var inputs: [InputEdge]
     var outputs: [OutputSlot]
     var cacheable: Bool
+    /// Whether the step seed joins the cache key (``Step/usesRunSeed``).
+    var usesRunSeed: Bool
     var binder: StepBinder
 }
 

@@ -345,16 +345,18 @@ private struct Execution {
     func newStepRun(_ index: Int, inputs: Inputs) -> StepRun {
         let node = resolved.pipeline.nodes[index]
         let bound = resolved.steps[index]
+        let seed = SeededRandom.derive(seed: resolved.config.seed, name: node.name)
         let key = CacheKey(
             ingredients: .init(
                 stepName: node.name, codeVersion: node.codeVersion, parameters: bound.parametersJSON,
+                stepSeed: node.usesRunSeed ? seed : nil,
                 inputs: inputs.map { ($0.0.name, $0.1.contentHash) }
                     + (bound.externalFingerprint.map { [("external", $0)] } ?? []),
                 outputs: zip(node.outputs, resolved.materializers[index]).map { ($0.name, $1.identifier, $1.version) }))
         return StepRun(
             id: RecordID.make("step"), runID: run.id, stepName: node.name, kind: node.kind, status: .running,
-            cacheKey: key, codeVersion: node.codeVersion, parameters: bound.parametersJSON,
-            seed: SeededRandom.derive(seed: resolved.config.seed, name: node.name), startedAt: Date())
+            cacheKey: key, codeVersion: node.codeVersion, parameters: bound.parametersJSON, seed: seed,
+            startedAt: Date())
     }
 
     func inputEvents(_ stepRunID: String, _ inputs: Inputs) -> [Event] {
@@ -420,7 +422,7 @@ private struct Execution {
         let scratch = engine.scratchDirectory.appending(path: stepRun.id, directoryHint: .isDirectory)
         let context = StepContext(
             runID: run.id, stepName: node.name, seed: seed, logger: logger, scratchDirectory: scratch,
-            observer: observer)
+            observer: observer, declaresRunSeed: node.usesRunSeed)
 
         var artifactsOut: [ArtifactRecord] = []
         var produced: [any Sendable] = []
@@ -437,6 +439,7 @@ private struct Execution {
             let output = try await bound.execute(inputValues, context)
             try Task.checkCancellation()
             let recorded = context.recorded
+            if recorded.drewUndeclaredSeed { throw UndeclaredSeedError(step: node.name, kind: node.kind) }
             for (slot, materializer) in zip(node.outputs, materializers) {
                 let value = slot.extract(output)
                 produced.append(value)
@@ -524,6 +527,20 @@ func shielded(_ body: @escaping @Sendable () async throws -> Void) async throws 
         try await Task { try await body() }.value
     } else {
         try await body()
+    }
+}
+
+/// A step that declares `usesRunSeed = false` drew from the run seed: its output would change with the seed while
+/// its cache key would not.
+public struct UndeclaredSeedError: Error, CustomStringConvertible {
+    /// The step's name in the pipeline.
+    public var step: String
+    /// Its type.
+    public var kind: String
+    public var description: String {
+        "step '\(step)' (\(kind)) declares `usesRunSeed = false` but drew from context.random(), so its cache key "
+            + "would not change with the seed.\n  To fix: remove `usesRunSeed = false` from \(kind), or draw from "
+            + "context.random(seed:) with a seed among its parameters."
     }
 }
 

@@ -28,11 +28,21 @@ public protocol Step: Sendable {
     static var name: String { get }
     /// The code version; bump it when the same inputs and parameters would now give a different output.
     static var version: Int { get }
+    /// Whether the step draws from the run's seed (``StepContext/random()``), so that the step seed derived from
+    /// it joins the cache key. `true` unless a step declares otherwise; a step that declares `false` and then
+    /// calls `context.random()` fails, since its cache key would not change with the seed.
+    static var usesRunSeed: Bool { get }
     /// The parameters this invocation runs with; configuration may override them before a run.
     var parameters: Parameters { get set }
 
     /// Computes the output from the input.
     func run(_ input: Input, context: StepContext) async throws -> Output
+}
+
+extension Step {
+    /// Steps draw from the run seed unless they say they do not: a key with a seed it did not need only costs a
+    /// re-run when the seed changes, a key without one it needed reuses wrong results.
+    public static var usesRunSeed: Bool { true }
 }
 
 extension Step where Parameters == NoParameters {

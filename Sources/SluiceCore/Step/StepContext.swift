@@ -34,12 +34,16 @@ public final class StepContext: Sendable {
         var properties: [String: PropertyValue] = [:]
         var outputProperties: [String: [String: PropertyValue]] = [:]
         var scratchCreated = false
+        var drewUndeclaredSeed = false
     }
+
+    private let declaresRunSeed: Bool
 
     init(
         runID: RunID, stepName: String, seed: UInt64, logger: Logger, scratchDirectory: URL,
-        observer: (any RunObserver)?
+        observer: (any RunObserver)?, declaresRunSeed: Bool = true
     ) {
+        self.declaresRunSeed = declaresRunSeed
         self.runID = runID
         self.stepName = stepName
         self.seed = seed
@@ -48,8 +52,12 @@ public final class StepContext: Sendable {
         self.observer = observer
     }
 
-    /// A random generator seeded with this step run's ``seed``: the same run config gives the same numbers.
-    public func random() -> SeededRandom { SeededRandom(seed: seed) }
+    /// A random generator seeded with this step run's ``seed``: the same run config gives the same numbers, and
+    /// a new run seed a new cache key (a step that declares ``Step/usesRunSeed`` `false` fails if it calls this).
+    public func random() -> SeededRandom {
+        if !declaresRunSeed { state.withLock { $0.drewUndeclaredSeed = true } }
+        return SeededRandom(seed: seed)
+    }
 
     /// A random generator seeded with `seed`, for steps whose seed is one of their parameters.
     public func random(seed: UInt64) -> SeededRandom { SeededRandom(seed: seed) }
