@@ -12,8 +12,7 @@ public enum Sluice {
         pipelines: [Pipeline], materializers: MaterializerRegistry = .standard,
         arguments: [String] = Array(CommandLine.arguments.dropFirst())
     ) async -> Never {
-        Catalog.register(pipelines: pipelines, materializers: materializers)
-        let status = await SluiceCommand.run(arguments: arguments)
+        let status = await SluiceCommand.run(arguments: arguments, pipelines: pipelines, materializers: materializers)
         exit(status)
     }
 }

@@ -1,16 +1,15 @@
 import SluiceCore
-import Synchronization
 
-/// The pipelines and materializers compiled into this executable, handed over by `Sluice.main`.
-public enum Catalog {
-    private static let state = Mutex<(pipelines: [Pipeline], materializers: MaterializerRegistry)>(
-        ([], MaterializerRegistry()))
+/// The pipelines and materializers compiled into the executable running this command line, handed over by
+/// `Sluice.main` for the duration of ``SluiceCommand/run(arguments:pipelines:materializers:)`` (a task-local
+/// value, not global state: two command lines in one process, as tests run them, each see their own).
+struct Catalog: Sendable {
+    var pipelines: [Pipeline] = []
+    var materializers = MaterializerRegistry()
 
-    /// Registers what the CLI can run.
-    public static func register(pipelines: [Pipeline], materializers: MaterializerRegistry) {
-        state.withLock { $0 = (pipelines, materializers) }
-    }
+    /// The catalog of the command line running in this task.
+    @TaskLocal static var current = Catalog()
 
-    static var pipelines: [Pipeline] { state.withLock { $0.pipelines } }
-    static var materializers: MaterializerRegistry { state.withLock { $0.materializers } }
+    static var pipelines: [Pipeline] { current.pipelines }
+    static var materializers: MaterializerRegistry { current.materializers }
 }

@@ -4,8 +4,8 @@ import SluiceCore
 import SluiceData
 
 /// The `sluice` command line: `sluice <noun> <verb>`.
-public struct SluiceCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct SluiceCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: CommandLine.arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "sluice",
         abstract: "Reproducible, traceable ML pipelines.",
         version: RunEnvironment.sluiceVersion,
@@ -15,10 +15,20 @@ public struct SluiceCommand: AsyncParsableCommand {
             StackCommand.self, StoreCommand.self,
         ])
 
-    public init() {}
+    package init() {}
 
-    /// Parses the command line and runs the command, printing errors in Sluice's "what, then how to fix" form.
-    public static func run(arguments: [String]? = nil) async -> Int32 {
+    /// Parses the command line and runs the command with these pipelines and materializers, printing errors in
+    /// Sluice's "what, then how to fix" form; returns the exit status.
+    package static func run(
+        arguments: [String]? = nil, pipelines: [Pipeline] = [],
+        materializers: MaterializerRegistry = MaterializerRegistry()
+    ) async -> Int32 {
+        await Catalog.$current.withValue(Catalog(pipelines: pipelines, materializers: materializers)) {
+            await execute(arguments: arguments)
+        }
+    }
+
+    private static func execute(arguments: [String]?) async -> Int32 {
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -144,7 +144,7 @@ public struct LocalArtifactStore: ArtifactStore {
 
     /// The root-relative form of a URI recorded as an absolute `file://` URI (`file:///r/sha256/ab` →
     /// `sha256/ab`), or `nil` when it points outside any store layout.
-    public static func relativeURI(legacy uri: String) -> String? {
+    package static func relativeURI(legacy uri: String) -> String? {
         let fragment = uri.firstIndex(of: "#").map { String(uri[$0...]) } ?? ""
         let path = uri.firstIndex(of: "#").map { String(uri[..<$0]) } ?? uri
         guard path.hasPrefix("file://"), let url = URL(string: path) else { return nil }
