@@ -83,14 +83,7 @@ struct RunCommand: AsyncParsableCommand {
             create: true, stack: stackOption.name, stackOverrides: runConfig.stack, durability: runConfig.durability)
         let pipeline: Pipeline
         if let yaml {
-            // Register steps compare with the production version in the same store the run records in.
-            let registry = workspace.metadata
-            var baselines: [String: Baseline] = [:]
-            for (step, model) in yaml.registeredModels(config: runConfig) {
-                baselines[step] = try await Baseline.production(
-                    of: model, registry: registry, artifacts: workspace.artifacts)
-            }
-            pipeline = try yaml.build(context: ComponentContext(registry: registry, baselines: baselines))
+            pipeline = try await Self.build(yaml, config: runConfig, workspace: workspace)
         } else {
             pipeline = try selectPipeline()
         }
@@ -112,6 +105,17 @@ struct RunCommand: AsyncParsableCommand {
         case .cancelled: throw ExitCode(ExitStatus.interrupted.rawValue)
         default: throw ExitCode(ExitStatus.failed.rawValue)
         }
+    }
+
+    /// Builds a YAML pipeline over the workspace's stack: register steps compare with the production version in the
+    /// same store the run records in.
+    static func build(_ yaml: YAMLPipeline, config: RunConfig, workspace: Workspace) async throws -> Pipeline {
+        var baselines: [String: Baseline] = [:]
+        for (step, model) in yaml.registeredModels(config: config) {
+            baselines[step] = try await Baseline.production(
+                of: model, registry: workspace.metadata, artifacts: workspace.artifacts)
+        }
+        return try yaml.build(context: ComponentContext(registry: workspace.metadata, baselines: baselines))
     }
 
     /// Runs a resolved pipeline with live per-step progress on standard error and Ctrl-C cancelling it.

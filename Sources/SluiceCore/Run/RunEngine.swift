@@ -103,6 +103,87 @@ public struct RunEngine: Sendable {
     }
 }
 
+// MARK: - One step run
+
+extension RunEngine {
+    /// Runs the step called `step` of the recorded run `runID` of `pipeline`: the contract every out-of-process
+    /// orchestrator calls (`BINARY step run --run RUN --step STEP`). Reads the run's recorded config, resolves the
+    /// step's inputs from the recorded outputs of its upstream step runs in that run, checks the cache, executes
+    /// the step, writes its outputs and its record. The in-process scheduler runs steps through the same
+    /// `reuse` and `runStep` code.
+    /// - Returns: the step run's record (`completed`, `cached`, `failed` or `cancelled`).
+    /// - Throws: ``StepRunError`` when the run, the step or an upstream output is not there; a store error.
+    public func runStep(_ step: String, ofRun runID: RunID, pipeline: Pipeline, observer: (any RunObserver)? = nil)
+        async throws -> StepRun
+    {
+        guard let run = try await metadata.run(runID) else { throw StepRunError.unknownRun(runID) }
+        guard run.pipeline == pipeline.name else {
+            throw StepRunError(
+                problem: "run \(run.id) is a run of pipeline '\(run.pipeline)', not '\(pipeline.name)'.",
+                fix: "start the step with the executable (or YAML file) of pipeline '\(run.pipeline)'.")
+        }
+        var tree = try ConfigValue.parseYAML(run.config, source: "the config recorded with run \(run.id)")
+        if let entries = tree.entries { tree = ConfigValue(.object(entries.filter { $0.key != "pipeline" })) }
+        let resolved = try resolve(pipeline, config: try RunConfig(tree: tree))
+        let nodes = pipeline.nodes
+        guard let index = nodes.firstIndex(where: { $0.name == step }) else {
+            let guess = pipeline.stepNames.closest(to: step).map { " Did you mean '\($0)'?" } ?? ""
+            throw StepRunError(
+                problem: "pipeline '\(pipeline.name)' has no step named '\(step)'.\(guess)",
+                fix: "use one of \(pipeline.stepNames.joined(separator: ", ")).")
+        }
+        // Each input from the newest completed (or cached) step run of its producer in this run.
+        let recorded = try await metadata.stepRuns(ofRun: run.id)
+        var inputs: Execution.Inputs = []
+        for edge in nodes[index].inputs {
+            let producer = nodes[edge.node].name
+            guard
+                let source = recorded.last(where: {
+                    $0.stepName == producer && ($0.status == .completed || $0.status == .cached)
+                }),
+                let artifact = try await metadata.outputs(ofStepRun: source.id)[edge.output]
+            else {
+                throw StepRunError(
+                    problem: "step '\(step)' reads '\(edge.name)', but run \(run.id) has no finished '\(producer)' "
+                        + "step run yet.",
+                    fix: "run step '\(producer)' of this run first (its orchestrator starts steps in DAG order).")
+            }
+            inputs.append((edge, artifact, nil))
+        }
+        artifacts.sweepAbandonedTemporaries()
+        let execution = Execution(engine: self, resolved: resolved, run: run, observer: observer)
+        let outcome: Execution.StepOutcome
+        if let (reused, record) = await execution.reuse(index, inputs: inputs) {
+            if let record {
+                try await shielded { [metadata] in try await metadata.insertCachedStepRuns([record]) }
+            }
+            outcome = reused
+        } else {
+            outcome = await execution.runStep(index, inputs: inputs)
+        }
+        if let storeError = outcome.storeError { throw StoreFailure(message: storeError) }
+        return outcome.stepRun
+    }
+}
+
+/// A step run that cannot start: an unknown run or step, or an upstream output not written yet.
+public struct StepRunError: SluiceError, Equatable {
+    public var problem: String
+    public var fix: String
+    public var description: String { "\(problem)\n  To fix: \(fix)" }
+    public var exitStatus: ExitStatus { .unusableInput }
+
+    /// Creates the error.
+    public init(problem: String, fix: String) {
+        self.problem = problem
+        self.fix = fix
+    }
+
+    static func unknownRun(_ id: String) -> StepRunError {
+        StepRunError(problem: "no run matches '\(id)'.", fix: "list runs with `sluice runs list`.")
+    }
+}
+
 /// A pipeline whose parameters are resolved against a config: what will run, and the config to store.
 public struct ResolvedPipeline: Sendable {
     /// The pipeline.
@@ -173,8 +254,9 @@ public struct RunResult: Sendable {
 
 // MARK: - Execution
 
-/// The state of one run in progress. Only the scheduling loop touches it; steps run in child tasks.
-private struct Execution {
+/// The state of one run in progress. Only the scheduling loop touches it; steps run in child tasks. Its `reuse` and
+/// `runStep` are also how ``RunEngine/runStep(_:ofRun:pipeline:observer:)`` runs a single step run.
+struct Execution {
     let engine: RunEngine
     let resolved: ResolvedPipeline
     let run: Run

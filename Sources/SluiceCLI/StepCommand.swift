@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import SluiceComponents
+import SluiceCore
+
+/// `step run`: runs one step run of a recorded run, the entry point out-of-process orchestrators call.
+struct StepCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "step", abstract: "Run one step of a recorded run (the entry point of orchestrators).",
+        subcommands: [RunStep.self])
+
+    struct RunStep: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "run",
+            abstract: "Run step STEP of run RUN: inputs from the run's records, outputs and record to the stack.",
+            discussion: """
+                Reads the run's recorded config, takes each input from the newest finished step run of its \
+                producer in that run, checks the cache, runs the step, writes its outputs to the artifact store and \
+                its record to the metadata store. Exit status: 0 done or cached, 1 the step failed, 2 the run, \
+                the step or an upstream output is not there (or another usage mistake), 130 cancelled. \
+                See docs/step-runner.md.
+                """)
+        @Option(help: "The run (ID or unique prefix).") var run: String
+        @Option(help: "The step's name in the pipeline.") var step: String
+        @Option(help: "The YAML pipeline file, for runs of YAML pipelines (through `sluice`).") var file: String?
+        @OptionGroup var stackOption: StackOption
+
+        func run() async throws {
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+            let record = try await workspace.requireRun(run)
+            let pipeline: Pipeline
+            if let file {
+                let yaml = try YAMLPipeline.load(contentsOf: URL(fileURLWithPath: file))
+                pipeline = try await RunCommand.build(yaml, config: yaml.config, workspace: workspace)
+            } else if let compiled = Catalog.pipelines.first(where: { $0.name == record.pipeline }) {
+                pipeline = compiled
+            } else {
+                throw CLIError(
+                    problem: "run \(record.id) is a run of pipeline '\(record.pipeline)', which this executable "
+                        + "does not have.",
+                    fix: "start the step with that pipeline's executable, or pass --file for a YAML pipeline.")
+            }
+            let reporter = RunReporter(terminal: .standardError)
+            let engine = workspace.engine()
+            let task = Task { try await engine.runStep(step, ofRun: record.id, pipeline: pipeline, observer: reporter) }
+            let interrupts = InterruptHandler { task.cancel() }  // Ctrl-C: the step is recorded cancelled
+            defer { interrupts.stop() }
+            let stepRun = try await task.value
+            await workspace.stack.close()
+            switch stepRun.status {
+            case .completed, .cached: return
+            case .cancelled: throw ExitCode(ExitStatus.interrupted.rawValue)
+            default: throw ExitCode(ExitStatus.failed.rawValue)
+            }
+        }
+    }
+}
