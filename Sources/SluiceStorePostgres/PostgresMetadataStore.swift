@@ -173,89 +173,48 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
             """)
     }
 
+    // A step run's rows are written in one statement of data-modifying CTEs: atomic like a transaction, one round
+    // trip instead of BEGIN, a statement per table and COMMIT. This is on every step's path.
+
     public func insert(_ stepRun: StepRun, inputs: [Event]) async throws {
-        try await transaction { connection in
-            try await self.upsert(stepRun, connection)
-            try await self.insert(inputs, connection)
-        }
+        var batch = StatementBatch()
+        batch.upsert(stepRun)
+        batch.insert(inputs)
+        try await execute(batch)
     }
 
     public func finishStepRun(_ stepRun: StepRun, metrics: [MetricRecord]) async throws {
-        try await transaction { connection in
-            try await self.upsert(stepRun, connection)
-            try await self.insert(metrics, for: stepRun.id, connection)
-        }
+        var batch = StatementBatch()
+        batch.upsert(stepRun)
+        batch.insert(metrics, for: stepRun.id)
+        try await execute(batch)
     }
 
     public func completeStepRun(_ stepRun: StepRun, outputs: [ArtifactRecord], metrics: [MetricRecord]) async throws {
-        try await transaction { connection in
-            try await self.upsert(stepRun, connection)
-            for a in outputs {
-                try await connection.query(
-                    """
-                    INSERT INTO artifacts (id, name, type_name, uri, content_hash, size, materializer,
-                        materializer_version, properties, producer_step_run_id, created_at)
-                    VALUES (\(a.id), \(a.name), \(a.typeName), \(a.uri), \(a.contentHash), \(a.size),
-                        \(a.materializer), \(a.materializerVersion), \(json(a.properties)), \(a.producerStepRunID),
-                        \(a.createdAt.timeIntervalSince1970))
-                    """, logger: self.logger)
-            }
-            try await self.insert(
-                outputs.map { Event(stepRunID: stepRun.id, artifactID: $0.id, kind: .output, name: $0.name) },
-                connection)
-            try await self.insert(metrics, for: stepRun.id, connection)
-        }
+        var batch = StatementBatch()
+        batch.upsert(stepRun)
+        batch.insert(outputs)
+        batch.insert(outputs.map { Event(stepRunID: stepRun.id, artifactID: $0.id, kind: .output, name: $0.name) })
+        batch.insert(metrics, for: stepRun.id)
+        try await execute(batch)
     }
 
     public func insertCachedStepRuns(_ records: [CachedStepRun]) async throws {
-        try await transaction { connection in
-            for record in records {
-                try await self.upsert(record.stepRun, connection)
-                try await self.insert(record.events, connection)
-            }
+        // Chunks keep a statement well under PostgreSQL's 65,535 parameters.
+        var start = 0
+        while start < records.count {
+            let chunk = records[start..<min(records.count, start + 200)]
+            var batch = StatementBatch()
+            batch.upsert(chunk.map(\.stepRun))
+            batch.insert(chunk.flatMap(\.events))
+            try await execute(batch)
+            start += chunk.count
         }
     }
 
-    private func upsert(_ s: StepRun, _ connection: PostgresConnection) async throws {
-        try await connection.query(
-            """
-            INSERT INTO step_runs (id, run_id, step_name, kind, status, cache_key, code_version, parameters, seed,
-                started_at, ended_at, error, log_path, cached_from, properties)
-            VALUES (\(s.id), \(s.runID), \(s.stepName), \(s.kind), \(s.status.rawValue), \(s.cacheKey?.rawValue),
-                \(s.codeVersion), \(s.parameters), \(Int64(bitPattern: s.seed)), \(s.startedAt?.timeIntervalSince1970),
-                \(s.endedAt?.timeIntervalSince1970), \(s.error), \(s.logPath), \(s.cachedFrom), \(json(s.properties)))
-            ON CONFLICT (id) DO UPDATE SET status = excluded.status, ended_at = excluded.ended_at,
-                error = excluded.error, log_path = excluded.log_path, properties = excluded.properties
-            """, logger: logger)
-    }
-
-    private func insert(_ events: [Event], _ connection: PostgresConnection) async throws {
-        guard !events.isEmpty else { return }
-        var binds = PostgresBindings(capacity: events.count * 4)
-        var values: [String] = []
-        for (i, e) in events.enumerated() {
-            values.append("($\(4 * i + 1), $\(4 * i + 2), $\(4 * i + 3), $\(4 * i + 4))")
-            binds.append(e.stepRunID)
-            binds.append(e.artifactID)
-            binds.append(e.kind.rawValue)
-            binds.append(e.name)
-        }
-        try await connection.query(
-            PostgresQuery(
-                unsafeSQL: "INSERT INTO events (step_run_id, artifact_id, kind, name) VALUES "
-                    + values.joined(separator: ", "), binds: binds), logger: logger)
-    }
-
-    private func insert(_ metrics: [MetricRecord], for stepRunID: String, _ connection: PostgresConnection)
-        async throws
-    {
-        for m in metrics {
-            try await connection.query(
-                """
-                INSERT INTO metrics (step_run_id, name, value, step, logged_at)
-                VALUES (\(stepRunID), \(m.name), \(m.value), \(m.step), \(m.loggedAt.timeIntervalSince1970))
-                """, logger: logger)
-        }
+    private func execute(_ batch: StatementBatch) async throws {
+        guard let query = batch.query else { return }
+        try await execute(query)
     }
 
     // MARK: Reads
@@ -500,6 +459,108 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
     static func decode<T: Decodable>(_ type: T.Type, _ text: String?) -> T? {
         guard let text else { return nil }
         return try? JSONDecoder().decode(T.self, from: Data(text.utf8))
+    }
+}
+
+/// Several inserts as one statement (`WITH c0 AS (INSERT …), c1 AS (INSERT …) SELECT 1`): PostgreSQL runs it
+/// atomically and checks foreign keys when it ends, so rows may reference rows of another part.
+struct StatementBatch {
+    private var parts: [String] = []
+    private var binds = PostgresBindings()
+
+    /// The statement, or `nil` when there is nothing to write.
+    var query: PostgresQuery? {
+        guard !parts.isEmpty else { return nil }
+        let ctes = parts.enumerated().map { "c\($0.offset) AS (\($0.element))" }.joined(separator: ", ")
+        return PostgresQuery(unsafeSQL: "WITH \(ctes) SELECT 1", binds: binds)
+    }
+
+    /// Adds `INSERT INTO table (columns) VALUES (…), (…) suffix` with one row of values per element.
+    mutating func insert(
+        into table: String, _ columns: String, rows: Int, suffix: String = "",
+        values: (inout PostgresBindings, Int) -> Void
+    ) {
+        guard rows > 0 else { return }
+        let width = columns.split(separator: ",").count
+        var tuples: [String] = []
+        for row in 0..<rows {
+            let first = binds.count + 1
+            values(&binds, row)
+            precondition(binds.count - first + 1 == width, "\(table): \(width) columns, other count of values")
+            tuples.append("(" + (first..<first + width).map { "$\($0)" }.joined(separator: ", ") + ")")
+        }
+        parts.append("INSERT INTO \(table) (\(columns)) VALUES \(tuples.joined(separator: ", ")) \(suffix)")
+    }
+
+    mutating func upsert(_ stepRun: StepRun) { upsert([stepRun]) }
+
+    mutating func upsert(_ stepRuns: [StepRun]) {
+        insert(
+            into: "step_runs",
+            "id, run_id, step_name, kind, status, cache_key, code_version, parameters, seed, started_at, ended_at, "
+                + "error, log_path, cached_from, properties", rows: stepRuns.count,
+            suffix: """
+                ON CONFLICT (id) DO UPDATE SET status = excluded.status, ended_at = excluded.ended_at,
+                    error = excluded.error, log_path = excluded.log_path, properties = excluded.properties
+                """
+        ) { binds, row in
+            let s = stepRuns[row]
+            binds.append(s.id)
+            binds.append(s.runID)
+            binds.append(s.stepName)
+            binds.append(s.kind)
+            binds.append(s.status.rawValue)
+            binds.append(s.cacheKey?.rawValue)
+            binds.append(s.codeVersion)
+            binds.append(s.parameters)
+            binds.append(Int64(bitPattern: s.seed))
+            binds.append(s.startedAt?.timeIntervalSince1970)
+            binds.append(s.endedAt?.timeIntervalSince1970)
+            binds.append(s.error)
+            binds.append(s.logPath)
+            binds.append(s.cachedFrom)
+            binds.append(json(s.properties))
+        }
+    }
+
+    mutating func insert(_ events: [Event]) {
+        insert(into: "events", "step_run_id, artifact_id, kind, name", rows: events.count) { binds, row in
+            binds.append(events[row].stepRunID)
+            binds.append(events[row].artifactID)
+            binds.append(events[row].kind.rawValue)
+            binds.append(events[row].name)
+        }
+    }
+
+    mutating func insert(_ artifacts: [ArtifactRecord]) {
+        insert(
+            into: "artifacts",
+            "id, name, type_name, uri, content_hash, size, materializer, materializer_version, properties, "
+                + "producer_step_run_id, created_at", rows: artifacts.count
+        ) { binds, row in
+            let a = artifacts[row]
+            binds.append(a.id)
+            binds.append(a.name)
+            binds.append(a.typeName)
+            binds.append(a.uri)
+            binds.append(a.contentHash)
+            binds.append(a.size)
+            binds.append(a.materializer)
+            binds.append(a.materializerVersion)
+            binds.append(json(a.properties))
+            binds.append(a.producerStepRunID)
+            binds.append(a.createdAt.timeIntervalSince1970)
+        }
+    }
+
+    mutating func insert(_ metrics: [MetricRecord], for stepRunID: String) {
+        insert(into: "metrics", "step_run_id, name, value, step, logged_at", rows: metrics.count) { binds, row in
+            binds.append(stepRunID)
+            binds.append(metrics[row].name)
+            binds.append(metrics[row].value)
+            binds.append(metrics[row].step)
+            binds.append(metrics[row].loggedAt.timeIntervalSince1970)
+        }
     }
 }
 

@@ -123,7 +123,11 @@ public enum PostgresDatabases {
             configuration: PostgresClient.Configuration(
                 host: target.host, port: target.port, username: target.user, password: password ?? target.password,
                 database: target.database, tls: .disable),
-            backgroundLogger: Logger(label: "sluice.postgres.admin"))
+            backgroundLogger: {
+                var logger = Logger(label: "sluice.postgres.admin")
+                logger.logLevel = .error
+                return logger
+            }())
         let runner = Task { await client.run() }
         defer { runner.cancel() }
         do {
