@@ -137,6 +137,28 @@ print(
         format: "\nlinear fit over chains: fresh %.3f ms/step + %.2f ms/run; cached %.3f ms/step + %.2f ms/run",
         freshFit.slope * 1000, freshFit.intercept * 1000, cachedFit.slope * 1000, cachedFit.intercept * 1000))
 
+// Where a step's time goes: one store round trip (a cache lookup that misses), the floor of every store call.
+do {
+    let directory = FileManager.default.temporaryDirectory.appending(
+        path: "sluice-bench-rt-\(UUID().uuidString.prefix(6))")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let store = try await engine(in: directory).metadata
+    let key = CacheKey(rawValue: "sha256:missing")
+    _ = try await store.cacheHit(for: key)
+    var samples: [Double] = []
+    for _ in 0..<2_000 {
+        let start = ContinuousClock.now
+        _ = try await store.cacheHit(for: key)
+        let elapsed = ContinuousClock.now - start
+        samples.append(Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds))
+    }
+    print(
+        String(
+            format: "one store round trip (a cache lookup that misses), median of 2000: %.3f ms", median(samples) * 1000
+        ))
+}
+
 // A fully cached 10-step run as a whole process, the way a user runs it (start-up, store open, run, summary).
 let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
 let project = FileManager.default.temporaryDirectory.appending(path: "sluice-bench-cli-\(UUID().uuidString.prefix(6))")
