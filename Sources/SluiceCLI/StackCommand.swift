@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SluiceCore
 import SluiceStack
+import SluiceStorePostgres
 
 /// `sluice stack`: the named stacks of the project's stack file.
 struct StackCommand: AsyncParsableCommand {
@@ -42,18 +43,11 @@ struct StackCommand: AsyncParsableCommand {
             let rows = file.stacks.map { entry in
                 [
                     (entry.name == file.defaultStack ? "* " : "  ") + entry.name, entry.settings.orchestrator ?? "",
-                    entry.settings.metadataStore.map(Self.redacted) ?? "", entry.settings.artifactStore ?? "",
+                    entry.settings.metadataStore.map(PostgresURL.redacting) ?? "", entry.settings.artifactStore ?? "",
                 ]
             }
             print(renderTable(["STACK", "ORCHESTRATOR", "METADATA", "ARTIFACTS"], rows, terminal: .standardOutput))
             print("(* default; pick another with --stack NAME)")
-        }
-
-        static func redacted(_ location: String) -> String {
-            guard let at = location.lastIndex(of: "@"), let scheme = location.range(of: "://") else { return location }
-            let credentials = location[scheme.upperBound..<at]
-            guard let colon = credentials.firstIndex(of: ":") else { return location }
-            return String(location[..<colon]) + ":***" + String(location[at...])
         }
     }
 

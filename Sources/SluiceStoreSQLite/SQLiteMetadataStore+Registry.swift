@@ -7,7 +7,6 @@ extension SQLiteMetadataStore: ModelRegistry {
         model: String, artifactID: String, runID: String?, createdBy: String, metrics: [String: Double],
         datasetVersion: String?
     ) async throws -> ModelVersion {
-        let metricsJSON = String(decoding: try JSONEncoder.sorted.encode(metrics), as: UTF8.self)
         return try write { db in
             let next =
                 (try Int.fetchOne(
@@ -16,16 +15,7 @@ extension SQLiteMetadataStore: ModelRegistry {
             let version = ModelVersion(
                 model: model, version: next, artifactID: artifactID, runID: runID, stage: .none, createdAt: Date(),
                 createdBy: createdBy, metrics: metrics, datasetVersion: datasetVersion)
-            try db.execute(
-                sql: """
-                    INSERT INTO model_versions
-                        (model, version, artifact_id, run_id, stage, created_at, created_by, metrics, dataset_version)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    model, next, artifactID, runID, ModelStage.none.rawValue, version.createdAt.timeIntervalSince1970,
-                    createdBy, metricsJSON, datasetVersion,
-                ])
+            try Self.insert(version, db)
             return version
         }
     }
@@ -53,17 +43,7 @@ extension SQLiteMetadataStore: ModelRegistry {
                     sql: "UPDATE model_versions SET stage = ? WHERE model = ? AND version = ?",
                     arguments: [record.stage.rawValue, model, record.version])
             }
-            for change in changes {
-                try db.execute(
-                    sql: """
-                        INSERT INTO stage_changes (model, version, from_stage, to_stage, at, by, reason)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        model, change.version, change.from.rawValue, change.to.rawValue,
-                        change.at.timeIntervalSince1970, change.by, change.reason,
-                    ])
-            }
+            for change in changes { try Self.insert(change, db) }
             return updated.last!
         }
     }
@@ -112,31 +92,35 @@ extension SQLiteMetadataStore: ModelRegistry {
     public func importModel(_ versions: [ModelVersion], changes: [StageChange]) async throws {
         try write { db in
             try RegistryRules.checkImport(versions, existing: try Self.versions(db, model: versions.first?.model))
-            for v in versions {
-                try db.execute(
-                    sql: """
-                        INSERT INTO model_versions
-                            (model, version, artifact_id, run_id, stage, created_at, created_by, metrics, dataset_version)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        v.model, v.version, v.artifactID, v.runID, v.stage.rawValue, v.createdAt.timeIntervalSince1970,
-                        v.createdBy, String(decoding: try JSONEncoder.sorted.encode(v.metrics), as: UTF8.self),
-                        v.datasetVersion,
-                    ])
-            }
-            for change in changes {
-                try db.execute(
-                    sql: """
-                        INSERT INTO stage_changes (model, version, from_stage, to_stage, at, by, reason)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        change.model, change.version, change.from.rawValue, change.to.rawValue,
-                        change.at.timeIntervalSince1970, change.by, change.reason,
-                    ])
-            }
+            for version in versions { try Self.insert(version, db) }
+            for change in changes { try Self.insert(change, db) }
         }
+    }
+
+    private static func insert(_ v: ModelVersion, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO model_versions
+                    (model, version, artifact_id, run_id, stage, created_at, created_by, metrics, dataset_version)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                v.model, v.version, v.artifactID, v.runID, v.stage.rawValue, v.createdAt.timeIntervalSince1970,
+                v.createdBy, String(decoding: try JSONEncoder.sorted.encode(v.metrics), as: UTF8.self),
+                v.datasetVersion,
+            ])
+    }
+
+    private static func insert(_ change: StageChange, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO stage_changes (model, version, from_stage, to_stage, at, by, reason)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                change.model, change.version, change.from.rawValue, change.to.rawValue,
+                change.at.timeIntervalSince1970, change.by, change.reason,
+            ])
     }
 
     private static func versions(_ db: Database, model: String?) throws -> [ModelVersion] {
