@@ -10,15 +10,6 @@ struct StackCommand: AsyncParsableCommand {
         commandName: "stack", abstract: "List the project's stacks and show one opened.",
         subcommands: [List.self, Show.self], defaultSubcommand: List.self)
 
-    static func project() throws -> Project {
-        guard let project = Project.find() else {
-            throw CLIError(
-                problem: "no Sluice project here: no .sluice/ folder in \(Project.currentDirectory.path) or above.",
-                fix: "run `sluice init` here, or set SLUICE_PROJECT.")
-        }
-        return project
-    }
-
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The stacks in .sluice/stack.yaml.")
         @Flag(help: "Print JSON.") var json = false
@@ -30,7 +21,7 @@ struct StackCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let project = try StackCommand.project()
+            let project = try Workspace.requireProject()
             let file = try project.stacks()
             if json {
                 return print(
@@ -68,7 +59,7 @@ struct StackCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let project = try StackCommand.project()
+            let project = try Workspace.requireProject()
             let stack = try await Stack.open(project: project, name: name)
             let runs = try await stack.metadata.pipelines().reduce(0) { $0 + $1.runCount }
             let models = try await stack.metadata.registeredModels().count

@@ -22,11 +22,7 @@ struct StoreCommand: AsyncParsableCommand {
         @Option(help: "The stack to copy from (default: the stack file's default).") var from: String?
 
         func run() async throws {
-            guard let project = Project.find() else {
-                throw CLIError(
-                    problem: "no Sluice project here: no .sluice/ folder in \(Project.currentDirectory.path) or above.",
-                    fix: "run this inside the project whose records you want to copy.")
-            }
+            let project = try Workspace.requireProject()
             let source = try await Stack.open(project: project, name: from)
             guard source.name != to else {
                 throw CLIError(problem: "--to names the stack being copied from ('\(to)').", fix: "name another stack.")

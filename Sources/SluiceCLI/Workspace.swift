@@ -22,20 +22,21 @@ struct Workspace {
         create: Bool, stack name: String? = nil, stackOverrides: StackSettings = StackSettings(),
         durability: Durability? = nil
     ) async throws -> Workspace {
-        let project: Project
-        if create {
-            project = try Project.findOrCreate()
-        } else if let found = Project.find() {
-            project = found
-        } else {
-            throw CLIError(
-                problem: "no Sluice project here: no .sluice/ folder in \(Project.currentDirectory.path) or above.",
-                fix: "run `sluice init` here, run a pipeline (which creates one), or set SLUICE_PROJECT.")
-        }
+        let project = create ? try Project.findOrCreate() : try requireProject()
         let stack = try await Stack.open(
             project: project, name: name, overrides: stackOverrides, durability: durability,
             materializers: Catalog.materializers)
         return Workspace(project: project, stack: stack)
+    }
+
+    /// The nearest project, or an error saying how to make one.
+    static func requireProject() throws -> Project {
+        guard let project = Project.find() else {
+            throw CLIError(
+                problem: "no Sluice project here: no .sluice/ folder in \(Project.currentDirectory.path) or above.",
+                fix: "run `sluice init` here, run a pipeline (which creates one), or set SLUICE_PROJECT.")
+        }
+        return project
     }
 
     /// An engine over this stack with the full environment capture (git state, binary hash).

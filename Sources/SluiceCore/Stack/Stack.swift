@@ -41,14 +41,6 @@ public struct Stack: Sendable {
         self.closeStores = close
     }
 
-    /// The same stack with other materializers (a pipeline executable's own types).
-    public func with(materializers: MaterializerRegistry) -> Stack {
-        Stack(
-            name: name, settings: settings, metadata: metadata, artifacts: artifacts, materializers: materializers,
-            orchestrator: orchestrator, metadataLocation: metadataLocation, workDirectory: workDirectory,
-            close: closeStores)
-    }
-
     /// A run engine over this stack; `environment` captures the run's environment (git state, binary hash).
     public func engine(environment: @escaping @Sendable () async -> RunEnvironment = { RunEnvironment.basic() })
         -> RunEngine
