@@ -6,6 +6,8 @@
 //   swift run -c release EngineOverhead --postgres postgres://USER:PASSWORD@127.0.0.1:5433/DB
 //                                   # the same on PostgreSQL: a fresh database per repetition (the role needs
 //                                   # CREATEDB); Benchmarks/engine_overhead_postgres.sh starts a local server
+//   swift run -c release EngineOverhead --process  # the process orchestrator: every fresh step a child process
+//                                   # (`EngineOverhead cli step run …`); combines with --postgres
 import Foundation
 import Sluice
 import SluiceStorePostgres
@@ -32,13 +34,18 @@ func fan(_ width: Int) -> Pipeline {
     }
 }
 
+let lengths = [1, 10, 100, 1000]
+
 if CommandLine.arguments.dropFirst().first == "cli" {
-    await Sluice.main(pipelines: [chain(10)], arguments: Array(CommandLine.arguments.dropFirst(2)))
+    // The command line of this executable: the whole-process run below, and the step runs of --process.
+    await Sluice.main(
+        pipelines: lengths.map(chain) + [fan(100)], arguments: Array(CommandLine.arguments.dropFirst(2)))
 }
 
 let quick = CommandLine.arguments.contains("--quick")
 let postgres = CommandLine.arguments.firstIndex(of: "--postgres").map { CommandLine.arguments[$0 + 1] }
-let repetitions = quick ? 5 : 15
+let processOrchestrator = CommandLine.arguments.contains("--process")
+let repetitions = processOrchestrator ? (quick ? 3 : 5) : (quick ? 5 : 15)
 
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
@@ -56,12 +63,17 @@ func engine(in directory: URL) async throws -> RunEngine {
         settings.passwordEnv = "SLUICE_BENCH_PASSWORD"
         setenv("SLUICE_BENCH_PASSWORD", try PostgresURL(postgres).password ?? "", 1)
     }
+    if processOrchestrator { settings.orchestrator = "process" }
     let project = try Project.create(at: directory, settings: settings)
     let stack = try await Stack.open(project: project)
-    return stack.engine(environment: {
-        await RunEnvironment.capture(
-            gitDirectory: directory, cacheDirectory: project.directory.appending(path: "cache"))
-    })
+    return stack.engine(
+        environment: {
+            await RunEnvironment.capture(
+                gitDirectory: directory, cacheDirectory: project.directory.appending(path: "cache"))
+        },
+        launcher: ProcessStepLauncher(
+            command: [ProcessStepLauncher.currentExecutable, "cli"], arguments: stack.stepArguments,
+            environment: stack.stepEnvironment))
 }
 
 func seconds(_ body: () async throws -> Void) async rethrows -> Double {
@@ -101,11 +113,16 @@ print(
 )
 print(
     "stores: \(postgres.map { "PostgreSQL at \(PostgresURL.redacting($0))" } ?? "SQLite (WAL, synchronous=NORMAL)")"
-        + " + local artifact store; environment capture on (git, binary hash)\n")
+        + " + local artifact store; environment capture on (git, binary hash)")
+print(
+    "orchestrator: "
+        + (processOrchestrator
+            ? "process (every fresh step run a child process: `EngineOverhead cli step run …`)\n"
+            : "in-process\n"))
 print("pipeline          steps   fresh run   per step   cached run   per step")
 var freshPoints: [(Double, Double)] = []
 var cachedPoints: [(Double, Double)] = []
-for length in [1, 10, 100, 1000] {
+for length in lengths {
     let (fresh, cached) = try await measure(chain(length), steps: length)
     freshPoints.append((Double(length), fresh))
     cachedPoints.append((Double(length), cached))

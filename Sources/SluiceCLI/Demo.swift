@@ -33,27 +33,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let workspace = try await Workspace.open(create: true, stack: stackOption.name)
-        let registry = workspace.metadata
-        // The data lives in the project; writing the same bytes again keeps its version (and the cache).
-        let dataDirectory = workspace.project.directory.appending(path: "demo")
-        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
-        let dataFile = dataDirectory.appending(path: "penguins.csv")
-        let bytes = Data(DemoData.penguinsCSV.utf8)
-        if (try? Data(contentsOf: dataFile)) != bytes { try bytes.write(to: dataFile, options: .atomic) }
-
-        var options = StandardPipeline.Options(model: Self.model, paths: [dataFile.path], label: "species")
-        options.name = "penguins-demo"
-        options.slices = ["island"]
-        options.thresholds = [
-            MetricThreshold(metric: "accuracy", atLeast: 0.9),
-            MetricThreshold(metric: "macro_f1", atLeast: 0.9),
-            MetricThreshold(metric: "accuracy", maxDegradation: 0.02),
-        ]
-        options.rounds = 50
-        options.maxDepth = 4
-        let baseline = try await Baseline.production(
-            of: Self.model, registry: registry, artifacts: workspace.artifacts)
-        let pipeline = StandardPipeline.make(options, registry: registry, baseline: baseline)
+        let pipeline = try await Self.pipeline(workspace)
         var config = RunConfig()
         try config.apply(overrides: overrides)
         let engine = workspace.engine()
@@ -66,6 +46,35 @@ struct DemoCommand: AsyncParsableCommand {
         RunCommand.printSummary(result, workspace: workspace)
         guard result.run.status == .completed else { throw ExitCode(ExitStatus.failed.rawValue) }
         try printOutcome(result, workspace: workspace)
+    }
+
+    /// The demo's pipeline name, by which `step run` knows to build it.
+    static let pipelineName = "penguins-demo"
+
+    /// The standard pipeline over the shipped penguins data in the workspace's project, registering against the
+    /// workspace's registry.
+    static func pipeline(_ workspace: Workspace) async throws -> Pipeline {
+        let registry = workspace.metadata
+        // The data lives in the project; writing the same bytes again keeps its version (and the cache).
+        let dataDirectory = workspace.project.directory.appending(path: "demo")
+        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        let dataFile = dataDirectory.appending(path: "penguins.csv")
+        let bytes = Data(DemoData.penguinsCSV.utf8)
+        if (try? Data(contentsOf: dataFile)) != bytes { try bytes.write(to: dataFile, options: .atomic) }
+
+        var options = StandardPipeline.Options(model: Self.model, paths: [dataFile.path], label: "species")
+        options.name = pipelineName
+        options.slices = ["island"]
+        options.thresholds = [
+            MetricThreshold(metric: "accuracy", atLeast: 0.9),
+            MetricThreshold(metric: "macro_f1", atLeast: 0.9),
+            MetricThreshold(metric: "accuracy", maxDegradation: 0.02),
+        ]
+        options.rounds = 50
+        options.maxDepth = 4
+        let baseline = try await Baseline.production(
+            of: Self.model, registry: registry, artifacts: workspace.artifacts)
+        return StandardPipeline.make(options, registry: registry, baseline: baseline)
     }
 
     private func printOutcome(_ result: RunResult, workspace: Workspace) throws {

@@ -87,7 +87,7 @@ struct RunCommand: AsyncParsableCommand {
         } else {
             pipeline = try selectPipeline()
         }
-        let engine = workspace.engine()
+        let engine = workspace.engine(pipelineFile: yaml != nil ? self.pipeline : nil)
         let resolved = try engine.resolve(pipeline, config: runConfig)
         if printConfig {
             print(resolved.configYAML, terminator: "")
@@ -219,29 +219,34 @@ final class CancellationLatch: Sendable {
     }
 }
 
-/// Turns the first Ctrl-C into a callback and the second into an immediate exit.
+/// Turns the first Ctrl-C (SIGINT) or SIGTERM (from an orchestrator, a scheduler, `kill`) into a callback and the
+/// second into an immediate exit.
 final class InterruptHandler: @unchecked Sendable {
-    // @unchecked: the signal source is only resumed at init and cancelled once in stop().
-    private let source: any DispatchSourceSignal
+    // @unchecked: the signal sources are only resumed at init and cancelled once in stop().
+    private let sources: [any DispatchSourceSignal]
+    private static let signals = [SIGINT, SIGTERM]
 
     init(onFirst: @escaping @Sendable () -> Void) {
-        signal(SIGINT, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         let count = Counter()
-        source.setEventHandler {
-            if count.increment() == 1 { onFirst() } else { exit(130) }
+        let queue = DispatchQueue(label: "sluice.signals")
+        sources = Self.signals.map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler {
+                if count.increment() == 1 { onFirst() } else { exit(130) }
+            }
+            source.resume()
+            return source
         }
-        source.resume()
-        self.source = source
     }
 
     func stop() {
-        source.cancel()
-        signal(SIGINT, SIG_DFL)
+        for source in sources { source.cancel() }
+        for number in Self.signals { signal(number, SIG_DFL) }
     }
 
     private final class Counter: @unchecked Sendable {
-        // Only touched on the signal source's handler, which never runs concurrently with itself.
+        // Only touched on the signal sources' handlers, which run one at a time on one serial queue.
         private var value = 0
         func increment() -> Int {
             value += 1

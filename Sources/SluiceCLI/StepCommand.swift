@@ -23,17 +23,36 @@ struct StepCommand: AsyncParsableCommand {
         @Option(help: "The run (ID or unique prefix).") var run: String
         @Option(help: "The step's name in the pipeline.") var step: String
         @Option(help: "The YAML pipeline file, for runs of YAML pipelines (through `sluice`).") var file: String?
+        @Option(help: "Record the step run under this ID (orchestrators pick one to find the record).")
+        var stepRun: String?
+        @Option(
+            name: .customLong("set"),
+            help: ArgumentHelp("A stack setting on top of the stack file's: stack.KEY=VALUE.", valueName: "key=value"))
+        var overrides: [String] = []
         @OptionGroup var stackOption: StackOption
 
         func run() async throws {
-            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+            // Only the stack can be changed here: the step's own settings are the run's recorded config.
+            var stackConfig = RunConfig()
+            for assignment in overrides where !assignment.hasPrefix("stack.") {
+                throw CLIError(
+                    problem: "--set \(assignment): `step run` takes only stack settings (stack.KEY=VALUE); the "
+                        + "step's parameters, seed and caching are the run's recorded config.",
+                    fix: "start a new run with `run … --set \(assignment)` instead.")
+            }
+            try stackConfig.apply(overrides: overrides)
+            let workspace = try await Workspace.open(
+                create: false, stack: stackOption.name, stackOverrides: stackConfig.stack)
             let record = try await workspace.requireRun(run)
             let pipeline: Pipeline
             if let file {
                 let yaml = try YAMLPipeline.load(contentsOf: URL(fileURLWithPath: file))
-                pipeline = try await RunCommand.build(yaml, config: yaml.config, workspace: workspace)
+                pipeline = try await RunCommand.build(
+                    yaml, config: try RunConfig(recordedIn: record), workspace: workspace)
             } else if let compiled = Catalog.pipelines.first(where: { $0.name == record.pipeline }) {
                 pipeline = compiled
+            } else if record.pipeline == DemoCommand.pipelineName {
+                pipeline = try await DemoCommand.pipeline(workspace)
             } else {
                 throw CLIError(
                     problem: "run \(record.id) is a run of pipeline '\(record.pipeline)', which this executable "
@@ -42,8 +61,11 @@ struct StepCommand: AsyncParsableCommand {
             }
             let reporter = RunReporter(terminal: .standardError)
             let engine = workspace.engine()
-            let task = Task { try await engine.runStep(step, ofRun: record.id, pipeline: pipeline, observer: reporter) }
-            let interrupts = InterruptHandler { task.cancel() }  // Ctrl-C: the step is recorded cancelled
+            let task = Task { [stepRun] in
+                try await engine.runStep(
+                    step, ofRun: record.id, pipeline: pipeline, stepRunID: stepRun, observer: reporter)
+            }
+            let interrupts = InterruptHandler { task.cancel() }  // Ctrl-C, SIGTERM: the step is recorded cancelled
             defer { interrupts.stop() }
             let stepRun = try await task.value
             await workspace.stack.close()

@@ -39,13 +39,22 @@ struct Workspace {
         return project
     }
 
-    /// An engine over this stack with the full environment capture (git state, binary hash).
-    func engine() -> RunEngine {
+    /// An engine over this stack with the full environment capture (git state, binary hash). With the `process`
+    /// orchestrator, step runs start as `THIS-EXECUTABLE step run …`, with `--file` for a YAML pipeline.
+    func engine(pipelineFile: String? = nil) -> RunEngine {
         let project = self.project
-        return stack.engine(environment: {
-            await RunEnvironment.capture(
-                gitDirectory: Project.currentDirectory, cacheDirectory: project.directory.appending(path: "cache"))
-        })
+        var arguments = stack.stepArguments
+        if let pipelineFile {
+            arguments = ["--file", URL(fileURLWithPath: pipelineFile).standardizedFileURL.path] + arguments
+        }
+        return stack.engine(
+            environment: {
+                await RunEnvironment.capture(
+                    gitDirectory: Project.currentDirectory, cacheDirectory: project.directory.appending(path: "cache"))
+            },
+            launcher: ProcessStepLauncher(
+                arguments: arguments,
+                environment: stack.stepEnvironment))
     }
 
     /// A path shown relative to the working directory when it is below it.

@@ -322,11 +322,35 @@ public struct Registration: Codable, Sendable, Equatable {
     /// The verdict against the thresholds and the baseline.
     public var blessing: Blessing
     /// The version the candidate is registered as (new, or the one that already holds this bundle), or nil.
-    public var version: ModelVersion?
+    public var version: RegisteredVersion?
     /// The production version it was compared with.
-    public var baseline: ModelVersion?
+    public var baseline: RegisteredVersion?
     /// Whether this run added the version (false when the bundle was registered before, or not blessed).
     public var isNew: Bool
+}
+
+/// A model version as a registration artifact records it: which version, its stage and metrics, and no record IDs
+/// or clock times (who registered it and when are in the registry's records, not in artifact content).
+public struct RegisteredVersion: Codable, Sendable, Equatable {
+    /// The model's name.
+    public var model: String
+    /// The version number.
+    public var version: Int
+    /// Its stage when the step ended.
+    public var stage: ModelStage
+    /// Its evaluation metrics.
+    public var metrics: [String: Double]
+    /// The dataset version it was trained on.
+    public var datasetVersion: String?
+
+    /// The artifact's view of a registry record.
+    public init(_ record: ModelVersion) {
+        model = record.model
+        version = record.version
+        stage = record.stage
+        metrics = record.metrics
+        datasetVersion = record.datasetVersion
+    }
 }
 
 /// Blesses the candidate against the thresholds and the current production version (evaluated on the same rows),
@@ -379,7 +403,9 @@ public struct RegisterModel: Step {
         if let baseline { context.setProperty("baseline_version", .int(baseline.version.version)) }
         guard blessing.passed else {
             context.logger.info("not registered: \(blessing.failures.joined(separator: "; "))")
-            return Registration(blessing: blessing, version: nil, baseline: baseline?.version, isNew: false)
+            return Registration(
+                blessing: blessing, version: nil, baseline: baseline.map { RegisteredVersion($0.version) }, isNew: false
+            )
         }
         let stepRuns = try await store.stepRuns(ofRun: context.runID)
         guard let source = stepRuns.last(where: { $0.stepName == parameters.bundleStep }),
@@ -393,7 +419,9 @@ public struct RegisterModel: Step {
         if let existing = try await store.modelVersions(parameters.model).first(where: { $0.artifactID == artifact.id })
         {
             context.setProperty("version", .int(existing.version))
-            return Registration(blessing: blessing, version: existing, baseline: baseline?.version, isNew: false)
+            return Registration(
+                blessing: blessing, version: RegisteredVersion(existing),
+                baseline: baseline.map { RegisteredVersion($0.version) }, isNew: false)
         }
         var metrics: [String: Double] = [:]
         for name in evaluation.overall.names {
@@ -408,6 +436,8 @@ public struct RegisterModel: Step {
                 reason: "first blessed version (run \(context.runID))")
         }
         context.setProperty("version", .int(version.version))
-        return Registration(blessing: blessing, version: version, baseline: baseline?.version, isNew: true)
+        return Registration(
+            blessing: blessing, version: RegisteredVersion(version),
+            baseline: baseline.map { RegisteredVersion($0.version) }, isNew: true)
     }
 }

@@ -46,7 +46,8 @@ extension Stack {
         var effective = settings
         effective.durability = durability
         return Stack(
-            name: name, settings: effective, metadata: metadata, artifacts: artifacts, materializers: materializers,
+            name: name, settings: effective, overrides: overrides, metadata: metadata, artifacts: artifacts,
+            materializers: materializers,
             orchestrator: orchestrator, metadataLocation: display, workDirectory: project.directory, close: close)
     }
 

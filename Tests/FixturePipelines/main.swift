@@ -63,6 +63,15 @@ let failing = Pipeline("failing") { p in
     }
 }
 
+/// A failure on one branch: its dependent is skipped while the independent branch finishes.
+let branches = Pipeline("branches") { p in
+    let source = p.step("source", version: 1) { _ in 21 }
+    let broken = p.step("broken", version: 1, source) { _, _ -> Int in throw FixtureError() }
+    p.step("after_broken", version: 1, broken) { value, _ in value + 1 }
+    let doubled = p.step("doubled", version: 1, source) { value, _ in value * 2 }
+    p.step("report", version: 1, doubled) { value, _ in "the answer is \(value)" }
+}
+
 /// Many small steps, for processes that share one project.
 let wide = Pipeline("wide") { p in
     let source = p.step("source", version: 1) { _ in Array(0..<200) }
@@ -80,4 +89,4 @@ struct FixtureError: Error, CustomStringConvertible {
 
 var materializers = MaterializerRegistry()
 materializers.register(SlowBlobMaterializer())
-await Sluice.main(pipelines: [crashy, failing, wide], materializers: materializers)
+await Sluice.main(pipelines: [crashy, failing, branches, wide], materializers: materializers)

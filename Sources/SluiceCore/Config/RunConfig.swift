@@ -198,7 +198,7 @@ public struct StackSettings: Codable, Sendable, Equatable {
     /// The metadata store and model registry: a SQLite file path (relative to `.sluice/`), or a
     /// `postgres://USER@HOST:PORT/DATABASE` URL.
     public var metadataStore: String?
-    /// Where runs execute: `in_process` (the default; the only orchestrator this build has).
+    /// Where runs execute: `in_process` (the default) or `process` (each step run in a child process).
     public var orchestrator: String?
     /// The default durability for runs on this stack.
     public var durability: Durability?
@@ -230,6 +230,14 @@ public struct StackSettings: Codable, Sendable, Equatable {
     }
 
     var tree: ConfigValue { (try? ConfigValue.encoding(self)) ?? .emptyObject }
+
+    /// The set settings as `(key, value)` pairs, keys as the stack file spells them.
+    public var assignments: [(key: String, value: String)] {
+        [
+            ("artifact_store", artifactStore), ("metadata_store", metadataStore), ("orchestrator", orchestrator),
+            ("durability", durability?.rawValue), ("password_env", passwordEnv), ("password_file", passwordFile),
+        ].compactMap { key, value in value.map { (key, $0) } }
+    }
 
     /// These settings with `other`'s set values on top.
     public func overlaid(with other: StackSettings) -> StackSettings {

@@ -20,13 +20,18 @@ public struct RunEngine: Sendable {
     public var scratchDirectory: URL
     /// Captures the run's environment (git state, binary hash); runs concurrently with the steps.
     public var environment: @Sendable () async -> RunEnvironment
+    /// Where steps that are not cache hits execute: `nil` runs them as tasks of this process; a launcher (the
+    /// `process` orchestrator's ``ProcessStepLauncher``) starts each as `step run` elsewhere and reads its record.
+    public var launcher: (any StepLauncher)?
 
     /// Creates an engine over the given stores.
     public init(
         metadata: any MetadataStore, artifacts: any ArtifactStore,
         materializers: MaterializerRegistry = MaterializerRegistry(), logDirectory: URL, scratchDirectory: URL,
-        environment: @escaping @Sendable () async -> RunEnvironment = { RunEnvironment.basic() }
+        environment: @escaping @Sendable () async -> RunEnvironment = { RunEnvironment.basic() },
+        launcher: (any StepLauncher)? = nil
     ) {
+        self.launcher = launcher
         self.metadata = metadata
         self.artifacts = artifacts
         self.materializers = materializers
@@ -113,18 +118,19 @@ extension RunEngine {
     /// `reuse` and `runStep` code.
     /// - Returns: the step run's record (`completed`, `cached`, `failed` or `cancelled`).
     /// - Throws: ``StepRunError`` when the run, the step or an upstream output is not there; a store error.
-    public func runStep(_ step: String, ofRun runID: RunID, pipeline: Pipeline, observer: (any RunObserver)? = nil)
-        async throws -> StepRun
-    {
+    /// - Parameter stepRunID: the ID to record the step run under (an orchestrator picks it to find the record);
+    ///   a new one when `nil`.
+    public func runStep(
+        _ step: String, ofRun runID: RunID, pipeline: Pipeline, stepRunID: String? = nil,
+        observer: (any RunObserver)? = nil
+    ) async throws -> StepRun {
         guard let run = try await metadata.run(runID) else { throw StepRunError.unknownRun(runID) }
         guard run.pipeline == pipeline.name else {
             throw StepRunError(
                 problem: "run \(run.id) is a run of pipeline '\(run.pipeline)', not '\(pipeline.name)'.",
                 fix: "start the step with the executable (or YAML file) of pipeline '\(run.pipeline)'.")
         }
-        var tree = try ConfigValue.parseYAML(run.config, source: "the config recorded with run \(run.id)")
-        if let entries = tree.entries { tree = ConfigValue(.object(entries.filter { $0.key != "pipeline" })) }
-        let resolved = try resolve(pipeline, config: try RunConfig(tree: tree))
+        let resolved = try resolve(pipeline, config: try RunConfig(recordedIn: run))
         let nodes = pipeline.nodes
         guard let index = nodes.firstIndex(where: { $0.name == step }) else {
             let guess = pipeline.stepNames.closest(to: step).map { " Did you mean '\($0)'?" } ?? ""
@@ -151,7 +157,8 @@ extension RunEngine {
             inputs.append((edge, artifact, nil))
         }
         artifacts.sweepAbandonedTemporaries()
-        let execution = Execution(engine: self, resolved: resolved, run: run, observer: observer)
+        var execution = Execution(engine: self, resolved: resolved, run: run, observer: observer)
+        execution.stepRunID = stepRunID
         let outcome: Execution.StepOutcome
         if let (reused, record) = await execution.reuse(index, inputs: inputs) {
             if let record {
@@ -163,6 +170,15 @@ extension RunEngine {
         }
         if let storeError = outcome.storeError { throw StoreFailure(message: storeError) }
         return outcome.stepRun
+    }
+}
+
+extension RunConfig {
+    /// The fully resolved config recorded with `run` when it started.
+    public init(recordedIn run: Run) throws {
+        var tree = try ConfigValue.parseYAML(run.config, source: "the config recorded with run \(run.id)")
+        if let entries = tree.entries { tree = ConfigValue(.object(entries.filter { $0.key != "pipeline" })) }
+        try self.init(tree: tree)
     }
 }
 
@@ -261,6 +277,8 @@ struct Execution {
     let resolved: ResolvedPipeline
     let run: Run
     let observer: (any RunObserver)?
+    /// The ID of the one step run a single-step execution records (chosen by the orchestrator).
+    var stepRunID: String?
 
     struct Outcome {
         var status: RunStatus
@@ -384,7 +402,11 @@ struct Execution {
                     }
                     await flushCached()  // keep records in start order
                     running += 1
-                    group.addTask { await self.runStep(index, inputs: inputs) }
+                    if let launcher = engine.launcher {
+                        group.addTask { await self.runStep(index, inputs: inputs, launcher: launcher) }
+                    } else {
+                        group.addTask { await self.runStep(index, inputs: inputs) }
+                    }
                 }
                 await flushCached()
                 guard running > 0, let result = await group.next() else { break }
@@ -436,7 +458,8 @@ struct Execution {
                     + (bound.externalFingerprint.map { [("external", $0)] } ?? []),
                 outputs: zip(node.outputs, resolved.materializers[index]).map { ($0.name, $1.identifier, $1.version) }))
         return StepRun(
-            id: RecordID.make("step"), runID: run.id, stepName: node.name, kind: node.kind, status: .running,
+            id: stepRunID ?? RecordID.make("step"), runID: run.id, stepName: node.name, kind: node.kind,
+            status: .running,
             cacheKey: key, codeVersion: node.codeVersion, parameters: bound.parametersJSON, seed: seed,
             startedAt: Date())
     }
@@ -572,6 +595,83 @@ struct Execution {
         }
     }
 
+    /// Runs one step through `launcher` (in another process) and reads back the record it wrote. A step process
+    /// that ended without finishing its record (killed, crashed, refused to start) is recorded here: `failed` with
+    /// how it ended and the last lines it printed, or `cancelled` when this run was cancelled. Never throws.
+    func runStep(_ index: Int, inputs: Inputs, launcher: any StepLauncher) async -> StepOutcome {
+        let node = resolved.pipeline.nodes[index]
+        var stepRun = newStepRun(index, inputs: inputs)
+        observer?.stepChanged(node.name, to: .running(since: stepRun.startedAt!))
+        let outputFile = engine.logDirectory.appending(path: "\(run.id)/\(node.name).out")
+        let end = await launcher.launch(
+            StepLaunch(runID: run.id, step: node.name, stepRunID: stepRun.id, outputFile: outputFile))
+        let metadata = engine.metadata
+        do {
+            let recorded = try await shielded { [id = stepRun.id] in try await metadata.stepRun(id) }
+            if let recorded, recorded.status != .running {
+                var outputs: [ArtifactRecord] = []
+                if recorded.status.producedOutputs {
+                    let byName = try await shielded { [id = recorded.id] in try await metadata.outputs(ofStepRun: id) }
+                    for slot in node.outputs {
+                        guard let output = byName[slot.name] else {
+                            throw StoreFailure(message: "step run \(recorded.id) has no output '\(slot.name)' recorded")
+                        }
+                        outputs.append(output)
+                    }
+                }
+                switch recorded.status {
+                case .completed: observer?.stepChanged(node.name, to: .completed(duration: recorded.duration ?? 0))
+                case .cached:
+                    let original = try await shielded { [from = recorded.cachedFrom ?? ""] in
+                        try await metadata.stepRun(from)
+                    }
+                    observer?.stepChanged(node.name, to: .cached(from: original?.runID ?? "?"))
+                case .cancelled: observer?.stepChanged(node.name, to: .cancelled)
+                default: observer?.stepChanged(node.name, to: .failed(reason: recorded.error ?? "\(end)"))
+                }
+                return StepOutcome(node: index, stepRun: recorded, outputs: outputs, values: nil)
+            }
+            // The process ended without finishing its record: say how it ended, with its last words.
+            let cancelled = Task.isCancelled && end != .exited(0)
+            let lastLines = Self.lastLines(of: outputFile, count: 5)
+            stepRun.status = cancelled ? .cancelled : .failed
+            stepRun.error =
+                cancelled
+                ? "cancelled"
+                : "the step's process \(end)" + (lastLines.isEmpty ? "" : "; its last output:\n\(lastLines)")
+            stepRun.endedAt = Date()
+            if FileManager.default.fileExists(atPath: outputFile.path) { stepRun.logPath = outputFile.path }
+            if let recorded {
+                stepRun.startedAt = recorded.startedAt
+                stepRun.properties = recorded.properties
+                stepRun.logPath = recorded.logPath ?? stepRun.logPath
+                try await shielded { [finished = stepRun] in try await metadata.finishStepRun(finished, metrics: []) }
+            } else {
+                try await shielded { [finished = stepRun, events = inputEvents(stepRun.id, inputs)] in
+                    try await metadata.insert(finished, inputs: events)
+                }
+            }
+            observer?.stepChanged(node.name, to: cancelled ? .cancelled : .failed(reason: stepRun.error!))
+            return StepOutcome(node: index, stepRun: stepRun, outputs: [], values: nil)
+        } catch {
+            stepRun.status = .failed
+            stepRun.error = "metadata store: \(error)"
+            stepRun.endedAt = Date()
+            observer?.stepChanged(node.name, to: .failed(reason: stepRun.error!))
+            return StepOutcome(node: index, stepRun: stepRun, outputs: [], values: nil, storeError: "\(error)")
+        }
+    }
+
+    /// The last `count` non-empty lines of a text file (a step process's output), or "" when there is none.
+    static func lastLines(of file: URL, count: Int) -> String {
+        guard let handle = try? FileHandle(forReadingFrom: file) else { return "" }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        try? handle.seek(toOffset: size > 4096 ? size - 4096 : 0)
+        let text = String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
+        return text.split(separator: "\n").suffix(count).map { "    " + $0 }.joined(separator: "\n")
+    }
+
     /// The outputs of an earlier completed step run with this key, if they are all still in the store.
     func cachedOutputs(for key: CacheKey, node: StepNode) async throws -> (stepRun: StepRun, outputs: [ArtifactRecord])?
     {
@@ -604,7 +704,7 @@ struct Execution {
 
 /// Runs `body` even when the current task is cancelled: the records of a cancelled run must still be
 /// written, and stores (GRDB's async API among them) refuse work from a cancelled task.
-func shielded(_ body: @escaping @Sendable () async throws -> Void) async throws {
+func shielded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
     if Task.isCancelled {
         try await Task { try await body() }.value
     } else {

@@ -70,8 +70,9 @@ public struct Project: Sendable, Equatable {
         var lines = [
             "# Where this project's runs execute and where their records live: named stacks, picked with",
             "# `--stack NAME` (default below). Relative paths are relative to this .sluice/ folder.",
-            "# Keys: orchestrator (in_process), artifact_store (a folder), metadata_store (a SQLite file or a",
-            "# postgres://USER@HOST:PORT/DB URL), password_env / password_file (the PostgreSQL password),",
+            "# Keys: orchestrator (in_process, or process: each step in a child process), artifact_store (a",
+            "# folder), metadata_store (a SQLite file or a postgres://USER@HOST:PORT/DB URL), password_env /",
+            "# password_file (the PostgreSQL password),",
             "# durability (process: survive a killed process; power: also fsync for power loss).",
             "default: local",
             "stacks:",

@@ -10,6 +10,8 @@ public struct Stack: Sendable {
     public let name: String
     /// Its settings, defaults filled in and overrides applied.
     public let settings: StackSettings
+    /// The settings that were applied on top of the stack file's (a run config's `stack:`).
+    public let overrides: StackSettings
     /// Records of runs, step runs, artifacts and lineage, and the model registry.
     public let metadata: any MetadataStore & ModelRegistry
     /// Where artifact content lives.
@@ -26,12 +28,14 @@ public struct Stack: Sendable {
 
     /// Creates a stack over opened stores; `close` releases them (connection pools, background tasks).
     public init(
-        name: String, settings: StackSettings, metadata: any MetadataStore & ModelRegistry,
+        name: String, settings: StackSettings, overrides: StackSettings = StackSettings(),
+        metadata: any MetadataStore & ModelRegistry,
         artifacts: any ArtifactStore, materializers: MaterializerRegistry, orchestrator: OrchestratorKind,
         metadataLocation: String, workDirectory: URL, close: @escaping @Sendable () async -> Void = {}
     ) {
         self.name = name
         self.settings = settings
+        self.overrides = overrides
         self.metadata = metadata
         self.artifacts = artifacts
         self.materializers = materializers
@@ -42,13 +46,43 @@ public struct Stack: Sendable {
     }
 
     /// A run engine over this stack; `environment` captures the run's environment (git state, binary hash).
-    public func engine(environment: @escaping @Sendable () async -> RunEnvironment = { RunEnvironment.basic() })
-        -> RunEngine
-    {
-        RunEngine(
+    ///
+    /// With the `process` orchestrator, steps run through `launcher`; without one, through a
+    /// ``ProcessStepLauncher`` of the running executable (right for an executable made with `Sluice.main`, whose
+    /// `step run` command has its pipelines) selecting this stack and its project.
+    public func engine(
+        environment: @escaping @Sendable () async -> RunEnvironment = { RunEnvironment.basic() },
+        launcher: (any StepLauncher)? = nil
+    ) -> RunEngine {
+        var engine = RunEngine(
             metadata: metadata, artifacts: artifacts, materializers: materializers,
             logDirectory: workDirectory.appending(path: "logs"),
             scratchDirectory: workDirectory.appending(path: "scratch"), environment: environment)
+        if orchestrator == .process {
+            engine.launcher =
+                launcher
+                ?? ProcessStepLauncher(
+                    arguments: stepArguments,
+                    environment: stepEnvironment)
+        }
+        return engine
+    }
+
+    /// The arguments that make a `step run` child open this stack as this process did: `--stack NAME`, the
+    /// overrides it was opened with (a run config's `stack:`) and its durability, as `--set stack.KEY=VALUE`.
+    public var stepArguments: [String] {
+        var overrides = self.overrides
+        overrides.durability = settings.durability
+        var arguments = ["--stack", name]
+        for (key, value) in overrides.assignments { arguments += ["--set", "stack.\(key)=\(value)"] }
+        return arguments
+    }
+
+    /// The environment a `step run` child needs to find this stack's project: `SLUICE_PROJECT`, when the work
+    /// directory is a project's `.sluice/` folder.
+    public var stepEnvironment: [String: String] {
+        guard workDirectory.lastPathComponent == ".sluice" else { return [:] }
+        return ["SLUICE_PROJECT": workDirectory.deletingLastPathComponent().path]
     }
 
     /// Releases the stores' connections. The stack is not used afterwards.
@@ -59,13 +93,16 @@ public struct Stack: Sendable {
 public enum OrchestratorKind: String, Sendable, CaseIterable {
     /// Steps run as tasks of the process that started the run, concurrently up to the run's parallelism.
     case inProcess = "in_process"
+    /// Every step run that is not a cache hit runs as `BINARY step run …` in a child process of its own, up to the
+    /// run's parallelism at once.
+    case process
 
     /// Reads the `orchestrator` setting of the stack called `stack`.
     /// - Throws: ``ConfigError`` for an orchestrator this build does not have, saying which it has.
     public init(setting: String, stack: String) throws {
         guard let kind = OrchestratorKind(rawValue: setting) else {
             let known = OrchestratorKind.allCases.map(\.rawValue)
-            let planned = ["process", "slurm", "airflow", "container"]
+            let planned = ["slurm", "airflow", "container"]
             let problem =
                 planned.contains(setting)
                 ? "stack '\(stack)' asks for the '\(setting)' orchestrator, which this build of Sluice does not have "

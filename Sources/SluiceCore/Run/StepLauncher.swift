@@ -1,0 +1,217 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Starts one step run of a recorded run outside the scheduling process (a child process, a cluster job) and waits
+/// for it to end. The launched step runs `BINARY step run --run RUN --step STEP --step-run ID`, which writes the step
+/// run's record under the given ID; the scheduler reads that record afterwards.
+public protocol StepLauncher: Sendable {
+    /// Runs `request` and waits for it. Cancelling the calling task stops the step (it is recorded cancelled).
+    func launch(_ request: StepLaunch) async -> StepProcessEnd
+}
+
+/// One step run to start elsewhere.
+public struct StepLaunch: Sendable, Equatable {
+    /// The recorded run the step belongs to.
+    public var runID: RunID
+    /// The step's name in the pipeline.
+    public var step: String
+    /// The ID the step run's record is written under.
+    public var stepRunID: String
+    /// Where the step process's own standard output and error go.
+    public var outputFile: URL
+
+    /// Creates a request.
+    public init(runID: RunID, step: String, stepRunID: String, outputFile: URL) {
+        self.runID = runID
+        self.step = step
+        self.stepRunID = stepRunID
+        self.outputFile = outputFile
+    }
+}
+
+/// How a launched step's process ended.
+public enum StepProcessEnd: Sendable, Equatable, CustomStringConvertible {
+    /// It exited with this status (0 done or cached, 1 failed, 2 could not start the step, 130 cancelled).
+    case exited(Int32)
+    /// A signal ended it.
+    case signalled(Int32)
+    /// It could not be started at all.
+    case notStarted(String)
+
+    public var description: String {
+        switch self {
+        case .exited(let status): "exited with status \(status)"
+        case .signalled(let signal): "was killed by signal \(signal) (\(Self.signalName(signal)))"
+        case .notStarted(let reason): "could not be started: \(reason)"
+        }
+    }
+
+    static func signalName(_ signal: Int32) -> String {
+        let names: [Int32: String] = [
+            SIGKILL: "SIGKILL", SIGTERM: "SIGTERM", SIGINT: "SIGINT", SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT",
+            SIGBUS: "SIGBUS", SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGFPE: "SIGFPE", SIGHUP: "SIGHUP",
+            SIGPIPE: "SIGPIPE", SIGQUIT: "SIGQUIT",
+        ]
+        return names[signal] ?? "signal \(signal)"
+    }
+}
+
+/// The `process` orchestrator's launcher: every step run in its own child process of this machine,
+/// `COMMAND… step run --run RUN --step STEP --step-run ID ARGUMENTS…`.
+///
+/// Children get their own process group, so a Ctrl-C at the terminal reaches the scheduler only; it stops them with
+/// SIGTERM (each records its step run cancelled) and, after ``terminationGrace``, SIGKILL.
+public struct ProcessStepLauncher: StepLauncher {
+    /// The executable that has the pipeline (`sluice` for YAML pipelines) as an absolute path, and any arguments
+    /// that come before its `step run` command.
+    public var command: [String]
+    /// Arguments after the step's own: `--file` for a YAML pipeline, `--stack`, `--set stack.KEY=VALUE`.
+    public var arguments: [String]
+    /// Variables set in the children's environment on top of this process's.
+    public var environment: [String: String]
+    /// How long a child may take to record itself cancelled after SIGTERM before it is killed.
+    public var terminationGrace: Duration
+
+    /// Creates a launcher.
+    public init(
+        command: [String] = [currentExecutable], arguments: [String] = [], environment: [String: String] = [:],
+        terminationGrace: Duration = .seconds(10)
+    ) {
+        precondition(!command.isEmpty, "a step command needs an executable")
+        self.command = command
+        self.arguments = arguments
+        self.environment = environment
+        self.terminationGrace = terminationGrace
+    }
+
+    /// The absolute path of the running executable.
+    public static var currentExecutable: String {
+        #if os(Linux)
+            if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
+        #endif
+        return URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+    }
+
+    public func launch(_ request: StepLaunch) async -> StepProcessEnd {
+        let child = ChildProcess()
+        return await withTaskCancellationHandler {
+            let argv =
+                command + [
+                    "step", "run", "--run", request.runID, "--step", request.step, "--step-run", request.stepRunID,
+                ]
+                + arguments
+            var env = ProcessInfo.processInfo.environment
+            for (key, value) in environment { env[key] = value }
+            do {
+                try FileManager.default.createDirectory(
+                    at: request.outputFile.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try child.spawn(argv, environment: env, output: request.outputFile.path)
+            } catch {
+                return .notStarted("\(error)")
+            }
+            if Task.isCancelled { child.terminate(grace: terminationGrace) }
+            return await child.wait()
+        } onCancel: {
+            child.terminate(grace: terminationGrace)
+        }
+    }
+}
+
+/// A child process started with `posix_spawn`, its output in a file, waited for on a thread of its own.
+final class ChildProcess: Sendable {
+    private struct State {
+        var pid: pid_t?
+        var terminateRequested = false
+        var exited = false
+    }
+    private let state = Mutex(State())
+    private let grace = Mutex<Duration>(.seconds(10))
+
+    struct SpawnError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    func spawn(_ arguments: [String], environment: [String: String], output: String) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Its own process group (a terminal's Ctrl-C goes to the scheduler, which stops children itself); default
+        // dispositions for the signals this process may ignore; nothing blocked.
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGQUIT] { sigaddset(&defaults, signal) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
+        guard status == 0 else {
+            throw SpawnError(description: "\(arguments[0]): \(String(cString: strerror(status)))")
+        }
+        let terminate = state.withLock { state -> Bool in
+            state.pid = pid
+            return state.terminateRequested
+        }
+        if terminate { signalAndEscalate(pid) }
+    }
+
+    /// Waits for the child to exit, on a thread of its own (`waitpid` blocks).
+    func wait() async -> StepProcessEnd {
+        guard let pid = state.withLock({ $0.pid }) else { return .notStarted("no process") }
+        let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
+            Thread.detachNewThread {
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+                self.state.withLock { $0.exited = true }
+                continuation.resume(returning: status)
+            }
+        }
+        let signal = status & 0x7f
+        return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
+    }
+
+    /// SIGTERM now (or as soon as the child exists), SIGKILL after `grace` if it is still there.
+    func terminate(grace: Duration) {
+        self.grace.withLock { $0 = grace }
+        let pid = state.withLock { state -> pid_t? in
+            state.terminateRequested = true
+            return state.pid
+        }
+        if let pid { signalAndEscalate(pid) }
+    }
+
+    /// Signals the child's process group (the child and whatever it started).
+    private func signalAndEscalate(_ pid: pid_t) {
+        kill(-pid, SIGTERM)
+        let grace = self.grace.withLock { $0 }
+        Task.detached { [self] in
+            try? await Task.sleep(for: grace)
+            // Until waitpid has reaped it the PID is still this child's (a zombie at worst), never a reused one.
+            if !state.withLock({ $0.exited }) { kill(-pid, SIGKILL) }
+        }
+    }
+}
