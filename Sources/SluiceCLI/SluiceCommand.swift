@@ -30,6 +30,13 @@ package struct SluiceCommand: AsyncParsableCommand {
 
     private static func execute(arguments: [String]?) async -> Int32 {
         do {
+            let given = arguments ?? Array(CommandLine.arguments.dropFirst())
+            if given.starts(with: ["step", "run"]),
+                let request = StepCommand.RunStep.StepRequest(orchestratorArguments: Array(given.dropFirst(2)))
+            {
+                try await StepCommand.RunStep.execute(request)
+                return 0
+            }
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
@@ -43,9 +50,11 @@ package struct SluiceCommand: AsyncParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code.rawValue != 0, !(error is ExitCode) {
-                // ArgumentParser's own messages (usage errors) already say what to do.
+                // ArgumentParser's own messages (usage errors) already say what to do; a usage mistake is
+                // unusable input, status 2, like every other one (not ArgumentParser's 64).
                 if "\(type(of: error))".contains("CommandError") || error is ValidationError {
                     printError(fullMessage(for: error))
+                    return ExitStatus.unusableInput.rawValue
                 } else {
                     report(fullMessage(for: error))
                 }

@@ -32,6 +32,60 @@ struct StepCommand: AsyncParsableCommand {
         @OptionGroup var stackOption: StackOption
 
         func run() async throws {
+            try await Self.execute(
+                StepRequest(
+                    run: run, step: step, file: file, stepRun: stepRun, overrides: overrides, stack: stackOption.name))
+        }
+
+        /// What `step run` was asked to do.
+        struct StepRequest {
+            var run: String
+            var step: String
+            var file: String?
+            var stepRun: String?
+            var overrides: [String] = []
+            var stack: String?
+
+            /// Reads the arguments an orchestrator passes (`--run R --step S [--file F] [--step-run ID]
+            /// [--stack N] [--set K=V]…`, after `step run`) without building the whole command tree: a step process
+            /// starts once per step run, and parsing through ArgumentParser costs it several milliseconds (a
+            /// protocol-conformance lookup per command type). `nil` for anything else (help, a typo, a missing
+            /// value), which then goes through ArgumentParser and gets its usual messages.
+            init?(orchestratorArguments arguments: [String]) {
+                var values: [String: String] = [:]
+                var overrides: [String] = []
+                var index = arguments.startIndex
+                while index < arguments.endIndex {
+                    let name = arguments[index]
+                    guard ["--run", "--step", "--file", "--step-run", "--stack", "--set"].contains(name),
+                        index + 1 < arguments.endIndex, !arguments[index + 1].hasPrefix("--")
+                    else { return nil }
+                    let value = arguments[index + 1]
+                    if name == "--set" {
+                        overrides.append(value)
+                    } else {
+                        guard values.updateValue(value, forKey: name) == nil else { return nil }
+                    }
+                    index += 2
+                }
+                guard let run = values["--run"], let step = values["--step"] else { return nil }
+                self.init(
+                    run: run, step: step, file: values["--file"], stepRun: values["--step-run"], overrides: overrides,
+                    stack: values["--stack"])
+            }
+
+            init(run: String, step: String, file: String?, stepRun: String?, overrides: [String], stack: String?) {
+                self.run = run
+                self.step = step
+                self.file = file
+                self.stepRun = stepRun
+                self.overrides = overrides
+                self.stack = stack
+            }
+        }
+
+        static func execute(_ request: StepRequest) async throws {
+            let (run, step, file, overrides) = (request.run, request.step, request.file, request.overrides)
             // Only the stack can be changed here: the step's own settings are the run's recorded config.
             var stackConfig = RunConfig()
             for assignment in overrides where !assignment.hasPrefix("stack.") {
@@ -42,7 +96,7 @@ struct StepCommand: AsyncParsableCommand {
             }
             try stackConfig.apply(overrides: overrides)
             let workspace = try await Workspace.open(
-                create: false, stack: stackOption.name, stackOverrides: stackConfig.stack)
+                create: false, stack: request.stack, stackOverrides: stackConfig.stack)
             let record = try await workspace.requireRun(run)
             let pipeline: Pipeline
             if let file {
@@ -61,9 +115,9 @@ struct StepCommand: AsyncParsableCommand {
             }
             let reporter = RunReporter(terminal: .standardError)
             let engine = workspace.engine()
-            let task = Task { [stepRun] in
+            let task = Task {
                 try await engine.runStep(
-                    step, ofRun: record.id, pipeline: pipeline, stepRunID: stepRun, observer: reporter)
+                    step, ofRun: record.id, pipeline: pipeline, stepRunID: request.stepRun, observer: reporter)
             }
             let interrupts = InterruptHandler { task.cancel() }  // Ctrl-C, SIGTERM: the step is recorded cancelled
             defer { interrupts.stop() }

@@ -14,7 +14,13 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
     public let location: String
     let client: PostgresClient
     private let runner: Task<Void, Never>
-    let logger = Logger(label: "sluice.store.postgres")
+    /// Errors reach callers as thrown `PostgresStoreError`s; the driver's own chatter (a lease requested before the
+    /// pool's run loop has started, which it waits for) stays off the user's terminal.
+    let logger: Logger = {
+        var logger = Logger(label: "sluice.store.postgres")
+        logger.logLevel = .error
+        return logger
+    }()
 
     /// Connects to the database that `url` names (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`), creating and
     /// migrating the schema as needed. `password` overrides one in the URL.
@@ -295,6 +301,13 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
     public func stepRuns(ofRun id: RunID) async throws -> [StepRun] {
         try await reconcileCrashedRuns()
         return try await rows("SELECT * FROM step_runs WHERE run_id = \(id) ORDER BY seq", Self.stepRun)
+    }
+
+    public func stepRuns(ofRun id: RunID, steps: [String]) async throws -> [StepRun] {
+        guard !steps.isEmpty else { return [] }
+        try await reconcileCrashedRuns()
+        return try await rows(
+            "SELECT * FROM step_runs WHERE run_id = \(id) AND step_name = ANY(\(steps)) ORDER BY seq", Self.stepRun)
     }
 
     public func stepRun(_ id: String) async throws -> StepRun? {

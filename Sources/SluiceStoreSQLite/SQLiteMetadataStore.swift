@@ -288,6 +288,18 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
+    public func stepRuns(ofRun id: RunID, steps: [String]) async throws -> [StepRun] {
+        guard !steps.isEmpty else { return [] }
+        try await reconcileCrashedRuns()
+        return try read { db in
+            let marks = Array(repeating: "?", count: steps.count).joined(separator: ", ")
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM step_runs WHERE run_id = ? AND step_name IN (\(marks)) ORDER BY rowid",
+                arguments: StatementArguments([id] + steps)
+            ).map(Self.stepRun)
+        }
+    }
+
     public func stepRun(_ id: String) async throws -> StepRun? {
         try await reconcileCrashedRuns()
         return try read { db in

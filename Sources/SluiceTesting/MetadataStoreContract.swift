@@ -255,5 +255,9 @@ public enum MetadataStoreContract {
             try await store.insert(makeStepRun("step-\(name)", run: "run-1", name: name), inputs: [])
         }
         #expect(try await store.stepRuns(ofRun: "run-1").map(\.stepName) == ["z", "a", "m"])
+        // Asked for some steps by name: only theirs, still in start order.
+        #expect(try await store.stepRuns(ofRun: "run-1", steps: ["m", "z", "nope"]).map(\.stepName) == ["z", "m"])
+        #expect(try await store.stepRuns(ofRun: "run-1", steps: []).isEmpty)
+        #expect(try await store.stepRuns(ofRun: "run-2", steps: ["z"]).isEmpty)
     }
 }

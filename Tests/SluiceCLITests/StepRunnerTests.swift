@@ -33,6 +33,14 @@ struct StepRunnerTests {
             "FixturePipelines", ["step", "run", "--run", run, "--step", "blobb"], in: directory.url)
         #expect(unknown.status == 2)
         #expect(unknown.errors.contains("Did you mean 'blob'?"))
+        // What the orchestrators' fast path does not take still gets ArgumentParser's messages and statuses.
+        let missing = try await CommandProcess.run("FixturePipelines", ["step", "run", "--run"], in: directory.url)
+        #expect(missing.status == 2)
+        #expect(missing.errors.contains("--run"))
+        let typo = try await CommandProcess.run(
+            "FixturePipelines", ["step", "run", "--run", run, "--stpe", "blob"], in: directory.url)
+        #expect(typo.status == 2)
+        #expect(typo.errors.contains("--step"))
 
         // The recorded config carries the gate: the step waits for it, as the killed run did.
         try Data().write(to: gate)

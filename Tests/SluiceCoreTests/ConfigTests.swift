@@ -6,6 +6,29 @@ import Testing
 
 @Suite("Run configuration")
 struct ConfigTests {
+    @Test("unquoted scalars get YAML 1.1's types: bools, ints, floats, nulls, and text for everything else")
+    func plainScalarTypes() throws {
+        let expected: [(String, PlainScalar)] = [
+            ("yes", .bool), ("No", .bool), ("TRUE", .bool), ("off", .bool), ("y", .string), ("truth", .string),
+            ("0", .int), ("-12", .int), ("+7", .int), ("1_000", .int), ("0x1F", .int), ("0b101", .int),
+            ("0o17", .int), ("017", .int), ("1:30", .int), ("1:60", .string), ("0x", .string),
+            ("1.5", .float), ("-0.25", .float), ("1e3", .float), ("1.5E-3", .float), (".5", .float), ("09", .float),
+            ("1.", .float), ("-.inf", .float), (".NaN", .float), ("1:30.5", .float), (".5e3", .string),
+            ("1e", .string), ("", .null), ("~", .null), ("null", .null), ("Null", .null), ("nil", .string),
+            ("12abc", .string), ("2024-03-01", .string), ("v1.2", .string), ("-", .string), ("1-2", .string),
+        ]
+        for (text, type) in expected {
+            #expect(PlainScalar(text) == type, "'\(text)'")
+        }
+        let tree = try ConfigValue.parseYAML("a: 3\nb: 0.5\nc: yes\nd: ~\ne: '3'\nf: x1", source: "t")
+        #expect(tree["a"]?.kind == .int(3))
+        #expect(tree["b"]?.kind == .double(0.5))
+        #expect(tree["c"]?.kind == .bool(true))
+        #expect(tree["d"]?.kind == .null)
+        #expect(tree["e"]?.kind == .string("3"))
+        #expect(tree["f"]?.kind == .string("x1"))
+    }
+
     @Test("a YAML run config sets parameters, caching, parallelism, seed, durability and the stack")
     func fullConfig() throws {
         let yaml = """

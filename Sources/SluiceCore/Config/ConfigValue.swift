@@ -134,7 +134,9 @@ extension ConfigValue {
     public static func parseYAML(_ text: String, source: String) throws -> ConfigValue {
         let node: Node?
         do {
-            node = try Yams.compose(yaml: text)
+            // Plain scalars are typed by `PlainScalar` (YAML 1.1's rules, as Yams's default resolver has them, without
+            // a regular expression per scalar: a long recorded config parses several times faster).
+            node = try Yams.compose(yaml: text, .basic)
         } catch let error as YamlError {
             throw ConfigError.yamlSyntax(error, source: source)
         }
@@ -174,26 +176,26 @@ extension ConfigValue {
             if quoted {
                 self.init(.string(scalar.string), at: location)
             } else {
-                switch node.tag.rawValue {
-                case Tag.Name.null.rawValue: self.init(.null, at: location)
-                case Tag.Name.bool.rawValue: self.init(node.bool.map(Kind.bool) ?? .string(scalar.string), at: location)
-                case Tag.Name.int.rawValue: self.init(node.int.map(Kind.int) ?? .string(scalar.string), at: location)
-                case Tag.Name.float.rawValue:
-                    self.init(node.float.map(Kind.double) ?? .string(scalar.string), at: location)
-                default: self.init(.string(scalar.string), at: location)
+                switch PlainScalar(scalar.string) {
+                case .null: self.init(.null, at: location)
+                case .bool: self.init(node.bool.map(Kind.bool) ?? .string(scalar.string), at: location)
+                case .int: self.init(node.int.map(Kind.int) ?? .string(scalar.string), at: location)
+                case .float: self.init(node.float.map(Kind.double) ?? .string(scalar.string), at: location)
+                case .string: self.init(.string(scalar.string), at: location)
                 }
             }
         case .sequence(let sequence):
             self.init(.array(try sequence.map { try ConfigValue(node: $0, source: source) }), at: location)
         case .mapping(let mapping):
             var entries: [(key: String, value: ConfigValue)] = []
+            var seen = Set<String>()
             for (keyNode, valueNode) in mapping {
                 guard let key = keyNode.string else {
                     throw ConfigError(
                         problem: "\(source):\(keyNode.mark?.line ?? 0): a mapping key must be text.",
                         fix: "write the key as a plain word, like `eval_fraction:`.")
                 }
-                if entries.contains(where: { $0.key == key }) {
+                if !seen.insert(key).inserted {
                     throw ConfigError(
                         problem: "\(source):\(keyNode.mark?.line ?? 0): the key '\(key)' appears twice in one mapping.",
                         fix: "keep one of them.")
@@ -329,4 +331,123 @@ func snakeCased(_ key: String) -> String {
         }
     }
     return out
+}
+
+/// The type YAML 1.1 gives an unquoted scalar, by the rules of Yams's default resolver (bool, int, float, null, in
+/// that order of precedence), matched by hand.
+enum PlainScalar: Equatable {
+    case null, bool, int, float, string
+
+    init(_ text: String) {
+        let bytes = Array(text.utf8)
+        if Self.isBool(text) {
+            self = .bool
+        } else if Self.isInt(bytes) {
+            self = .int
+        } else if Self.isFloat(bytes) {
+            self = .float
+        } else if text.isEmpty || text == "~" || text == "null" || text == "Null" || text == "NULL" {
+            self = .null
+        } else {
+            self = .string
+        }
+    }
+
+    private static let bools: Set<String> = [
+        "yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON",
+        "off", "Off", "OFF",
+    ]
+
+    static func isBool(_ text: String) -> Bool { bools.contains(text) }
+
+    private static func digit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+
+    /// Whether `bytes[from...]` is one or more bytes of `allowed`.
+    private static func all(_ bytes: ArraySlice<UInt8>, _ allowed: (UInt8) -> Bool) -> Bool {
+        !bytes.isEmpty && bytes.allSatisfy(allowed)
+    }
+
+    /// `(:[0-5]?[0-9])+` at the end of a sexagesimal number.
+    private static func sexagesimalTail(_ bytes: ArraySlice<UInt8>) -> Bool {
+        guard bytes.first == UInt8(ascii: ":") else { return false }
+        for group in bytes.dropFirst().split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false) {
+            guard group.count == 1 || group.count == 2, group.allSatisfy(digit) else { return false }
+            if group.count == 2, group.first! > UInt8(ascii: "5") { return false }
+        }
+        return true
+    }
+
+    private static func unsigned(_ bytes: [UInt8]) -> ArraySlice<UInt8> {
+        if let first = bytes.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") {
+            return bytes.dropFirst()
+        }
+        return bytes[...]
+    }
+
+    static func isInt(_ bytes: [UInt8]) -> Bool {
+        let body = unsigned(bytes)
+        let underscore = UInt8(ascii: "_")
+        if body.starts(with: Array("0b".utf8)) {
+            return all(body.dropFirst(2)) { $0 == 0x30 || $0 == 0x31 || $0 == underscore }
+        }
+        if body.starts(with: Array("0x".utf8)) {
+            return all(body.dropFirst(2)) { $0.isHexDigit || $0 == underscore }
+        }
+        if body.first == 0x30 {
+            if body.count == 1 { return true }
+            let rest = body.dropFirst().first == UInt8(ascii: "o") ? body.dropFirst(2) : body.dropFirst()
+            return all(rest) { ($0 >= 0x30 && $0 <= 0x37) || $0 == underscore }
+        }
+        guard let first = body.first, first >= 0x31 && first <= 0x39 else { return false }
+        let digits = body.prefix { digit($0) || $0 == underscore }
+        let rest = body.dropFirst(digits.count)
+        return rest.isEmpty || sexagesimalTail(rest)
+    }
+
+    static func isFloat(_ bytes: [UInt8]) -> Bool {
+        let underscore = UInt8(ascii: "_")
+        let dot = UInt8(ascii: ".")
+        let text = String(decoding: bytes, as: UTF8.self)
+        if [".nan", ".NaN", ".NAN"].contains(text) { return true }
+        let body = unsigned(bytes)
+        if [".inf", ".Inf", ".INF"].contains(String(decoding: body, as: UTF8.self)) { return true }
+        // \.[0-9_]+([eE][-+][0-9]+)?, without a sign
+        if bytes.first == dot {
+            let digits = bytes.dropFirst().prefix { digit($0) || $0 == underscore }
+            guard !digits.isEmpty else { return false }
+            return exponent(bytes.dropFirst(1 + digits.count), signRequired: true)
+        }
+        // [-+]?[0-9][0-9_]* then (\.[0-9_]*)?([eE][-+]?[0-9]+)?, or a sexagesimal (:[0-5]?[0-9])+\.[0-9_]*
+        guard let first = body.first, digit(first) else { return false }
+        let digits = body.prefix { digit($0) || $0 == underscore }
+        var rest = body.dropFirst(digits.count)
+        if rest.first == UInt8(ascii: ":") {
+            guard let point = rest.firstIndex(of: dot), sexagesimalTail(rest[..<point]) else { return false }
+            return rest[(point + 1)...].allSatisfy { digit($0) || $0 == underscore }
+        }
+        if rest.first == dot {
+            rest = rest.dropFirst()
+            rest = rest.drop { digit($0) || $0 == underscore }
+        }
+        return exponent(rest, signRequired: false)
+    }
+
+    /// An optional `[eE][-+]?[0-9]+` that ends the text.
+    private static func exponent(_ bytes: ArraySlice<UInt8>, signRequired: Bool) -> Bool {
+        guard let first = bytes.first else { return true }
+        guard first == UInt8(ascii: "e") || first == UInt8(ascii: "E") else { return false }
+        var rest = bytes.dropFirst()
+        if let sign = rest.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") {
+            rest = rest.dropFirst()
+        } else if signRequired {
+            return false
+        }
+        return all(rest, digit)
+    }
+}
+
+extension UInt8 {
+    fileprivate var isHexDigit: Bool {
+        (self >= 0x30 && self <= 0x39) || (self >= 0x41 && self <= 0x46) || (self >= 0x61 && self <= 0x66)
+    }
 }

@@ -40,6 +40,9 @@ public protocol MetadataStore: Sendable {
     func run(_ idOrPrefix: String) async throws -> Run?
     /// The step runs of a run, in start order.
     func stepRuns(ofRun id: RunID) async throws -> [StepRun]
+    /// The step runs of a run whose step is one of `steps`, in start order (a step run reading its inputs asks for
+    /// its producers' only, however long the pipeline).
+    func stepRuns(ofRun id: RunID, steps: [String]) async throws -> [StepRun]
     /// One step run by ID.
     func stepRun(_ id: String) async throws -> StepRun?
     /// Metrics a step run logged.
@@ -125,5 +128,13 @@ public struct AmbiguousIDError: Error, CustomStringConvertible {
     public var description: String {
         "'\(prefix)' matches several records (\(matches.prefix(5).joined(separator: ", "))).\n"
             + "  To fix: type more characters of the ID."
+    }
+}
+
+extension MetadataStore {
+    /// Filters ``stepRuns(ofRun:)``; stores with an index on step names answer it themselves.
+    public func stepRuns(ofRun id: RunID, steps: [String]) async throws -> [StepRun] {
+        let wanted = Set(steps)
+        return try await stepRuns(ofRun: id).filter { wanted.contains($0.stepName) }
     }
 }

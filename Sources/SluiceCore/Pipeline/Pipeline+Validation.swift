@@ -35,7 +35,8 @@ extension Pipeline {
         if let cycle = findCycle() {
             problems.append("steps form a cycle: \(cycle.joined(separator: " → ")); remove one of those connections.")
         }
-        for (name, settings) in config.steps.sorted(by: { $0.key < $1.key }) where !stepNames.contains(name) {
+        let known = Set(nodes.map(\.name))
+        for (name, settings) in config.steps.sorted(by: { $0.key < $1.key }) where !known.contains(name) {
             let error = ConfigError.unknownKey(
                 name, path: "steps", at: settings.location, known: stepNames, what: "step")
             problems.append(error.description)

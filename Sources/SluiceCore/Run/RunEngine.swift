@@ -43,10 +43,20 @@ public struct RunEngine: Sendable {
     /// The steps of a pipeline with parameters resolved against `config`, and the config as it will be stored.
     /// - Throws: ``PipelineValidationError`` listing every problem in the graph and the config.
     public func resolve(_ pipeline: Pipeline, config: RunConfig) throws -> ResolvedPipeline {
+        try resolve(pipeline, config: config, binding: nil)
+    }
+
+    /// Resolves the pipeline, binding the parameters of only the step called `only` when given (what a single step
+    /// run needs: binding every step of a long pipeline would cost each step process time in proportion to it).
+    func resolve(_ pipeline: Pipeline, config: RunConfig, binding only: String?) throws -> ResolvedPipeline {
         try pipeline.validate(config: config, materializers: materializers)
         var problems: [String] = []
-        var bound: [BoundStep] = []
+        var bound: [BoundStep?] = []
         for node in pipeline.nodes {
+            guard only == nil || node.name == only else {
+                bound.append(nil)
+                continue
+            }
             do {
                 bound.append(try node.binder.bind(config.steps[node.name]?.parameters, "steps.\(node.name).parameters"))
             } catch {
@@ -130,7 +140,7 @@ extension RunEngine {
                 problem: "run \(run.id) is a run of pipeline '\(run.pipeline)', not '\(pipeline.name)'.",
                 fix: "start the step with the executable (or YAML file) of pipeline '\(run.pipeline)'.")
         }
-        let resolved = try resolve(pipeline, config: try RunConfig(recordedIn: run))
+        let resolved = try resolve(pipeline, config: try RunConfig(recordedIn: run), binding: step)
         let nodes = pipeline.nodes
         guard let index = nodes.firstIndex(where: { $0.name == step }) else {
             let guess = pipeline.stepNames.closest(to: step).map { " Did you mean '\($0)'?" } ?? ""
@@ -139,7 +149,8 @@ extension RunEngine {
                 fix: "use one of \(pipeline.stepNames.joined(separator: ", ")).")
         }
         // Each input from the newest completed (or cached) step run of its producer in this run.
-        let recorded = try await metadata.stepRuns(ofRun: run.id)
+        let recorded = try await metadata.stepRuns(
+            ofRun: run.id, steps: Array(Set(nodes[index].inputs.map { nodes[$0.node].name })))
         var inputs: Execution.Inputs = []
         for edge in nodes[index].inputs {
             let producer = nodes[edge.node].name
@@ -206,7 +217,8 @@ public struct ResolvedPipeline: Sendable {
     public let pipeline: Pipeline
     /// The config it was resolved against.
     public let config: RunConfig
-    let steps: [BoundStep]
+    /// Each step's bound parameters and body; `nil` for steps a single step run does not bind.
+    let steps: [BoundStep?]
     let materializers: [[AnyMaterializer]]
 
     /// The fully resolved config: every step's parameters with defaults filled in, caching, parallelism,
@@ -214,6 +226,7 @@ public struct ResolvedPipeline: Sendable {
     public var configYAML: String {
         var steps: [(key: String, value: ConfigValue)] = []
         for (node, bound) in zip(pipeline.nodes, self.steps) {
+            guard let bound else { continue }
             let cache = (config.steps[node.name]?.cache ?? node.cacheable) && config.cache
             steps.append(
                 (
@@ -236,7 +249,7 @@ public struct ResolvedPipeline: Sendable {
 
     /// The canonical JSON of a step's resolved parameters.
     public func parameters(of step: String) -> String? {
-        pipeline.nodes.firstIndex { $0.name == step }.map { steps[$0].parametersJSON }
+        pipeline.nodes.firstIndex { $0.name == step }.flatMap { steps[$0]?.parametersJSON }
     }
 }
 
@@ -438,7 +451,7 @@ struct Execution {
         let node = resolved.pipeline.nodes[index]
         return StepRun(
             id: RecordID.make("step"), runID: run.id, stepName: node.name, kind: node.kind, status: status,
-            cacheKey: nil, codeVersion: node.codeVersion, parameters: resolved.steps[index].parametersJSON,
+            cacheKey: nil, codeVersion: node.codeVersion, parameters: resolved.steps[index]?.parametersJSON ?? "{}",
             seed: SeededRandom.derive(seed: resolved.config.seed, name: node.name), startedAt: nil, endedAt: Date(),
             error: reason)
     }
@@ -448,7 +461,7 @@ struct Execution {
     /// A new step run record for node `index` reading `inputs`, with its cache key.
     func newStepRun(_ index: Int, inputs: Inputs) -> StepRun {
         let node = resolved.pipeline.nodes[index]
-        let bound = resolved.steps[index]
+        let bound = resolved.steps[index]!  // bound: the scheduler binds every step, a single step run its own
         let seed = SeededRandom.derive(seed: resolved.config.seed, name: node.name)
         let key = CacheKey(
             ingredients: .init(
@@ -498,7 +511,7 @@ struct Execution {
     /// Runs one step and stores its outputs. Never throws: every outcome is a record.
     func runStep(_ index: Int, inputs: Inputs) async -> StepOutcome {
         let node = resolved.pipeline.nodes[index]
-        let bound = resolved.steps[index]
+        let bound = resolved.steps[index]!  // bound: the scheduler binds every step, a single step run its own
         let materializers = resolved.materializers[index]
         var stepRun = newStepRun(index, inputs: inputs)
         let seed = stepRun.seed
