@@ -36,10 +36,14 @@ func fan(_ width: Int) -> Pipeline {
 
 let lengths = [1, 10, 100, 1000]
 
-if CommandLine.arguments.dropFirst().first == "cli" {
-    // The command line of this executable: the whole-process run below, and the step runs of --process.
-    await Sluice.main(
-        pipelines: lengths.map(chain) + [fan(100)], arguments: Array(CommandLine.arguments.dropFirst(2)))
+let allPipelines: [(name: String, build: () -> Pipeline)] =
+    lengths.map { length in ("chain\(length)", { chain(length) }) } + [("fan100", { fan(100) })]
+if let mode = CommandLine.arguments.dropFirst().first, mode == "cli" || mode.hasPrefix("cli-") {
+    // The command line of this executable: the whole-process run below, and the step runs of --process. A step
+    // process (`cli-NAME`) builds only the pipeline it runs, as a user's pipeline executable would.
+    let only = mode.hasPrefix("cli-") ? String(mode.dropFirst(4)) : nil
+    let pipelines = allPipelines.filter { only == nil || $0.name == only }.map { $0.build() }
+    await Sluice.main(pipelines: pipelines, arguments: Array(CommandLine.arguments.dropFirst(2)))
 }
 
 let quick = CommandLine.arguments.contains("--quick")
@@ -55,7 +59,7 @@ func median(_ values: [Double]) -> Double {
 
 /// A fresh project directory with a fresh metadata store (the embedded SQLite file, or a new PostgreSQL database),
 /// opened through its stack as `sluice run` opens it.
-func engine(in directory: URL) async throws -> RunEngine {
+func engine(in directory: URL, pipeline: String = "") async throws -> RunEngine {
     var settings = StackSettings()
     if let postgres {
         let name = "sluice_bench_\(UInt32.random(in: 0...UInt32.max))"
@@ -72,7 +76,7 @@ func engine(in directory: URL) async throws -> RunEngine {
                 gitDirectory: directory, cacheDirectory: project.directory.appending(path: "cache"))
         },
         launcher: ProcessStepLauncher(
-            command: [ProcessStepLauncher.currentExecutable, "cli"], arguments: stack.stepArguments,
+            command: [ProcessStepLauncher.currentExecutable, "cli-\(pipeline)"], arguments: stack.stepArguments,
             environment: stack.stepEnvironment))
 }
 
@@ -93,7 +97,7 @@ func measure(_ pipeline: Pipeline, steps: Int) async throws -> (fresh: Double, c
     for repetition in 0..<repetitions {
         let directory = root.appending(path: "\(repetition)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let engine = try await engine(in: directory)
+        let engine = try await engine(in: directory, pipeline: pipeline.name)
         let resolved = try engine.resolve(pipeline, config: RunConfig())
         var status = RunStatus.running
         fresh.append(try await seconds { status = try await engine.run(resolved).run.status })

@@ -7,7 +7,8 @@ extension RunStatus: ExpressibleByArgument {}
 /// `sluice runs`: the run history.
 struct RunsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "runs", abstract: "List and inspect runs.", subcommands: [List.self, Show.self, Compare.self],
+        commandName: "runs", abstract: "List and inspect runs.",
+        subcommands: [List.self, Show.self, Compare.self, ReproduceCommand.self],
         defaultSubcommand: List.self)
 
     struct List: AsyncParsableCommand {

@@ -9,6 +9,25 @@ struct StepCommand: AsyncParsableCommand {
         commandName: "step", abstract: "Run one step of a recorded run (the entry point of orchestrators).",
         subcommands: [RunStep.self])
 
+    /// The pipeline a recorded run ran: compiled into this executable, the demo, or the YAML file `file`.
+    static func pipeline(of record: Run, file: String?, workspace: Workspace) async throws -> Pipeline {
+        if let file {
+            let yaml = try YAMLPipeline.load(contentsOf: URL(fileURLWithPath: file))
+            guard yaml.name == record.pipeline else {
+                throw CLIError(
+                    problem:
+                        "\(file) is pipeline '\(yaml.name)', but run \(record.id) is a run of '\(record.pipeline)'.",
+                    fix: "pass the YAML file of pipeline '\(record.pipeline)'.")
+            }
+            return try await RunCommand.build(yaml, config: try RunConfig(recordedIn: record), workspace: workspace)
+        }
+        if let compiled = Catalog.pipelines.first(where: { $0.name == record.pipeline }) { return compiled }
+        if record.pipeline == DemoCommand.pipelineName { return try await DemoCommand.pipeline(workspace) }
+        throw CLIError(
+            problem: "run \(record.id) is a run of pipeline '\(record.pipeline)', which this executable does not have.",
+            fix: "use that pipeline's executable, or pass --file for a YAML pipeline.")
+    }
+
     struct RunStep: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "run",
@@ -98,21 +117,7 @@ struct StepCommand: AsyncParsableCommand {
             let workspace = try await Workspace.open(
                 create: false, stack: request.stack, stackOverrides: stackConfig.stack)
             let record = try await workspace.requireRun(run)
-            let pipeline: Pipeline
-            if let file {
-                let yaml = try YAMLPipeline.load(contentsOf: URL(fileURLWithPath: file))
-                pipeline = try await RunCommand.build(
-                    yaml, config: try RunConfig(recordedIn: record), workspace: workspace)
-            } else if let compiled = Catalog.pipelines.first(where: { $0.name == record.pipeline }) {
-                pipeline = compiled
-            } else if record.pipeline == DemoCommand.pipelineName {
-                pipeline = try await DemoCommand.pipeline(workspace)
-            } else {
-                throw CLIError(
-                    problem: "run \(record.id) is a run of pipeline '\(record.pipeline)', which this executable "
-                        + "does not have.",
-                    fix: "start the step with that pipeline's executable, or pass --file for a YAML pipeline.")
-            }
+            let pipeline = try await StepCommand.pipeline(of: record, file: file, workspace: workspace)
             let reporter = RunReporter(terminal: .standardError)
             let engine = workspace.engine()
             let task = Task {

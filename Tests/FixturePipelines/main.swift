@@ -72,6 +72,16 @@ let branches = Pipeline("branches") { p in
     p.step("report", version: 1, doubled) { value, _ in "the answer is \(value)" }
 }
 
+/// Deterministic unless `SLUICE_FIXTURE_NOISE` is set, which changes what `scaled` computes without changing its
+/// code, parameters or inputs: a step made non-deterministic on purpose, for reproduction tests.
+let noisy = Pipeline("noisy") { p in
+    let base = p.step("base", version: 1) { _ in Array(1...10) }
+    let scaled = p.step("scaled", version: 1, base) { values, _ in
+        values.map { $0 * (ProcessInfo.processInfo.environment["SLUICE_FIXTURE_NOISE"] == nil ? 2 : 3) }
+    }
+    p.step("total", version: 1, scaled) { values, _ in values.reduce(0, +) }
+}
+
 /// Many small steps, for processes that share one project.
 let wide = Pipeline("wide") { p in
     let source = p.step("source", version: 1) { _ in Array(0..<200) }
@@ -89,4 +99,4 @@ struct FixtureError: Error, CustomStringConvertible {
 
 var materializers = MaterializerRegistry()
 materializers.register(SlowBlobMaterializer())
-await Sluice.main(pipelines: [crashy, failing, branches, wide], materializers: materializers)
+await Sluice.main(pipelines: [crashy, failing, branches, noisy, wide], materializers: materializers)

@@ -39,6 +39,39 @@ public struct Pipeline: Sendable {
     public var dependencies: [String: [String]] {
         Dictionary(uniqueKeysWithValues: nodes.map { node in (node.name, node.inputs.map { nodes[$0.node].name }) })
     }
+
+    /// The steps that declare themselves not cacheable (they act on the world, as registering a model does), and
+    /// every step downstream of one.
+    public var uncacheableSteps: [String] {
+        var excluded = Set<Int>()
+        for (index, node) in nodes.enumerated()
+        where !node.cacheable || node.inputs.contains(where: { excluded.contains($0.node) }) {
+            excluded.insert(index)
+        }
+        return nodes.indices.filter(excluded.contains).map { nodes[$0].name }
+    }
+
+    /// This pipeline without the steps named in `removed`, under the same name. Every step that reads from a
+    /// removed step must be removed too.
+    public func removing(_ removed: [String]) -> Pipeline {
+        let removed = Set(removed)
+        var newIndex: [Int: Int] = [:]
+        var kept: [StepNode] = []
+        for (index, node) in nodes.enumerated() where !removed.contains(node.name) {
+            var node = node
+            node.inputs = node.inputs.map { edge in
+                guard let mapped = newIndex[edge.node] else {
+                    preconditionFailure("step '\(node.name)' reads a removed step; remove it too")
+                }
+                var edge = edge
+                edge.node = mapped
+                return edge
+            }
+            newIndex[index] = kept.count
+            kept.append(node)
+        }
+        return Pipeline(name: name, nodes: kept, problems: problems)
+    }
 }
 
 /// A typed reference to one output of a step in a pipeline under construction.

@@ -193,6 +193,22 @@ extension RunConfig {
     }
 }
 
+extension RunEngine {
+    /// The cache keys the steps without inputs (the ones that read data from outside, like ingest) would have if
+    /// the run started now: comparing them with a past run's tells whether its data or code are still the same.
+    public func sourceCacheKeys(_ resolved: ResolvedPipeline) -> [String: CacheKey] {
+        let run = Run(
+            id: "", pipeline: resolved.pipeline.name, status: .running, config: "", environment: .basic(),
+            owner: .current, startedAt: Date())
+        let execution = Execution(engine: self, resolved: resolved, run: run, observer: nil)
+        var keys: [String: CacheKey] = [:]
+        for (index, node) in resolved.pipeline.nodes.enumerated() where node.inputs.isEmpty {
+            keys[node.name] = execution.newStepRun(index, inputs: []).cacheKey
+        }
+        return keys
+    }
+}
+
 /// A step run that cannot start: an unknown run or step, or an upstream output not written yet.
 public struct StepRunError: SluiceError, Equatable {
     public var problem: String

@@ -41,15 +41,63 @@ extension RunEnvironment {
         return nil
     }
 
+    /// The version of the Swift compiler that built this binary, to the patch level (`6.3.1`): the most precise
+    /// the toolchain exposes to the code it compiles.
     static let swiftVersion: String = {
-        #if compiler(>=6.4)
-            return "6.4+"
+        #if compiler(>=6.6)
+            return "6.6 or newer"
+        #elseif compiler(>=6.5.4)
+            return "6.5.4"
+        #elseif compiler(>=6.5.3)
+            return "6.5.3"
+        #elseif compiler(>=6.5.2)
+            return "6.5.2"
+        #elseif compiler(>=6.5.1)
+            return "6.5.1"
+        #elseif compiler(>=6.5)
+            return "6.5.0"
+        #elseif compiler(>=6.4.4)
+            return "6.4.4"
+        #elseif compiler(>=6.4.3)
+            return "6.4.3"
+        #elseif compiler(>=6.4.2)
+            return "6.4.2"
+        #elseif compiler(>=6.4.1)
+            return "6.4.1"
+        #elseif compiler(>=6.4)
+            return "6.4.0"
+        #elseif compiler(>=6.3.4)
+            return "6.3.4"
+        #elseif compiler(>=6.3.3)
+            return "6.3.3"
+        #elseif compiler(>=6.3.2)
+            return "6.3.2"
+        #elseif compiler(>=6.3.1)
+            return "6.3.1"
         #elseif compiler(>=6.3)
-            return "6.3"
+            return "6.3.0"
+        #elseif compiler(>=6.2.4)
+            return "6.2.4"
+        #elseif compiler(>=6.2.3)
+            return "6.2.3"
+        #elseif compiler(>=6.2.2)
+            return "6.2.2"
+        #elseif compiler(>=6.2.1)
+            return "6.2.1"
         #elseif compiler(>=6.2)
-            return "6.2"
+            return "6.2.0"
+        #elseif compiler(>=6.1.4)
+            return "6.1.4"
+        #elseif compiler(>=6.1.3)
+            return "6.1.3"
+        #elseif compiler(>=6.1.2)
+            return "6.1.2"
+        #elseif compiler(>=6.1.1)
+            return "6.1.1"
+        #elseif compiler(>=6.1)
+            return "6.1.0"
         #else
-            return "6.1"
+            return "6.0 or older"
         #endif
     }()
 
