@@ -327,6 +327,31 @@ public struct Registration: Codable, Sendable, Equatable {
     public var baseline: RegisteredVersion?
     /// Whether this run added the version (false when the bundle was registered before, or not blessed).
     public var isNew: Bool
+    /// Whether this run put the version in production (the register step's `promote` policy).
+    public var promoted: Bool
+
+    /// Creates a registration record.
+    public init(
+        blessing: Blessing, version: RegisteredVersion?, baseline: RegisteredVersion?, isNew: Bool,
+        promoted: Bool = false
+    ) {
+        self.blessing = blessing
+        self.version = version
+        self.baseline = baseline
+        self.isNew = isNew
+        self.promoted = promoted
+    }
+
+    private enum CodingKeys: String, CodingKey { case blessing, version, baseline, isNew, promoted }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        blessing = try container.decode(Blessing.self, forKey: .blessing)
+        version = try container.decodeIfPresent(RegisteredVersion.self, forKey: .version)
+        baseline = try container.decodeIfPresent(RegisteredVersion.self, forKey: .baseline)
+        isNew = try container.decode(Bool.self, forKey: .isNew)
+        promoted = try container.decodeIfPresent(Bool.self, forKey: .promoted) ?? false  // written before `promote`
+    }
 }
 
 /// A model version as a registration artifact records it: which version, its stage and metrics, and no record IDs
@@ -367,10 +392,22 @@ public struct RegisterModel: Step {
         public var thresholds: [MetricThreshold] = []
         /// The step whose `bundle` output to register.
         public var bundleStep = "evaluate"
-        /// Put a new version in production when the model has none yet.
-        public var promoteFirst = false
+        /// When a registered version goes to production on its own (`never`, `first`, `when_blessed`).
+        public var promote = Promotion.never
         /// Creates parameters.
         public init() {}
+    }
+
+    /// When the register step puts a version in production itself. Every automatic promotion is recorded in the
+    /// stage history, by the user running the pipeline, with the run that caused it in the reason.
+    public enum Promotion: String, Codable, Sendable, CaseIterable {
+        /// Never: people promote (`sluice models promote`).
+        case never
+        /// The first blessed version, when the model has no production version yet.
+        case first
+        /// Every blessed version that beats or matches the production version on the same evaluation rows (on each
+        /// metric the thresholds name, or every overall metric when there are none), and the first one.
+        case whenBlessed = "when_blessed"
     }
     public static let name = "register"
     public static let version = 1
@@ -416,28 +453,66 @@ public struct RegisterModel: Step {
                 fix: "set bundle_step to the step that evaluates the model.")
         }
         let user = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
+        var version: ModelVersion
+        let isNew: Bool
         if let existing = try await store.modelVersions(parameters.model).first(where: { $0.artifactID == artifact.id })
         {
-            context.setProperty("version", .int(existing.version))
-            return Registration(
-                blessing: blessing, version: RegisteredVersion(existing),
-                baseline: baseline.map { RegisteredVersion($0.version) }, isNew: false)
+            (version, isNew) = (existing, false)
+        } else {
+            var metrics: [String: Double] = [:]
+            for name in evaluation.overall.names {
+                if let value = evaluation.overall.value(name) { metrics[name] = value }
+            }
+            version = try await store.registerModelVersion(
+                model: parameters.model, artifactID: artifact.id, runID: context.runID.description, createdBy: user,
+                metrics: metrics, datasetVersion: bundle.datasetVersion)
+            isNew = true
         }
-        var metrics: [String: Double] = [:]
-        for name in evaluation.overall.names {
-            if let value = evaluation.overall.value(name) { metrics[name] = value }
-        }
-        var version = try await store.registerModelVersion(
-            model: parameters.model, artifactID: artifact.id, runID: context.runID.description, createdBy: user,
-            metrics: metrics, datasetVersion: bundle.datasetVersion)
-        if parameters.promoteFirst, try await store.productionVersion(parameters.model) == nil {
+        var promoted = false
+        if version.stage != .production,
+            let reason = try await promotionReason(
+                version: version.version, evaluation: evaluation, baseline: baselineEvaluation, runID: context.runID)
+        {
             version = try await store.moveModelVersion(
-                parameters.model, version: version.version, to: .production, by: user,
-                reason: "first blessed version (run \(context.runID))")
+                parameters.model, version: version.version, to: .production, by: user, reason: reason)
+            promoted = true
+            context.logger.info("promoted \(parameters.model)@\(version.version) to production: \(reason)")
         }
         context.setProperty("version", .int(version.version))
+        context.setProperty("promoted", .bool(promoted))
         return Registration(
             blessing: blessing, version: RegisteredVersion(version),
-            baseline: baseline.map { RegisteredVersion($0.version) }, isNew: true)
+            baseline: baseline.map { RegisteredVersion($0.version) }, isNew: isNew, promoted: promoted)
+    }
+
+    /// Why the blessed `version` goes to production under the promotion policy, or `nil` when it does not. The
+    /// production version is read from the registry now (not the baseline taken when the run started), so a
+    /// promotion made meanwhile is respected: a candidate is only compared with what it would replace.
+    func promotionReason(version: Int, evaluation: Evaluation, baseline: Evaluation?, runID: RunID) async throws
+        -> String?
+    {
+        guard parameters.promote != .never else { return nil }
+        guard let production = try await store.productionVersion(parameters.model) else {
+            return "first blessed version (run \(runID))"
+        }
+        guard parameters.promote == .whenBlessed else { return nil }
+        // It must have been compared with that very version on this run's evaluation rows.
+        guard let baselineVersion = self.baseline?.version.version, baselineVersion == production.version,
+            let baseline
+        else { return nil }
+        var names = parameters.thresholds.map(\.metric)
+        if names.isEmpty { names = evaluation.overall.names }
+        var compared: [String] = []
+        for name in Set(names).sorted() {
+            guard let mine = evaluation.overall.value(name), let theirs = baseline.overall.value(name) else {
+                continue
+            }
+            let better = MetricSet.higherIsBetter(name) ? mine >= theirs - 1e-12 : mine <= theirs + 1e-12
+            guard better else { return nil }
+            compared.append("\(name) \(String(format: "%.4f", mine)) vs \(String(format: "%.4f", theirs))")
+        }
+        guard !compared.isEmpty else { return nil }
+        return "blessed and beats or matches production v\(production.version) on the same "
+            + "\(evaluation.overall.count) evaluation rows (\(compared.joined(separator: ", "))) (run \(runID))"
     }
 }

@@ -32,8 +32,8 @@ public enum StandardPipeline {
         public var rounds = 100
         public var maxDepth = 6
         public var learningRate = 0.3
-        /// Put the first blessed version in production.
-        public var promoteFirst = true
+        /// When a registered version goes to production on its own (default: the first blessed version).
+        public var promote = RegisterModel.Promotion.first
 
         /// Creates options.
         public init(model: String, paths: [String], label: String) {
@@ -80,7 +80,7 @@ public enum StandardPipeline {
                 register.parameters.model = options.model
                 register.parameters.label = options.label
                 register.parameters.thresholds = options.thresholds
-                register.parameters.promoteFirst = options.promoteFirst
+                register.parameters.promote = options.promote
                 p.add(register, cache: false, sets.eval, result.bundle, result.evaluation)
             }
         }

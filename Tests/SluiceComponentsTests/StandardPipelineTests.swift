@@ -126,6 +126,43 @@ struct StandardPipelineTests {
         #expect(downstream.artifacts.contains { $0.id == version.artifactID })
     }
 
+    @Test("promote: when_blessed promotes the first version, not a worse one, and one that matches production")
+    func promotionWhenBlessed() async throws {
+        let project = try Project()
+        var options = project.options()
+        options.promote = .whenBlessed
+        options.thresholds = [MetricThreshold(metric: "accuracy", atLeast: 0.5)]
+        func accuracy(_ result: RunResult) throws -> Double {
+            try #require(
+                try result.value(Evaluation.self, step: "evaluate", output: "evaluation").overall.value("accuracy"))
+        }
+
+        let first = try await project.run(options: options)
+        let registered = try first.value(Registration.self, step: "register")
+        #expect(registered.promoted && registered.version?.stage == .production)
+
+        // Blessed (above 0.5) but worse than production on the same rows: registered, not promoted.
+        let worse = try await project.run(["train.rounds=1", "train.max_depth=1"], options: options)
+        try #require(try accuracy(worse) < accuracy(first))
+        let notPromoted = try worse.value(Registration.self, step: "register")
+        #expect(notPromoted.blessing.passed && notPromoted.isNew && !notPromoted.promoted)
+        #expect(notPromoted.version?.stage != .production)
+        #expect(try await project.store.productionVersion("penguins")?.version == 1)
+
+        // As good as production or better: promoted, and the stage history says by which run and why.
+        let better = try await project.run(["train.rounds=60", "train.max_depth=4"], options: options)
+        try #require(try accuracy(better) >= accuracy(first))
+        let promoted = try better.value(Registration.self, step: "register")
+        #expect(promoted.promoted)
+        let production = try #require(try await project.store.productionVersion("penguins"))
+        #expect(production.version == promoted.version?.version && production.version == 3)
+        let change = try #require(try await project.store.stageChanges("penguins").last)
+        #expect(change.version == 3 && change.to == .production)
+        #expect(change.reason.contains("run \(better.run.id)"))
+        #expect(change.reason.contains("beats or matches production v1"))
+        #expect(better.stepRun("register")?.properties["promoted"] == .bool(true))
+    }
+
     @Test(
         "a second run reuses every step but register, which finds the version already registered",
         arguments: [false, true])
