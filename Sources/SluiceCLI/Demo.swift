@@ -74,7 +74,9 @@ struct DemoCommand: AsyncParsableCommand {
         options.maxDepth = 4
         let baseline = try await Baseline.production(
             of: Self.model, registry: registry, artifacts: workspace.artifacts)
-        return StandardPipeline.make(options, registry: registry, baseline: baseline)
+        let reference = try await TrainingReference.production(
+            of: Self.model, registry: registry, artifacts: workspace.artifacts)
+        return StandardPipeline.make(options, registry: registry, baseline: baseline, reference: reference)
     }
 
     private func printOutcome(_ result: RunResult, workspace: Workspace) throws {

@@ -111,11 +111,20 @@ struct RunCommand: AsyncParsableCommand {
     /// same store the run records in.
     static func build(_ yaml: YAMLPipeline, config: RunConfig, workspace: Workspace) async throws -> Pipeline {
         var baselines: [String: Baseline] = [:]
-        for (step, model) in yaml.registeredModels(config: config) {
+        let registered = yaml.registeredModels(config: config)
+        for (step, model) in registered {
             baselines[step] = try await Baseline.production(
                 of: model, registry: workspace.metadata, artifacts: workspace.artifacts)
         }
-        return try yaml.build(context: ComponentContext(registry: workspace.metadata, baselines: baselines))
+        // Schema and validate steps hold new data to what the production model was trained on (one model per
+        // pipeline: with several register steps there is no single "production" to compare with).
+        let models = Set(registered.values)
+        let reference =
+            models.count == 1
+            ? try await TrainingReference.production(
+                of: models.first!, registry: workspace.metadata, artifacts: workspace.artifacts) : nil
+        return try yaml.build(
+            context: ComponentContext(registry: workspace.metadata, baselines: baselines, reference: reference))
     }
 
     /// Runs a resolved pipeline with live per-step progress on standard error and Ctrl-C cancelling it.

@@ -32,8 +32,12 @@ public struct ComputeStatistics: Step {
     }
 }
 
-/// Infers a schema from statistics, or loads a curated one.
-public struct InferSchema: Step {
+/// Infers a schema from statistics, or takes the production model's training schema, or loads a curated one.
+///
+/// With a ``reference`` (the standard pipeline gives it the production version's ``TrainingReference``), new data is
+/// held to the schema the production model was trained under rather than one inferred from the new data itself;
+/// a curated file overrides both. The reference and the curated file's content are in the step's cache key.
+public struct InferSchema: ExternalInputStep {
     /// Where the schema comes from.
     public struct Parameters: Codable, Sendable, Equatable {
         /// A curated schema YAML file to use instead of inferring (as `sluice data schema` writes).
@@ -48,20 +52,103 @@ public struct InferSchema: Step {
     /// Draws nothing from the run seed: a new seed reuses its cached output.
     public static let usesRunSeed = false
     public var parameters = Parameters()
+    /// The production model's training data, whose schema new data is held to (none on a model's first run).
+    public var reference: TrainingReference?
     /// Creates the step.
-    public init() {}
+    public init(reference: TrainingReference? = nil) { self.reference = reference }
+
+    public func externalFingerprint() throws -> String {
+        if let curated = parameters.curated {
+            let (hash, _) = try ContentHasher.hash(URL(fileURLWithPath: curated))
+            return "curated \(hash)"
+        }
+        return reference.map { "reference \($0.fingerprint)" } ?? "inferred"
+    }
 
     public func run(_ statistics: DatasetStatistics, context: StepContext) async throws -> Schema {
         if let curated = parameters.curated {
+            context.setProperty("schema_source", .string("curated \(curated)"))
             return try Schema.load(contentsOf: URL(fileURLWithPath: curated))
         }
+        if let reference {
+            // The data the reference was trained on needs no reference: it gives the schema inferred then (or
+            // curated), and downstream steps stay cached.
+            context.setProperty(
+                "schema_source",
+                .string(
+                    statistics == reference.statistics ? "the training data of \(reference)" : reference.description))
+            return reference.schema
+        }
+        context.setProperty("schema_source", .string("inferred"))
         return Schema.inferred(from: statistics, domainLimit: parameters.domainLimit)
     }
 }
 
-/// Validates data's statistics against a schema (and drift against a baseline's statistics when given one).
-/// Anomalies stop the pipeline with the report, unless `warn_only` is set.
-public struct ValidateData: Step {
+/// What the production version of a model was trained on: the schema and the dataset statistics its training run
+/// recorded, found from the version's run in the metadata store.
+public struct TrainingReference: Sendable, CustomStringConvertible {
+    /// The production version.
+    public var version: ModelVersion
+    /// The schema its training data was held to.
+    public var schema: Schema
+    /// The statistics of the data it was trained on.
+    public var statistics: DatasetStatistics
+    /// The content version of that data.
+    public var datasetVersion: String?
+
+    /// Creates a reference.
+    public init(version: ModelVersion, schema: Schema, statistics: DatasetStatistics, datasetVersion: String?) {
+        self.version = version
+        self.schema = schema
+        self.statistics = statistics
+        self.datasetVersion = datasetVersion
+    }
+
+    /// `penguins@1 (dataset version 3f2a…)`.
+    public var description: String {
+        "\(version.model)@\(version.version)" + (datasetVersion.map { " (dataset version \($0))" } ?? "")
+    }
+
+    /// Changes whenever the reference does: for the cache keys of the steps that use it.
+    var fingerprint: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(schema)) ?? Data()
+        let stats = (try? encoder.encode(statistics)) ?? Data()
+        return "\(version.model)@\(version.version) \(ContentHasher.hash(data)) \(ContentHasher.hash(stats))"
+    }
+
+    /// The reference of `model`'s production version, or `nil` when it has none (or its run recorded no schema
+    /// and statistics, as a version registered by hand has not).
+    public static func production(
+        of model: String, registry: any MetadataStore & ModelRegistry, artifacts: any ArtifactStore
+    ) async throws -> TrainingReference? {
+        guard let version = try await registry.productionVersion(model), let run = version.runID else { return nil }
+        var schema: Schema?
+        var statistics: DatasetStatistics?
+        for stepRun in try await registry.stepRuns(ofRun: run) where stepRun.status.producedOutputs {
+            for artifact in try await registry.outputs(ofStepRun: stepRun.id).values {
+                if artifact.typeName == String(reflecting: Schema.self), schema == nil {
+                    schema =
+                        try AnyMaterializer(CodableMaterializer<Schema>()).load(artifact.uri, from: artifacts)
+                        as? Schema
+                } else if artifact.typeName == String(reflecting: DatasetStatistics.self), statistics == nil {
+                    statistics =
+                        try AnyMaterializer(CodableMaterializer<DatasetStatistics>()).load(
+                            artifact.uri, from: artifacts) as? DatasetStatistics
+                }
+            }
+        }
+        guard let schema, let statistics else { return nil }
+        return TrainingReference(
+            version: version, schema: schema, statistics: statistics, datasetVersion: version.datasetVersion)
+    }
+}
+
+/// Validates data's statistics against a schema (and drift against a baseline's statistics when given one: the
+/// standard pipeline gives it the production model's training statistics). Anomalies stop the pipeline with the
+/// report, unless `warn_only` is set. The baseline is in the step's cache key.
+public struct ValidateData: ExternalInputStep {
     /// How strict to be.
     public struct Parameters: Codable, Sendable, Equatable {
         /// Record anomalies but let the pipeline go on.
@@ -76,18 +163,41 @@ public struct ValidateData: Step {
     public var parameters = Parameters()
     /// Statistics to check drift against (for example the data the production model was trained on).
     public var baseline: DatasetStatistics?
+    /// What the baseline is, for the report (`penguins@1 (dataset version …)`).
+    public var reference: String?
 
     /// Creates the step.
-    public init(baseline: DatasetStatistics? = nil) { self.baseline = baseline }
+    public init(baseline: DatasetStatistics? = nil, reference: String? = nil) {
+        self.baseline = baseline
+        self.reference = reference
+    }
+
+    /// Creates the step checking drift against the production model's training data.
+    public init(reference: TrainingReference?) {
+        self.init(baseline: reference?.statistics, reference: reference?.description)
+    }
+
+    public func externalFingerprint() throws -> String {
+        guard let baseline else { return "no baseline" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return "baseline \(reference ?? "") \(ContentHasher.hash(try encoder.encode(baseline)))"
+    }
 
     public func run(_ input: (DatasetStatistics, Schema), context: StepContext) async throws -> Validation {
         let (statistics, schema) = input
-        let validation = Validation.check(statistics, against: schema, baseline: baseline)
+        // Data identical to the baseline (the production model's own training data, run again) is not new data:
+        // checked as it was then, so its report, and every step after it, stay the same.
+        let isBaseline = statistics == baseline
+        var validation = Validation.check(statistics, against: schema, baseline: isBaseline ? nil : baseline)
+        validation.reference = isBaseline ? nil : reference
         context.setProperty("passed", .bool(validation.passed))
         context.setProperty("anomalies", .int(validation.anomalies.count))
+        if let reference { context.setProperty("checked_against", .string(reference)) }
         if !validation.passed && !parameters.warnOnly {
             throw ComponentError(
-                problem: "the data does not match the schema:\n" + validation.text(),
+                problem: "the data does not match "
+                    + (reference.map { "what \($0) was trained on" } ?? "the schema") + ":\n" + validation.text(),
                 fix: "fix the data, or update the schema if the change is expected (set warn_only to go on).")
         }
         return validation

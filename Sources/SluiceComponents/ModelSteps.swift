@@ -455,8 +455,18 @@ public struct RegisterModel: Step {
         let user = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
         var version: ModelVersion
         let isNew: Bool
-        if let existing = try await store.modelVersions(parameters.model).first(where: { $0.artifactID == artifact.id })
-        {
+        // The same bundle registered before (the same record, or the same bytes made again) is that version.
+        var existing: ModelVersion?
+        for candidate in try await store.modelVersions(parameters.model) {
+            if candidate.artifactID == artifact.id {
+                existing = candidate
+                break
+            }
+            if existing == nil, try await store.artifact(candidate.artifactID)?.contentHash == artifact.contentHash {
+                existing = candidate
+            }
+        }
+        if let existing {
             (version, isNew) = (existing, false)
         } else {
             var metrics: [String: Double] = [:]

@@ -43,17 +43,20 @@ public enum StandardPipeline {
         }
     }
 
-    /// Builds the pipeline; without a registry the register step is left out.
+    /// Builds the pipeline; without a registry the register step is left out. With `reference` (the production
+    /// version's ``TrainingReference``), new data is validated against the schema and statistics that version was
+    /// trained on instead of a schema inferred from the new data itself; the first run infers and records one.
     public static func make(
-        _ options: Options, registry: (any MetadataStore & ModelRegistry)?, baseline: Baseline?
+        _ options: Options, registry: (any MetadataStore & ModelRegistry)?, baseline: Baseline?,
+        reference: TrainingReference? = nil
     ) -> Pipeline {
         Pipeline(options.name) { p in
             let data = p.add(IngestCSV(paths: options.paths))
             let statistics = p.add(ComputeStatistics(), data.table)
-            var inferSchema = InferSchema()
+            var inferSchema = InferSchema(reference: reference)
             inferSchema.parameters.domainLimit = 100
             let schema = p.add(inferSchema, statistics.statistics)
-            let validation = p.add(ValidateData(), statistics.statistics, schema)
+            let validation = p.add(ValidateData(reference: reference), statistics.statistics, schema)
             var split = SplitTable()
             if options.stratify {
                 split.parameters.method = "stratified"

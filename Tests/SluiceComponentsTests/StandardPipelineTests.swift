@@ -39,6 +39,8 @@ struct Project {
     func run(_ overrides: [String] = [], options: StandardPipeline.Options? = nil) async throws -> RunResult {
         let baseline = try await Baseline.production(
             of: "penguins", registry: store, artifacts: engine.engine.artifacts)
+        let reference = try await TrainingReference.production(
+            of: "penguins", registry: store, artifacts: engine.engine.artifacts)
         if viaYAML {
             let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .deletingLastPathComponent().appending(path: "Examples/penguins.yaml")
@@ -48,13 +50,15 @@ struct Project {
             var config = yaml.config
             try config.apply(overrides: ["train.rounds=30", "train.max_depth=3"] + overrides)
             let pipeline = try yaml.build(
-                context: ComponentContext(registry: store, baselines: baseline.map { ["register": $0] } ?? [:]))
+                context: ComponentContext(
+                    registry: store, baselines: baseline.map { ["register": $0] } ?? [:], reference: reference))
             return try await engine.run(pipeline, config: config)
         }
         var config = RunConfig()
         try config.apply(overrides: overrides)
         return try await engine.run(
-            StandardPipeline.make(options ?? self.options(), registry: store, baseline: baseline), config: config)
+            StandardPipeline.make(
+                options ?? self.options(), registry: store, baseline: baseline, reference: reference), config: config)
     }
 }
 
@@ -169,6 +173,13 @@ struct StandardPipelineTests {
     func secondRunCached(viaYAML: Bool) async throws {
         let project = try Project(viaYAML: viaYAML)
         _ = try await project.run()
+        // There is a production version now: schema and validate check against it once (their keys hold it); the
+        // same data gives the same schema and report, so every step after them is reused.
+        let checked = try await project.run()
+        #expect(
+            Set(checked.stepRuns.filter { $0.status == .completed }.map(\.stepName)) == [
+                "schema", "validate", "register",
+            ])
         let second = try await project.run()
         #expect(second.run.status == .completed)
         #expect(second.stepRuns.filter { $0.status == .cached }.count == 8)
@@ -186,6 +197,7 @@ struct StandardPipelineTests {
     func changedParameter(viaYAML: Bool) async throws {
         let project = try Project(viaYAML: viaYAML)
         _ = try await project.run()
+        _ = try await project.run()  // schema and validate check against the new production version once
         let changed = try await project.run(["train.rounds=12"])
         let ran = Set(changed.stepRuns.filter { $0.status == .completed }.map(\.stepName))
         #expect(ran == ["train", "evaluate", "register"])
@@ -228,6 +240,57 @@ struct StandardPipelineTests {
             #expect(drifted.stepRun(step)?.status == .skipped, "\(step)")
         }
         #expect(try await project.store.modelVersions("penguins").count == 1)
+    }
+
+    @Test(
+        "new data is validated against the production model's training data, not a schema inferred from itself",
+        arguments: [false, true])
+    func validatesAgainstProduction(viaYAML: Bool) async throws {
+        let project = try Project(viaYAML: viaYAML)
+        let first = try await project.run()
+        #expect(first.stepRun("schema")?.properties["schema_source"] == .string("inferred"))
+        let version = try #require(try await project.store.productionVersion("penguins"))
+
+        // A second arrival: flipper length in tenths of a millimetre instead of millimetres, and a third of the rows
+        // on an island never seen. No curated schema: the reference is what penguins@1 was trained on.
+        var lines = DemoData.penguinsCSV.split(separator: "\n").map(String.init)
+        for k in 1..<lines.count {
+            var fields = lines[k].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            if let millimetres = Int(fields[4]) { fields[4] = String(millimetres * 10) }
+            if k % 3 == 0 { fields[1] = "Anvers" }
+            lines[k] = fields.joined(separator: ",")
+        }
+        try lines.joined(separator: "\n").write(to: project.data, atomically: true, encoding: .utf8)
+        let drifted = try await project.run()
+        #expect(drifted.run.status == .failed)
+        let schemaRun = try #require(drifted.stepRun("schema"))
+        #expect(
+            schemaRun.properties["schema_source"] == .string("penguins@1 (dataset version \(version.datasetVersion!))"))
+        let validate = try #require(drifted.stepRun("validate"))
+        #expect(validate.status == .failed)
+        let message = try #require(validate.error)
+        #expect(message.contains("what penguins@1 (dataset version \(version.datasetVersion!)) was trained on"))
+        #expect(message.contains("flipper_length_mm: [out_of_range]"), "\(message)")
+        #expect(message.contains("flipper_length_mm: [drift]"), "\(message)")
+        #expect(message.contains("island: [unseen_categories]") && message.contains("'Anvers'"), "\(message)")
+        #expect(
+            validate.properties["checked_against"] == .string("penguins@1 (dataset version \(version.datasetVersion!))")
+        )
+        for step in ["split", "train", "register"] {
+            #expect(drifted.stepRun(step)?.status == .skipped, "\(step)")
+        }
+        #expect(try await project.store.modelVersions("penguins").count == 1)
+
+        // The very data penguins@1 was trained on: checked as it was then (no drift to itself), so the steps after
+        // validation are reused from the first run.
+        try Data(DemoData.penguinsCSV.utf8).write(to: project.data)
+        let good = try await project.run()
+        #expect(good.run.status == .completed, "\(good.run.error ?? "")")
+        #expect(
+            good.stepRun("schema")?.properties["schema_source"]
+                == .string("the training data of penguins@1 (dataset version \(version.datasetVersion!))"))
+        #expect(try good.value(Validation.self, step: "validate").passed)
+        #expect(good.stepRun("train")?.status == .cached)
     }
 
     @Test("validation can warn instead of stopping", arguments: [false, true])

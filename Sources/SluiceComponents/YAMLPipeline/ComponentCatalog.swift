@@ -40,11 +40,18 @@ public struct ComponentContext: Sendable {
     public var registry: (any MetadataStore & ModelRegistry)?
     /// The production version of each model, to compare candidates with.
     public var baselines: [String: Baseline]
+    /// What the production version of the pipeline's model was trained on: schema steps hold new data to its schema
+    /// and validate steps check drift against its statistics (nil on a model's first run).
+    public var reference: TrainingReference?
 
     /// Creates a context.
-    public init(registry: (any MetadataStore & ModelRegistry)?, baselines: [String: Baseline] = [:]) {
+    public init(
+        registry: (any MetadataStore & ModelRegistry)?, baselines: [String: Baseline] = [:],
+        reference: TrainingReference? = nil
+    ) {
         self.registry = registry
         self.baselines = baselines
+        self.reference = reference
     }
 }
 
@@ -68,19 +75,24 @@ public enum ComponentCatalog {
             return ["statistics": o.statistics, "report": o.report]
         },
         ComponentEntry(
-            name: "schema", summary: "infer a schema from statistics, or load a curated one",
+            name: "schema",
+            summary: "the production model's training schema, or one inferred from statistics, or a curated one",
             inputs: [.init("statistics", DatasetStatistics.self)], outputs: [.init("output", Schema.self)]
-        ) { p, name, inputs, _ in
-            ["output": p.add(InferSchema(), name: name, inputs[0] as! Handle<DatasetStatistics>)]
+        ) { p, name, inputs, context in
+            [
+                "output": p.add(
+                    InferSchema(reference: context.reference), name: name, inputs[0] as! Handle<DatasetStatistics>)
+            ]
         },
         ComponentEntry(
             name: "validate", summary: "check statistics against a schema; stop on anomalies unless warn_only",
             inputs: [.init("statistics", DatasetStatistics.self), .init("schema", Schema.self)],
             outputs: [.init("output", Validation.self)]
-        ) { p, name, inputs, _ in
+        ) { p, name, inputs, context in
             [
                 "output": p.add(
-                    ValidateData(), name: name, inputs[0] as! Handle<DatasetStatistics>, inputs[1] as! Handle<Schema>)
+                    ValidateData(reference: context.reference), name: name, inputs[0] as! Handle<DatasetStatistics>,
+                    inputs[1] as! Handle<Schema>)
             ]
         },
         ComponentEntry(

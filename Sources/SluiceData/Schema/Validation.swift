@@ -28,6 +28,8 @@ public struct Validation: Codable, Sendable, Equatable {
     public var anomalies: [Anomaly]
     /// Drift distances measured per column (whether or not over the threshold).
     public var drift: [String: Double]
+    /// What the data was checked against, when it was a model's training data (`churn@3, dataset version …`).
+    public var reference: String?
 
     /// Whether the data passed.
     public var passed: Bool { anomalies.isEmpty }
@@ -181,6 +183,7 @@ public struct Validation: Codable, Sendable, Equatable {
         for anomaly in anomalies {
             lines.append("  \(anomaly.column): [\(anomaly.kind.rawValue)] \(anomaly.description)")
         }
+        if let reference { lines.insert("checked against the schema and training statistics of \(reference)", at: 1) }
         if !drift.isEmpty {
             lines.append("drift from the baseline:")
             for (column, distance) in drift.sorted(by: { $0.key < $1.key }) {
