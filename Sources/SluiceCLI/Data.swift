@@ -221,8 +221,17 @@ func boundMallocArenas() {
     private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 #endif
 
-/// The process's peak resident memory, in bytes.
+/// The process's peak resident memory, in bytes. On Linux from `VmHWM` (this program's own address space):
+/// `getrusage`'s `ru_maxrss` survives `exec`, so it would report the peak of whatever forked this process.
 func peakResidentBytes() -> Int {
+    #if os(Linux)
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
+        {
+            return kilobytes * 1024
+        }
+    #endif
     var usage = rusage()
     #if os(Linux)
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)

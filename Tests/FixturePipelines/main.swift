@@ -17,8 +17,15 @@ struct SlowBlobMaterializer: Materializer {
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }
         let chunk = Data(repeating: 0xAB, count: value.bytes / 40)
-        for _ in 0..<40 {
+        // With SLUICE_FIXTURE_HOLD_WRITE=PATH the write stops after its first chunk until PATH exists, so a test
+        // kills the process mid-write however loaded the machine is.
+        let hold = ProcessInfo.processInfo.environment["SLUICE_FIXTURE_HOLD_WRITE"]
+        for index in 0..<40 {
             handle.write(chunk)
+            if index == 0, let hold {
+                FileHandle.standardError.write(Data("fixture: holding the write\n".utf8))
+                while !FileManager.default.fileExists(atPath: hold) { usleep(10_000) }
+            }
             usleep(25_000)
         }
     }

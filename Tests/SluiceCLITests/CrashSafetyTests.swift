@@ -59,17 +59,12 @@ struct CrashSafetyTests {
 
         // 2. Killed while an artifact is being written: nothing half-written becomes visible.
         _ = FileManager.default.createFile(atPath: gate, contents: nil)
-        let second = try CommandProcess("FixturePipelines", arguments, in: directory.url)
-        try await second.waitForError(containing: "fixture: writing blob")
-        // Kill once the partial file exists (the write takes a second; on a loaded machine a fixed pause may land
-        // before the file is created or after it is renamed into place).
-        let temporaryFolder = directory.path(".sluice/artifacts/.tmp").path
-        let deadline = ContinuousClock.now + .seconds(30)
-        while (try? FileManager.default.contentsOfDirectory(atPath: temporaryFolder).count) ?? 0 == 0,
-            ContinuousClock.now < deadline
-        {
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        // The write holds after its first chunk (until a file that never comes), so the kill lands mid-write
+        // however loaded the machine is.
+        let second = try CommandProcess(
+            "FixturePipelines", arguments, in: directory.url,
+            environment: ["SLUICE_FIXTURE_HOLD_WRITE": directory.path("never").path])
+        try await second.waitForError(containing: "fixture: holding the write")
         kill(second.process.processIdentifier, SIGKILL)
         #expect(await second.wait() == SIGKILL)
         let temporaries = try FileManager.default.contentsOfDirectory(

@@ -13,10 +13,15 @@ func processProject(prefix: String) throws -> TemporaryDirectory {
     return directory
 }
 
-/// The PID of the running `step run` process of step `step`, a child of `parent`, once it exists.
-func stepProcess(_ step: String, of parent: Int32, timeout: Duration = .seconds(60)) async throws -> Int32 {
+/// The PID of the running `step run` process of step `step`, a child of `command`, once it exists.
+func stepProcess(_ step: String, of command: CommandProcess, timeout: Duration = .seconds(120)) async throws -> Int32 {
+    let parent = command.process.processIdentifier
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
+        guard command.process.isRunning else {
+            Issue.record("the run ended before step \(step) started: \(command.output)\n\(command.errors)")
+            throw CancellationError()
+        }
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let pid = Int32(entry),
                 let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -35,7 +40,22 @@ func stepProcess(_ step: String, of parent: Int32, timeout: Duration = .seconds(
         }
         try await Task.sleep(for: .milliseconds(10))
     }
-    Issue.record("no `step run --step \(step)` child of \(parent) appeared")
+    Issue.record("no `step run --step \(step)` child of \(parent) appeared; its output so far:\n\(command.errors)")
+    throw CancellationError()
+}
+
+/// Waits until a file under `directory` whose path ends with `suffix` contains `marker`.
+func waitForOutput(under directory: URL, file suffix: String, containing marker: String) async throws {
+    let deadline = ContinuousClock.now + .seconds(120)
+    while ContinuousClock.now < deadline {
+        if let path = FileManager.default.subpaths(atPath: directory.path)?.first(where: { $0.hasSuffix(suffix) }),
+            let text = try? String(contentsOf: directory.appending(path: path), encoding: .utf8), text.contains(marker)
+        {
+            return
+        }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    Issue.record("no \(suffix) under \(directory.path) said '\(marker)'")
     throw CancellationError()
 }
 
@@ -80,7 +100,7 @@ struct ProcessOrchestratorTests {
         let command = try CommandProcess(
             "FixturePipelines", ["run", "crashy", "--set", "wait.gate=\(directory.path("never").path)"],
             in: directory.url)
-        let child = try await stepProcess("wait", of: command.process.processIdentifier)
+        let child = try await stepProcess("wait", of: command)
         try await command.waitForError(containing: "wait running")
         kill(command.process.processIdentifier, SIGINT)
         #expect(await command.wait(timeout: .seconds(60)) == 130)
@@ -99,16 +119,14 @@ struct ProcessOrchestratorTests {
         let gate = directory.path("gate").path
         _ = FileManager.default.createFile(atPath: gate, contents: nil)
         let arguments = ["run", "crashy", "--set", "wait.gate=\(gate)"]
-        let first = try CommandProcess("FixturePipelines", arguments, in: directory.url)
-        let child = try await stepProcess("blob", of: first.process.processIdentifier)
-        // Kill once the partial file exists, mid-write.
+        // The blob's write holds after its first chunk (until a file that never comes): the kill lands mid-write.
+        let first = try CommandProcess(
+            "FixturePipelines", arguments, in: directory.url,
+            environment: ["SLUICE_FIXTURE_HOLD_WRITE": directory.path("never").path])
+        let child = try await stepProcess("blob", of: first)
+        try await waitForOutput(
+            under: directory.path(".sluice/logs"), file: "blob.out", containing: "holding the write")
         let temporaryFolder = directory.path(".sluice/artifacts/.tmp").path
-        let deadline = ContinuousClock.now + .seconds(30)
-        while (try? FileManager.default.contentsOfDirectory(atPath: temporaryFolder).count) ?? 0 == 0,
-            ContinuousClock.now < deadline
-        {
-            try await Task.sleep(for: .milliseconds(5))
-        }
         kill(child, SIGKILL)
         #expect(await first.wait() == 1)
         #expect(first.output.contains("killed by signal 9 (SIGKILL)"), "\(first.output)")
