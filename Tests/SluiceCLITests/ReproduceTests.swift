@@ -48,28 +48,51 @@ struct ReproduceTests {
         #expect(!noisy.output.contains("✘ base.output"))
     }
 
+    /// Writes an executable with a close-on-exec descriptor: a process another test forks meanwhile must not keep
+    /// it open for writing, or executing it fails with "text file busy".
+    func writeExecutable(_ data: Data, to url: URL) throws {
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        try #require(fd >= 0, "cannot create \(url.path)")
+        defer { close(fd) }
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        try #require(written == data.count)
+    }
+
+    /// Runs `binary`, retrying while a process forked by a concurrent test still holds it open (ETXTBSY).
+    func run(_ binary: URL, _ arguments: [String], in directory: URL) async throws -> (
+        status: Int32, output: String, errors: String
+    ) {
+        for _ in 0..<50 {
+            do {
+                return try await CommandProcess.run(binary.path, arguments, in: directory)
+            } catch let error as NSError where "\(error)".contains("Text file busy") {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        return try await CommandProcess.run(binary.path, arguments, in: directory)
+    }
+
     @Test("a changed binary is refused with exit status 2 unless --allow-code-change")
     func changedBinary() async throws {
         let directory = try TemporaryDirectory(prefix: "sluice-repro-bin")
         let binary = directory.path("pipelines")
-        try FileManager.default.copyItem(at: try CommandProcess.executable("FixturePipelines"), to: binary)
-        let first = try await CommandProcess.run(binary.path, ["run", "noisy"], in: directory.url)
+        let original = try Data(contentsOf: try CommandProcess.executable("FixturePipelines"))
+        try writeExecutable(original, to: binary)
+        let first = try await run(binary, ["run", "noisy"], in: directory.url)
         #expect(first.status == 0, "\(first.errors)")
         let run = try await newestRun(binary.path, pipeline: "noisy", in: directory.url)
-        let unchanged = try await CommandProcess.run(binary.path, ["runs", "reproduce", run], in: directory.url)
+        let unchanged = try await self.run(binary, ["runs", "reproduce", run], in: directory.url)
         #expect(unchanged.status == 0, "\(unchanged.errors)")
 
         // Another build of the same pipelines: the same bytes and a few more (written beside it, not over it: a file
         // another process may still be executing cannot be opened for writing).
         let rebuilt = directory.path("pipelines-rebuilt")
-        try (try Data(contentsOf: binary) + Data("a different build".utf8)).write(to: rebuilt, options: .atomic)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: rebuilt.path)
-        let refused = try await CommandProcess.run(rebuilt.path, ["runs", "reproduce", run], in: directory.url)
+        try writeExecutable(original + Data("a different build".utf8), to: rebuilt)
+        let refused = try await self.run(rebuilt, ["runs", "reproduce", run], in: directory.url)
         #expect(refused.status == 2)
         #expect(refused.errors.contains("the binary differs"), "\(refused.errors)")
         #expect(refused.errors.contains("--allow-code-change"))
-        let allowed = try await CommandProcess.run(
-            rebuilt.path, ["runs", "reproduce", run, "--allow-code-change"], in: directory.url)
+        let allowed = try await self.run(rebuilt, ["runs", "reproduce", run, "--allow-code-change"], in: directory.url)
         #expect(allowed.status == 0, "\(allowed.errors)")
         #expect(allowed.output.contains("compared although the binary differs"))
     }
