@@ -310,6 +310,10 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
             "SELECT * FROM step_runs WHERE run_id = \(id) AND step_name = ANY(\(steps)) ORDER BY seq", Self.stepRun)
     }
 
+    public func setProperties(_ properties: [String: PropertyValue], ofArtifact id: String) async throws {
+        try await execute("UPDATE artifacts SET properties = \(json(properties)) WHERE id = \(id)")
+    }
+
     public func stepRun(_ id: String) async throws -> StepRun? {
         try await reconcileCrashedRuns()
         return try await rows("SELECT * FROM step_runs WHERE id = \(id)", Self.stepRun).first

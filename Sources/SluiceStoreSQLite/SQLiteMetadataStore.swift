@@ -300,6 +300,13 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
+    public func setProperties(_ properties: [String: PropertyValue], ofArtifact id: String) async throws {
+        try write { db in
+            try db.execute(
+                sql: "UPDATE artifacts SET properties = ? WHERE id = ?", arguments: [json(properties), id])
+        }
+    }
+
     public func stepRun(_ id: String) async throws -> StepRun? {
         try await reconcileCrashedRuns()
         return try read { db in

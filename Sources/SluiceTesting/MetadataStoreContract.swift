@@ -204,6 +204,10 @@ public enum MetadataStoreContract {
         #expect(try await store.artifacts(ArtifactFilter(name: "eval")).map(\.id) == ["art-2"])
         #expect(Set(try await store.artifacts(ArtifactFilter()).map(\.id)) == ["art-1", "art-2"])
         #expect(try await store.artifact("art-2")?.name == "eval")
+        // Properties can be replaced (retention marks deleted content); the other record is untouched.
+        try await store.setProperties(["content_deleted": .string("now"), "rows": .int(3)], ofArtifact: "art-2")
+        #expect(try await store.artifact("art-2")?.properties == ["content_deleted": .string("now"), "rows": .int(3)])
+        #expect(try await store.artifact("art-1")?.properties[Retention.deletedProperty] == nil)
     }
 
     static func metricsAndProperties(_ store: any MetadataStore) async throws {

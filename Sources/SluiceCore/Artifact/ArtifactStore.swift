@@ -18,6 +18,8 @@ public protocol ArtifactStore: Sendable {
     func contains(uri: String) -> Bool
     /// Removes half-written content left by processes that are gone (called when a run starts).
     func sweepAbandonedTemporaries()
+    /// Deletes stored content (retention); returns the bytes freed. Content packed with others stays (0 bytes).
+    func remove(uri: String) throws -> Int64
 }
 
 /// Where a piece of content ended up.
@@ -169,6 +171,30 @@ public struct LocalArtifactStore: ArtifactStore {
         if let packed = packed(uri) { return try packed.read() }
         guard let url = url(for: uri) else { throw CocoaError(.fileReadInvalidFileName) }
         return try Data(contentsOf: url)
+    }
+
+    public func remove(uri: String) throws -> Int64 {
+        guard packed(uri) == nil, let url = url(for: uri), FileManager.default.fileExists(atPath: url.path) else {
+            return 0
+        }
+        let size = Self.size(of: url)
+        try FileManager.default.removeItem(at: url)
+        return size
+    }
+
+    /// Bytes in a file, or in every file under a directory.
+    static func size(of url: URL) -> Int64 {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { return 0 }
+        guard isDirectory.boolValue else {
+            return (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int64) ?? 0
+        }
+        var total: Int64 = 0
+        for case let child as String in FileManager.default.enumerator(atPath: url.path) ?? NSEnumerator() {
+            let path = url.appending(path: child).path
+            total += (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
+        }
+        return total
     }
 
     public func contains(uri: String) -> Bool {

@@ -26,6 +26,10 @@ public actor InMemoryMetadataStore: MetadataStore {
         runRecords[id]?.error = error
     }
 
+    public func setProperties(_ properties: [String: PropertyValue], ofArtifact id: String) {
+        artifactRecords[id]?.properties = properties
+    }
+
     public func updateEnvironment(_ id: RunID, _ environment: RunEnvironment) {
         runRecords[id]?.environment = environment
     }

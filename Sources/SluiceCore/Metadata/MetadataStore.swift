@@ -45,6 +45,8 @@ public protocol MetadataStore: Sendable {
     func stepRuns(ofRun id: RunID, steps: [String]) async throws -> [StepRun]
     /// One step run by ID.
     func stepRun(_ id: String) async throws -> StepRun?
+    /// Replaces an artifact record's properties (retention marks an artifact whose content it deleted).
+    func setProperties(_ properties: [String: PropertyValue], ofArtifact id: String) async throws
     /// Metrics a step run logged.
     func metrics(ofStepRun id: String) async throws -> [MetricRecord]
 

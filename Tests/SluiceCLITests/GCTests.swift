@@ -1,0 +1,111 @@
+import Foundation
+import SluiceCore
+import SluiceStoreSQLite
+import SluiceTesting
+import Testing
+
+@Suite("sluice gc: old runs' artifacts deleted, registered models and their lineage kept")
+struct GCTests {
+    /// The files of the project's artifact store (content that is not packed with others).
+    func contentFiles(_ directory: TemporaryDirectory) -> Set<String> {
+        let root = directory.path(".sluice/artifacts/sha256").path
+        return Set((FileManager.default.subpaths(atPath: root) ?? []).filter { !$0.contains("/") })
+    }
+
+    @Test("a dry run deletes nothing; gc deletes only an unregistered old run's own outputs and marks their records")
+    func retention() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-gc")
+        var rows = "x1,x2,label\n"
+        var state: UInt64 = 7
+        func next() -> Double {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Double(state >> 11) / Double(1 << 53)
+        }
+        for _ in 0..<6_000 {
+            let (a, b) = (next(), next())
+            rows += String(format: "%.6f,%.6f,%@\n", a, b, a + b + (next() - 0.5) * 0.4 > 1 ? "yes" : "no")
+        }
+        try Data(rows.utf8).write(to: directory.path("data.csv"))
+        try Data(
+            """
+            pipeline: gcdemo
+            steps:
+              ingest: {component: ingest_csv, parameters: {paths: [data.csv]}}
+              statistics: {component: statistics, inputs: {table: ingest.table}}
+              schema: {component: schema, inputs: {statistics: statistics.statistics}}
+              validate: {component: validate, inputs: {statistics: statistics.statistics, schema: schema}}
+              split: {component: split, inputs: {table: ingest.table, validation: validate}}
+              transform: {component: transform, inputs: {train: split.train}, parameters: {label: label}}
+              train:
+                component: train
+                inputs: {train: split.train, transforms: transform}
+                parameters: {label: label, learner: gbdt, rounds: 5, max_depth: 3}
+              evaluate:
+                component: evaluate
+                inputs: {eval: split.eval, transforms: transform, model: train, dataset: ingest.info,
+                         statistics: statistics.statistics}
+                parameters: {label: label}
+              register:
+                component: register
+                inputs: {eval: split.eval, bundle: evaluate.bundle, evaluation: evaluate.evaluation}
+                parameters: {model: m, label: label, promote: first, thresholds: [{metric: accuracy, at_least: 0.5}]}
+
+            """.utf8
+        ).write(to: directory.path("p.yaml"))
+        // Run 1 registers m@1; run 2 is not blessed (registers nothing); run 3 registers m@2.
+        let notBlessed = ["--set", "register.thresholds=[{metric: accuracy, at_least: 1.1}]"]
+        for extra in [
+            ["--set", "train.rounds=5"], ["--set", "train.rounds=6"] + notBlessed, ["--set", "train.rounds=7"],
+        ] {
+            let run = try await CommandProcess.run("sluice", ["run", "p.yaml"] + extra, in: directory.url)
+            #expect(run.status == 0, "\(run.errors)")
+        }
+        let store = try SQLiteMetadataStore(path: directory.path(".sluice/metadata.sqlite").path)
+        #expect(try await store.modelVersions("m").count == 2)
+        let before = contentFiles(directory)
+
+        let dry = try await CommandProcess.run(
+            "sluice", ["gc", "--older-than", "0s", "--keep-last", "1", "--dry-run"], in: directory.url)
+        #expect(dry.status == 0, "\(dry.errors)")
+        #expect(dry.output.contains("2 runs started more than 0s ago"), "\(dry.output)")
+        #expect(dry.output.contains("would delete"), "\(dry.output)")
+        #expect(contentFiles(directory) == before, "a dry run deletes nothing")
+        let listed = dry.output.split(separator: "\n").compactMap { line in
+            line.split(separator: " ").first { $0.hasPrefix("art-") }.map(String.init)
+        }
+        try #require(!listed.isEmpty)
+
+        let real = try await CommandProcess.run(
+            "sluice", ["gc", "--older-than", "0s", "--keep-last", "1"], in: directory.url)
+        #expect(real.status == 0, "\(real.errors)")
+        #expect(real.output.contains("deleted \(listed.count) artifacts"), "\(real.output)")
+        let after = contentFiles(directory)
+        #expect(after.count == before.count - listed.count)
+        let newest = try #require(try await store.runs(RunFilter()).first)
+        for id in listed {
+            let artifact = try #require(try await store.artifact(id))
+            #expect(artifact.properties[Retention.deletedProperty] != nil)
+            #expect(!after.contains(String(artifact.contentHash.dropFirst("sha256:".count))))
+            // Only old runs' outputs went (reports, the unblessed run's model), never the kept newest run's.
+            let producer = try #require(try await store.stepRun(artifact.producerStepRunID))
+            #expect(producer.runID != newest.id)
+        }
+        // Every registered version still has its bundle and its whole upstream lineage.
+        for version in try await store.modelVersions("m") {
+            let bundle = try #require(try await store.artifact(version.artifactID))
+            let lineage = try await Lineage.trace(bundle, .upstream, in: store)
+            #expect(lineage.artifacts.allSatisfy { $0.properties[Retention.deletedProperty] == nil })
+            let export = try await CommandProcess.run(
+                "sluice", ["models", "export", "m@\(version.version)", "-o", directory.path("m.json").path],
+                in: directory.url)
+            #expect(export.status == 0, "\(export.errors)")
+        }
+        // The deleted run's config runs again: what is gone is computed again, not taken from the cache.
+        let again = try await CommandProcess.run(
+            "sluice", ["run", "p.yaml", "--set", "train.rounds=6"] + notBlessed, in: directory.url)
+        #expect(again.status == 0, "\(again.errors)")
+        let bad = try await CommandProcess.run("sluice", ["gc", "--older-than", "soon"], in: directory.url)
+        #expect(bad.status == 2)
+        #expect(bad.errors.contains("not a duration"))
+    }
+}
