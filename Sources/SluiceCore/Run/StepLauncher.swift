@@ -92,10 +92,7 @@ public struct ProcessStepLauncher: StepLauncher {
 
     /// The absolute path of the running executable.
     public static var currentExecutable: String {
-        #if os(Linux)
-            if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
-        #endif
-        return URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+        RunEnvironment.executablePath() ?? URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
     }
 
     public func launch(_ request: StepLaunch) async -> StepProcessEnd {
