@@ -93,15 +93,14 @@ public struct TrainingReference: Sendable, CustomStringConvertible {
     public var schema: Schema
     /// The statistics of the data it was trained on.
     public var statistics: DatasetStatistics
-    /// The content version of that data.
-    public var datasetVersion: String?
+    /// The content version of that data (the registry records it with the version).
+    public var datasetVersion: String? { version.datasetVersion }
 
     /// Creates a reference.
-    public init(version: ModelVersion, schema: Schema, statistics: DatasetStatistics, datasetVersion: String?) {
+    public init(version: ModelVersion, schema: Schema, statistics: DatasetStatistics) {
         self.version = version
         self.schema = schema
         self.statistics = statistics
-        self.datasetVersion = datasetVersion
     }
 
     /// `penguins@1 (dataset version 3f2a…)`.
@@ -111,11 +110,8 @@ public struct TrainingReference: Sendable, CustomStringConvertible {
 
     /// Changes whenever the reference does: for the cache keys of the steps that use it.
     var fingerprint: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = (try? encoder.encode(schema)) ?? Data()
-        let stats = (try? encoder.encode(statistics)) ?? Data()
-        return "\(version.model)@\(version.version) \(ContentHasher.hash(data)) \(ContentHasher.hash(stats))"
+        let hashes = [contentFingerprint(schema), contentFingerprint(statistics)]
+        return "\(version.model)@\(version.version) " + hashes.joined(separator: " ")
     }
 
     /// The reference of `model`'s production version, or `nil` when it has none (or its run recorded no schema
@@ -141,7 +137,7 @@ public struct TrainingReference: Sendable, CustomStringConvertible {
         }
         guard let schema, let statistics else { return nil }
         return TrainingReference(
-            version: version, schema: schema, statistics: statistics, datasetVersion: version.datasetVersion)
+            version: version, schema: schema, statistics: statistics)
     }
 }
 
@@ -179,9 +175,7 @@ public struct ValidateData: ExternalInputStep {
 
     public func externalFingerprint() throws -> String {
         guard let baseline else { return "no baseline" }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return "baseline \(reference ?? "") \(ContentHasher.hash(try encoder.encode(baseline)))"
+        return "baseline \(reference ?? "") \(contentFingerprint(baseline))"
     }
 
     public func run(_ input: (DatasetStatistics, Schema), context: StepContext) async throws -> Validation {
@@ -263,4 +257,14 @@ public struct SplitTable: Step {
         context.setProperty("seed", .int(Int(truncatingIfNeeded: parameters.seed)))
         return TrainEvalTables(train: result.train, eval: result.eval)
     }
+}
+
+/// The SHA-256 of a value's canonical JSON (sorted keys): what the cache keys of steps configured with that value
+/// (a reference schema, baseline statistics) hold.
+func contentFingerprint<T: Encodable>(_ value: T) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    // These values are plain Codable data (no custom encoding that can throw); a failure would be a programming error.
+    guard let data = try? encoder.encode(value) else { preconditionFailure("cannot encode \(T.self)") }
+    return ContentHasher.hash(data)
 }
