@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The one error protocol (problem, fix, exit status) every module's errors conform to. No dependencies.
@@ -86,6 +87,7 @@ let package = Package(
                 "SluiceCore", "SluiceStack", "SluiceStoreSQLite", "SluiceStorePostgres", "SluiceData", "SluiceML",
                 "SluiceComponents", "SluiceServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // What users import: `Sluice.main(pipelines:)` plus the core API.
@@ -128,7 +130,8 @@ let package = Package(
         .testTarget(
             name: "SluiceCLITests",
             dependencies: [
-                "Sluice", "SluiceML", "SluiceServer", "SluiceStoreSQLite", "SluiceStorePostgres", "SluiceTesting",
+                "Sluice", "SluiceComponents", "SluiceML", "SluiceServer", "SluiceStoreSQLite", "SluiceStorePostgres",
+                "SluiceTesting",
             ]),
     ],
     swiftLanguageModes: [.v6]

@@ -89,7 +89,8 @@ struct ReproduceCommand: AsyncParsableCommand {
             }
         }
 
-        let result = try await RunCommand.runWithProgress(engine, resolved)
+        let result = try await RunCommand.runWithProgress(
+            engine, resolved, trigger: RunTrigger(kind: .reproduce, detail: original.id))
         var comparisons: [Comparison] = []
         var notCompared: [String] = []
         for step in pipeline.stepNames {

@@ -57,20 +57,8 @@ struct RunCommand: AsyncParsableCommand {
             }
             return
         }
-        let yaml = try pipeline.flatMap { name -> YAMLPipeline? in
-            guard name.hasSuffix(".yaml") || name.hasSuffix(".yml") else { return nil }
-            return try YAMLPipeline.load(contentsOf: URL(fileURLWithPath: name))
-        }
-        var runConfig = yaml?.config ?? RunConfig()
-        if let config {
-            guard yaml == nil else {
-                throw CLIError(
-                    problem: "--config cannot be combined with a YAML pipeline: the pipeline file is its run config.",
-                    fix: "put the settings in the pipeline file, or override them with --set.")
-            }
-            runConfig = try RunConfig.load(contentsOf: URL(fileURLWithPath: config))
-        }
-        try runConfig.apply(overrides: overrides)
+        let request = PipelineRequest(pipeline: pipeline, configPath: config, overrides: overrides)
+        var (yaml, runConfig) = try request.load()
         if noCache { runConfig.cache = false }
         if let parallelism {
             guard parallelism >= 1 else {
@@ -81,13 +69,8 @@ struct RunCommand: AsyncParsableCommand {
 
         let workspace = try await Workspace.open(
             create: true, stack: stackOption.name, stackOverrides: runConfig.stack, durability: runConfig.durability)
-        let pipeline: Pipeline
-        if let yaml {
-            pipeline = try await Self.build(yaml, config: runConfig, workspace: workspace)
-        } else {
-            pipeline = try selectPipeline()
-        }
-        let engine = workspace.engine(pipelineFile: yaml != nil ? self.pipeline : nil)
+        let pipeline = try await request.build(yaml, config: runConfig, workspace: workspace)
+        let engine = workspace.engine(pipelineFile: request.yamlFile)
         let resolved = try engine.resolve(pipeline, config: runConfig)
         if printConfig {
             print(resolved.configYAML, terminator: "")
@@ -128,7 +111,9 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     /// Runs a resolved pipeline with live per-step progress on standard error and Ctrl-C cancelling it.
-    static func runWithProgress(_ engine: RunEngine, _ resolved: ResolvedPipeline) async throws -> RunResult {
+    static func runWithProgress(
+        _ engine: RunEngine, _ resolved: ResolvedPipeline, trigger: RunTrigger = .manual
+    ) async throws -> RunResult {
         let terminal = Terminal.standardError
         let reporter = RunReporter(terminal: terminal)
         // The handler is in place before any step starts, so an early Ctrl-C is never lost.
@@ -137,7 +122,7 @@ struct RunCommand: AsyncParsableCommand {
             printError(terminal.paint("\n■ cancelling the run… (press Ctrl-C again to stop at once)", .yellow))
             cancellation.cancel()
         }
-        let task = Task { try await engine.run(resolved, observer: reporter) }
+        let task = Task { try await engine.run(resolved, trigger: trigger, observer: reporter) }
         cancellation.attach { task.cancel() }
         let ticker = Task {
             while !Task.isCancelled {
@@ -154,39 +139,19 @@ struct RunCommand: AsyncParsableCommand {
         return result
     }
 
-    private func selectPipeline() throws -> Pipeline {
-        let pipelines = Catalog.pipelines
-        if let name = pipeline {
-            if let found = pipelines.first(where: { $0.name == name }) { return found }
-            let names = pipelines.map(\.name)
-            let guess = names.closest(to: name).map { " Did you mean '\($0)'?" } ?? ""
-            throw CLIError(
-                problem: "this executable has no pipeline named '\(name)'.\(guess)",
-                fix: names.isEmpty
-                    ? "build your own executable with `Sluice.main(pipelines: [...])`."
-                    : "run one of: \(names.joined(separator: ", ")) (see `sluice pipelines list`).")
-        }
-        guard pipelines.count == 1 else {
-            throw CLIError(
-                problem: pipelines.isEmpty
-                    ? "this executable has no pipelines compiled in."
-                    : "this executable has several pipelines; say which one to run.",
-                fix: pipelines.isEmpty
-                    ? "build your own executable with `Sluice.main(pipelines: [...])`, or run an example: `swift run sluice-example run`."
-                    : "run `sluice run NAME` with one of: \(pipelines.map(\.name).joined(separator: ", ")).")
-        }
-        return pipelines[0]
+    /// How many steps ended which way: `3 done, 6 cached`.
+    static func stepCounts(_ result: RunResult) -> String {
+        var counts: [StepRunStatus: Int] = [:]
+        for stepRun in result.stepRuns { counts[stepRun.status, default: 0] += 1 }
+        return [StepRunStatus.completed, .cached, .failed, .skipped, .cancelled].compactMap { status -> String? in
+            guard let n = counts[status], n > 0 else { return nil }
+            return "\(n) \(status == .completed ? "done" : status.rawValue)"
+        }.joined(separator: ", ")
     }
 
     static func printSummary(_ result: RunResult, workspace: Workspace) {
         let t = Terminal.standardOutput
         let run = result.run
-        var counts: [StepRunStatus: Int] = [:]
-        for stepRun in result.stepRuns { counts[stepRun.status, default: 0] += 1 }
-        let parts = [StepRunStatus.completed, .cached, .failed, .skipped, .cancelled].compactMap { status -> String? in
-            guard let n = counts[status], n > 0 else { return nil }
-            return "\(n) \(status == .completed ? "done" : status.rawValue)"
-        }
         let mark: String
         switch run.status {
         case .completed: mark = t.paint("✔", .green, .bold)
@@ -194,7 +159,7 @@ struct RunCommand: AsyncParsableCommand {
         default: mark = t.paint("✘", .red, .bold)
         }
         print(
-            "\(mark) run \(t.paint(run.id, .bold)) \(run.status.rawValue) in \(formatDuration(run.duration)): \(parts.joined(separator: ", "))"
+            "\(mark) run \(t.paint(run.id, .bold)) \(run.status.rawValue) in \(formatDuration(run.duration)): \(stepCounts(result))"
         )
         if let error = run.error, run.status != .completed { print("  \(t.paint("reason:", .bold)) \(error)") }
         print("  records:   \(workspace.display(workspace.metadataLocation))  →  sluice runs show \(run.id)")
@@ -261,5 +226,69 @@ final class InterruptHandler: @unchecked Sendable {
             value += 1
             return value
         }
+    }
+}
+
+/// A pipeline as the command line names it (compiled into this executable, or a YAML file of built-in components)
+/// with its run config; built afresh on every call, so each run of a trigger compares with the registry as it is.
+struct PipelineRequest {
+    /// The pipeline's name, a YAML file, or nil for the executable's only pipeline.
+    var pipeline: String?
+    /// `--config FILE` (not with a YAML pipeline, which is its own run config).
+    var configPath: String?
+    /// `--set KEY=VALUE`, applied in order.
+    var overrides: [String]
+
+    /// The YAML pipeline file's path, when the pipeline is one.
+    var yamlFile: String? {
+        guard let pipeline, pipeline.hasSuffix(".yaml") || pipeline.hasSuffix(".yml") else { return nil }
+        return pipeline
+    }
+
+    /// Reads the YAML pipeline (if it is one) and the run config with every override applied.
+    func load() throws -> (yaml: YAMLPipeline?, config: RunConfig) {
+        let yaml = try yamlFile.map { try YAMLPipeline.load(contentsOf: URL(fileURLWithPath: $0)) }
+        var runConfig = yaml?.config ?? RunConfig()
+        if let configPath {
+            guard yaml == nil else {
+                throw CLIError(
+                    problem: "--config cannot be combined with a YAML pipeline: the pipeline file is its run config.",
+                    fix: "put the settings in the pipeline file, or override them with --set.")
+            }
+            runConfig = try RunConfig.load(contentsOf: URL(fileURLWithPath: configPath))
+        }
+        try runConfig.apply(overrides: overrides)
+        return (yaml, runConfig)
+    }
+
+    /// The pipeline: a YAML one built over the workspace's registry, or the compiled one of that name.
+    func build(_ yaml: YAMLPipeline?, config: RunConfig, workspace: Workspace) async throws -> Pipeline {
+        if let yaml { return try await RunCommand.build(yaml, config: config, workspace: workspace) }
+        return try Self.select(pipeline)
+    }
+
+    /// The compiled pipeline named `pipeline`, or the only one when no name is given.
+    static func select(_ pipeline: String?) throws -> Pipeline {
+        let pipelines = Catalog.pipelines
+        if let name = pipeline {
+            if let found = pipelines.first(where: { $0.name == name }) { return found }
+            let names = pipelines.map(\.name)
+            let guess = names.closest(to: name).map { " Did you mean '\($0)'?" } ?? ""
+            throw CLIError(
+                problem: "this executable has no pipeline named '\(name)'.\(guess)",
+                fix: names.isEmpty
+                    ? "build your own executable with `Sluice.main(pipelines: [...])`."
+                    : "run one of: \(names.joined(separator: ", ")) (see `sluice pipelines list`).")
+        }
+        guard pipelines.count == 1 else {
+            throw CLIError(
+                problem: pipelines.isEmpty
+                    ? "this executable has no pipelines compiled in."
+                    : "this executable has several pipelines; say which one to run.",
+                fix: pipelines.isEmpty
+                    ? "build your own executable with `Sluice.main(pipelines: [...])`, or run an example: `swift run sluice-example run`."
+                    : "run `sluice run NAME` with one of: \(pipelines.map(\.name).joined(separator: ", ")).")
+        }
+        return pipelines[0]
     }
 }

@@ -53,10 +53,12 @@ struct RunsCommand: AsyncParsableCommand {
                     run.environment.gitCommit.map {
                         String($0.prefix(8)) + (run.environment.gitDirty == true ? "+" : "")
                     } ?? "-",
-                    run.environment.user,
+                    run.environment.user, run.trigger.kind.rawValue,
                 ]
             }
-            print(renderTable(["RUN", "PIPELINE", "STATUS", "STARTED", "DURATION", "GIT", "USER"], rows, terminal: t))
+            print(
+                renderTable(
+                    ["RUN", "PIPELINE", "STATUS", "STARTED", "DURATION", "GIT", "USER", "TRIGGER"], rows, terminal: t))
         }
     }
 
@@ -98,6 +100,7 @@ struct RunsCommand: AsyncParsableCommand {
             print("  pipeline  \(record.pipeline)")
             print("  started   \(formatDate(record.startedAt))   duration \(formatDuration(record.duration))")
             print("  by        \(e.user)@\(e.host)   \(e.os)")
+            print("  trigger   \(record.trigger.summary)")
             print("  code      git \(e.gitCommit ?? "none")\(e.gitDirty == true ? " (uncommitted changes)" : "")")
             print("  binary    \(e.binaryPath ?? "?")  \(e.binaryHash.map { String($0.prefix(23)) } ?? "")")
             print("  swift     \(e.swiftVersion)   sluice \(e.sluiceVersion)")

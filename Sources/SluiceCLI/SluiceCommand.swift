@@ -12,7 +12,8 @@ package struct SluiceCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, RunCommand.self, RunsCommand.self, ArtifactsCommand.self, PipelinesCommand.self,
             DataCommand.self, DemoCommand.self, ModelsCommand.self, ServeCommand.self, ProfileCommand.self,
-            StackCommand.self, StoreCommand.self, StepCommand.self, GCCommand.self,
+            StackCommand.self, StoreCommand.self, StepCommand.self, GCCommand.self, ScheduleCommand.self,
+            WatchCommand.self,
         ])
 
     package init() {}

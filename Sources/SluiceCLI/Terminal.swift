@@ -99,7 +99,11 @@ func visibleWidth(_ text: String) -> Int {
 func jsonString<T: Encodable>(_ value: T) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.dateEncodingStrategy = .iso8601
+    // Milliseconds, so scripts can order and time runs and steps that start within the same second.
+    encoder.dateEncodingStrategy = .custom { date, encoder in
+        var container = encoder.singleValueContainer()
+        try container.encode(date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true)))
+    }
     encoder.nonConformingFloatEncodingStrategy = .convertToString(
         positiveInfinity: "+Infinity", negativeInfinity: "-Infinity", nan: "NaN")
     return String(decoding: try encoder.encode(value), as: UTF8.self)

@@ -152,12 +152,12 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
             """
             INSERT INTO runs (id, pipeline, status, config, "user", host, os, swift_version, sluice_version,
                 git_commit, git_dirty, binary_path, binary_hash, arguments, owner_host, owner_boot, owner_pid,
-                owner_start, started_at, ended_at, error)
+                owner_start, started_at, ended_at, error, triggered_by)
             VALUES (\(run.id), \(run.pipeline), \(run.status.rawValue), \(run.config), \(e.user), \(e.host), \(e.os),
                 \(e.swiftVersion), \(e.sluiceVersion), \(e.gitCommit), \(e.gitDirty), \(e.binaryPath),
                 \(e.binaryHash), \(json(e.arguments)), \(o.host), \(o.bootID), \(Int(o.pid)),
                 \(Int64(bitPattern: o.startTicks)), \(run.startedAt.timeIntervalSince1970),
-                \(run.endedAt?.timeIntervalSince1970), \(run.error))
+                \(run.endedAt?.timeIntervalSince1970), \(run.error), \(run.trigger.storedJSON))
             """)
     }
 
@@ -438,7 +438,8 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
                 pid: Int32(try row.int("owner_pid")), startTicks: UInt64(bitPattern: Int64(try row.int("owner_start")))),
             startedAt: Date(timeIntervalSince1970: try row.double("started_at")),
             endedAt: try row.optionalDouble("ended_at").map(Date.init(timeIntervalSince1970:)),
-            error: try row.optionalString("error"))
+            error: try row.optionalString("error"),
+            trigger: RunTrigger(storedJSON: try row.optionalString("triggered_by")))
     }
 
     static func stepRun(_ row: Row) throws -> StepRun {

@@ -106,5 +106,10 @@ enum PostgresMigrations {
                     FOREIGN KEY (model, version) REFERENCES model_versions(model, version))
                 """
             ]),
+        // Numbered as in the SQLite store; its v4 (artifact URIs made relative) has no counterpart here, because this
+        // store recorded relative URIs from the start.
+        Migration(
+            id: "v5: what triggered each run",
+            statements: ["ALTER TABLE runs ADD COLUMN triggered_by TEXT"]),
     ]
 }

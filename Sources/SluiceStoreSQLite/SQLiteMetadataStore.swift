@@ -94,14 +94,15 @@ public final class SQLiteMetadataStore: MetadataStore {
                 sql: """
                     INSERT INTO runs (id, pipeline, status, config, user, host, os, swift_version, sluice_version,
                         git_commit, git_dirty, binary_path, binary_hash, arguments, owner_host, owner_boot, owner_pid,
-                        owner_start, started_at, ended_at, error)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        owner_start, started_at, ended_at, error, triggered_by)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     run.id, run.pipeline, run.status.rawValue, run.config, e.user, e.host, e.os, e.swiftVersion,
                     e.sluiceVersion, e.gitCommit, e.gitDirty, e.binaryPath, e.binaryHash, json(e.arguments),
                     o.host, o.bootID, Int64(o.pid), Int64(bitPattern: o.startTicks),
                     run.startedAt.timeIntervalSince1970, run.endedAt?.timeIntervalSince1970, run.error,
+                    run.trigger.storedJSON,
                 ])
         }
     }
@@ -426,7 +427,8 @@ public final class SQLiteMetadataStore: MetadataStore {
                 host: row["owner_host"], bootID: row["owner_boot"], pid: Int32(row["owner_pid"] as Int64),
                 startTicks: UInt64(bitPattern: row["owner_start"] as Int64)),
             startedAt: Date(timeIntervalSince1970: row["started_at"]),
-            endedAt: (row["ended_at"] as Double?).map(Date.init(timeIntervalSince1970:)), error: row["error"])
+            endedAt: (row["ended_at"] as Double?).map(Date.init(timeIntervalSince1970:)), error: row["error"],
+            trigger: RunTrigger(storedJSON: row["triggered_by"]))
     }
 
     static func stepRun(_ row: Row) -> StepRun {

@@ -34,6 +34,7 @@ public enum MetadataStoreContract {
         ("a run whose process died reads as crashed, with its running steps", crashedOwner),
         ("pipelines are registered once and counted", pipelineCounts),
         ("step runs of a run come back in insertion order", stepRunOrder),
+        ("what triggered a run is read back as recorded; manual when none was", triggerRoundTrip),
     ]
 
     // MARK: Fixtures
@@ -97,6 +98,21 @@ public enum MetadataStoreContract {
         #expect(try await store.run("run-0001-aaaa") == run)
         #expect(try await store.run("run-0001") == run)
         #expect(try await store.run("run-9") == nil)
+    }
+
+    static func triggerRoundTrip(_ store: any MetadataStore) async throws {
+        try await store.registerPipeline("p")
+        var watched = makeRun("run-0001-watch")
+        watched.trigger = RunTrigger(
+            kind: .watch, detail: "data/incoming", files: ["data/incoming/a.csv", "data/incoming/b.csv"])
+        var scheduled = makeRun("run-0002-cron", at: 1_001)
+        scheduled.trigger = RunTrigger(kind: .schedule, detail: "0 3 * * * (due 2026-12-03T03:00:00Z)")
+        let manual = makeRun("run-0003-hand", at: 1_002)
+        for run in [watched, scheduled, manual] { try await store.insert(run) }
+        #expect(try await store.run("run-0001-watch")?.trigger == watched.trigger)
+        #expect(try await store.run("run-0002-cron")?.trigger == scheduled.trigger)
+        #expect(try await store.run("run-0003-hand")?.trigger == .manual)
+        #expect(try await store.runs(RunFilter()).map(\.trigger.kind) == [.manual, .schedule, .watch])
     }
 
     static func ambiguousPrefix(_ store: any MetadataStore) async throws {

@@ -5,11 +5,7 @@ import Testing
 
 @Suite("The command line, as a user runs it")
 struct CommandLineTests {
-    static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
-    }()
+    static let decoder = CommandProcess.jsonDecoder
 
     /// A project with one completed run of the example pipeline.
     func projectWithRun() async throws -> (TemporaryDirectory, Run) {

@@ -84,6 +84,16 @@ struct CommandProcess {
     }
 
     /// Runs to completion and returns status, stdout and stderr.
+    /// Decodes the CLI's `--json` output (times in ISO 8601 with milliseconds).
+    static let jsonDecoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            return try Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true))
+        }
+        return decoder
+    }()
+
     static func run(
         _ executable: String, _ arguments: [String], in directory: URL, environment: [String: String] = [:]
     ) async throws -> (status: Int32, output: String, errors: String) {

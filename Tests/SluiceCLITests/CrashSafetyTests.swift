@@ -29,9 +29,7 @@ struct CrashSafetyTests {
         let (status, output, errors) = try await CommandProcess.run(
             "FixturePipelines", ["runs", "list", "--json"], in: directory)
         #expect(status == 0, "runs list failed: \(errors)")
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode([Run].self, from: Data(output.utf8))
+        return try CommandProcess.jsonDecoder.decode([Run].self, from: Data(output.utf8))
     }
 
     func stepStatuses(_ run: RunID, in directory: URL) async throws -> [String: StepRunStatus] {

@@ -35,6 +35,11 @@ public struct Pipeline: Sendable {
     /// The names of the steps, in the order they were added.
     public var stepNames: [String] { nodes.map(\.name) }
 
+    /// Each step's kind (its type name, as `sluice runs show` lists it), by step name.
+    public var stepKinds: [String: String] {
+        Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0.kind) })
+    }
+
     /// The names of the steps each step reads from, by step name.
     public var dependencies: [String: [String]] {
         Dictionary(uniqueKeysWithValues: nodes.map { node in (node.name, node.inputs.map { nodes[$0.node].name }) })

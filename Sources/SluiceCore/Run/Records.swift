@@ -32,11 +32,14 @@ public struct Run: Codable, Sendable, Equatable, Identifiable {
     public var startedAt: Date
     public var endedAt: Date?
     public var error: String?
+    /// What started the run: a person, a schedule, files arriving, or a reproduction of another run.
+    public var trigger: RunTrigger
 
     /// Creates a run record.
     public init(
         id: RunID, pipeline: String, status: RunStatus, config: String, environment: RunEnvironment,
-        owner: ProcessOwner, startedAt: Date, endedAt: Date? = nil, error: String? = nil
+        owner: ProcessOwner, startedAt: Date, endedAt: Date? = nil, error: String? = nil,
+        trigger: RunTrigger = .manual
     ) {
         self.id = id
         self.pipeline = pipeline
@@ -47,10 +50,73 @@ public struct Run: Codable, Sendable, Equatable, Identifiable {
         self.startedAt = startedAt
         self.endedAt = endedAt
         self.error = error
+        self.trigger = trigger
     }
 
     /// Wall time from start to end, or to now while running.
     public var duration: TimeInterval { (endedAt ?? Date()).timeIntervalSince(startedAt) }
+}
+
+/// What started a run. Recorded beside the run (never in its config or artifacts, so a triggered run caches and
+/// reproduces like a manual one).
+public struct RunTrigger: Codable, Sendable, Equatable {
+    /// The kinds of trigger.
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        /// Someone ran `sluice run` (or called the engine).
+        case manual
+        /// `sluice schedule`: a cron expression came due.
+        case schedule
+        /// `sluice watch`: files appeared or changed in a watched folder.
+        case watch
+        /// `sluice runs reproduce`: a re-execution of another run.
+        case reproduce
+    }
+
+    public var kind: Kind
+    /// The specifics: the cron expression and the time it came due, the folder watched, the reproduced run's ID.
+    public var detail: String?
+    /// For a watch trigger, the files that appeared or changed (paths as given, sorted); empty otherwise.
+    public var files: [String]
+
+    /// Creates a trigger record.
+    public init(kind: Kind, detail: String? = nil, files: [String] = []) {
+        self.kind = kind
+        self.detail = detail
+        self.files = files
+    }
+
+    /// A run started by hand.
+    public static let manual = RunTrigger(kind: .manual)
+
+    /// One line for listings: `watch: 3 files in data/incoming (a.csv, b.csv, …)`.
+    public var summary: String {
+        var text = kind.rawValue
+        if let detail { text += ": \(detail)" }
+        if !files.isEmpty {
+            let names = files.prefix(3).map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
+            let more = files.count > 3 ? ", …" : ""
+            text += " (\(files.count) file\(files.count == 1 ? "" : "s"): \(names)\(more))"
+        }
+        return text
+    }
+
+    /// The record as stored in a metadata store's `triggered_by` column: nil for a manual run.
+    public var storedJSON: String? {
+        guard self != .manual else { return nil }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)).flatMap { String(data: $0, encoding: .utf8) }
+    }
+
+    /// Reads a stored `triggered_by` value: nil (runs recorded before triggers existed, and manual runs) is manual.
+    public init(storedJSON: String?) {
+        guard let storedJSON, let decoded = try? JSONDecoder().decode(RunTrigger.self, from: Data(storedJSON.utf8))
+        else {
+            self = .manual
+            return
+        }
+        self = decoded
+    }
 }
 
 /// Who ran a run, where, with which code.

@@ -79,14 +79,17 @@ public struct RunEngine: Sendable {
         try await run(resolve(pipeline, config: config), observer: observer)
     }
 
-    /// Runs an already resolved pipeline.
-    public func run(_ resolved: ResolvedPipeline, observer: (any RunObserver)? = nil) async throws -> RunResult {
+    /// Runs an already resolved pipeline, recording what started it.
+    public func run(
+        _ resolved: ResolvedPipeline, trigger: RunTrigger = .manual, observer: (any RunObserver)? = nil
+    ) async throws -> RunResult {
         let pipeline = resolved.pipeline
         let config = resolved.config
         let startedAt = Date()
         let run = Run(
             id: RecordID.make("run", at: startedAt), pipeline: pipeline.name, status: .running,
-            config: resolved.configYAML, environment: .basic(), owner: .current, startedAt: startedAt)
+            config: resolved.configYAML, environment: .basic(), owner: .current, startedAt: startedAt,
+            trigger: trigger)
         // Half-written artifacts of killed runs are never visible (they sit under .tmp/); clear them away.
         artifacts.sweepAbandonedTemporaries()
         try await metadata.registerPipeline(pipeline.name)

@@ -100,6 +100,10 @@ enum Migrations {
                 }
             }
         }
+        migrator.registerMigration("v5: what triggered each run") { db in
+            // JSON of a RunTrigger; NULL for manual runs and every run recorded before triggers existed.
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN triggered_by TEXT")
+        }
         return migrator
     }
 }
