@@ -12,6 +12,8 @@ enum Endpoint: Equatable {
     case infer(name: Substring, version: Substring?)
     case invocations
     case metrics
+    /// `/ping` and `/health` (MLflow and SageMaker style): 200 once a model is loaded.
+    case ping(route: String)
 
     /// The endpoint at `path`, or nil when there is none.
     init?(path: String) {
@@ -22,6 +24,8 @@ enum Endpoint: Equatable {
             case "v2": self = .serverMetadata
             case "invocations": self = .invocations
             case "metrics": self = .metrics
+            case "ping": self = .ping(route: "/ping")
+            case "health": self = .ping(route: "/health")
             default: return nil
             }
         case 3 where parts[0] == "v2" && parts[1] == "health":
@@ -71,6 +75,7 @@ enum Endpoint: Equatable {
         case .infer: "/v2/models/{name}/versions/{version}/infer"
         case .invocations: "/invocations"
         case .metrics: "/metrics"
+        case .ping(let route): route
         }
     }
 }

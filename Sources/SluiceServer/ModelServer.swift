@@ -118,22 +118,45 @@ public struct ModelServer: Sendable {
         case .ready:
             return slot.model == nil
                 ? json(#"{"ready":false}"#, status: .serviceUnavailable) : json(#"{"ready":true}"#)
+        case .ping:
+            return slot.model == nil
+                ? json(#"{"status":"loading"}"#, status: .serviceUnavailable) : json(#"{"status":"ok"}"#)
         case .serverMetadata:
-            return json(#"{"name":"sluice","version":"\#(sluiceServerVersion)","extensions":[]}"#)
+            return json(
+                #"{"name":"sluice","version":"\#(sluiceServerVersion)","extensions":["binary_tensor_data"]}"#)
         case .modelMetadata(let requested, let version):
             let model = try self.model(requested, version: version)
             return json(Protocols.metadata(model, name: name))
         case .modelReady(let requested, let version):
             let model = try self.model(requested, version: version)
-            return json(#"{"name":\#(Protocols.jsonString(name)),"ready":true,"version":\#(model.quotedVersion)}"#)
+            return json(
+                #"{"name":\#(Protocols.jsonString(name)),"ready":true,"version":\#(model.quotedV2Version)}"#)
         case .infer(let requested, let version):
             let model = try self.model(requested, version: version)
-            let body = try await self.body(request)
-            let (batch, id) = try body.withUnsafeReadableBytes {
-                try Protocols.decodeInfer($0, signature: model.bundle.signature)
+            var headerLength: Int?
+            if let given = request.headers.first(.inferenceHeaderContentLength) {
+                guard let length = Int(given.trimmingCharacters(in: .whitespaces)) else {
+                    throw RequestError.badRequest("\(BinaryTensors.headerName) must be a number of bytes, not '\(given)'")
+                }
+                headerLength = length
             }
-            let predictions = try self.predict(batch, with: model)
-            return json(Protocols.inferResponse(predictions, model: model, name: name, id: id), version: model.version)
+            let body = try await self.body(request)
+            let decoded = try body.withUnsafeReadableBytes {
+                try Protocols.decodeInfer($0, headerLength: headerLength, signature: model.bundle.signature)
+            }
+            let predictions = try self.predict(decoded.batch, with: model)
+            let (text, binary) = try Protocols.inferResponse(
+                predictions, model: model, name: name, request: decoded)
+            guard let binary else { return json(text, version: model.version) }
+            var buffer = ByteBuffer()
+            buffer.reserveCapacity(text.utf8.count + binary.count)
+            buffer.writeString(text)
+            buffer.writeBytes(binary)
+            var headers = HTTPFields()
+            headers.append(HTTPField(name: .contentType, value: "application/octet-stream"))
+            headers.append(HTTPField(name: .inferenceHeaderContentLength, value: String(text.utf8.count)))
+            headers.append(HTTPField(name: .modelVersion, value: model.version))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
         case .invocations:
             guard let model = slot.model else { throw RequestError(status: 503, message: "no model is loaded yet") }
             let body = try await self.body(request)
@@ -189,6 +212,8 @@ public struct ModelServer: Sendable {
 extension HTTPField.Name {
     /// The version that answered a prediction.
     static let modelVersion = HTTPField.Name("X-Model-Version")!
+    /// The length of the JSON part of a binary-tensor request or response.
+    static let inferenceHeaderContentLength = HTTPField.Name(BinaryTensors.headerName)!
     /// The request's ID: the client's, or one the server makes up.
     static let requestID = HTTPField.Name("X-Request-Id")!
 }
@@ -241,7 +266,9 @@ private struct Responder: HTTPResponder {
             response = refusal(
                 RequestError(
                     status: 404,
-                    message: "no endpoint at \(path); this server answers /v2/… (KServe V2), /invocations and /metrics")
+                    message:
+                        "no endpoint at \(path); this server answers /v2/… (KServe V2), /invocations, /ping, /health and /metrics"
+                )
             )
         }
         response.headers.append(HTTPField(name: .requestID, value: id))

@@ -13,16 +13,34 @@ public struct ServedModel: Sendable {
     let quotedVersion: String
     /// The class labels as JSON strings, for classifiers (derived once; empty for a regressor).
     let quotedClasses: [String]
+    /// The class labels, for classifiers (empty for a regressor).
+    let classes: [String]
+    /// The version as the V2 protocol writes it (`"3"` for `penguins@3`), as a JSON string.
+    let quotedV2Version: String
 
     /// Creates a served model.
     public init(bundle: ModelBundle, version: String) {
         self.bundle = bundle
         self.version = version
         quotedVersion = Protocols.jsonString(version)
+        quotedV2Version = Protocols.jsonString(Self.v2Version(of: version))
         switch bundle.model.task {
-        case .classification(let classes): quotedClasses = classes.map(Protocols.jsonString)
-        case .regression: quotedClasses = []
+        case .classification(let classes):
+            self.classes = classes
+            quotedClasses = classes.map(Protocols.jsonString)
+        case .regression:
+            classes = []
+            quotedClasses = []
         }
+    }
+}
+
+extension ServedModel {
+    /// The V2 protocol's version string of a version label: what follows the last `@` (`penguins@3` → `3`), or
+    /// the whole label when it has none.
+    static func v2Version(of label: String) -> String {
+        guard let at = label.lastIndex(of: "@") else { return label }
+        return String(label[label.index(after: at)...])
     }
 }
 

@@ -26,12 +26,36 @@ enum Protocols {
 
     // MARK: KServe V2
 
-    /// The batch of a V2 inference request: one input tensor per raw column, all with the same batch size. Read
-    /// straight from the body's bytes into columns (the request's shape is known, so no dictionaries are built).
-    static func decodeInfer(_ body: UnsafeRawBufferPointer, signature: ModelSignature) throws -> (
-        batch: RawBatch, id: String?
-    ) {
-        try JSONParser.parsing(body) { parser in
+    /// A V2 inference request as read: the batch, the client's ID, which outputs it wants and how, and its
+    /// parameters to echo back.
+    struct InferRequest {
+        var batch: RawBatch
+        var id: String?
+        /// The outputs asked for by name (nil: all of them), each with whether it goes back as binary data.
+        var outputs: [(name: String, binary: Bool?)]?
+        /// `parameters.binary_data_output`: every output as binary data unless an output says otherwise.
+        var binaryOutput = false
+        /// The request's other parameters, as JSON text, returned in the response's `parameters`.
+        var parameters: String?
+    }
+
+    /// Reads a V2 inference request: one input tensor per raw column, all with the same batch size, each with
+    /// `data` or (binary tensor data extension) `parameters.binary_data_size` bytes of the body after the JSON
+    /// header of `headerLength` bytes. Read straight from the body's bytes into columns.
+    static func decodeInfer(_ body: UnsafeRawBufferPointer, headerLength: Int?, signature: ModelSignature) throws
+        -> InferRequest
+    {
+        var json = body
+        var binary: UnsafeRawBufferPointer?
+        if let headerLength {
+            guard headerLength >= 0, headerLength <= body.count else {
+                throw RequestError.badRequest(
+                    "\(BinaryTensors.headerName) is \(headerLength), but the body has \(body.count) bytes")
+            }
+            json = UnsafeRawBufferPointer(rebasing: body[..<headerLength])
+            binary = UnsafeRawBufferPointer(rebasing: body[headerLength...])
+        }
+        return try JSONParser.parsing(json) { parser in
             guard parser.peek() == UInt8(ascii: "{") else {
                 throw RequestError.badRequest("the body must be a JSON object")
             }
@@ -39,12 +63,19 @@ enum Protocols {
             var id: String?
             var batch: Int?
             var tensors = 0
+            var offset = 0
+            var outputs: [(name: String, binary: Bool?)]?
+            var binaryOutput = false
+            var parameters: String?
             var first = true
             while let key = try parser.nextRawKey(&first) {
                 if key.is("inputs"), parser.peek() == UInt8(ascii: "[") {
                     var firstInput = true
                     while try parser.nextElement(&firstInput) {
-                        let tensor = try Tensor(&parser, index: tensors, signature: signature)
+                        var tensor = try Tensor(&parser, index: tensors, signature: signature)
+                        if let size = tensor.binarySize {
+                            try tensor.readBinary(size, from: binary, at: &offset)
+                        }
                         let values = try tensor.checked(against: builder, batch: batch)
                         try builder.setColumn(tensor.name, to: values)
                         batch = values.count
@@ -52,14 +83,59 @@ enum Protocols {
                     }
                 } else if key.is("id") {
                     if case .string(let text) = try parser.value(depth: 1) { id = text }
+                } else if key.is("parameters") {
+                    guard case .object(var given) = try parser.value(depth: 1) else {
+                        throw RequestError.badRequest("'parameters' must be an object")
+                    }
+                    if let flag = given.removeValue(forKey: "binary_data_output") {
+                        guard case .bool(let on) = flag else {
+                            throw RequestError.badRequest("parameters.binary_data_output must be true or false")
+                        }
+                        binaryOutput = on
+                    }
+                    if !given.isEmpty { parameters = JSONValue.object(given).serialized }
+                } else if key.is("outputs") {
+                    outputs = try Self.requestedOutputs(try parser.value(depth: 1))
                 } else {
-                    _ = try parser.value(depth: 1)  // parameters, outputs: nothing to do with them
+                    _ = try parser.value(depth: 1)
                 }
             }
             guard tensors > 0, let batch else {
                 throw RequestError.badRequest("the request has no 'inputs': send one tensor per column")
             }
-            return (try builder.batch(rowCount: batch), id)
+            if let binary, offset != binary.count {
+                throw RequestError.badRequest(
+                    "the body has \(binary.count) bytes after the JSON header, but the inputs' binary_data_size "
+                        + "add up to \(offset)")
+            }
+            return InferRequest(
+                batch: try builder.batch(rowCount: batch), id: id, outputs: outputs, binaryOutput: binaryOutput,
+                parameters: parameters)
+        }
+    }
+
+    /// The `outputs` of a request: names, each with `parameters.binary_data` when given (nil: the request's
+    /// default).
+    private static func requestedOutputs(_ value: JSONValue) throws -> [(name: String, binary: Bool?)] {
+        guard let list = value.array else { throw RequestError.badRequest("'outputs' must be a list of objects") }
+        return try list.enumerated().map { index, entry in
+            guard let object = entry.object, let name = object["name"]?.string else {
+                throw RequestError.badRequest("outputs[\(index)] must be an object with a 'name'")
+            }
+            var binary: Bool?
+            if let parameters = object["parameters"]?.object {
+                if let flag = parameters["binary_data"] {
+                    guard case .bool(let on) = flag else {
+                        throw RequestError.badRequest("outputs[\(index)].parameters.binary_data must be true or false")
+                    }
+                    binary = on
+                }
+                if parameters["classification"] != nil {
+                    throw RequestError.badRequest(
+                        "output '\(name)': the classification extension is not supported; ask for 'probabilities'")
+                }
+            }
+            return (name, binary)
         }
     }
 
@@ -70,6 +146,8 @@ enum Protocols {
         var shape: [JSONValue]?
         /// The values, nil when the tensor has no `data`.
         var data: [JSONValue]?
+        /// `parameters.binary_data_size`: the tensor's bytes follow the JSON header.
+        var binarySize: Int?
 
         /// Reads the tensor object at the parser's position; names of the signature's columns and known
         /// datatypes are matched in the body's bytes (`index` for errors).
@@ -90,12 +168,60 @@ enum Protocols {
                     var values: [JSONValue] = []
                     try Self.leaves(&parser, into: &values, depth: 3)
                     data = values
+                } else if key.is("parameters") {
+                    let parameters = try parser.value(depth: 3)
+                    if let size = parameters.object?["binary_data_size"] {
+                        guard case .number(let n) = size, n >= 0, n == n.rounded(), n < 1e15 else {
+                            throw RequestError.badRequest(
+                                "inputs[\(index)].parameters.binary_data_size must be a whole number of bytes")
+                        }
+                        binarySize = Int(n)
+                    }
                 } else {
-                    _ = try parser.value(depth: 3)  // parameters, or a name or datatype that is not text
+                    _ = try parser.value(depth: 3)  // a name or datatype that is not text
                 }
             }
             guard let name else { throw RequestError.badRequest("inputs[\(index)] must be an object with a 'name'") }
             self.name = name
+        }
+
+        /// Reads the tensor's `size` bytes at `offset` of the binary part (moving `offset` past them).
+        mutating func readBinary(_ size: Int, from binary: UnsafeRawBufferPointer?, at offset: inout Int) throws {
+            guard let binary else {
+                throw RequestError.badRequest(
+                    "input '\(name)' has binary_data_size but the request has no \(BinaryTensors.headerName) header "
+                        + "saying where its JSON ends")
+            }
+            guard data == nil else {
+                throw RequestError.badRequest("input '\(name)' has both 'data' and binary_data_size: send one")
+            }
+            guard let datatype else { throw RequestError.badRequest("input '\(name)' has no 'datatype'") }
+            guard size <= binary.count - offset else {
+                throw RequestError.badRequest(
+                    "input '\(name)' has binary_data_size \(size), past the end of the body (\(binary.count - offset) "
+                        + "bytes of binary data left)")
+            }
+            let rows = try self.rows()
+            data = try BinaryTensors.decode(
+                UnsafeRawBufferPointer(rebasing: binary[offset..<offset + size]), datatype: datatype, count: rows,
+                input: name)
+            offset += size
+        }
+
+        /// The number of rows the shape says: `[rows]` or `[rows, 1]`.
+        func rows() throws -> Int {
+            let dimensions = shape ?? []
+            let sizes = dimensions.compactMap { value -> Int? in
+                if case .number(let n) = value, n >= 0, n == n.rounded(), n < 1e15 { return Int(n) }
+                return nil
+            }
+            guard !sizes.isEmpty, sizes.count <= 2, sizes.count == dimensions.count else {
+                throw RequestError.badRequest("input '\(name)' needs a shape [rows] or [rows, 1]")
+            }
+            if sizes.count == 2, sizes[1] != 1 {
+                throw RequestError.badRequest("input '\(name)' has shape \(sizes); one column per input: [rows, 1]")
+            }
+            return sizes[0]
         }
 
         /// The values of nested lists, row-major; a lone value counts as one.
@@ -119,24 +245,16 @@ enum Protocols {
                 throw RequestError.badRequest(
                     "input '\(name)' is \(datatype), but the column is \(column.type): send it as \(expected)")
             }
-            let dimensions = shape ?? []
-            let sizes = dimensions.compactMap { value -> Int? in
-                if case .number(let n) = value, n >= 0, n == n.rounded(), n < 1e15 { return Int(n) }
-                return nil
-            }
-            guard !sizes.isEmpty, sizes.count <= 2, sizes.count == dimensions.count else {
-                throw RequestError.badRequest("input '\(name)' needs a shape [rows] or [rows, 1]")
-            }
-            if sizes.count == 2, sizes[1] != 1 {
-                throw RequestError.badRequest("input '\(name)' has shape \(sizes); one column per input: [rows, 1]")
-            }
-            guard let data else { throw RequestError.badRequest("input '\(name)' has no 'data'") }
-            guard data.count == sizes[0] else {
+            let rows = try self.rows()
+            guard let data else {
                 throw RequestError.badRequest(
-                    "input '\(name)' has \(data.count) values but its shape says \(sizes[0]) rows")
+                    "input '\(name)' has no 'data' (nor parameters.binary_data_size with the binary tensor extension)")
             }
-            if let batch, batch != sizes[0] {
-                throw RequestError.badRequest("input '\(name)' has \(sizes[0]) rows but earlier inputs have \(batch)")
+            guard data.count == rows else {
+                throw RequestError.badRequest("input '\(name)' has \(data.count) values but its shape says \(rows) rows")
+            }
+            if let batch, batch != rows {
+                throw RequestError.badRequest("input '\(name)' has \(rows) rows but earlier inputs have \(batch)")
             }
             if datatype == "BOOL" {
                 for (row, value) in data.enumerated() {
@@ -151,32 +269,65 @@ enum Protocols {
         }
     }
 
-    /// A V2 inference response with `predictions` (and `probabilities` for classifiers).
+    /// A V2 inference response with `predictions` (and `probabilities` for classifiers), or the outputs the
+    /// request names; outputs asked for as binary data follow the JSON part (`binary` non-nil, its length then
+    /// goes in the `Inference-Header-Content-Length` header).
     static func inferResponse(
-        _ predictions: Predictions, model: ServedModel, name: String, id: String?
-    ) -> String {
+        _ predictions: Predictions, model: ServedModel, name: String, request: InferRequest
+    ) throws -> (json: String, binary: [UInt8]?) {
         let n = predictions.rowCount
+        let classes = model.quotedClasses.count
+        let available = classes == 0 ? ["predictions"] : ["predictions", "probabilities"]
+        let wanted =
+            try request.outputs?.map { output -> (String, Bool) in
+                guard available.contains(output.name) else {
+                    throw RequestError.badRequest(
+                        "unknown output '\(output.name)'; the model gives: \(available.joined(separator: ", "))")
+                }
+                return (output.name, output.binary ?? request.binaryOutput)
+            } ?? available.map { ($0, request.binaryOutput) }
         var out = #"{"model_name":"#
         out.reserveCapacity(160 + 24 * predictions.values.count)
         out += jsonString(name)
         out += #","model_version":"#
-        out += model.quotedVersion
-        if let id {
+        out += model.quotedV2Version
+        if let id = request.id {
             out += #","id":"#
             out += jsonString(id)
         }
-        if model.quotedClasses.isEmpty {
-            out += #","outputs":[{"name":"predictions","shape":[\#(n)],"datatype":"FP64","data":["#
-            appendNumbers(predictions.values, to: &out)
-        } else {
-            out += #","outputs":[{"name":"predictions","shape":[\#(n)],"datatype":"BYTES","data":["#
-            appendLabels(predictions, of: model, to: &out)
-            out +=
-                #"]},{"name":"probabilities","shape":[\#(n),\#(model.quotedClasses.count)],"datatype":"FP64","data":["#
-            appendNumbers(predictions.values, to: &out)
+        if let parameters = request.parameters {
+            out += #","parameters":"#
+            out += parameters
         }
-        out += "]}]}"
-        return out
+        out += #","outputs":["#
+        var binary: [UInt8]?
+        for (index, (output, asBinary)) in wanted.enumerated() {
+            if index > 0 { out += "," }
+            let isLabels = output == "predictions" && classes > 0
+            let shape = output == "probabilities" ? "[\(n),\(classes)]" : "[\(n)]"
+            out += #"{"name":"\#(output)","shape":\#(shape),"datatype":"\#(isLabels ? "BYTES" : "FP64")","#
+            if asBinary {
+                var bytes = binary ?? []
+                let before = bytes.count
+                if isLabels {
+                    BinaryTensors.appendBytes(predictions.predictedClasses.map { model.classes[Int($0)] }, to: &bytes)
+                } else {
+                    BinaryTensors.appendFP64(predictions.values, to: &bytes)
+                }
+                out += #""parameters":{"binary_data_size":\#(bytes.count - before)}}"#
+                binary = bytes
+            } else {
+                out += #""data":["#
+                if isLabels {
+                    appendLabels(predictions, of: model, to: &out)
+                } else {
+                    appendNumbers(predictions.values, to: &out)
+                }
+                out += "]}"
+            }
+        }
+        out += "]}"
+        return (out, binary)
     }
 
     /// The V2 model metadata response.
@@ -194,7 +345,7 @@ enum Protocols {
         case .regression: outputs = [#"{"name":"predictions","datatype":"FP64","shape":[-1]}"#]
         }
         return
-            #"{"name":\#(jsonString(name)),"versions":[\#(jsonString(model.version))],"platform":"sluice","inputs":[\#(inputs.joined(separator: ","))],"outputs":[\#(outputs.joined(separator: ","))]}"#
+            #"{"name":\#(jsonString(name)),"versions":[\#(model.quotedV2Version)],"platform":"sluice","inputs":[\#(inputs.joined(separator: ","))],"outputs":[\#(outputs.joined(separator: ","))]}"#
     }
 
     // MARK: MLflow-style invocations
@@ -219,9 +370,23 @@ enum Protocols {
                 for (column, value) in zip(columns, values) { try builder.set(column, row: r, to: value) }
             }
             rows = data.count
-        } else if let records = object["dataframe_records"] ?? object["instances"] {
+        } else if let inputs = object["inputs"]?.object {
+            // MLflow's tensor form, one named tensor per column: {"inputs": {"column": [values…], …}}.
+            var count: Int?
+            for (column, values) in inputs.sorted(by: { $0.key < $1.key }) {
+                let list = values.array ?? [values]
+                if let count, count != list.count {
+                    throw RequestError.badRequest(
+                        "inputs '\(column)' has \(list.count) values but other inputs have \(count); one value per row")
+                }
+                count = list.count
+                try builder.setColumn(column, to: list)
+            }
+            rows = count ?? 0
+        } else if let records = object["dataframe_records"] ?? object["instances"] ?? object["inputs"] {
             guard let list = records.array else {
-                throw RequestError.badRequest("dataframe_records and instances must be lists of objects")
+                throw RequestError.badRequest(
+                    "dataframe_records and instances must be lists of objects; inputs an object of column: values")
             }
             for (r, record) in list.enumerated() {
                 guard let fields = record.object else {
@@ -232,7 +397,7 @@ enum Protocols {
             rows = list.count
         } else {
             throw RequestError.badRequest(
-                "the body needs one of 'dataframe_split', 'dataframe_records' or 'instances'")
+                "the body needs one of 'dataframe_split', 'dataframe_records', 'instances' or 'inputs'")
         }
         return try builder.batch(rowCount: rows)
     }

@@ -23,6 +23,22 @@ enum JSONValue: Sendable {
     var array: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
     var string: String? { if case .string(let s) = self { s } else { nil } }
 
+    /// The value as compact JSON text (object keys sorted, so the same value always reads the same).
+    var serialized: String {
+        switch self {
+        case .null: "null"
+        case .bool(let flag): flag ? "true" : "false"
+        case .number(let number):
+            number.isFinite && number == number.rounded() && abs(number) < 1e15
+                ? String(Int64(number)) : Protocols.number(number)
+        case .string(let text): Protocols.jsonString(text)
+        case .array(let values): "[" + values.map(\.serialized).joined(separator: ",") + "]"
+        case .object(let members):
+            "{" + members.sorted { $0.key < $1.key }.map { Protocols.jsonString($0.key) + ":" + $0.value.serialized }
+                .joined(separator: ",") + "}"
+        }
+    }
+
     var kind: String {
         switch self {
         case .null: "null"

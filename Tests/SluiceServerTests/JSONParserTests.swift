@@ -96,7 +96,7 @@ struct DecodingFuzzTests {
                 do {
                     let batch = try mutated.withUnsafeBytes { bytes in
                         k == 0
-                            ? try Protocols.decodeInfer(bytes, signature: signature).batch
+                            ? try Protocols.decodeInfer(bytes, headerLength: nil, signature: signature).batch
                             : try Protocols.decodeInvocations(bytes, signature: signature)
                     }
                     // What decodes must predict (or fail as a transform error, which the server answers with 400).
@@ -113,5 +113,39 @@ struct DecodingFuzzTests {
         // Most edits break the JSON; some leave a valid request. Both kinds must occur for the test to mean anything.
         #expect(refused > 10_000)
         #expect(refused < 20_000)
+    }
+
+    @Test("20,000 mutated binary-tensor bodies and header lengths are each predicted or refused, never a crash")
+    func mutatedBinaryBodies() throws {
+        let signature = Fixture.models.0.signature
+        let request = BinaryRequest.gentoo()
+        var random = SplitMix64(seed: 7)
+        var refused = 0
+        var predicted = 0
+        for round in 0..<20_000 {
+            // Edits anywhere: the JSON header, the sizes in it, the length prefixes and values of the tensors.
+            let mutated = Self.mutate(request.body, &random)
+            var headerLength = request.headerLength
+            switch Int.random(in: 0..<4, using: &random) {
+            case 0: headerLength += Int.random(in: -8...8, using: &random)
+            case 1: headerLength = Int.random(in: -2...(mutated.count + 2), using: &random)
+            default: break
+            }
+            do {
+                let decoded = try mutated.withUnsafeBytes {
+                    try Protocols.decodeInfer($0, headerLength: headerLength, signature: signature)
+                }
+                do {
+                    _ = try Fixture.models.0.predict(decoded.batch)
+                    predicted += 1
+                } catch is TransformError { refused += 1 }
+            } catch is RequestError {
+                refused += 1
+            } catch {
+                Issue.record("round \(round): \(error) is not a RequestError")
+            }
+        }
+        #expect(refused > 5_000)
+        #expect(predicted > 20)  // seeded: 68 of the edits leave a request that still predicts
     }
 }
