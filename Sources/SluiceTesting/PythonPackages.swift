@@ -19,13 +19,17 @@ public enum PythonPackages {
     private static let ready = Mutex<Set<String>>([])
 
     /// Makes sure `modules` import in `python3`, installing `packages` with pip when they do not; returns the
-    /// environment to run `python3` with.
+    /// environment to run `python3` with. `set` names a separate folder beside ``directory`` for packages whose
+    /// dependencies must not meet another set's (an inference client's numpy and pyarrow's).
     /// - Throws: ``SetupError`` with pip's output when the install fails.
-    public static func environment(modules: [String], packages: [String]) throws -> [String: String] {
+    public static func environment(modules: [String], packages: [String], set: String? = nil) throws -> [String: String]
+    {
+        let directory = set.map { Self.directory.deletingLastPathComponent().appending(path: "test-python-\($0)") }
+            ?? Self.directory
         var environment = ProcessInfo.processInfo.environment
         let existing = environment["PYTHONPATH"].map { ":" + $0 } ?? ""
         environment["PYTHONPATH"] = directory.path + existing
-        let key = modules.joined(separator: ",")
+        let key = directory.path + ":" + modules.joined(separator: ",")
         if ready.withLock({ $0.contains(key) }) { return environment }
         let probe = "import " + modules.joined(separator: ", ")
         if try runCommand(["python3", "-c", probe], environment: environment).status != 0 {

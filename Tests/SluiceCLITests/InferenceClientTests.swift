@@ -1,0 +1,121 @@
+import Foundation
+import SluiceComponents
+import SluiceData
+import SluiceML
+import SluiceTesting
+import Testing
+
+/// An Open Inference Protocol client as teams use it: Triton's Python HTTP client, with its defaults (binary
+/// tensors both ways) and with JSON tensors; it prints what it got back, probabilities as their bit patterns.
+private let clientScript = #"""
+    import json, struct, sys
+    import numpy as np
+    import tritonclient.http as httpclient
+
+    port, rows = int(sys.argv[1]), json.load(open(sys.argv[2]))
+    client = httpclient.InferenceServerClient(url=f"127.0.0.1:{port}")
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_model_ready("penguins")
+    metadata = client.get_model_metadata("penguins")
+    dtypes = {"BYTES": np.object_, "FP64": np.float64, "INT64": np.int64, "BOOL": np.bool_}
+
+    def infer(binary):
+        inputs = []
+        for spec in metadata["inputs"]:
+            values = [row[spec["name"]] for row in rows]
+            if spec["datatype"] == "BYTES":
+                values = [v.encode() for v in values]
+            tensor = httpclient.InferInput(spec["name"], [len(rows)], spec["datatype"])
+            tensor.set_data_from_numpy(np.array(values, dtype=dtypes[spec["datatype"]]), binary_data=binary)
+            inputs.append(tensor)
+        outputs = None if binary else [
+            httpclient.InferRequestedOutput(o["name"], binary_data=False) for o in metadata["outputs"]]
+        result = client.infer("penguins", inputs, outputs=outputs, request_id="r-1")
+        response = result.get_response()
+        return {
+            "version": response["model_version"],
+            "labels": [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("predictions").tolist()],
+            "bits": [struct.unpack("<Q", struct.pack("<d", p))[0]
+                     for p in result.as_numpy("probabilities").reshape(-1).tolist()],
+        }
+
+    print(json.dumps({"metadata": metadata, "binary": infer(True), "json": infer(False)}))
+    """#
+
+@Suite("sluice serve with a standard inference client")
+struct InferenceClientTests {
+    @Test(
+        "Triton's Python client, with binary tensors and with JSON, gets the in-process predictions bit for bit")
+    func tritonClient() async throws {
+        let python = try PythonPackages.environment(
+            modules: ["tritonclient.http", "numpy"], packages: ["tritonclient[http]"], set: "inference-client")
+        let directory = try TemporaryDirectory(prefix: "sluice-client")
+        #expect(try await CommandProcess.run("sluice", ["demo"], in: directory.url).status == 0)
+        let exported = try await CommandProcess.run(
+            "sluice", ["models", "export", "penguins@production", "-o", "bundle.json"], in: directory.url)
+        #expect(exported.status == 0, "\(exported.errors)")
+        let bundle = try ModelBundle.load(try Data(contentsOf: directory.path("bundle.json")))
+
+        // Complete rows of the shipped data (binary BYTES tensors have no null).
+        let lines = DemoData.penguinsCSV.split(separator: "\n").map(String.init)
+        let names = lines[0].split(separator: ",").map(String.init)
+        var rows: [[String: Any]] = []
+        var raw: [[String: RawValue]] = []
+        for line in lines.dropFirst() where !line.contains("NA") && rows.count < 40 {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            var row: [String: Any] = [:]
+            var values: [String: RawValue] = [:]
+            for input in bundle.signature.inputs {
+                let text = fields[names.firstIndex(of: input.name)!]
+                if input.type == .string {
+                    row[input.name] = text
+                    values[input.name] = .text(text)
+                } else {
+                    row[input.name] = Double(text)!
+                    values[input.name] = .number(Double(text)!)
+                }
+            }
+            rows.append(row)
+            raw.append(values)
+        }
+        try JSONSerialization.data(withJSONObject: rows).write(to: directory.path("rows.json"))
+        try clientScript.write(to: directory.path("client.py"), atomically: true, encoding: .utf8)
+        let local = try bundle.predict(rows: raw)
+        guard case .classification(let classes) = bundle.model.task else {
+            Issue.record("the demo model is a classifier")
+            return
+        }
+
+        let server = try CommandProcess(
+            "sluice", ["serve", "penguins@production", "--port", "0", "--no-access-log"], in: directory.url)
+        try await server.waitForError(containing: "on http://127.0.0.1:")
+        let line = server.errors.split(separator: "\n").first { $0.contains("on http://127.0.0.1:") }!
+        let port = Int(line.split(separator: ":").last!.prefix { $0.isNumber })!
+        let client = try CommandProcess(
+            "/usr/bin/python3", ["client.py", String(port), "rows.json"], in: directory.url, environment: python)
+        #expect(await client.wait(timeout: .seconds(120)) == 0, "\(client.errors)")
+        server.process.terminate()
+        #expect(await server.wait() == 0)
+
+        struct Answer: Decodable {
+            var version: String
+            var labels: [String]
+            var bits: [UInt64]
+        }
+        struct Output: Decodable {
+            struct Metadata: Decodable {
+                var versions: [String]
+            }
+            var metadata: Metadata
+            var binary: Answer
+            var json: Answer
+        }
+        let output = try JSONDecoder().decode(Output.self, from: Data(client.output.utf8))
+        #expect(output.metadata.versions == ["1"])
+        for answer in [output.binary, output.json] {
+            #expect(answer.version == "1")
+            #expect(answer.labels == local.predictedClasses.map { classes[Int($0)] })
+            #expect(answer.bits == local.values.map(\.bitPattern))
+        }
+    }
+}
