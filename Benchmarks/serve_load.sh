@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Load benchmark of `sluice serve`: single-row requests on both protocols at 16 and 64 connections, with wrk,
+# Load benchmark of `sluice serve`: single-row requests on KServe V2 (JSON tensors, and the binary tensor data
+# extension) and /invocations at 16 and 64 connections, with wrk,
 # over loopback, bounded duration. Prints requests/s, p50/p99 latency and the server's CPU time per request (from
 # /proc: steadier than requests/s on a noisy VM, since wrk shares the cores) per case.
 #
@@ -28,6 +29,26 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"inputs":[{"name":"island","shape":[1],"datatype":"BYTES","data":["Biscoe"]},{"name":"bill_length_mm","shape":[1],"datatype":"FP64","data":[47.5]},{"name":"bill_depth_mm","shape":[1],"datatype":"FP64","data":[14.2]},{"name":"flipper_length_mm","shape":[1],"datatype":"INT64","data":[220]},{"name":"body_mass_g","shape":[1],"datatype":"INT64","data":[5200]},{"name":"sex","shape":[1],"datatype":"BYTES","data":["male"]},{"name":"year","shape":[1],"datatype":"INT64","data":[2008]}]}'
 LUA
+# The same row in the binary tensor data extension, binary outputs back: what Triton's and KServe's clients send
+# by default. Lua's decimal escapes carry the raw bytes.
+python3 - "$WORK/v2bin.lua" <<'PY'
+import json, struct, sys
+def text(s):
+    s = s.encode()
+    return struct.pack("<I", len(s)) + s
+parts = [("island", "BYTES", text("Biscoe")), ("bill_length_mm", "FP64", struct.pack("<d", 47.5)),
+         ("bill_depth_mm", "FP64", struct.pack("<d", 14.2)), ("flipper_length_mm", "INT64", struct.pack("<q", 220)),
+         ("body_mass_g", "INT64", struct.pack("<q", 5200)), ("sex", "BYTES", text("male")),
+         ("year", "INT64", struct.pack("<q", 2008))]
+header = json.dumps({"parameters": {"binary_data_output": True},
+                     "inputs": [{"name": n, "shape": [1], "datatype": t, "parameters": {"binary_data_size": len(d)}}
+                                for n, t, d in parts]}, separators=(",", ":"))
+body = header.encode() + b"".join(d for _, _, d in parts)
+escaped = "".join(chr(c) if 32 <= c <= 126 and c not in (34, 92) else "\\%03d" % c for c in body)
+open(sys.argv[1], "w").write(
+    'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/octet-stream"\n'
+    f'wrk.headers["Inference-Header-Content-Length"] = "{len(header)}"\nwrk.body = "{escaped}"\n')
+PY
 cat > "$WORK/invocations.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -39,7 +60,7 @@ LUA
 RESULTS="$WORK/results.tsv"
 TICKS="$(getconf CLK_TCK)"
 for round in $(seq "$ROUNDS"); do
-  for script in v2 invocations; do
+  for script in v2 v2bin invocations; do
     path=/v2/models/penguins/infer
     [ "$script" = invocations ] && path=/invocations
     for conns in 16 64; do

@@ -9,18 +9,24 @@ import SluiceServer
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve a registered model over HTTP (KServe V2, /invocations, /metrics).",
+        abstract: "Serve registered models over HTTP (KServe V2, /invocations, /metrics).",
         discussion: """
             Serving MODEL@production (or MODEL@staging), the server follows promotions and rollbacks in the
-            registry and switches versions without failing a request in flight. Stops on SIGTERM or Ctrl-C after
-            the requests in flight are answered.
+            registry and switches versions without failing a request in flight. Several models are served side by
+            side, each at /v2/models/NAME (NAME is the model's name, or the one given as NAME=REFERENCE) and each
+            promoted on its own; /v2/repository/index lists them. Stops on SIGTERM or Ctrl-C after the requests in
+            flight are answered.
             Examples:
               sluice serve penguins@production
               sluice serve penguins@3 --port 9000
+              sluice serve churn@production fraud@production canary=churn@staging
+              sluice serve --models models.yaml       (models: [churn@production, {name: canary, model: churn@staging}])
               curl -s localhost:8080/v2/models/penguins
             """)
 
-    @Argument(help: "MODEL, MODEL@STAGE or MODEL@VERSION.") var reference: String
+    @Argument(help: "MODEL, MODEL@STAGE or MODEL@VERSION, or NAME=REFERENCE to serve it under another name.")
+    var references: [String] = []
+    @Option(help: "A YAML file listing the models to serve (with or instead of the arguments).") var models: String?
     @Option(help: "The address to bind (loopback by default; 0.0.0.0 to accept other machines).")
     var host = "127.0.0.1"
     @Option(help: "The port.") var port = 8080
@@ -32,20 +38,106 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var stackOption: StackOption
 
     func run() async throws {
+        let served = try ServedReference.parse(references, file: models)
         let workspace = try await Workspace.open(create: false, stack: stackOption.name)
         let registry = workspace.metadata
-        let model = String(reference.split(separator: "@").first ?? "")
-        let source = RegistrySource(reference: reference, registry: registry, workspace: workspace)
+        for entry in served {
+            // An unknown model or stage is refused now, with the registry's reason, not at the first request.
+            _ = try await registry.resolve(entry.reference)
+        }
         var configuration = ServerConfiguration(host: host, port: port)
         configuration.maxBodyBytes = maxBodyBytes
         configuration.pollInterval = .milliseconds(pollMilliseconds)
         if !accessLog { configuration.accessLog = nil }
-        let server = ModelServer(name: model, source: source, configuration: configuration)
+        let server = ModelServer(
+            models: served.map {
+                ($0.name, RegistrySource(reference: $0.reference, registry: registry, workspace: workspace))
+            }, configuration: configuration)
         try await server.run { port in
+            let versions = server.names.map { name in
+                let version = server.currentVersion(of: name) ?? name
+                return version.hasPrefix(name + "@") ? version : "\(name) (\(version))"
+            }
             printError(
-                "serving \(server.currentVersion ?? model) on http://\(host):\(port)  (KServe V2 at /v2, /invocations, /metrics)"
+                "serving \(versions.joined(separator: ", ")) on http://\(host):\(port)  (KServe V2 at /v2, /invocations, /metrics)"
             )
         }
+    }
+}
+
+/// A model to serve: the name it answers under and the registry reference it follows.
+struct ServedReference: Equatable {
+    var name: String
+    var reference: String
+
+    /// The models named by `arguments` (`REF` or `NAME=REF`) and the YAML `file`
+    /// (`models: [REF, {name: NAME, model: REF}]`), checked: at least one, no name twice.
+    static func parse(_ arguments: [String], file: String?) throws -> [ServedReference] {
+        var served = try arguments.map { try entry($0, source: "the command line") }
+        if let file {
+            let text: String
+            do {
+                text = try String(contentsOfFile: file, encoding: .utf8)
+            } catch {
+                throw CLIError(problem: "cannot read \(file): \(error.localizedDescription)", fix: "check the path.")
+            }
+            let yaml = try ConfigValue.parseYAML(text, source: file)
+            guard let list = yaml.entries?.first(where: { $0.key == "models" })?.value,
+                case .array(let items) = list.kind
+            else {
+                throw CLIError(
+                    problem: "\(file) has no 'models' list.",
+                    fix: "write `models: [churn@production, {name: canary, model: churn@staging}]`.")
+            }
+            for item in items {
+                switch item.kind {
+                case .string(let text): served.append(try entry(text, source: file))
+                case .object(let members):
+                    let keys = Set(members.map(\.key))
+                    guard keys.isSubset(of: ["name", "model"]),
+                        case .string(let reference)? = members.first(where: { $0.key == "model" })?.value.kind
+                    else {
+                        throw CLIError(
+                            problem:
+                                "\(item.location.map { "\($0): " } ?? "")a model entry takes 'model' (a reference) and an optional 'name', not \(keys.sorted().joined(separator: ", ")).",
+                            fix: "write `{name: canary, model: churn@staging}` or just `churn@production`.")
+                    }
+                    var name = reference.split(separator: "@").first.map(String.init) ?? reference
+                    if case .string(let given)? = members.first(where: { $0.key == "name" })?.value.kind {
+                        name = given
+                    }
+                    served.append(ServedReference(name: name, reference: reference))
+                default:
+                    throw CLIError(
+                        problem: "\(file): each model is a reference or {name, model}.",
+                        fix: "write `models: [churn@production, {name: canary, model: churn@staging}]`.")
+                }
+            }
+        }
+        guard !served.isEmpty else {
+            throw CLIError(
+                problem: "no model to serve.",
+                fix: "name one, like `sluice serve penguins@production`, or pass --models FILE.")
+        }
+        var seen: Set<String> = []
+        for entry in served where !seen.insert(entry.name).inserted {
+            throw CLIError(
+                problem: "two models would be served as '\(entry.name)'.",
+                fix: "give one another name: `canary=\(entry.reference)` (or `name:` in the models file).")
+        }
+        return served
+    }
+
+    private static func entry(_ text: String, source: String) throws -> ServedReference {
+        let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+        let reference = parts.last ?? text
+        let name = parts.count == 2 ? parts[0] : (reference.split(separator: "@").first.map(String.init) ?? reference)
+        guard !name.isEmpty, !reference.isEmpty, !name.contains("/") else {
+            throw CLIError(
+                problem: "'\(text)' (\(source)) is not a model reference.",
+                fix: "write MODEL, MODEL@STAGE, MODEL@VERSION or NAME=REFERENCE.")
+        }
+        return ServedReference(name: name, reference: reference)
     }
 }
 

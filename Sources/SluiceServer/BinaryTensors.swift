@@ -40,7 +40,8 @@ enum BinaryTensors {
                             + "\(bytes.count - offset) remain in the tensor's binary_data_size")
                 }
                 guard let text = String(validating: bytes[offset..<offset + length], as: UTF8.self) else {
-                    throw RequestError.badRequest("input '\(input)': BYTES element \(values.count + 1) is not UTF-8 text")
+                    throw RequestError.badRequest(
+                        "input '\(input)': BYTES element \(values.count + 1) is not UTF-8 text")
                 }
                 values.append(.string(text))
                 offset += length

@@ -14,6 +14,8 @@ enum Endpoint: Equatable {
     case metrics
     /// `/ping` and `/health` (MLflow and SageMaker style): 200 once a model is loaded.
     case ping(route: String)
+    /// The V2 model repository extension's index: every model with its version and state.
+    case repositoryIndex
 
     /// The endpoint at `path`, or nil when there is none.
     init?(path: String) {
@@ -28,6 +30,8 @@ enum Endpoint: Equatable {
             case "health": self = .ping(route: "/health")
             default: return nil
             }
+        case 3 where parts[0] == "v2" && parts[1] == "repository" && parts[2] == "index":
+            self = .repositoryIndex
         case 3 where parts[0] == "v2" && parts[1] == "health":
             switch parts[2] {
             case "live": self = .live
@@ -55,7 +59,7 @@ enum Endpoint: Equatable {
     /// The method the endpoint answers.
     var method: HTTPRequest.Method {
         switch self {
-        case .infer, .invocations: .post
+        case .infer, .invocations, .repositoryIndex: .post
         default: .get
         }
     }
@@ -76,6 +80,7 @@ enum Endpoint: Equatable {
         case .invocations: "/invocations"
         case .metrics: "/metrics"
         case .ping(let route): route
+        case .repositoryIndex: "/v2/repository/index"
         }
     }
 }

@@ -25,17 +25,19 @@ public struct ServerConfiguration: Sendable {
     }
 }
 
-/// Serves a model bundle over HTTP: the KServe V2 / Open Inference Protocol REST API, MLflow-style
-/// `/invocations`, Prometheus `/metrics`. Raw rows go through the bundle's own transforms; inputs are checked
-/// against its signature and every refusal is a 4xx with `{"error": "..."}`. When the source names another
-/// version (a promotion or rollback), the server switches to it without failing a request in flight; every
-/// prediction says which version answered (`X-Model-Version` and `model_version`).
+/// Serves model bundles over HTTP: the KServe V2 / Open Inference Protocol REST API (with the binary tensor data
+/// extension), MLflow-style `/invocations`, Prometheus `/metrics`. Raw rows go through each bundle's own
+/// transforms; inputs are checked against its signature and every refusal is a 4xx with `{"error": "..."}`. Each
+/// model is served at `/v2/models/{name}` and follows its own source: when the source names another version (a
+/// promotion or rollback), the server switches to it without failing a request in flight; every prediction says
+/// which version answered (`X-Model-Version` and `model_version`).
 public struct ModelServer: Sendable {
-    /// The model's name in URLs (`/v2/models/NAME`).
+    /// The first model's name in URLs (`/v2/models/NAME`).
     public let name: String
-    let source: any ModelSource
+    /// Every model's name, in the order given.
+    public var names: [String] { hosted.map(\.name) }
+    let hosted: [HostedModel]
     let configuration: ServerConfiguration
-    let slot = ModelSlot()
     let metrics = ServerMetrics()
     let logger: Logger
 
@@ -44,33 +46,65 @@ public struct ModelServer: Sendable {
         name: String, source: any ModelSource, configuration: ServerConfiguration = ServerConfiguration(),
         logger: Logger? = nil
     ) {
-        self.name = name
-        self.source = source
+        self.init(models: [(name, source)], configuration: configuration, logger: logger)
+    }
+
+    /// Creates a server for several models, each at `/v2/models/{name}` with its own source (so each is promoted
+    /// on its own). Names must be distinct and there must be at least one.
+    public init(
+        models: [(name: String, source: any ModelSource)], configuration: ServerConfiguration = ServerConfiguration(),
+        logger: Logger? = nil
+    ) {
+        precondition(!models.isEmpty, "a model server needs a model")
+        precondition(Set(models.map(\.name)).count == models.count, "model names must be distinct")
+        hosted = models.map { HostedModel(name: $0.name, source: $0.source) }
+        name = models[0].name
         self.configuration = configuration
         var fallback = Logger(label: "sluice.serve")
         fallback.logLevel = .info
         self.logger = logger ?? fallback
     }
 
-    /// The version answering now, if a model is loaded.
-    public var currentVersion: String? { slot.model?.version }
+    /// The version of the first model answering now, if it is loaded.
+    public var currentVersion: String? { hosted[0].slot.model?.version }
 
-    /// Loads the current version (call before serving; `run` does it).
-    public func loadCurrent() async throws {
-        let version = try await source.currentVersion()
-        slot.replace(with: try await source.load(version: version))
+    /// The version of model `name` answering now, if it is loaded.
+    public func currentVersion(of name: String) -> String? {
+        hosted.first { $0.name == name }?.slot.model?.version
     }
 
-    /// Checks the source once and swaps in another version when it names one; returns whether it swapped.
+    /// Loads every model's current version (call before serving; `run` does it).
+    public func loadCurrent() async throws {
+        for model in hosted {
+            let version = try await model.source.currentVersion()
+            model.slot.replace(with: try await model.source.load(version: version))
+        }
+    }
+
+    /// Checks every source once and swaps in another version where one names it; returns whether any swapped.
+    /// A source that fails is logged and the others are still checked; the first failure is rethrown at the end.
     @discardableResult
     public func refresh() async throws -> Bool {
-        let version = try await source.currentVersion()
-        guard version != slot.model?.version else { return false }
-        let model = try await source.load(version: version)
-        let previous = slot.model?.version
-        slot.replace(with: model)
-        logger.info("now serving \(model.version)", metadata: ["previous": .string(previous ?? "none")])
-        return true
+        var swapped = false
+        var failure: (any Error)?
+        for model in hosted {
+            do {
+                let version = try await model.source.currentVersion()
+                guard version != model.slot.model?.version else { continue }
+                let loaded = try await model.source.load(version: version)
+                let previous = model.slot.model?.version
+                model.slot.replace(with: loaded)
+                logger.info("now serving \(loaded.version)", metadata: ["previous": .string(previous ?? "none")])
+                swapped = true
+            } catch {
+                if hosted.count > 1 {
+                    logger.warning("could not check model '\(model.name)' for a new version: \(error)")
+                }
+                failure = failure ?? error
+            }
+        }
+        if let failure { throw failure }
+        return swapped
     }
 
     /// The HTTP application (for embedding and tests); `onRunning` receives the bound port.
@@ -116,27 +150,39 @@ public struct ModelServer: Sendable {
         switch endpoint {
         case .live: return json(#"{"live":true}"#)
         case .ready:
-            return slot.model == nil
+            return !allLoaded
                 ? json(#"{"ready":false}"#, status: .serviceUnavailable) : json(#"{"ready":true}"#)
         case .ping:
-            return slot.model == nil
+            return !allLoaded
                 ? json(#"{"status":"loading"}"#, status: .serviceUnavailable) : json(#"{"status":"ok"}"#)
         case .serverMetadata:
             return json(
                 #"{"name":"sluice","version":"\#(sluiceServerVersion)","extensions":["binary_tensor_data"]}"#)
         case .modelMetadata(let requested, let version):
             let model = try self.model(requested, version: version)
-            return json(Protocols.metadata(model, name: name))
+            return json(Protocols.metadata(model, name: String(requested)))
         case .modelReady(let requested, let version):
             let model = try self.model(requested, version: version)
             return json(
-                #"{"name":\#(Protocols.jsonString(name)),"ready":true,"version":\#(model.quotedV2Version)}"#)
+                #"{"name":\#(Protocols.jsonString(String(requested))),"ready":true,"version":\#(model.quotedV2Version)}"#
+            )
+        case .repositoryIndex:
+            let entries = hosted.map { hosted in
+                guard let model = hosted.slot.model else {
+                    return
+                        #"{"name":\#(Protocols.jsonString(hosted.name)),"state":"UNAVAILABLE","reason":"not loaded yet"}"#
+                }
+                return
+                    #"{"name":\#(Protocols.jsonString(hosted.name)),"version":\#(model.quotedV2Version),"state":"READY"}"#
+            }
+            return json("[" + entries.joined(separator: ",") + "]")
         case .infer(let requested, let version):
             let model = try self.model(requested, version: version)
             var headerLength: Int?
             if let given = request.headers.first(.inferenceHeaderContentLength) {
                 guard let length = Int(given.trimmingCharacters(in: .whitespaces)) else {
-                    throw RequestError.badRequest("\(BinaryTensors.headerName) must be a number of bytes, not '\(given)'")
+                    throw RequestError.badRequest(
+                        "\(BinaryTensors.headerName) must be a number of bytes, not '\(given)'")
                 }
                 headerLength = length
             }
@@ -146,7 +192,7 @@ public struct ModelServer: Sendable {
             }
             let predictions = try self.predict(decoded.batch, with: model)
             let (text, binary) = try Protocols.inferResponse(
-                predictions, model: model, name: name, request: decoded)
+                predictions, model: model, name: String(requested), request: decoded)
             guard let binary else { return json(text, version: model.version) }
             var buffer = ByteBuffer()
             buffer.reserveCapacity(text.utf8.count + binary.count)
@@ -158,7 +204,7 @@ public struct ModelServer: Sendable {
             headers.append(HTTPField(name: .modelVersion, value: model.version))
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
         case .invocations:
-            guard let model = slot.model else { throw RequestError(status: 503, message: "no model is loaded yet") }
+            let model = try invocationsModel(request)
             let body = try await self.body(request)
             let batch = try body.withUnsafeReadableBytes {
                 try Protocols.decodeInvocations($0, signature: model.bundle.signature)
@@ -168,21 +214,43 @@ public struct ModelServer: Sendable {
         case .metrics:
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(string: metrics.render(model: name, version: slot.model?.version))))
+                body: .init(
+                    byteBuffer: ByteBuffer(
+                        string: metrics.render(models: hosted.map { ($0.name, $0.slot.model?.version) }))))
         }
     }
 
+    /// Whether every model has a version loaded.
+    private var allLoaded: Bool { hosted.allSatisfy { $0.slot.model != nil } }
+
     /// The loaded model, checking the name (and version) in the URL.
     private func model(_ requested: Substring, version: Substring?) throws -> ServedModel {
-        guard requested == name else {
-            throw RequestError(status: 404, message: "no model '\(requested)' here; this server serves '\(name)'")
+        guard let hosted = hosted.first(where: { $0.name == requested }) else {
+            throw RequestError(
+                status: 404,
+                message:
+                    "no model '\(requested)' here; this server serves \(names.map { "'\($0)'" }.joined(separator: ", "))"
+            )
         }
-        guard let model = slot.model else { throw RequestError(status: 503, message: "no model is loaded yet") }
+        guard let model = hosted.slot.model else {
+            throw RequestError(status: 503, message: "model '\(requested)' is not loaded yet")
+        }
         if let version, version != model.version, !model.version.hasSuffix("@\(version)") {
             throw RequestError(
                 status: 404, message: "version '\(version)' is not served; this server answers with \(model.version)")
         }
         return model
+    }
+
+    /// The model `/invocations` answers with: the only one, or the one `?model=NAME` names.
+    private func invocationsModel(_ request: Request) throws -> ServedModel {
+        if let named = request.uri.queryParameters["model"] { return try model(named, version: nil) }
+        guard hosted.count == 1 else {
+            throw RequestError.badRequest(
+                "this server serves several models (\(names.joined(separator: ", "))): say which with "
+                    + "/invocations?model=NAME, or use /v2/models/NAME/infer")
+        }
+        return try model(Substring(name), version: nil)
     }
 
     private func body(_ request: Request) async throws -> ByteBuffer {
@@ -206,6 +274,18 @@ public struct ModelServer: Sendable {
         } catch {
             throw RequestError.badRequest("\(error)")
         }
+    }
+}
+
+/// One model a server answers for: its name in URLs, where its versions come from, and the version loaded now.
+final class HostedModel: Sendable {
+    let name: String
+    let source: any ModelSource
+    let slot = ModelSlot()
+
+    init(name: String, source: any ModelSource) {
+        self.name = name
+        self.source = source
     }
 }
 

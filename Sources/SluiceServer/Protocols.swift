@@ -251,7 +251,8 @@ enum Protocols {
                     "input '\(name)' has no 'data' (nor parameters.binary_data_size with the binary tensor extension)")
             }
             guard data.count == rows else {
-                throw RequestError.badRequest("input '\(name)' has \(data.count) values but its shape says \(rows) rows")
+                throw RequestError.badRequest(
+                    "input '\(name)' has \(data.count) values but its shape says \(rows) rows")
             }
             if let batch, batch != rows {
                 throw RequestError.badRequest("input '\(name)' has \(rows) rows but earlier inputs have \(batch)")

@@ -34,7 +34,8 @@ enum JSONValue: Sendable {
         case .string(let text): Protocols.jsonString(text)
         case .array(let values): "[" + values.map(\.serialized).joined(separator: ",") + "]"
         case .object(let members):
-            "{" + members.sorted { $0.key < $1.key }.map { Protocols.jsonString($0.key) + ":" + $0.value.serialized }
+            "{"
+                + members.sorted { $0.key < $1.key }.map { Protocols.jsonString($0.key) + ":" + $0.value.serialized }
                 .joined(separator: ",") + "}"
         }
     }

@@ -44,7 +44,7 @@ final class ServerMetrics: Sendable {
         }
     }
 
-    func render(model: String, version: String?) -> String {
+    func render(models: [(name: String, version: String?)]) -> String {
         let snapshot = state.withLock { $0 }
         var lines: [String] = []
         lines.append("# HELP sluice_http_requests_total Requests by route and status.")
@@ -69,7 +69,9 @@ final class ServerMetrics: Sendable {
         lines.append("sluice_http_requests_in_flight \(inFlight.load(ordering: .relaxed))")
         lines.append("# HELP sluice_model_info The model version answering requests.")
         lines.append("# TYPE sluice_model_info gauge")
-        lines.append(#"sluice_model_info{model="\#(escape(model))",version="\#(escape(version ?? "none"))"} 1"#)
+        for (model, version) in models {
+            lines.append(#"sluice_model_info{model="\#(escape(model))",version="\#(escape(version ?? "none"))"} 1"#)
+        }
         lines.append("# HELP sluice_predicted_rows_total Rows predicted.")
         lines.append("# TYPE sluice_predicted_rows_total counter")
         lines.append("sluice_predicted_rows_total \(snapshot.predictedRows)")

@@ -24,7 +24,8 @@ public enum PythonPackages {
     /// - Throws: ``SetupError`` with pip's output when the install fails.
     public static func environment(modules: [String], packages: [String], set: String? = nil) throws -> [String: String]
     {
-        let directory = set.map { Self.directory.deletingLastPathComponent().appending(path: "test-python-\($0)") }
+        let directory =
+            set.map { Self.directory.deletingLastPathComponent().appending(path: "test-python-\($0)") }
             ?? Self.directory
         var environment = ProcessInfo.processInfo.environment
         let existing = environment["PYTHONPATH"].map { ":" + $0 } ?? ""

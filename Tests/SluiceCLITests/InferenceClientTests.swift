@@ -2,6 +2,7 @@ import Foundation
 import SluiceComponents
 import SluiceData
 import SluiceML
+import SluiceServer
 import SluiceTesting
 import Testing
 
@@ -117,5 +118,50 @@ struct InferenceClientTests {
             #expect(answer.labels == local.predictedClasses.map { classes[Int($0)] })
             #expect(answer.bits == local.values.map(\.bitPattern))
         }
+    }
+}
+
+@Suite("sluice serve with several models")
+struct ServeSeveralModelsTests {
+    @Test("models named on the command line and in a models file are each served and listed; a clash is refused")
+    func severalModels() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-serve-many")
+        #expect(try await CommandProcess.run("sluice", ["demo"], in: directory.url).status == 0)
+        #expect(
+            try await CommandProcess.run("sluice", ["demo", "--set", "train.rounds=10"], in: directory.url).status == 0)
+        try "models: [{name: first, model: penguins@1}]\n".write(
+            to: directory.path("models.yaml"), atomically: true, encoding: .utf8)
+        let server = try CommandProcess(
+            "sluice", ["serve", "penguins@production", "--models", "models.yaml", "--port", "0", "--no-access-log"],
+            in: directory.url)
+        try await server.waitForError(containing: "on http://127.0.0.1:")
+        #expect(server.errors.contains("serving penguins@1, first (penguins@1)"), "\(server.errors)")
+        let line = server.errors.split(separator: "\n").first { $0.contains("on http://127.0.0.1:") }!
+        let port = Int(line.split(separator: ":").last!.prefix { $0.isNumber })!
+        let index = try LoopbackClient.request(port: port, method: "POST", path: "/v2/repository/index")
+        #expect(index.body.contains(#"{"name":"penguins","version":"1","state":"READY"}"#), "\(index.body)")
+        #expect(index.body.contains(#"{"name":"first","version":"1","state":"READY"}"#), "\(index.body)")
+        let record =
+            #"{"instances":[{"island":"Biscoe","bill_length_mm":47.5,"bill_depth_mm":14.2,"flipper_length_mm":220,"body_mass_g":5200,"sex":"male","year":2008}]}"#
+        let first = try LoopbackClient.request(
+            port: port, method: "POST", path: "/invocations?model=first", body: record)
+        #expect(first.status == 200 && first.headers["x-model-version"] == "penguins@1")
+
+        // Promote version 2: the production model follows, the pinned one does not.
+        #expect(
+            try await CommandProcess.run("sluice", ["models", "promote", "penguins", "2"], in: directory.url).status
+                == 0)
+        try await server.waitForError(containing: "now serving penguins@2")
+        let pinned = try LoopbackClient.request(
+            port: port, method: "POST", path: "/invocations?model=first", body: record)
+        #expect(pinned.headers["x-model-version"] == "penguins@1")
+        server.process.terminate()
+        #expect(await server.wait() == 0)
+
+        let clash = try await CommandProcess.run(
+            "sluice", ["serve", "penguins@production", "penguins@1"], in: directory.url)
+        #expect(clash.status == 2)
+        #expect(clash.errors.contains("two models would be served as 'penguins'"))
+        #expect(clash.errors.contains("canary=penguins@1"))
     }
 }

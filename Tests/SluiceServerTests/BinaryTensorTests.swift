@@ -258,3 +258,62 @@ struct ServerExtrasTests {
         }
     }
 }
+
+@Suite("Several models behind one server")
+struct MultiModelTests {
+    @Test("each model answers at its own URL, is promoted on its own, and the repository index lists them")
+    func severalModels() async throws {
+        let penguins = SwitchableSource(
+            ["penguins@1": Fixture.models.0, "penguins@2": Fixture.models.1], current: "penguins@1")
+        let server = ModelServer(
+            models: [
+                ("penguins", penguins), ("canary", FixedModelSource(bundle: Fixture.models.1, version: "penguins@7")),
+            ], configuration: ServerConfiguration(host: "127.0.0.1", port: 0))
+        try await server.loadCurrent()
+        let local = try Fixture.models.1.predict(rows: BinaryTensorTests.rows)
+        try await server.application().test(.live) { client in
+            try await client.execute(uri: "/v2/repository/index", method: .post) { r in
+                let index = (try? JSONSerialization.jsonObject(with: Data(buffer: r.body))) as? [[String: String]]
+                #expect(
+                    index == [
+                        ["name": "penguins", "version": "1", "state": "READY"],
+                        ["name": "canary", "version": "7", "state": "READY"],
+                    ])
+            }
+            try await client.execute(uri: "/v2/models/canary/infer", method: .post, body: ByteBuffer(string: gentoo)) {
+                r in
+                #expect(r.status == .ok)
+                #expect(r.headers[HTTPField.Name("X-Model-Version")!] == "penguins@7")
+                #expect(object(r)["model_name"] as? String == "canary")
+                let outputs = object(r)["outputs"] as? [[String: Any]]
+                #expect((outputs?[1]["data"] as? [Double])?.count == local.values.count)
+            }
+            try await client.execute(uri: "/v2/models/churn", method: .get) { r in
+                #expect(r.status == .notFound)
+                #expect((object(r)["error"] as? String)?.contains("'penguins', 'canary'") == true)
+            }
+            try await client.execute(
+                uri: "/invocations", method: .post, body: ByteBuffer(string: gentooRecord.wrapped("instances"))
+            ) { r in
+                #expect(r.status == .badRequest)
+                #expect((object(r)["error"] as? String)?.contains("/invocations?model=NAME") == true)
+            }
+            try await client.execute(
+                uri: "/invocations?model=canary", method: .post,
+                body: ByteBuffer(string: gentooRecord.wrapped("instances"))
+            ) { r in
+                #expect(r.headers[HTTPField.Name("X-Model-Version")!] == "penguins@7")
+            }
+            // Promoting one model moves only that one.
+            penguins.current.withLock { $0 = "penguins@2" }
+            #expect(try await server.refresh())
+            #expect(server.currentVersion(of: "penguins") == "penguins@2")
+            #expect(server.currentVersion(of: "canary") == "penguins@7")
+            try await client.execute(uri: "/metrics", method: .get) { r in
+                let text = String(buffer: r.body)
+                #expect(text.contains(#"sluice_model_info{model="penguins",version="penguins@2"} 1"#))
+                #expect(text.contains(#"sluice_model_info{model="canary",version="penguins@7"} 1"#))
+            }
+        }
+    }
+}
