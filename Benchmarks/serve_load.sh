@@ -10,7 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
 ROUNDS="${2:-3}"
-command -v wrk >/dev/null || { echo "installing wrk (apt)…" >&2; apt-get install -y -qq wrk >/dev/null; }
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (apt)…" >&2
+  # A fresh machine's package lists may be empty: refresh them once when the install cannot find the package.
+  apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+fi
 swift build -c release --product sluice >/dev/null 2>&1
 SLUICE="$(swift build -c release --show-bin-path)/sluice"
 WORK="$(mktemp -d)"

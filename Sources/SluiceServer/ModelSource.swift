@@ -15,6 +15,8 @@ public struct ServedModel: Sendable {
     let quotedClasses: [String]
     /// The class labels, for classifiers (empty for a regressor).
     let classes: [String]
+    /// The class labels as BYTES elements of the binary tensor extension (length prefix and UTF-8).
+    let binaryClasses: [[UInt8]]
     /// The version as the V2 protocol writes it (`"3"` for `penguins@3`), as a JSON string.
     let quotedV2Version: String
 
@@ -28,9 +30,15 @@ public struct ServedModel: Sendable {
         case .classification(let classes):
             self.classes = classes
             quotedClasses = classes.map(Protocols.jsonString)
+            binaryClasses = classes.map { label in
+                var bytes: [UInt8] = []
+                BinaryTensors.appendBytes([label], to: &bytes)
+                return bytes
+            }
         case .regression:
             classes = []
             quotedClasses = []
+            binaryClasses = []
         }
     }
 }

@@ -19,7 +19,9 @@ enum Protocols {
         switch type {
         case .string: "BYTES"
         case .float: "FP64"
-        case .integer, .timestamp: "INT64"
+        case .integer: "INT64"
+        // A time as the training data had it (ISO 8601 text); microseconds since 1970 as INT64 are read too.
+        case .timestamp: "BYTES"
         case .boolean: "BOOL"
         }
     }
@@ -168,10 +170,13 @@ enum Protocols {
                     var values: [JSONValue] = []
                     try Self.leaves(&parser, into: &values, depth: 3)
                     data = values
-                } else if key.is("parameters") {
-                    let parameters = try parser.value(depth: 3)
-                    if let size = parameters.object?["binary_data_size"] {
-                        guard case .number(let n) = size, n >= 0, n == n.rounded(), n < 1e15 else {
+                } else if key.is("parameters"), parser.peek() == UInt8(ascii: "{") {
+                    // Keys compared in the body's bytes: no dictionary per input (binary requests carry one each).
+                    var firstParameter = true
+                    while let parameter = try parser.nextRawKey(&firstParameter) {
+                        let value = try parser.value(depth: 4)
+                        guard parameter.is("binary_data_size") else { continue }
+                        guard case .number(let n) = value, n >= 0, n == n.rounded(), n < 1e15 else {
                             throw RequestError.badRequest(
                                 "inputs[\(index)].parameters.binary_data_size must be a whole number of bytes")
                         }
@@ -240,7 +245,9 @@ enum Protocols {
             guard let datatype else { throw RequestError.badRequest("input '\(name)' has no 'datatype'") }
             let column = try builder.input(name)
             let expected = Protocols.datatype(column.type)
-            let fits = expected == "BYTES" ? datatype == "BYTES" : Protocols.isNumeric(datatype)
+            // Text columns take BYTES; the others take any numeric type, or BYTES holding text as CSV ingest read it.
+            let fits =
+                column.type == .string ? datatype == "BYTES" : Protocols.isNumeric(datatype) || datatype == "BYTES"
             guard fits else {
                 throw RequestError.badRequest(
                     "input '\(name)' is \(datatype), but the column is \(column.type): send it as \(expected)")
@@ -309,9 +316,10 @@ enum Protocols {
             out += #"{"name":"\#(output)","shape":\#(shape),"datatype":"\#(isLabels ? "BYTES" : "FP64")","#
             if asBinary {
                 var bytes = binary ?? []
+                binary = nil  // one owner, so appending does not copy
                 let before = bytes.count
                 if isLabels {
-                    BinaryTensors.appendBytes(predictions.predictedClasses.map { model.classes[Int($0)] }, to: &bytes)
+                    for label in predictions.predictedClasses { bytes.append(contentsOf: model.binaryClasses[Int(label)]) }
                 } else {
                     BinaryTensors.appendFP64(predictions.values, to: &bytes)
                 }

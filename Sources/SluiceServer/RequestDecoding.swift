@@ -127,12 +127,17 @@ struct BatchBuilder {
         // NaN is how pandas and Python clients write a missing value: it means missing, as null does.
         case .number(let number) where number.isNaN: return try missing("NaN")
         case .string(let text):
-            guard input.type == .string else {
+            // Text is read as CSV ingest read the column's values (an ISO 8601 time for a timestamp column, "true"
+            // for a boolean one, "3.5" for a number, "NA" for missing): what the model was trained from.
+            switch FieldReading.read(text, as: input.type) {
+            case .text(let value): return .text(value)
+            case .number(let number): return .number(number)
+            case .missing: return try missing("\"\(text)\"")
+            case .invalid(let expected):
                 throw RequestError.badRequest(
-                    "row \(row + 1): '\(column)' holds numbers (\(input.type)), but the value is the text \"\(text.prefix(40))\""
-                )
+                    "row \(row + 1): '\(column)' holds \(input.type) values, but \"\(text.prefix(40))\" is not "
+                        + "\(expected) (as CSV ingest reads it)")
             }
-            return .text(text)
         case .number(let number):
             guard input.type != .string else {
                 throw RequestError.badRequest(

@@ -165,3 +165,58 @@ struct ServeSeveralModelsTests {
         #expect(clash.errors.contains("canary=penguins@1"))
     }
 }
+
+@Suite("Raw values as the training data had them")
+struct RawServingValuesTests {
+    @Test("a column CSV ingest read as ISO 8601 times is served from the same text, and the metadata says so")
+    func timestampText() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-raw-values")
+        var csv = "ordered_at,amount,size\n"
+        for k in 0..<240 {
+            let day = 1 + k % 28
+            let amount = Double((k * 37) % 200) + 0.5
+            csv += "2024-03-\(day < 10 ? "0" : "")\(day)T\(10 + k % 12):00:00Z,\(amount),\(amount > 100 ? "big" : "small")\n"
+        }
+        try csv.write(to: directory.path("orders.csv"), atomically: true, encoding: .utf8)
+        let example = try String(
+            contentsOf: WatchCommandTests.examples.appending(path: "penguins.yaml"), encoding: .utf8)
+        let yaml = example.replacingOccurrences(of: ".sluice/demo/penguins.csv", with: "orders.csv")
+            .replacingOccurrences(of: "species", with: "size").replacingOccurrences(of: "slices: [island]", with: "slices: []")
+            .replacingOccurrences(of: "penguins", with: "orders")
+        try yaml.write(to: directory.path("orders.yaml"), atomically: true, encoding: .utf8)
+        let run = try await CommandProcess.run(
+            "sluice", ["run", "orders.yaml", "--set", "train.rounds=10"], in: directory.url)
+        #expect(run.status == 0, "\(run.output)\(run.errors)")
+
+        let server = try CommandProcess(
+            "sluice", ["serve", "orders@production", "--port", "0", "--no-access-log"], in: directory.url)
+        try await server.waitForError(containing: "on http://127.0.0.1:")
+        let line = server.errors.split(separator: "\n").first { $0.contains("on http://127.0.0.1:") }!
+        let port = Int(line.split(separator: ":").last!.prefix { $0.isNumber })!
+        let metadata = try LoopbackClient.request(port: port, method: "GET", path: "/v2/models/orders")
+        #expect(metadata.body.contains(#"{"name":"ordered_at","datatype":"BYTES","shape":[-1]}"#), "\(metadata.body)")
+
+        func invoke(_ orderedAt: String) throws -> LoopbackClient.Response {
+            try LoopbackClient.request(
+                port: port, method: "POST", path: "/invocations",
+                body: #"{"instances":[{"ordered_at":\#(orderedAt),"amount":150.5}]}"#)
+        }
+        let text = try invoke(#""2024-03-01T10:00:00Z""#)
+        #expect(text.status == 200, "\(text.body)")
+        // The same instant as microseconds since 1970 gives the same answer.
+        let micros = try invoke("1709287200000000")
+        #expect(micros.status == 200 && micros.body == text.body, "\(micros.body) vs \(text.body)")
+        let v2 = try LoopbackClient.request(
+            port: port, method: "POST", path: "/v2/models/orders/infer",
+            body:
+                #"{"inputs":[{"name":"ordered_at","shape":[1],"datatype":"BYTES","data":["2024-03-01 10:00:00"]},{"name":"amount","shape":[1],"datatype":"FP32","data":[150.5]}]}"#
+        )
+        #expect(v2.status == 200, "\(v2.body)")
+        let bad = try invoke(#""next tuesday""#)
+        #expect(bad.status == 400)
+        #expect(bad.body.contains("'ordered_at' holds timestamp values"), "\(bad.body)")
+        #expect(bad.body.contains("ISO 8601"), "\(bad.body)")
+        server.process.terminate()
+        #expect(await server.wait() == 0)
+    }
+}

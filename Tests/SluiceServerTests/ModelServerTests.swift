@@ -405,7 +405,7 @@ struct ModelServerTests {
             (
                 "/v2/models/penguins/infer",
                 gentoo.replacingOccurrences(of: #""data":[14.2,19.5]"#, with: #""data":["thin",19.5]"#), 400,
-                "the value is the text \"thin\""
+                "\"thin\" is not a number (as CSV ingest reads it)"
             ),
             (
                 "/v2/models/penguins/infer",
