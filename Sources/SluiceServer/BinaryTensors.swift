@@ -39,7 +39,8 @@ enum BinaryTensors {
                         "input '\(input)': BYTES element \(values.count + 1) says \(length) bytes, but only "
                             + "\(bytes.count - offset) remain in the tensor's binary_data_size")
                 }
-                guard let text = String(validating: bytes[offset..<offset + length], as: UTF8.self) else {
+                let element = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + length])
+                guard let text = String(validating: element.assumingMemoryBound(to: UInt8.self), as: UTF8.self) else {
                     throw RequestError.badRequest(
                         "input '\(input)': BYTES element \(values.count + 1) is not UTF-8 text")
                 }

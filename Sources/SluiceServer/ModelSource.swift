@@ -2,8 +2,9 @@ import Foundation
 import SluiceML
 import Synchronization
 
-/// A model bundle being served, with the version label that answers requests (`penguins@3`).
-public struct ServedModel: Sendable {
+/// A model bundle being served, with the version label that answers requests (`penguins@3`). A class: each
+/// request takes it from the slot, and copying the bundle's many arrays cost a retain and release each.
+public final class ServedModel: Sendable {
     /// The bundle: transforms, model, signature.
     public let bundle: ModelBundle
     /// The version label, returned with every prediction.

@@ -86,16 +86,24 @@ enum Protocols {
                 } else if key.is("id") {
                     if case .string(let text) = try parser.value(depth: 1) { id = text }
                 } else if key.is("parameters") {
-                    guard case .object(var given) = try parser.value(depth: 1) else {
+                    guard parser.peek() == UInt8(ascii: "{") else {
                         throw RequestError.badRequest("'parameters' must be an object")
                     }
-                    if let flag = given.removeValue(forKey: "binary_data_output") {
-                        guard case .bool(let on) = flag else {
-                            throw RequestError.badRequest("parameters.binary_data_output must be true or false")
+                    // Keys compared in the body's bytes; a dictionary only for parameters to echo back.
+                    var others: [String: JSONValue] = [:]
+                    var firstParameter = true
+                    while let parameter = try parser.nextRawKey(&firstParameter) {
+                        let value = try parser.value(depth: 2)
+                        if parameter.is("binary_data_output") {
+                            guard case .bool(let on) = value else {
+                                throw RequestError.badRequest("parameters.binary_data_output must be true or false")
+                            }
+                            binaryOutput = on
+                        } else {
+                            others[try parameter.text()] = value
                         }
-                        binaryOutput = on
                     }
-                    if !given.isEmpty { parameters = JSONValue.object(given).serialized }
+                    if !others.isEmpty { parameters = JSONValue.object(others).serialized }
                 } else if key.is("outputs") {
                     outputs = try Self.requestedOutputs(try parser.value(depth: 1))
                 } else {

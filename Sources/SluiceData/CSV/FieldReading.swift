@@ -11,9 +11,7 @@ public enum FieldReading: Sendable, Equatable {
     case invalid(expected: String)
 
     /// Reads `text` for a column of `type`, with ingest's default missing-value tokens unless told others.
-    public static func read(
-        _ text: String, as type: ColumnType, missing: Set<String> = CSVOptions().missingValues
-    ) -> FieldReading {
+    public static func read(_ text: String, as type: ColumnType, missing: Set<String> = defaultMissing) -> FieldReading {
         if text.isEmpty || missing.contains(text) { return .missing }
         if type == .string { return .text(text) }
         var text = text
@@ -33,6 +31,9 @@ public enum FieldReading: Sendable, Equatable {
             }
         }
     }
+
+    /// CSV ingest's default missing-value tokens (made once: a set per value cost more than reading it).
+    public static let defaultMissing = CSVOptions().missingValues
 
     /// What a column of `type` takes, in words.
     public static func expected(_ type: ColumnType) -> String {
