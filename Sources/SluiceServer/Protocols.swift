@@ -327,7 +327,9 @@ enum Protocols {
                 binary = nil  // one owner, so appending does not copy
                 let before = bytes.count
                 if isLabels {
-                    for label in predictions.predictedClasses { bytes.append(contentsOf: model.binaryClasses[Int(label)]) }
+                    for label in predictions.predictedClasses {
+                        bytes.append(contentsOf: model.binaryClasses[Int(label)])
+                    }
                 } else {
                     BinaryTensors.appendFP64(predictions.values, to: &bytes)
                 }

@@ -175,13 +175,16 @@ struct RawServingValuesTests {
         for k in 0..<240 {
             let day = 1 + k % 28
             let amount = Double((k * 37) % 200) + 0.5
-            csv += "2024-03-\(day < 10 ? "0" : "")\(day)T\(10 + k % 12):00:00Z,\(amount),\(amount > 100 ? "big" : "small")\n"
+            csv +=
+                "2024-03-\(day < 10 ? "0" : "")\(day)T\(10 + k % 12):00:00Z,\(amount),\(amount > 100 ? "big" : "small")\n"
         }
         try csv.write(to: directory.path("orders.csv"), atomically: true, encoding: .utf8)
         let example = try String(
             contentsOf: WatchCommandTests.examples.appending(path: "penguins.yaml"), encoding: .utf8)
         let yaml = example.replacingOccurrences(of: ".sluice/demo/penguins.csv", with: "orders.csv")
-            .replacingOccurrences(of: "species", with: "size").replacingOccurrences(of: "slices: [island]", with: "slices: []")
+            .replacingOccurrences(of: "species", with: "size").replacingOccurrences(
+                of: "slices: [island]", with: "slices: []"
+            )
             .replacingOccurrences(of: "penguins", with: "orders")
         try yaml.write(to: directory.path("orders.yaml"), atomically: true, encoding: .utf8)
         let run = try await CommandProcess.run(

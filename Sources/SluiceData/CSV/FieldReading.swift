@@ -11,7 +11,8 @@ public enum FieldReading: Sendable, Equatable {
     case invalid(expected: String)
 
     /// Reads `text` for a column of `type`, with ingest's default missing-value tokens unless told others.
-    public static func read(_ text: String, as type: ColumnType, missing: Set<String> = defaultMissing) -> FieldReading {
+    public static func read(_ text: String, as type: ColumnType, missing: Set<String> = defaultMissing) -> FieldReading
+    {
         if text.isEmpty || missing.contains(text) { return .missing }
         if type == .string { return .text(text) }
         var text = text
