@@ -64,6 +64,13 @@ struct CommandProcess {
         }
     }
 
+    /// Waits for `sluice serve` to say where it listens and returns the port.
+    func servingPort() async throws -> Int {
+        try await waitForError(containing: "on http://127.0.0.1:")
+        let line = errors.split(separator: "\n").first { $0.contains("on http://127.0.0.1:") }!
+        return try #require(Int(line.split(separator: ":").last!.prefix { $0.isNumber }))
+    }
+
     /// Waits for exit and returns the status; after `timeout` records an issue with the process's standard error,
     /// kills it and returns -1, so a process that does not stop fails its test instead of hanging the suite.
     @discardableResult

@@ -146,9 +146,7 @@ struct ServeCommandTests {
             try await CommandProcess.run("sluice", ["demo", "--set", "train.rounds=10"], in: directory.url).status == 0)
         let server = try CommandProcess(
             "sluice", ["serve", "penguins@production", "--port", "0", "--poll-milliseconds", "100"], in: directory.url)
-        try await server.waitForError(containing: "on http://127.0.0.1:")
-        let line = server.errors.split(separator: "\n").first { $0.contains("on http://127.0.0.1:") }!
-        let port = Int(line.split(separator: ":").last!.prefix { $0.isNumber })!
+        let port = try await server.servingPort()
         let record =
             #"{"instances":[{"island":"Biscoe","bill_length_mm":47.5,"bill_depth_mm":14.2,"flipper_length_mm":220,"body_mass_g":5200,"sex":"male","year":2008}]}"#
         let first = try LoopbackClient.request(port: port, method: "POST", path: "/invocations", body: record)

@@ -89,9 +89,7 @@ struct InferenceClientTests {
 
         let server = try CommandProcess(
             "sluice", ["serve", "penguins@production", "--port", "0", "--no-access-log"], in: directory.url)
-        try await server.waitForError(containing: "on http://127.0.0.1:")
-        let line = server.errors.split(separator: "\n").first { $0.contains("on http://127.0.0.1:") }!
-        let port = Int(line.split(separator: ":").last!.prefix { $0.isNumber })!
+        let port = try await server.servingPort()
         let client = try CommandProcess(
             "/usr/bin/python3", ["client.py", String(port), "rows.json"], in: directory.url, environment: python)
         #expect(await client.wait(timeout: .seconds(120)) == 0, "\(client.errors)")
@@ -134,10 +132,8 @@ struct ServeSeveralModelsTests {
         let server = try CommandProcess(
             "sluice", ["serve", "penguins@production", "--models", "models.yaml", "--port", "0", "--no-access-log"],
             in: directory.url)
-        try await server.waitForError(containing: "on http://127.0.0.1:")
+        let port = try await server.servingPort()
         #expect(server.errors.contains("serving penguins@1, first (penguins@1)"), "\(server.errors)")
-        let line = server.errors.split(separator: "\n").first { $0.contains("on http://127.0.0.1:") }!
-        let port = Int(line.split(separator: ":").last!.prefix { $0.isNumber })!
         let index = try LoopbackClient.request(port: port, method: "POST", path: "/v2/repository/index")
         #expect(index.body.contains(#"{"name":"penguins","version":"1","state":"READY"}"#), "\(index.body)")
         #expect(index.body.contains(#"{"name":"first","version":"1","state":"READY"}"#), "\(index.body)")
@@ -193,9 +189,7 @@ struct RawServingValuesTests {
 
         let server = try CommandProcess(
             "sluice", ["serve", "orders@production", "--port", "0", "--no-access-log"], in: directory.url)
-        try await server.waitForError(containing: "on http://127.0.0.1:")
-        let line = server.errors.split(separator: "\n").first { $0.contains("on http://127.0.0.1:") }!
-        let port = Int(line.split(separator: ":").last!.prefix { $0.isNumber })!
+        let port = try await server.servingPort()
         let metadata = try LoopbackClient.request(port: port, method: "GET", path: "/v2/models/orders")
         #expect(metadata.body.contains(#"{"name":"ordered_at","datatype":"BYTES","shape":[-1]}"#), "\(metadata.body)")
 

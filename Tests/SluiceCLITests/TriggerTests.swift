@@ -260,9 +260,7 @@ struct WatchCommandTests {
         let server = try CommandProcess(
             "sluice", ["serve", "penguins@production", "--port", "0", "--poll-milliseconds", "100", "--no-access-log"],
             in: directory.url)
-        try await server.waitForError(containing: "on http://127.0.0.1:")
-        let line = server.errors.split(separator: "\n").first { $0.contains("on http://127.0.0.1:") }!
-        let port = Int(line.split(separator: ":").last!.prefix { $0.isNumber })!
+        let port = try await server.servingPort()
         let load = SteadyLoad(port: port)
 
         try arrive(day2, as: "day2.csv", in: incoming)
