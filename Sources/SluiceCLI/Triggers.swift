@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import SluiceComponents
 import SluiceCore
 import Synchronization
 
@@ -291,9 +292,9 @@ struct TriggeredRunner: Sendable {
     }
 }
 
-/// The step kind of the built-in CSV ingest, as pipelines record it.
+/// The step kind of the built-in CSV ingest, as pipelines record it (derived from the type, so a rename follows).
 enum IngestKind {
-    static let name = "IngestCSV"
+    static let name = String(describing: IngestCSV.self)
 }
 
 /// A trigger's log: time-stamped lines on standard error, as a service manager (systemd, a container runtime)

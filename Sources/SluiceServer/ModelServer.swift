@@ -244,7 +244,10 @@ public struct ModelServer: Sendable {
 
     /// The model `/invocations` answers with: the only one, or the one `?model=NAME` names.
     private func invocationsModel(_ request: Request) throws -> ServedModel {
-        if let named = request.uri.queryParameters["model"] { return try model(named, version: nil) }
+        // The query is parsed only when there is one: most requests have none, and this is the hot path.
+        if let query = request.uri.query, !query.isEmpty, let named = request.uri.queryParameters["model"] {
+            return try model(named, version: nil)
+        }
         guard hosted.count == 1 else {
             throw RequestError.badRequest(
                 "this server serves several models (\(names.joined(separator: ", "))): say which with "
