@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "SluiceTesting", targets: ["SluiceTesting"]),
         .library(name: "SluiceComponents", targets: ["SluiceComponents"]),
         .library(name: "SluiceServer", targets: ["SluiceServer"]),
+        .library(name: "SluiceServerGRPC", targets: ["SluiceServerGRPC"]),
         .library(name: "SluiceStoreSQLite", targets: ["SluiceStoreSQLite"]),
         .library(name: "SluiceStorePostgres", targets: ["SluiceStorePostgres"]),
         .library(name: "SluiceStack", targets: ["SluiceStack"]),
@@ -28,6 +29,10 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // The one error protocol (problem, fix, exit status) every module's errors conform to. No dependencies.
@@ -63,6 +68,20 @@ let package = Package(
                 "SluiceML", "SluiceData", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The model server's gRPC front end: the V2 GRPCInferenceService (grpc-swift 2), answering from the same
+        // model slots, metrics and promotions as the HTTP one. Its protobuf code is generated once and committed
+        // (Scripts/generate-grpc.sh), so no build runs protoc.
+        .target(
+            name: "SluiceServerGRPC",
+            dependencies: [
+                "SluiceServer", "SluiceErrors", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The embedded metadata store: SQLite through GRDB, WAL mode, versioned migrations.
@@ -85,7 +104,7 @@ let package = Package(
             name: "SluiceCLI",
             dependencies: [
                 "SluiceCore", "SluiceStack", "SluiceStoreSQLite", "SluiceStorePostgres", "SluiceData", "SluiceML",
-                "SluiceComponents", "SluiceServer",
+                "SluiceComponents", "SluiceServer", "SluiceServerGRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -103,14 +122,26 @@ let package = Package(
         .executableTarget(
             name: "MLBenchmark", dependencies: ["SluiceML", "SluiceData"], path: "Benchmarks/MLBenchmark"
         ),
+        // The gRPC load generator serve_load.sh drives: unary ModelInfer calls over a few HTTP/2 connections.
+        .executableTarget(
+            name: "GRPCLoad",
+            dependencies: [
+                "SluiceServerGRPC", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+            ],
+            path: "Benchmarks/GRPCLoad"
+        ),
         .testTarget(
             name: "SluiceComponentsTests",
             dependencies: ["Sluice", "SluiceComponents", "SluiceML", "SluiceStoreSQLite", "SluiceTesting"]),
         .testTarget(
             name: "SluiceServerTests",
             dependencies: [
-                "SluiceServer", "SluiceML", "SluiceComponents",
+                "SluiceServer", "SluiceServerGRPC", "SluiceML", "SluiceComponents",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTesting"]),
         .testTarget(name: "SluiceDataTests", dependencies: ["SluiceData", "SluiceTesting"]),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark of `sluice serve`: single-row requests on KServe V2 (JSON tensors, and the binary tensor data
-# extension) and /invocations at 16 and 64 connections, with wrk,
+# extension) and /invocations at 16 and 64 connections, with wrk, and KServe V2 over gRPC (ModelInfer with raw
+# and with typed contents) at 16 and 64 concurrent streams over 2 HTTP/2 connections, with Benchmarks/GRPCLoad;
 # over loopback, bounded duration. Prints requests/s, p50/p99 latency and the server's CPU time per request (from
 # /proc: steadier than requests/s on a noisy VM, since wrk shares the cores) per case.
 #
@@ -16,15 +17,18 @@ if ! command -v wrk >/dev/null; then
   apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 fi
 swift build -c release --product sluice >/dev/null 2>&1
+swift build -c release --product GRPCLoad >/dev/null 2>&1
 SLUICE="$(swift build -c release --show-bin-path)/sluice"
+GRPCLOAD="$(swift build -c release --show-bin-path)/GRPCLoad"
 WORK="$(mktemp -d)"
 trap 'kill "${SERVER:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cd "$WORK"
 "$SLUICE" demo >/dev/null 2>&1
-"$SLUICE" serve penguins@production --port 0 ${SERVE_FLAGS:-} 2>"$WORK/serve.log" &
+"$SLUICE" serve penguins@production --port 0 --grpc-port 0 ${SERVE_FLAGS:-} 2>"$WORK/serve.log" &
 SERVER=$!
-for _ in $(seq 100); do grep -q "on http://127.0.0.1:" "$WORK/serve.log" && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q "on http://127.0.0.1:" "$WORK/serve.log" && grep -q "^gRPC" "$WORK/serve.log" && break; sleep 0.1; done
 PORT="$(grep -o 'http://127.0.0.1:[0-9]*' "$WORK/serve.log" | head -1 | cut -d: -f3)"
+GRPC_PORT="$(grep '^gRPC' "$WORK/serve.log" | grep -o '127.0.0.1:[0-9]*' | cut -d: -f2)"
 # The access log goes to stderr: keep it out of the way of the measurement.
 : > "$WORK/serve.log"
 
@@ -81,6 +85,20 @@ for round in $(seq "$ROUNDS"); do
         >> "$RESULTS"
     done
   done
+  for form in raw typed; do
+    for streams in 16 64; do
+      cpu_before="$(awk '{print $14 + $15}' "/proc/$SERVER/stat")"
+      # requests, requests/s, p50 ms, p99 ms, errors (the warm-up's CPU counts too, so divide by its calls as well)
+      out="$("$GRPCLOAD" --port "$GRPC_PORT" --streams "$streams" --connections 2 --seconds "$DURATION" --warmup 1 \
+        --form "$form")"
+      cpu_ticks=$(( $(awk '{print $14 + $15}' "/proc/$SERVER/stat") - cpu_before ))
+      IFS=$'\t' read -r requests rps p50 p99 errors <<< "$out"
+      total=$(( requests + requests / DURATION ))
+      cpu_us=$(( cpu_ticks * 1000000 / TICKS / total ))
+      printf "%s\t%s\t%s\t%sms\t%sms\t%s\t%s\n" "grpc $form ModelInfer" "$streams" "$rps" "$p50" "$p99" "$cpu_us" \
+        "$errors" >> "$RESULTS"
+    done
+  done
   echo "round $round of $ROUNDS done" >&2
 done
 python3 - "$RESULTS" <<'PY'
@@ -94,7 +112,7 @@ cases = {}
 for line in open(sys.argv[1]):
     name, conns, rps, p50, p99, cpu, errors = line.rstrip("\n").split("\t")
     cases.setdefault((name, conns), []).append((float(rps), ms(p50), ms(p99), int(cpu), errors))
-print(f"{'case':<28} {'conns':>5} {'requests/s':>11} {'range':>15} {'p50 ms':>7} {'p99 ms':>7}"
+print(f"{'case':<28} {'conc':>5} {'requests/s':>11} {'range':>15} {'p50 ms':>7} {'p99 ms':>7}"
       f" {'CPU us/req':>10} {'errors':>6}")
 for (name, conns), runs in cases.items():
     rps = [r[0] for r in runs]

@@ -1,24 +1,28 @@
 import ArgumentParser
 import Foundation
+import ServiceLifecycle
 import SluiceComponents
 import SluiceCore
 import SluiceML
 import SluiceServer
+import SluiceServerGRPC
 
 /// `sluice serve`: the model server over a registered model.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve registered models over HTTP (KServe V2, /invocations, /metrics).",
+        abstract: "Serve registered models over HTTP (KServe V2, /invocations, /metrics) and gRPC (KServe V2).",
         discussion: """
             Serving MODEL@production (or MODEL@staging), the server follows promotions and rollbacks in the
             registry and switches versions without failing a request in flight. Several models are served side by
             side, each at /v2/models/NAME (NAME is the model's name, or the one given as NAME=REFERENCE) and each
             promoted on its own; /v2/repository/index lists them. Stops on SIGTERM or Ctrl-C after the requests in
-            flight are answered.
+            flight are answered. With --grpc-port the same models answer the V2 gRPC API (inference.GRPCInferenceService)
+            on that port too, sharing promotions, metrics and the access log.
             Examples:
               sluice serve penguins@production
               sluice serve penguins@3 --port 9000
+              sluice serve penguins@production --grpc-port 8081
               sluice serve churn@production fraud@production canary=churn@staging
               sluice serve --models models.yaml       (models: [churn@production, {name: canary, model: churn@staging}])
               curl -s localhost:8080/v2/models/penguins
@@ -30,6 +34,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The address to bind (loopback by default; 0.0.0.0 to accept other machines).")
     var host = "127.0.0.1"
     @Option(help: "The port.") var port = 8080
+    @Option(help: "Also answer the KServe V2 gRPC API on this port (0: any free port).") var grpcPort: Int?
     @Option(help: "The largest request body accepted, in bytes.") var maxBodyBytes = 1 << 20
     @Option(help: "How often to check the registry for a promotion, in milliseconds.") var pollMilliseconds = 500
     @Flag(inversion: .prefixedNo, help: "Write a structured access-log line per request to standard error.")
@@ -53,7 +58,19 @@ struct ServeCommand: AsyncParsableCommand {
             models: served.map {
                 ($0.name, RegistrySource(reference: $0.reference, registry: registry, workspace: workspace))
             }, configuration: configuration)
-        try await server.run { port in
+        var services: [any Service] = []
+        if let grpcPort {
+            guard (0...65535).contains(grpcPort), grpcPort == 0 || grpcPort != port else {
+                throw ValidationError("--grpc-port must be a free port from 0 to 65535, other than --port")
+            }
+            let host = host
+            services.append(
+                GRPCInferenceServer(server: server, host: host, port: grpcPort, maxMessageBytes: maxBodyBytes) {
+                    bound in
+                    printError("gRPC (KServe V2 inference.GRPCInferenceService) on \(host):\(bound)")
+                })
+        }
+        try await server.run(alongside: services) { port in
             let versions = server.names.map { name in
                 let version = server.currentVersion(of: name) ?? name
                 return version.hasPrefix(name + "@") ? version : "\(name) (\(version))"

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import SluiceML
 
 /// How the server listens and behaves.
@@ -107,19 +108,26 @@ public struct ModelServer: Sendable {
         return swapped
     }
 
-    /// The HTTP application (for embedding and tests); `onRunning` receives the bound port.
-    public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    /// The HTTP application (for embedding and tests); `onRunning` receives the bound port, and `services` (another
+    /// front end, such as the gRPC one) run beside it and stop with it.
+    public func application(
+        alongside services: [any Service] = [], onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
         Application(
             responder: Responder(server: self),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "sluice"),
+            services: services,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }
 
     /// Loads the model, serves until SIGTERM or SIGINT (then drains requests in flight and exits), and polls the
-    /// source for promotions meanwhile.
-    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    /// source for promotions meanwhile; `services` (another front end, such as the gRPC one) run beside the HTTP
+    /// server and stop with it.
+    public func run(
+        alongside services: [any Service] = [], onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
         try await loadCurrent()
         let poller = Task {
             while !Task.isCancelled {
@@ -140,7 +148,7 @@ public struct ModelServer: Sendable {
             flusher.cancel()
             configuration.accessLog?.flush()
         }
-        try await application(onRunning: onRunning).runService()
+        try await application(alongside: services, onRunning: onRunning).runService()
     }
 
     // MARK: Endpoints
@@ -224,7 +232,7 @@ public struct ModelServer: Sendable {
     private var allLoaded: Bool { hosted.allSatisfy { $0.slot.model != nil } }
 
     /// The loaded model, checking the name (and version) in the URL.
-    private func model(_ requested: Substring, version: Substring?) throws -> ServedModel {
+    func model(_ requested: Substring, version: Substring?) throws -> ServedModel {
         guard let hosted = hosted.first(where: { $0.name == requested }) else {
             throw RequestError(
                 status: 404,
@@ -268,7 +276,7 @@ public struct ModelServer: Sendable {
         return buffer
     }
 
-    private func predict(_ batch: RawBatch, with model: ServedModel) throws -> Predictions {
+    func predict(_ batch: RawBatch, with model: ServedModel) throws -> Predictions {
         do {
             var unknown: [String: Int] = [:]
             let predictions = try model.bundle.predict(batch, unknownCategories: &unknown)

@@ -159,6 +159,14 @@ enum Protocols {
         /// `parameters.binary_data_size`: the tensor's bytes follow the JSON header.
         var binarySize: Int?
 
+        /// A tensor whose values were read elsewhere (gRPC), `rows` long.
+        init(name: String, datatype: String, rows: Int, data: [JSONValue]) {
+            self.name = name
+            self.datatype = datatype
+            self.shape = [.number(Double(rows))]
+            self.data = data
+        }
+
         /// Reads the tensor object at the parser's position; names of the signature's columns and known
         /// datatypes are matched in the body's bytes (`index` for errors).
         init(_ parser: inout JSONParser, index: Int, signature: ModelSignature) throws {

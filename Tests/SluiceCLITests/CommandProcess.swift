@@ -66,8 +66,17 @@ struct CommandProcess {
 
     /// Waits for `sluice serve` to say where it listens and returns the port.
     func servingPort() async throws -> Int {
-        try await waitForError(containing: "on http://127.0.0.1:")
-        let line = errors.split(separator: "\n").first { $0.contains("on http://127.0.0.1:") }!
+        try await port(after: "on http://127.0.0.1:")
+    }
+
+    /// The port `sluice serve --grpc-port 0` answers gRPC on, once it says so.
+    func grpcPort() async throws -> Int {
+        try await port(after: "inference.GRPCInferenceService) on 127.0.0.1:")
+    }
+
+    private func port(after marker: String) async throws -> Int {
+        try await waitForError(containing: marker)
+        let line = errors.split(separator: "\n").first { $0.contains(marker) }!
         return try #require(Int(line.split(separator: ":").last!.prefix { $0.isNumber }))
     }
 

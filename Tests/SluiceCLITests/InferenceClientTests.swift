@@ -7,13 +7,15 @@ import SluiceTesting
 import Testing
 
 /// An Open Inference Protocol client as teams use it: Triton's Python HTTP client, with its defaults (binary
-/// tensors both ways) and with JSON tensors; it prints what it got back, probabilities as their bit patterns.
+/// tensors both ways) and with JSON tensors, and its gRPC client (raw tensor contents); it prints what it got back,
+/// probabilities as their bit patterns.
 private let clientScript = #"""
     import json, struct, sys
     import numpy as np
+    import tritonclient.grpc as grpcclient
     import tritonclient.http as httpclient
 
-    port, rows = int(sys.argv[1]), json.load(open(sys.argv[2]))
+    port, rows, grpc_port = int(sys.argv[1]), json.load(open(sys.argv[2])), int(sys.argv[3])
     client = httpclient.InferenceServerClient(url=f"127.0.0.1:{port}")
     assert client.is_server_live() and client.is_server_ready()
     assert client.is_model_ready("penguins")
@@ -40,16 +42,41 @@ private let clientScript = #"""
                      for p in result.as_numpy("probabilities").reshape(-1).tolist()],
         }
 
-    print(json.dumps({"metadata": metadata, "binary": infer(True), "json": infer(False)}))
+    def infer_grpc():
+        client = grpcclient.InferenceServerClient(url=f"127.0.0.1:{grpc_port}")
+        assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("penguins")
+        grpc_metadata = client.get_model_metadata("penguins", as_json=True)
+        assert [i["name"] for i in grpc_metadata["inputs"]] == [i["name"] for i in metadata["inputs"]]
+        inputs = []
+        for spec in grpc_metadata["inputs"]:
+            values = [row[spec["name"]] for row in rows]
+            if spec["datatype"] == "BYTES":
+                values = [v.encode() for v in values]
+            tensor = grpcclient.InferInput(spec["name"], [len(rows)], spec["datatype"])
+            tensor.set_data_from_numpy(np.array(values, dtype=dtypes[spec["datatype"]]))
+            inputs.append(tensor)
+        result = client.infer("penguins", inputs, request_id="g-1")
+        response = result.get_response(as_json=True)
+        assert response["id"] == "g-1"
+        return {
+            "version": response["model_version"],
+            "labels": [v.decode() for v in result.as_numpy("predictions").tolist()],
+            "bits": [struct.unpack("<Q", struct.pack("<d", p))[0]
+                     for p in result.as_numpy("probabilities").reshape(-1).tolist()],
+        }
+
+    print(json.dumps({"metadata": metadata, "binary": infer(True), "json": infer(False), "grpc": infer_grpc()}))
     """#
 
 @Suite("sluice serve with a standard inference client")
 struct InferenceClientTests {
     @Test(
-        "Triton's Python client, with binary tensors and with JSON, gets the in-process predictions bit for bit")
+        "Triton's Python clients, HTTP with binary tensors and with JSON, and gRPC, get the in-process predictions bit for bit"
+    )
     func tritonClient() async throws {
         let python = try PythonPackages.environment(
-            modules: ["tritonclient.http", "numpy"], packages: ["tritonclient[http]"], set: "inference-client")
+            modules: ["tritonclient.http", "tritonclient.grpc", "numpy"], packages: ["tritonclient[http,grpc]"],
+            set: "inference-client")
         let directory = try TemporaryDirectory(prefix: "sluice-client")
         #expect(try await CommandProcess.run("sluice", ["demo"], in: directory.url).status == 0)
         let exported = try await CommandProcess.run(
@@ -88,10 +115,13 @@ struct InferenceClientTests {
         }
 
         let server = try CommandProcess(
-            "sluice", ["serve", "penguins@production", "--port", "0", "--no-access-log"], in: directory.url)
+            "sluice", ["serve", "penguins@production", "--port", "0", "--grpc-port", "0", "--no-access-log"],
+            in: directory.url)
         let port = try await server.servingPort()
+        let grpcPort = try await server.grpcPort()
         let client = try CommandProcess(
-            "/usr/bin/python3", ["client.py", String(port), "rows.json"], in: directory.url, environment: python)
+            "/usr/bin/python3", ["client.py", String(port), "rows.json", String(grpcPort)], in: directory.url,
+            environment: python)
         #expect(await client.wait(timeout: .seconds(120)) == 0, "\(client.errors)")
         server.process.terminate()
         #expect(await server.wait() == 0)
@@ -108,10 +138,11 @@ struct InferenceClientTests {
             var metadata: Metadata
             var binary: Answer
             var json: Answer
+            var grpc: Answer
         }
         let output = try JSONDecoder().decode(Output.self, from: Data(client.output.utf8))
         #expect(output.metadata.versions == ["1"])
-        for answer in [output.binary, output.json] {
+        for answer in [output.binary, output.json, output.grpc] {
             #expect(answer.version == "1")
             #expect(answer.labels == local.predictedClasses.map { classes[Int($0)] })
             #expect(answer.bits == local.values.map(\.bitPattern))
@@ -215,5 +246,23 @@ struct RawServingValuesTests {
         #expect(bad.body.contains("ISO 8601"), "\(bad.body)")
         server.process.terminate()
         #expect(await server.wait() == 0)
+    }
+
+    @Test("a gRPC port that is taken stops serve with exit 1, naming the port and what to do")
+    func grpcPortTaken() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-grpc-port")
+        #expect(try await CommandProcess.run("sluice", ["demo"], in: directory.url).status == 0)
+        let first = try CommandProcess(
+            "sluice", ["serve", "penguins@production", "--port", "0", "--grpc-port", "0", "--no-access-log"],
+            in: directory.url)
+        let taken = try await first.grpcPort()
+        let second = try await CommandProcess.run(
+            "sluice", ["serve", "penguins@production", "--port", "0", "--grpc-port", String(taken)], in: directory.url)
+        first.process.terminate()
+        #expect(await first.wait() == 0)
+        #expect(second.status == 1)
+        #expect(second.errors.contains("could not serve gRPC on 127.0.0.1:\(taken)"), "\(second.errors)")
+        #expect(second.errors.contains("Address already in use"))
+        #expect(second.errors.contains("To fix: choose another --grpc-port"))
     }
 }
