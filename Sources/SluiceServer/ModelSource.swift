@@ -1,4 +1,5 @@
 import Foundation
+import SluiceData
 import SluiceML
 import Synchronization
 
@@ -16,8 +17,12 @@ public final class ServedModel: Sendable {
     let quotedClasses: [String]
     /// The class labels, for classifiers (empty for a regressor).
     let classes: [String]
-    /// The class labels as BYTES elements of the binary tensor extension (length prefix and UTF-8).
+    /// The class labels as elements of the binary tensor extension, in ``labelDatatype``.
     let binaryClasses: [[UInt8]]
+    /// How class labels travel: the label column's type in training, so an integer label answers integers.
+    let labels: LabelKind
+    /// The V2 datatype of the `predictions` output: `BYTES`, `INT64` or `BOOL` for classifiers, `FP64` otherwise.
+    let labelDatatype: String
     /// The version as the V2 protocol writes it (`"3"` for `penguins@3`), as a JSON string.
     let quotedV2Version: String
 
@@ -29,17 +34,60 @@ public final class ServedModel: Sendable {
         quotedV2Version = Protocols.jsonString(Self.v2Version(of: version))
         switch bundle.model.task {
         case .classification(let classes):
+            let labels = LabelKind(classes: classes, trainedAs: bundle.signature.labelType)
             self.classes = classes
-            quotedClasses = classes.map(Protocols.jsonString)
-            binaryClasses = classes.map { label in
-                var bytes: [UInt8] = []
-                BinaryTensors.appendBytes([label], to: &bytes)
-                return bytes
+            self.labels = labels
+            labelDatatype = labels.datatype
+            switch labels {
+            case .text:
+                quotedClasses = classes.map(Protocols.jsonString)
+                binaryClasses = classes.map { label in
+                    var bytes: [UInt8] = []
+                    BinaryTensors.appendBytes([label], to: &bytes)
+                    return bytes
+                }
+            case .integer(let values):
+                quotedClasses = values.map { String($0) }
+                binaryClasses = values.map { value in withUnsafeBytes(of: value.littleEndian) { Array($0) } }
+            case .boolean(let values):
+                quotedClasses = values.map { $0 ? "true" : "false" }
+                binaryClasses = values.map { [$0 ? 1 : 0] }
             }
         case .regression:
             classes = []
             quotedClasses = []
             binaryClasses = []
+            labels = .text
+            labelDatatype = "FP64"
+        }
+    }
+}
+
+/// The type class labels are answered in: the label column's type when the model was trained (an integer label
+/// answers integers, a boolean one booleans), text otherwise (and for bundles without training statistics).
+enum LabelKind: Sendable, Equatable {
+    case text
+    case integer([Int64])
+    case boolean([Bool])
+
+    init(classes: [String], trainedAs type: ColumnType?) {
+        switch type {
+        case .integer?:
+            let values = classes.compactMap { Int64($0) }
+            self = values.count == classes.count ? .integer(values) : .text
+        case .boolean?:
+            let values = classes.compactMap { $0 == "true" ? true : $0 == "false" ? false : nil }
+            self = values.count == classes.count ? .boolean(values) : .text
+        default: self = .text
+        }
+    }
+
+    /// The V2 datatype labels travel as.
+    var datatype: String {
+        switch self {
+        case .text: "BYTES"
+        case .integer: "INT64"
+        case .boolean: "BOOL"
         }
     }
 }

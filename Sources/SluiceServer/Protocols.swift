@@ -329,7 +329,7 @@ enum Protocols {
             if index > 0 { out += "," }
             let isLabels = output == "predictions" && classes > 0
             let shape = output == "probabilities" ? "[\(n),\(classes)]" : "[\(n)]"
-            out += #"{"name":"\#(output)","shape":\#(shape),"datatype":"\#(isLabels ? "BYTES" : "FP64")","#
+            out += #"{"name":"\#(output)","shape":\#(shape),"datatype":"\#(isLabels ? model.labelDatatype : "FP64")","#
             if asBinary {
                 var bytes = binary ?? []
                 binary = nil  // one owner, so appending does not copy
@@ -366,7 +366,7 @@ enum Protocols {
         switch model.bundle.model.task {
         case .classification(let classes):
             outputs = [
-                #"{"name":"predictions","datatype":"BYTES","shape":[-1]}"#,
+                #"{"name":"predictions","datatype":"\#(model.labelDatatype)","shape":[-1]}"#,
                 #"{"name":"probabilities","datatype":"FP64","shape":[-1,\#(classes.count)]}"#,
             ]
         case .regression: outputs = [#"{"name":"predictions","datatype":"FP64","shape":[-1]}"#]

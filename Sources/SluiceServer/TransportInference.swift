@@ -40,8 +40,12 @@ package struct OutputTensor: Sendable {
     /// The output's values.
     package enum Values: Sendable {
         case fp64([Double])
-        /// Class labels.
+        /// Class labels as text.
         case bytes([String])
+        /// Class labels of an integer label column.
+        case int64([Int64])
+        /// Class labels of a boolean label column.
+        case bool([Bool])
     }
 
     package var name: String
@@ -123,7 +127,9 @@ extension ModelServer {
         let outputs: [(String, String, [Int64])]
         switch model.bundle.model.task {
         case .classification(let classes):
-            outputs = [("predictions", "BYTES", [-1]), ("probabilities", "FP64", [-1, Int64(classes.count)])]
+            outputs = [
+                ("predictions", model.labelDatatype, [-1]), ("probabilities", "FP64", [-1, Int64(classes.count)]),
+            ]
         case .regression: outputs = [("predictions", "FP64", [-1])]
         }
         return ModelDescription(
@@ -171,9 +177,14 @@ extension ModelServer {
             let answer = try wanted.map { output -> OutputTensor in
                 switch output {
                 case "predictions" where classes > 0:
-                    return OutputTensor(
-                        name: output, datatype: "BYTES", shape: [n],
-                        values: .bytes(predictions.predictedClasses.map { model.classes[Int($0)] }))
+                    let predicted = predictions.predictedClasses.map { Int($0) }
+                    let values: OutputTensor.Values
+                    switch model.labels {
+                    case .text: values = .bytes(predicted.map { model.classes[$0] })
+                    case .integer(let labels): values = .int64(predicted.map { labels[$0] })
+                    case .boolean(let labels): values = .bool(predicted.map { labels[$0] })
+                    }
+                    return OutputTensor(name: output, datatype: model.labelDatatype, shape: [n], values: values)
                 case "predictions":
                     return OutputTensor(name: output, datatype: "FP64", shape: [n], values: .fp64(predictions.values))
                 case "probabilities" where classes > 0:

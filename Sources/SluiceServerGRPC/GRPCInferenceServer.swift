@@ -199,6 +199,8 @@ struct InferenceService: Inference_GRPCInferenceService.ServiceProtocol {
                     switch output.values {
                     case .fp64(let values): tensor.contents.fp64Contents = values
                     case .bytes(let labels): tensor.contents.bytesContents = labels.map { Data($0.utf8) }
+                    case .int64(let labels): tensor.contents.int64Contents = labels
+                    case .bool(let labels): tensor.contents.boolContents = labels
                     }
                 }
                 return tensor
@@ -304,6 +306,9 @@ struct InferenceService: Inference_GRPCInferenceService.ServiceProtocol {
                 withUnsafeBytes(of: UInt32(label.utf8.count).littleEndian) { bytes.append(contentsOf: $0) }
                 bytes.append(contentsOf: label.utf8)
             }
+        case .int64(let labels):
+            for label in labels { withUnsafeBytes(of: label.littleEndian) { bytes.append(contentsOf: $0) } }
+        case .bool(let labels): bytes = labels.map { $0 ? 1 : 0 }
         }
         return Data(bytes)
     }

@@ -1,6 +1,10 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import HummingbirdTesting
+import NIOCore
+import SluiceComponents
+import SluiceData
 import SluiceML
 import SwiftProtobuf
 import Synchronization
@@ -470,5 +474,123 @@ struct SplitMix: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+/// A classifier of the penguins' `year` (an integer column): its labels must come back as integers.
+enum YearFixture {
+    static let bundle: ModelBundle = {
+        let table = Fixture.models.2
+        let graph = try! TransformGraph.fit(
+            FitTransforms.defaultSpec(for: table, label: "year", exclude: ["species"]), on: table)
+        let labels = try! LabelMapping(fitting: table["year"]!)
+        var learner = GradientBoosting(objective: .softmax)
+        learner.rounds = 5
+        learner.maxDepth = 3
+        let trees = try! learner.fit(
+            try! graph.transform(table), labels: try! labels.encode(table["year"]!), classes: labels.classes.count)
+        return ModelBundle(
+            name: "years", transforms: graph,
+            model: TrainedModel(task: .classification(classes: labels.classes), learner: .trees(trees)),
+            label: "year", trainingStatistics: DatasetStatistics(table), evaluation: nil, trainingRun: nil,
+            datasetVersion: nil, trainingFacts: [:])
+    }()
+
+    static func server() async throws -> ModelServer {
+        let server = ModelServer(
+            name: "years", source: FixedModelSource(bundle: bundle, version: "years@1"),
+            configuration: ServerConfiguration(host: "127.0.0.1", port: 0))
+        try await server.loadCurrent()
+        return server
+    }
+
+    /// Two rows without the year.
+    static let rows: [[String: RawValue]] = BinaryTensorTests.rows.map { $0.filter { $0.key != "year" } }
+}
+
+@Suite("Predictions keep the label's type")
+struct LabelTypeTests {
+    @Test("an integer label answers integers over V2 JSON, binary, /invocations and gRPC, typed and raw")
+    func integerLabels() async throws {
+        let server = try await YearFixture.server()
+        let local = try YearFixture.bundle.predict(rows: YearFixture.rows)
+        guard case .classification(let classes) = YearFixture.bundle.model.task else { return }
+        let expected = local.predictedClasses.map { Int64(classes[Int($0)])! }
+        #expect(Set(classes) == ["2007", "2008", "2009"])
+
+        let json = #"""
+            {"inputs":[
+              {"name":"island","shape":[2],"datatype":"BYTES","data":["Biscoe","Dream"]},
+              {"name":"bill_length_mm","shape":[2],"datatype":"FP64","data":[47.5,49.0]},
+              {"name":"bill_depth_mm","shape":[2],"datatype":"FP64","data":[14.2,19.5]},
+              {"name":"flipper_length_mm","shape":[2],"datatype":"INT64","data":[220,196]},
+              {"name":"body_mass_g","shape":[2],"datatype":"INT64","data":[5200,3800]},
+              {"name":"sex","shape":[2],"datatype":"BYTES","data":["male","female"]}]}
+            """#
+        try await server.application().test(.live) { client in
+            try await client.execute(uri: "/v2/models/years", method: .get) { r in
+                let outputs = object(r)["outputs"] as? [[String: Any]] ?? []
+                #expect(outputs.first?["datatype"] as? String == "INT64")
+            }
+            try await client.execute(uri: "/v2/models/years/infer", method: .post, body: ByteBuffer(string: json)) {
+                r in
+                #expect(r.status == .ok, "\(String(buffer: r.body))")
+                let outputs = object(r)["outputs"] as? [[String: Any]] ?? []
+                #expect(outputs.first?["datatype"] as? String == "INT64")
+                // Numbers in the JSON, not strings.
+                #expect((outputs.first?["data"] as? [NSNumber])?.map(\.int64Value) == expected)
+            }
+            // Binary outputs: 8-byte little-endian integers.
+            let binaryJSON = json.replacingOccurrences(
+                of: #"{"inputs":"#, with: #"{"parameters":{"binary_data_output":true},"inputs":"#)
+            try await client.execute(
+                uri: "/v2/models/years/infer", method: .post, body: ByteBuffer(string: binaryJSON)
+            ) { r in
+                let response = try BinaryResponse(r)
+                let bytes = try #require(response.outputs["predictions"])
+                let values = stride(from: 0, to: bytes.count, by: 8).map { at in
+                    Int64(bitPattern: bytes[at..<at + 8].reversed().reduce(0) { $0 << 8 | UInt64($1) })
+                }
+                #expect(values == expected)
+            }
+            let records =
+                #"{"instances":[{"island":"Biscoe","bill_length_mm":47.5,"bill_depth_mm":14.2,"flipper_length_mm":220,"body_mass_g":5200,"sex":"male"},{"island":"Dream","bill_length_mm":49.0,"bill_depth_mm":19.5,"flipper_length_mm":196,"body_mass_g":3800,"sex":"female"}]}"#
+            try await client.execute(uri: "/invocations", method: .post, body: ByteBuffer(string: records)) { r in
+                #expect(
+                    (object(r)["predictions"] as? [NSNumber])?.map(\.int64Value) == expected,
+                    "\(String(buffer: r.body))")
+                #expect(!String(buffer: r.body).contains(#""2008""#))
+            }
+        }
+        try await withGRPC(server) { client, _ in
+            for raw in [false, true] {
+                var request = gentooInfer(raw: raw)
+                request.modelName = "years"
+                if raw { request.rawInputContents.removeLast() }
+                request.inputs.removeLast()  // no year
+                let response = try await client.modelInfer(request)
+                #expect(response.outputs[0].datatype == "INT64")
+                let values =
+                    raw
+                    ? Array(response.rawOutputContents[0]).withUnsafeBytes { bytes in
+                        (0..<bytes.count / 8).map {
+                            Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self))
+                        }
+                    }
+                    : response.outputs[0].contents.int64Contents
+                #expect(values == expected)
+            }
+            let metadata = try await client.modelMetadata(.with { $0.name = "years" })
+            #expect(metadata.outputs[0].datatype == "INT64")
+        }
+    }
+
+    @Test("a text label answers text, and labels of a model without training statistics stay text")
+    func textLabels() {
+        #expect(LabelKind(classes: ["Adelie", "Gentoo"], trainedAs: .string) == .text)
+        #expect(LabelKind(classes: ["1", "2"], trainedAs: nil) == .text)
+        #expect(LabelKind(classes: ["1", "2"], trainedAs: .integer) == .integer([1, 2]))
+        #expect(LabelKind(classes: ["false", "true"], trainedAs: .boolean) == .boolean([false, true]))
+        #expect(ServedModel(bundle: Fixture.models.0, version: "p@1").labelDatatype == "BYTES")
     }
 }

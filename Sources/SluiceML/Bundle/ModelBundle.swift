@@ -26,6 +26,9 @@ public struct ModelSignature: Codable, Sendable, Equatable {
     public var task: ModelTask
     /// The label column it was trained on.
     public var label: String
+    /// The label column's type in training, so predictions keep it (an integer label answers integers); nil in
+    /// bundles written before it was recorded, whose labels are answered as text.
+    public var labelType: ColumnType?
 }
 
 /// Everything needed to serve a model, in one versioned value: the fitted transform graph, the model, the input
@@ -67,7 +70,7 @@ public struct ModelBundle: Codable, Sendable, Equatable {
             inputs: transforms.inputs.map { input in
                 let missing = trainingStatistics?[input.name]?.missing ?? 1
                 return SignatureColumn(name: input.name, type: input.type, required: missing == 0)
-            }, task: model.task, label: label)
+            }, task: model.task, label: label, labelType: trainingStatistics?[label]?.type)
         self.evaluation = evaluation
         self.trainingRun = trainingRun
         self.datasetVersion = datasetVersion
