@@ -7,8 +7,8 @@ import SluiceTesting
 import Testing
 
 /// An Open Inference Protocol client as teams use it: Triton's Python HTTP client, with its defaults (binary
-/// tensors both ways) and with JSON tensors, and its gRPC client (raw tensor contents); it prints what it got back,
-/// probabilities as their bit patterns.
+/// tensors both ways) and with JSON tensors, and its gRPC client (raw tensor contents) and service stub (typed
+/// contents, as the protocol's text defines them); it prints what it got back, probabilities as their bit patterns.
 private let clientScript = #"""
     import json, struct, sys
     import numpy as np
@@ -65,7 +65,33 @@ private let clientScript = #"""
                      for p in result.as_numpy("probabilities").reshape(-1).tolist()],
         }
 
-    print(json.dumps({"metadata": metadata, "binary": infer(True), "json": infer(False), "grpc": infer_grpc()}))
+    def infer_grpc_typed():
+        # The protocol's typed contents (not what tritonclient sends), through the service stub directly.
+        import grpc
+        from tritonclient.grpc import service_pb2, service_pb2_grpc
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(f"127.0.0.1:{grpc_port}"))
+        request = service_pb2.ModelInferRequest(model_name="penguins", id="t-1")
+        for spec in metadata["inputs"]:
+            tensor = request.inputs.add(name=spec["name"], datatype=spec["datatype"], shape=[len(rows)])
+            values = [row[spec["name"]] for row in rows]
+            if spec["datatype"] == "BYTES":
+                tensor.contents.bytes_contents.extend(v.encode() for v in values)
+            elif spec["datatype"] == "INT64":
+                tensor.contents.int64_contents.extend(int(v) for v in values)
+            else:
+                tensor.contents.fp64_contents.extend(values)
+        response = stub.ModelInfer(request)
+        assert not response.raw_output_contents and response.id == "t-1"
+        outputs = {o.name: o for o in response.outputs}
+        return {
+            "version": response.model_version,
+            "labels": [v.decode() for v in outputs["predictions"].contents.bytes_contents],
+            "bits": [struct.unpack("<Q", struct.pack("<d", p))[0]
+                     for p in outputs["probabilities"].contents.fp64_contents],
+        }
+
+    print(json.dumps({"metadata": metadata, "binary": infer(True), "json": infer(False), "grpc": infer_grpc(),
+                      "grpc_typed": infer_grpc_typed()}))
     """#
 
 @Suite("sluice serve with a standard inference client")
@@ -139,10 +165,16 @@ struct InferenceClientTests {
             var binary: Answer
             var json: Answer
             var grpc: Answer
+            var grpcTyped: Answer
+
+            enum CodingKeys: String, CodingKey {
+                case metadata, binary, json, grpc
+                case grpcTyped = "grpc_typed"
+            }
         }
         let output = try JSONDecoder().decode(Output.self, from: Data(client.output.utf8))
         #expect(output.metadata.versions == ["1"])
-        for answer in [output.binary, output.json, output.grpc] {
+        for answer in [output.binary, output.json, output.grpc, output.grpcTyped] {
             #expect(answer.version == "1")
             #expect(answer.labels == local.predictedClasses.map { classes[Int($0)] })
             #expect(answer.bits == local.values.map(\.bitPattern))
