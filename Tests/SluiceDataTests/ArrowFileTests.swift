@@ -110,4 +110,102 @@ struct ArrowFileTests {
         let garbage = #expect(throws: ArrowFile.FormatError.self) { try ArrowFile.read(Data("hello, world".utf8)) }
         #expect(garbage?.problem == "the file does not start and end with ARROW1")
     }
+    /// Five batches of the sample's columns, each with its own rows (and its own string dictionary).
+    func batches() throws -> [Table] {
+        try (0..<5).map { k in
+            try read(
+                """
+                i,f,b,s,t
+                \(k),\(Double(k) / 4),true,batch\(k),2024-01-0\(k + 1)T00:00:00Z
+                ,NA,false,,
+                \(-k),2.25,,shared,2024-02-01T00:00:00Z
+                """,
+                options: {
+                    var options = CSVOptions()
+                    options.schema = ["i": .integer, "f": .float, "b": .boolean, "s": .string, "t": .timestamp]
+                    return options
+                }())
+        }
+    }
+
+    @Test("a file written batch by batch reads back batch by batch and as one table")
+    func manyBatches() throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-arrow")
+        let url = directory.path("many.arrow")
+        let parts = try batches()
+        let writer = try ArrowFileWriter(
+            url: url, columnNames: parts[0].columnNames, columnTypes: parts[0].columns.map(\.type))
+        for part in parts { try writer.write(part) }
+        #expect(!FileManager.default.fileExists(atPath: url.path), "the file appears only when finished")
+        try writer.finish()
+        #expect(writer.rowsWritten == 15)
+        let reader = try ArrowFileReader(contentsOf: url)
+        #expect(reader.batchCount == 5)
+        #expect(reader.columnNames == ["i", "f", "b", "s", "t"])
+        for k in 0..<5 { #expect(try reader.batch(k) == parts[k]) }
+        let whole = try ArrowFile.read(contentsOf: url)
+        #expect(whole.rowCount == 15)
+        #expect(
+            (0..<15).map { whole["s"]!.string($0) } == parts.flatMap { part in (0..<3).map { part["s"]!.string($0) } })
+        // The single-batch form of the same rows reads the same.
+        #expect(try ArrowFile.read(ArrowFile.data(for: whole)) == whole)
+        // Only the folder's file is left: no partial file beside it.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.url.path) == ["many.arrow"])
+    }
+
+    @Test("a batch whose columns differ is refused, and an unfinished file never appears")
+    func unfinishedWriter() throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-arrow")
+        let url = directory.path("never.arrow")
+        let parts = try batches()
+        do {
+            let writer = try ArrowFileWriter(url: url, columnNames: ["i"], columnTypes: [.integer])
+            let refused = #expect(throws: ArrowFile.FormatError.self) { try writer.write(parts[0]) }
+            #expect(refused?.problem.contains("does not match the file's") == true)
+            try writer.write(Table(columns: [parts[0]["i"]!]))
+        }  // dropped without finish(), as when a job fails midway
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.url.path).isEmpty)
+    }
+
+    @Test("pyarrow reads a many-batch Sluice file batch by batch, and Sluice reads pyarrow's many-batch files")
+    func manyBatchesWithPyarrow() throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-arrow")
+        let ours = directory.path("ours.arrow")
+        let parts = try batches()
+        let writer = try ArrowFileWriter(
+            url: ours, columnNames: parts[0].columnNames, columnTypes: parts[0].columns.map(\.type))
+        for part in parts { try writer.write(part) }
+        try writer.finish()
+        let theirs = directory.path("theirs.arrow")
+        let output = try python(
+            """
+            import json, pyarrow as pa
+            r = pa.ipc.open_file('\(ours.path)')
+            batches = [r.get_batch(k) for k in range(r.num_record_batches)]
+            print(json.dumps({'batches': r.num_record_batches, 'rows': [b.num_rows for b in batches],
+                              's': [b.column(3).to_pylist() for b in batches], 'i': r.read_all().column(0).to_pylist()}))
+            schema = pa.schema([('k', pa.int64()), ('name', pa.string()), ('x', pa.float64())])
+            with pa.ipc.new_file('\(theirs.path)', schema) as w:
+                for b in range(7):
+                    w.write_batch(pa.record_batch([pa.array([b * 10 + j for j in range(4)]),
+                                                   pa.array([f'n{b}-{j}' if j != 2 else None for j in range(4)]),
+                                                   pa.array([b + j / 8 for j in range(4)])], schema=schema))
+            """)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+        #expect(json["batches"] as? Int == 5)
+        #expect(json["rows"] as? [Int] == [3, 3, 3, 3, 3])
+        #expect(
+            (json["s"] as? [[Any]])?.map { $0.map { $0 as? String } }
+                == parts.map { p in (0..<3).map { p["s"]!.string($0) } })
+        #expect(
+            (json["i"] as? [Any])?.map { $0 as? Int } == [0, nil, 0, 1, nil, -1, 2, nil, -2, 3, nil, -3, 4, nil, -4])
+
+        let reader = try ArrowFileReader(contentsOf: theirs)
+        #expect(reader.batchCount == 7)
+        #expect(reader.columnTypes == [.integer, .string, .float])
+        let sixth = try reader.batch(6)
+        #expect(sixth["k"]!.storage == .integer([60, 61, 62, 63], valid: [true, true, true, true]))
+        #expect((0..<4).map { sixth["name"]!.string($0) } == ["n6-0", "n6-1", nil, "n6-3"])
+        #expect(try reader.readAll().rowCount == 28)
+    }
 }

@@ -20,11 +20,36 @@ public enum ArrowFile {
 
     /// The Arrow IPC file bytes of `table` (one record batch).
     public static func data(for table: Table) -> Data {
-        var out = Data(magic + [0, 0])
-        let schema = schemaValue(table)
-        let schemaMessage = FlatBufferWriter.serialize(message(header: 1, schema, bodyLength: 0))
-        appendMessage(schemaMessage, to: &out)
+        var out = opening(names: table.columnNames, types: table.columns.map(\.type))
+        let block = appendBatch(table, to: &out)
+        out.append(closing(names: table.columnNames, types: table.columns.map(\.type), blocks: [block]))
+        return out
+    }
 
+    /// Writes `table` as an Arrow IPC file.
+    public static func write(_ table: Table, to url: URL) throws {
+        try data(for: table).write(to: url)
+    }
+
+    /// Where a record batch is in a file: the footer's Block (offset, metadata length, body length).
+    struct Block {
+        var offset: Int64
+        var metadataLength: Int32
+        var bodyLength: Int64
+    }
+
+    /// The file's start: magic and the schema message.
+    static func opening(names: [String], types: [ColumnType]) -> Data {
+        var out = Data(magic + [0, 0])
+        let schemaMessage = FlatBufferWriter.serialize(message(header: 1, schemaValue(names, types), bodyLength: 0))
+        appendMessage(schemaMessage, to: &out)
+        return out
+    }
+
+    /// Appends one record batch of `table` at the end of `out` (whose count is the batch's offset in the file when
+    /// `base` bytes precede it) and returns its block.
+    @discardableResult
+    static func appendBatch(_ table: Table, to out: inout Data, base: Int = 0) -> Block {
         // The record batch body: each buffer 8-byte aligned, in column order.
         var body = Data()
         var buffers: [(Int64, Int64)] = []
@@ -68,31 +93,32 @@ public enum ArrowFile {
             (2, .structs(structs(buffers), alignment: 8)),
         ])
         let batchMessage = FlatBufferWriter.serialize(message(header: 3, batch, bodyLength: Int64(body.count)))
-        let batchOffset = out.count
+        let batchOffset = base + out.count
         let metadataLength = appendMessage(batchMessage, to: &out)
         out.append(body)
+        return Block(offset: Int64(batchOffset), metadataLength: Int32(metadataLength), bodyLength: Int64(body.count))
+    }
 
-        // Footer: the schema again and where the record batch is.
-        var block: [UInt8] = withUnsafeBytes(of: Int64(batchOffset).littleEndian, Array.init)
-        block += withUnsafeBytes(of: Int32(metadataLength).littleEndian, Array.init)
-        block += [0, 0, 0, 0]
-        block += withUnsafeBytes(of: Int64(body.count).littleEndian, Array.init)
+    /// The file's end: the footer (the schema again and where each record batch is), its length and the magic.
+    static func closing(names: [String], types: [ColumnType], blocks: [Block]) -> Data {
+        let entries: [[UInt8]] = blocks.map { block in
+            var entry: [UInt8] = withUnsafeBytes(of: block.offset.littleEndian, Array.init)
+            entry += withUnsafeBytes(of: block.metadataLength.littleEndian, Array.init)
+            entry += [0, 0, 0, 0]
+            entry += withUnsafeBytes(of: block.bodyLength.littleEndian, Array.init)
+            return entry
+        }
         let footer = FlatBufferWriter.serialize(
             .table([
                 (0, .int16(4)),  // MetadataVersion V5
-                (1, schema),
+                (1, schemaValue(names, types)),
                 (2, .structs([], alignment: 8)),
-                (3, .structs([block], alignment: 8)),
+                (3, .structs(entries, alignment: 8)),
             ]))
-        out.append(contentsOf: footer)
+        var out = Data(footer)
         out.append(contentsOf: withUnsafeBytes(of: Int32(footer.count).littleEndian, Array.init))
         out.append(contentsOf: magic)
         return out
-    }
-
-    /// Writes `table` as an Arrow IPC file.
-    public static func write(_ table: Table, to url: URL) throws {
-        try data(for: table).write(to: url)
     }
 
     private static func message(header type: UInt8, _ header: FlatBufferWriter.Value, bodyLength: Int64)
@@ -112,10 +138,10 @@ public enum ArrowFile {
         return padded.count + 8
     }
 
-    private static func schemaValue(_ table: Table) -> FlatBufferWriter.Value {
-        let fields: [FlatBufferWriter.Value] = table.columns.map { column in
+    private static func schemaValue(_ names: [String], _ types: [ColumnType]) -> FlatBufferWriter.Value {
+        let fields: [FlatBufferWriter.Value] = zip(names, types).map { name, columnType in
             let (typeID, type): (UInt8, FlatBufferWriter.Value)
-            switch column.type {
+            switch columnType {
             case .float: (typeID, type) = (3, .table([(0, .int16(2))]))  // FloatingPoint(DOUBLE)
             case .integer: (typeID, type) = (2, .table([(0, .int32(64)), (1, .bool(true))]))  // Int(64, signed)
             case .boolean: (typeID, type) = (6, .table([]))
@@ -123,7 +149,7 @@ public enum ArrowFile {
             case .timestamp: (typeID, type) = (10, .table([(0, .int16(2)), (1, .string("UTC"))]))  // MICROSECOND
             }
             return .table([
-                (0, .string(column.name)), (1, .bool(true)), (2, .uint8(typeID)), (3, type), (5, .offsets([])),
+                (0, .string(name)), (1, .bool(true)), (2, .uint8(typeID)), (3, type), (5, .offsets([])),
             ])
         }
         return .table([(0, .int16(0)), (1, .offsets(fields))])
@@ -139,13 +165,19 @@ public enum ArrowFile {
 
     /// Reads an Arrow IPC file (all record batches, concatenated).
     public static func read(contentsOf url: URL) throws -> Table {
-        try read(Data(contentsOf: url, options: .alwaysMapped))
+        try ArrowFileReader(contentsOf: url).readAll()
     }
 
     /// Reads Arrow IPC file bytes.
     public static func read(_ data: Data) throws -> Table {
-        let bytes = [UInt8](data)
-        guard bytes.count >= 12, Array(bytes[0..<6]) == magic, Array(bytes[(bytes.count - 6)...]) == magic else {
+        try ArrowFileReader(data: data).readAll()
+    }
+
+    /// The footer of `bytes`: its reader, the fields, the string dictionaries and the record batches' blocks.
+    static func open(_ bytes: Data) throws -> (
+        footer: FlatBufferReader, fields: [Field], dictionaries: [Int64: Column.Storage], batches: [Int]
+    ) {
+        guard bytes.count >= 12, bytes.prefix(6).elementsEqual(magic), bytes.suffix(6).elementsEqual(magic) else {
             throw FormatError(problem: "the file does not start and end with ARROW1")
         }
         let footerLength = Int(
@@ -157,7 +189,8 @@ public enum ArrowFile {
         guard footerLength > 0, footerStart >= 8 else {
             throw FormatError(problem: "the footer length is out of range")
         }
-        let footer = FlatBufferReader(data: Data(bytes[footerStart..<(bytes.count - 10)]))
+        let footer = FlatBufferReader(
+            data: Data(bytes[(bytes.startIndex + footerStart)..<(bytes.startIndex + bytes.count - 10)]))
         do {
             let root = try footer.root()
             guard let schema = try footer.indirect(root, 1) else {
@@ -176,33 +209,41 @@ public enum ArrowFile {
                 let columns = try readBatch(header, data, fields: [valueField], body: body)
                 dictionaries[id] = columns[0].storage
             }
-            var parts: [Table] = []
             let (batchStart, batchCount) = try footer.structs(root, 3)
-            for k in 0..<batchCount {
-                let (batch, header, body) = try message(at: footer, batchStart + k * 24, in: bytes)
-                var columns = try readBatch(header, batch, fields: fields, body: body)
-                for (index, field) in fields.enumerated() {
-                    guard let id = field.dictionaryID else { continue }
-                    guard case .integer(let indices, let valid) = columns[index].storage,
-                        case .string(let codes, let dictionary) = dictionaries[id]
-                    else {
-                        throw FormatError(problem: "dictionary \(id) of '\(field.name)' is not a string dictionary")
-                    }
-                    guard indices.allSatisfy({ $0 >= 0 && $0 < codes.count }) else {
-                        throw FormatError(problem: "'\(field.name)' has a dictionary index out of range")
-                    }
-                    let remapped = indices.indices.map { valid[$0] ? codes[Int(indices[$0])] : -1 }
-                    columns[index] = Column(name: field.name, storage: .string(codes: remapped, dictionary: dictionary))
-                }
-                parts.append(Table(columns: columns))
-            }
-            if parts.isEmpty {
-                return Table(columns: fields.map { Column(name: $0.name, storage: emptyStorage($0.type)) })
-            }
-            return Table.concatenating(parts, names: fields.map(\.name), types: parts[0].columns.map(\.type))
+            return (footer, fields, dictionaries, (0..<batchCount).map { batchStart + $0 * 24 })
         } catch is FlatBufferReader.Malformed {
             throw FormatError(problem: "its metadata points outside the file")
         }
+    }
+
+    /// The record batch whose footer block is at `block`, with dictionary-encoded columns resolved.
+    static func readBatch(
+        at block: Int, footer: FlatBufferReader, fields: [Field], dictionaries: [Int64: Column.Storage], in bytes: Data
+    ) throws -> Table {
+        do {
+            let (batch, header, body) = try message(at: footer, block, in: bytes)
+            var columns = try readBatch(header, batch, fields: fields, body: body)
+            for (index, field) in fields.enumerated() {
+                guard let id = field.dictionaryID else { continue }
+                guard case .integer(let indices, let valid) = columns[index].storage,
+                    case .string(let codes, let dictionary) = dictionaries[id]
+                else {
+                    throw FormatError(problem: "dictionary \(id) of '\(field.name)' is not a string dictionary")
+                }
+                guard indices.allSatisfy({ $0 >= 0 && $0 < codes.count }) else {
+                    throw FormatError(problem: "'\(field.name)' has a dictionary index out of range")
+                }
+                let remapped = indices.indices.map { valid[$0] ? codes[Int(indices[$0])] : -1 }
+                columns[index] = Column(name: field.name, storage: .string(codes: remapped, dictionary: dictionary))
+            }
+            return Table(columns: columns)
+        } catch is FlatBufferReader.Malformed {
+            throw FormatError(problem: "its metadata points outside the file")
+        }
+    }
+
+    static func emptyTable(_ fields: [Field]) -> Table {
+        Table(columns: fields.map { Column(name: $0.name, storage: emptyStorage($0.type)) })
     }
 
     struct Field {
@@ -230,7 +271,7 @@ public enum ArrowFile {
         }
     }
 
-    private static func readFields(_ r: FlatBufferReader, _ schema: Int) throws -> [Field] {
+    static func readFields(_ r: FlatBufferReader, _ schema: Int) throws -> [Field] {
         try r.tables(schema, 1).map { field in
             let name = try r.string(field, 0) ?? ""
             let typeID = try r.scalar(field, 2, UInt8.self)
@@ -274,21 +315,27 @@ public enum ArrowFile {
         }
     }
 
-    /// The record batch (or dictionary batch) table, its reader and its body, for the footer block at `block`.
-    private static func message(at footer: FlatBufferReader, _ block: Int, in bytes: [UInt8]) throws -> (
+    /// The record batch (or dictionary batch) table, its reader and its body (copied out of the file: one batch's
+    /// bytes), for the footer block at `block`.
+    private static func message(at footer: FlatBufferReader, _ block: Int, in bytes: Data) throws -> (
         Int, FlatBufferReader, ArraySlice<UInt8>
     ) {
         let offset = Int(try footer.integer(block, Int64.self))
         let metadataLength = Int(try footer.integer(block + 8, Int32.self))
         let bodyLength = Int(try footer.integer(block + 16, Int64.self))
-        guard offset >= 8, offset + metadataLength + bodyLength <= bytes.count else {
+        guard offset >= 8, metadataLength >= 8, bodyLength >= 0, offset + metadataLength + bodyLength <= bytes.count
+        else {
             throw FormatError(problem: "a record batch lies outside the file")
         }
+        let base = bytes.startIndex
         var start = offset
-        if bytes[start..<(start + 4)].elementsEqual([0xFF, 0xFF, 0xFF, 0xFF]) { start += 4 }
+        if bytes[(base + start)..<(base + start + 4)].elementsEqual([0xFF, 0xFF, 0xFF, 0xFF]) { start += 4 }
         let length = Int(
             Int32(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: start, as: Int32.self) }))
-        let header = FlatBufferReader(data: Data(bytes[(start + 4)..<(start + 4 + length)]))
+        guard length >= 0, start + 4 + length <= offset + metadataLength else {
+            throw FormatError(problem: "a record batch's metadata lies outside its block")
+        }
+        let header = FlatBufferReader(data: Data(bytes[(base + start + 4)..<(base + start + 4 + length)]))
         let root = try header.root()
         guard try header.scalar(root, 1, UInt8.self) == 3 || header.scalar(root, 1, UInt8.self) == 2 else {
             throw FormatError(problem: "a block is not a record batch")
@@ -298,11 +345,11 @@ public enum ArrowFile {
             throw FormatError(
                 problem: "it is compressed (LZ4 or ZSTD); write it with compression='uncompressed' for Sluice to read")
         }
-        let bodyStart = offset + metadataLength
-        return (batch, header, bytes[bodyStart..<(bodyStart + bodyLength)])
+        let bodyStart = base + offset + metadataLength
+        return (batch, header, [UInt8](bytes[bodyStart..<(bodyStart + bodyLength)])[...])
     }
 
-    private static func readBatch(_ r: FlatBufferReader, _ batch: Int, fields: [Field], body: ArraySlice<UInt8>) throws
+    static func readBatch(_ r: FlatBufferReader, _ batch: Int, fields: [Field], body: ArraySlice<UInt8>) throws
         -> [Column]
     {
         let (nodeStart, nodeCount) = try r.structs(batch, 1)
