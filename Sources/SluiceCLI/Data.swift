@@ -252,7 +252,8 @@ final class ProgressMeter: @unchecked Sendable {
 
     init(label: String) { self.label = label }
 
-    func update(_ done: Int64, of total: Int64) {
+    /// Draws `done` of `total` (bytes, or `unit`), with rows per second when `rows` is given.
+    func update(_ done: Int64, of total: Int64, rows: Int? = nil, unit: String? = nil) {
         guard terminal.isInteractive, Date().timeIntervalSince(lastDraw) > 0.1 else { return }
         lastDraw = Date()
         let elapsed = max(Date().timeIntervalSince(start), 1e-6)
@@ -261,9 +262,13 @@ final class ProgressMeter: @unchecked Sendable {
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
         let rate = Double(done) / 1e6 / elapsed
+        let amount =
+            unit.map { "\(done)/\(total) \($0)" }
+            ?? "\(formatBytes(done))/\(formatBytes(total)) \(String(format: "%.0f MB/s", rate))"
+        let rowRate = rows.map { " \(Int(Double($0) / elapsed)) rows/s" } ?? ""
         printError(
             "\r\(label) [\(terminal.paint(bar, .cyan))] \(String(format: "%3.0f%%", fraction * 100)) "
-                + "\(formatBytes(done))/\(formatBytes(total)) \(String(format: "%.0f MB/s", rate))\u{1B}[K",
+                + "\(amount)\(rowRate)\u{1B}[K",
             terminator: "")
         drawn = true
     }

@@ -11,7 +11,8 @@ package struct SluiceCommand: AsyncParsableCommand {
         version: RunEnvironment.sluiceVersion,
         subcommands: [
             InitCommand.self, RunCommand.self, RunsCommand.self, ArtifactsCommand.self, PipelinesCommand.self,
-            DataCommand.self, DemoCommand.self, ModelsCommand.self, ServeCommand.self, ProfileCommand.self,
+            DataCommand.self, DemoCommand.self, ModelsCommand.self, ServeCommand.self, ScoreCommand.self,
+            ProfileCommand.self,
             StackCommand.self, StoreCommand.self, StepCommand.self, GCCommand.self, ScheduleCommand.self,
             WatchCommand.self,
         ])

@@ -1,0 +1,79 @@
+import Foundation
+
+/// Writes tables as one CSV file, table by table, so output larger than memory is written as it is made: a header
+/// row, then each table's rows (missing values empty; fields quoted when they hold the delimiter, a quote or a
+/// line break). The file appears at its path only when ``finish()`` succeeds: a crash midway leaves none.
+public final class CSVFileWriter {
+    /// The file being written.
+    public let url: URL
+    /// Column names, in order.
+    public let columnNames: [String]
+    /// Rows written so far.
+    public private(set) var rowsWritten = 0
+
+    private let temporary: URL
+    private let handle: FileHandle
+    private var finished = false
+
+    /// Starts a file at `url` with a header row of `columnNames`.
+    /// - Throws: when the folder cannot be written.
+    public init(url: URL, columnNames: [String]) throws {
+        self.url = url
+        self.columnNames = columnNames
+        temporary = url.deletingLastPathComponent().appending(
+            path: ".\(url.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: temporary.path])
+        }
+        handle = try FileHandle(forWritingTo: temporary)
+        try handle.write(contentsOf: Data((columnNames.map(Self.field).joined(separator: ",") + "\n").utf8))
+    }
+
+    /// Appends the rows of `table`, whose columns must be this file's, in order.
+    public func write(_ table: Table) throws {
+        precondition(!finished, "the file is finished")
+        precondition(table.columnNames == columnNames, "a table with other columns than the file's")
+        var text = ""
+        text.reserveCapacity(table.rowCount * 16 * max(1, table.columns.count))
+        for row in 0..<table.rowCount {
+            for (k, column) in table.columns.enumerated() {
+                if k > 0 { text += "," }
+                if let value = column.string(row) { text += Self.field(value) }
+            }
+            text += "\n"
+        }
+        try handle.write(contentsOf: Data(text.utf8))
+        rowsWritten += table.rowCount
+    }
+
+    /// Closes the file and moves it to ``url`` (replacing what was there).
+    public func finish() throws {
+        precondition(!finished, "the file is finished")
+        finished = true
+        try handle.synchronize()
+        try handle.close()
+        if FileManager.default.fileExists(atPath: url.path) {
+            _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
+        } else {
+            try FileManager.default.moveItem(at: temporary, to: url)
+        }
+    }
+
+    deinit {
+        if !finished {
+            try? handle.close()
+            try? FileManager.default.removeItem(at: temporary)
+        }
+    }
+
+    /// A field as CSV writes it: quoted (quotes doubled) when it holds a comma, a quote or a line break.
+    static func field(_ text: String) -> String {
+        guard
+            text.utf8.contains(where: {
+                $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n")
+                    || $0 == UInt8(ascii: "\r")
+            })
+        else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
