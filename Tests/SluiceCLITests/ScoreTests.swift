@@ -71,7 +71,8 @@ struct ScoreTests {
         let setup = try await Self.setup()
         let directory = setup.directory
         try setup.csv.write(to: directory.path("new.csv"), atomically: true, encoding: .utf8)
-        for output in ["scored.csv", "scored.arrow"] {
+        // Each format twice: the second run replaces the first's output.
+        for output in ["scored.csv", "scored.arrow", "scored.csv", "scored.arrow"] {
             let result = try await CommandProcess.run(
                 "sluice", ["score", "penguins@production", "new.csv", "-o", output, "--keep", "id"], in: directory.url)
             #expect(result.status == 0, "\(result.errors)")

@@ -116,11 +116,7 @@ public final class ArrowFileWriter {
         try handle.write(contentsOf: ArrowFile.closing(names: columnNames, types: columnTypes, blocks: blocks))
         try handle.synchronize()
         try handle.close()
-        if FileManager.default.fileExists(atPath: url.path) {
-            _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
-        } else {
-            try FileManager.default.moveItem(at: temporary, to: url)
-        }
+        try moveIntoPlace(temporary, url)
     }
 
     deinit {

@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Writes tables as one CSV file, table by table, so output larger than memory is written as it is made: a header
 /// row, then each table's rows (missing values empty; fields quoted when they hold the delimiter, a quote or a
 /// line break). The file appears at its path only when ``finish()`` succeeds: a crash midway leaves none.
@@ -52,11 +56,7 @@ public final class CSVFileWriter {
         finished = true
         try handle.synchronize()
         try handle.close()
-        if FileManager.default.fileExists(atPath: url.path) {
-            _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
-        } else {
-            try FileManager.default.moveItem(at: temporary, to: url)
-        }
+        try moveIntoPlace(temporary, url)
     }
 
     deinit {
@@ -75,5 +75,20 @@ public final class CSVFileWriter {
             })
         else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
+
+/// Moves a finished file onto `destination` in one step (rename(2): a reader sees the old file or the new one,
+/// never a mix, and an existing file is replaced only once the new one is whole).
+func moveIntoPlace(_ source: URL, _ destination: URL) throws {
+    guard rename(source.path, destination.path) == 0 else {
+        let code = errno
+        try? FileManager.default.removeItem(at: source)
+        throw CocoaError(
+            .fileWriteUnknown,
+            userInfo: [
+                NSFilePathErrorKey: destination.path,
+                NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(code)),
+            ])
     }
 }
