@@ -8,7 +8,7 @@ Each library trains a gradient-boosted model (depth 6, --rounds rounds) on synth
 1,000,000 rows of synth_1m.csv, timed from the CSV on disk to the predictions: Sluice with `sluice score` (release
 build; parse, its own transforms, trees, and the output written: once to CSV, once to Arrow), XGBoost and LightGBM
 with pandas.read_csv (C engine), their categorical handling and predict (2 threads). Medians of --repeat runs, all
-in one run so they share the machine's state. Needs numpy, pandas, xgboost and lightgbm (installed with pip under
+in one run so they share the machine's state. Needs numpy, pandas, scikit-learn, xgboost and lightgbm (installed with pip under
 .build/bench-python when missing).
 """
 import importlib
@@ -90,7 +90,7 @@ def main():
     rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 100
     data_dir = Path(args[0] if args else "/tmp/sluice-bench")
     full, small = data_dir / "synth_1m.csv", data_dir / "synth_100k.csv"
-    need(["numpy", "pandas", "xgboost", "lightgbm"], ["numpy", "pandas", "xgboost", "lightgbm"])
+    need(["numpy", "pandas", "sklearn", "xgboost", "lightgbm"], ["numpy", "pandas", "scikit-learn", "xgboost", "lightgbm"])
     if not full.exists() or not small.exists():
         environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PACKAGES), os.environ.get("PYTHONPATH", "")]))
         subprocess.run([sys.executable, str(ROOT.parent / "shared" / "bench" / "gen_synth.py"), str(data_dir)],

@@ -144,6 +144,30 @@ struct LearnerTests {
         }
     }
 
+    @Test("rows scored eight at a time give the margins of rows scored one by one, to the bit")
+    func batchedTraversal() throws {
+        for classes in [2, 3] {
+            let (x, y) = Self.classificationData(rows: 3_000, classes: classes, seed: 7)
+            var learner = GradientBoosting(objective: classes == 2 ? .logistic : .softmax)
+            learner.rounds = 25
+            learner.maxDepth = 5
+            let model = try learner.fit(x, labels: y, classes: classes)
+            // 2,501 rows: whole groups of eight and a remainder, NaNs and every category among them.
+            let (xt, _) = Self.classificationData(rows: 2_501, classes: classes, seed: 8)
+            let batched = model.margins(xt)
+            let nN = xt.layout.numericCount
+            let nC = xt.layout.categoricalCount
+            var single: [Double] = []
+            for row in 0..<xt.rowCount {
+                let one = FeatureMatrix(
+                    layout: xt.layout, rowCount: 1, numeric: Array(xt.numeric[(row * nN)..<((row + 1) * nN)]),
+                    categorical: Array(xt.categorical[(row * nC)..<((row + 1) * nC)]))
+                single += model.margins(one)
+            }
+            #expect(batched.map(\.bitPattern) == single.map(\.bitPattern))
+        }
+    }
+
     @Test("a leaf limit caps every tree, keeping the highest-gain splits")
     func leafLimit() throws {
         let (x, y) = Self.classificationData(rows: 2_000, classes: 2, seed: 12)

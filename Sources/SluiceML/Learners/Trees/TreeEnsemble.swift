@@ -92,14 +92,57 @@ public struct TreeEnsemble: Codable, Sendable, Equatable {
                             for row in range {
                                 for o in 0..<outputs { out[row * outputs + o] = baseScores[o] }
                             }
-                            // Tree by tree over a block of rows: one tree's nodes stay in the nearest cache.
+                            // Tree by tree over a block of rows: one tree's nodes stay in the nearest cache. Eight
+                            // rows go down a tree together, level by level, for as many levels as the tree is deep
+                            // (a leaf is its own child): eight independent chains of loads the core overlaps, and
+                            // selects instead of branches it cannot predict. The sum per row keeps the tree order,
+                            // so the result is the same to the bit as one row at a time.
+                            let lanes = 8
+                            let grouped = range.lowerBound + (range.count / lanes) * lanes
                             for (t, root) in forest.roots.enumerated() {
                                 let output = t % outputs
-                                for row in range {
+                                let depth = forest.depths[t]
+                                var row = range.lowerBound
+                                /// One level down from node `i` for row `r`.
+                                @inline(__always) func step(_ i: Int32, _ r: Int) -> Int32 {
+                                    let node = nodes[Int(i)]
+                                    let goLeft: Bool
+                                    if node.category < 0 {
+                                        let value = numeric[r * nN + Int(node.column)]
+                                        goLeft = value < node.threshold || (value.isNaN && node.category == -2)
+                                    } else {
+                                        goLeft = categorical[r * nC + Int(node.column)] != node.category
+                                    }
+                                    return goLeft ? node.left : node.right
+                                }
+                                while row < grouped {
+                                    var (i0, i1, i2, i3) = (root, root, root, root)
+                                    var (i4, i5, i6, i7) = (root, root, root, root)
+                                    for _ in 0..<depth {
+                                        i0 = step(i0, row)
+                                        i1 = step(i1, row + 1)
+                                        i2 = step(i2, row + 2)
+                                        i3 = step(i3, row + 3)
+                                        i4 = step(i4, row + 4)
+                                        i5 = step(i5, row + 5)
+                                        i6 = step(i6, row + 6)
+                                        i7 = step(i7, row + 7)
+                                    }
+                                    out[row * outputs + output] += nodes[Int(i0)].threshold
+                                    out[(row + 1) * outputs + output] += nodes[Int(i1)].threshold
+                                    out[(row + 2) * outputs + output] += nodes[Int(i2)].threshold
+                                    out[(row + 3) * outputs + output] += nodes[Int(i3)].threshold
+                                    out[(row + 4) * outputs + output] += nodes[Int(i4)].threshold
+                                    out[(row + 5) * outputs + output] += nodes[Int(i5)].threshold
+                                    out[(row + 6) * outputs + output] += nodes[Int(i6)].threshold
+                                    out[(row + 7) * outputs + output] += nodes[Int(i7)].threshold
+                                    row += lanes
+                                }
+                                for row in grouped..<range.upperBound {
                                     let xs = numeric.baseAddress.map { $0 + row * nN }
                                     let cs = categorical.baseAddress.map { $0 + row * nC }
                                     var node = nodes[Int(root)]
-                                    while node.left >= 0 {
+                                    while node.left != node.right {
                                         let goLeft: Bool
                                         if node.category < 0 {
                                             let value = xs![Int(node.column)]
@@ -139,7 +182,7 @@ public struct TreeEnsemble: Codable, Sendable, Equatable {
 struct FlatForest {
     /// 24 bytes: children, the column tested, and the threshold (a leaf keeps its value there).
     struct Node {
-        var left: Int32  // -1 for a leaf
+        var left: Int32  // a leaf: its own index, as `right`
         var right: Int32
         var column: Int32  // numeric or categorical storage index
         /// Numeric split: -1 when missing values go right, -2 when they go left. One-hot split: the category
@@ -150,13 +193,21 @@ struct FlatForest {
 
     var nodes: [Node] = []
     var roots: [Int32] = []
+    /// Each tree's depth: the most splits from its root to a leaf.
+    var depths: [Int] = []
 
     init(_ ensemble: TreeEnsemble, layout: FeatureLayout) {
         for tree in ensemble.trees {
             let offset = Int32(nodes.count)
             roots.append(offset)
+            depths.append(Self.depth(of: tree))
             for k in tree.feature.indices {
-                var node = Node(left: -1, right: -1, column: 0, category: -1, threshold: tree.value[k])
+                // A leaf points at itself both ways: going down further from it stays there. Its test reads a
+                // column that exists (numeric 0, or categorical 0 when there are no numeric features).
+                let me = offset + Int32(k)
+                var node = Node(
+                    left: me, right: me, column: 0, category: layout.numericCount > 0 ? -1 : 0,
+                    threshold: tree.value[k])
                 if tree.feature[k] >= 0 {
                     node.threshold = tree.threshold[k]
                     node.left = tree.left[k] + offset
@@ -174,6 +225,22 @@ struct FlatForest {
                 nodes.append(node)
             }
         }
+    }
+
+    /// The most splits on a path from the root (node 0) to a leaf.
+    static func depth(of tree: Tree) -> Int {
+        guard !tree.feature.isEmpty else { return 0 }
+        var deepest = 0
+        var stack: [(Int, Int)] = [(0, 0)]
+        while let (node, level) = stack.popLast() {
+            if tree.feature[node] >= 0 {
+                stack.append((Int(tree.left[node]), level + 1))
+                stack.append((Int(tree.right[node]), level + 1))
+            } else {
+                deepest = max(deepest, level)
+            }
+        }
+        return deepest
     }
 }
 
