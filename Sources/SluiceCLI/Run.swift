@@ -106,8 +106,15 @@ struct RunCommand: AsyncParsableCommand {
             models.count == 1
             ? try await TrainingReference.production(
                 of: models.first!, registry: workspace.metadata, artifacts: workspace.artifacts) : nil
+        // Model steps read the version their reference names now; its bundle's hash is their cache fingerprint.
+        var scoringModels: [String: Result<(ScoringModel, String), ComponentError>] = [:]
+        for (step, reference) in yaml.scoringReferences(config: config) {
+            scoringModels[step] = await LoadModel.resolve(
+                reference, registry: workspace.metadata, artifacts: workspace.artifacts)
+        }
         return try yaml.build(
-            context: ComponentContext(registry: workspace.metadata, baselines: baselines, reference: reference))
+            context: ComponentContext(
+                registry: workspace.metadata, baselines: baselines, reference: reference, scoringModels: scoringModels))
     }
 
     /// Runs a resolved pipeline with live per-step progress on standard error and Ctrl-C cancelling it.

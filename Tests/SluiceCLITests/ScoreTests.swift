@@ -174,4 +174,53 @@ struct ScoreTests {
         #expect(unknown.status == 2, "\(unknown.errors)")
         #expect(!FileManager.default.fileExists(atPath: directory.path("out.csv").path))
     }
+    @Test("a YAML pipeline scores with model and score steps, reuses its cache, and rescores after a promotion")
+    func scoringPipeline() async throws {
+        let setup = try await Self.setup()
+        let directory = setup.directory
+        #expect(
+            try await CommandProcess.run("sluice", ["demo", "--set", "train.rounds=10"], in: directory.url).status
+                == 0)
+        try setup.csv.write(to: directory.path("new.csv"), atomically: true, encoding: .utf8)
+        try """
+        pipeline: penguins-scoring
+        steps:
+          ingest:
+            component: ingest_csv
+            parameters: {paths: [new.csv]}
+          model:
+            component: model
+            parameters: {model: penguins@production}
+          score:
+            component: score
+            inputs: {table: ingest.table, model: model}
+            parameters: {keep: [id]}
+        """.write(to: directory.path("score.yaml"), atomically: true, encoding: .utf8)
+
+        /// Runs the pipeline and returns its output and the scored table.
+        func run() async throws -> (String, Table) {
+            let result = try await CommandProcess.run("sluice", ["run", "score.yaml"], in: directory.url)
+            #expect(result.status == 0, "\(result.errors)")
+            let listed = try await CommandProcess.run(
+                "sluice", ["artifacts", "list", "--name", "output", "--limit", "1", "--json"], in: directory.url)
+            let entries = try #require(
+                try JSONSerialization.jsonObject(with: Data(listed.output.utf8)) as? [[String: Any]])
+            let uri = try #require(entries.first?["uri"] as? String)
+            return (result.errors, try ArrowFile.read(contentsOf: directory.path(".sluice/artifacts/\(uri)")))
+        }
+        let (first, scored) = try await run()
+        #expect(first.contains("score done"), "\(first)")
+        try Self.checkScored(scored, setup)
+
+        let (again, _) = try await run()
+        #expect(again.contains("model cached") && again.contains("score cached"), "\(again)")
+
+        // A promotion changes what the model step reads: it and the scoring run again, with the new version.
+        #expect(
+            try await CommandProcess.run("sluice", ["models", "promote", "penguins", "2"], in: directory.url).status
+                == 0)
+        let (promoted, rescored) = try await run()
+        #expect(promoted.contains("model done") && promoted.contains("score done"), "\(promoted)")
+        #expect(Set((0..<rescored.rowCount).map { rescored["model_version"]!.string($0) }) == ["penguins@2"])
+    }
 }

@@ -43,15 +43,20 @@ public struct ComponentContext: Sendable {
     /// What the production version of the pipeline's model was trained on: schema steps hold new data to its schema
     /// and validate steps check drift against its statistics (nil on a model's first run).
     public var reference: TrainingReference?
+    /// What each `model` step's reference resolved to (by step name): the version and its bundle's content hash,
+    /// or why it could not be read.
+    public var scoringModels: [String: Result<(ScoringModel, String), ComponentError>]
 
     /// Creates a context.
     public init(
         registry: (any MetadataStore & ModelRegistry)?, baselines: [String: Baseline] = [:],
-        reference: TrainingReference? = nil
+        reference: TrainingReference? = nil,
+        scoringModels: [String: Result<(ScoringModel, String), ComponentError>] = [:]
     ) {
         self.registry = registry
         self.baselines = baselines
         self.reference = reference
+        self.scoringModels = scoringModels
     }
 }
 
@@ -149,6 +154,28 @@ public enum ComponentCatalog {
                 "output": p.add(
                     step, name: name, cache: false, inputs[0] as! Handle<Table>, inputs[1] as! Handle<ModelBundle>,
                     inputs[2] as! Handle<Evaluation>)
+            ]
+        },
+        ComponentEntry(
+            name: "model", summary: "a registered model version (NAME@STAGE or NAME@VERSION) for scoring",
+            inputs: [], outputs: [.init("output", ScoringModel.self)]
+        ) { p, name, _, context in
+            let resolved =
+                context.scoringModels[name]
+                ?? .failure(
+                    ComponentError(
+                        problem: "model step '\(name)': no registry was open to resolve its model",
+                        fix: "run the pipeline in a Sluice project (`sluice run`)."))
+            return ["output": p.add(LoadModel(resolved: resolved), name: name)]
+        },
+        ComponentEntry(
+            name: "score", summary: "score a table with a model: kept columns, prediction, probabilities, version",
+            inputs: [.init("table", Table.self), .init("model", ScoringModel.self)],
+            outputs: [.init("output", Table.self)]
+        ) { p, name, inputs, _ in
+            [
+                "output": p.add(
+                    ScoreTable(), name: name, inputs[0] as! Handle<Table>, inputs[1] as! Handle<ScoringModel>)
             ]
         },
     ]

@@ -156,6 +156,20 @@ public struct YAMLPipeline: Sendable {
         return result
     }
 
+    /// The reference each `model` step reads (after the file's parameters and `overrides`), by step name.
+    public func scoringReferences(config: RunConfig) -> [String: String] {
+        var result: [String: String] = [:]
+        for step in steps where step.component == "model" {
+            let value = config.steps[step.name]?.parameters?.entries?.first { $0.key == "model" }?.value
+            if case .string(let model)? = value?.kind {
+                result[step.name] = model
+            } else {
+                result[step.name] = LoadModel.Parameters().model
+            }
+        }
+        return result
+    }
+
     /// Builds the pipeline, checking every component name, input name, reference and type.
     public func build(context: ComponentContext) throws -> Pipeline {
         var problems: [String] = []

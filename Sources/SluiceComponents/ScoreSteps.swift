@@ -1,0 +1,108 @@
+import Foundation
+import SluiceCore
+import SluiceData
+import SluiceML
+
+/// A registered version's bundle with its label (`churn@3`), as the `model` step hands it to `score`.
+public struct ScoringModel: Codable, Sendable, Equatable {
+    /// The version label written into every scored row.
+    public var version: String
+    /// The bundle.
+    public var bundle: ModelBundle
+
+    /// Creates a scoring model.
+    public init(version: String, bundle: ModelBundle) {
+        self.version = version
+        self.bundle = bundle
+    }
+}
+
+/// Reads a registered model version (`NAME@STAGE` or `NAME@VERSION`) for scoring. The runner resolves the
+/// reference before the run; the resolved version and its bundle's content hash are the step's external
+/// fingerprint, so a promotion makes it (and the scoring after it) run again, and an unchanged stage reuses the
+/// cache.
+public struct LoadModel: ExternalInputStep {
+    /// Which version.
+    public struct Parameters: Codable, Sendable, Equatable {
+        /// `NAME@STAGE` or `NAME@VERSION`.
+        public var model = "model@production"
+        /// Creates parameters.
+        public init() {}
+    }
+    public static let name = "model"
+    public static let version = 1
+    /// Draws nothing from the run seed.
+    public static let usesRunSeed = false
+    public var parameters = Parameters()
+    let resolved: Result<(ScoringModel, String), ComponentError>
+
+    /// Creates the step over what the runner resolved: the model and its bundle's content hash, or why it could not.
+    public init(resolved: Result<(ScoringModel, String), ComponentError>) { self.resolved = resolved }
+
+    public func externalFingerprint() throws -> String {
+        let (model, hash) = try resolved.get()
+        return "\(model.version) \(hash)"
+    }
+
+    public func run(_ input: Void, context: StepContext) async throws -> ScoringModel {
+        let (model, _) = try resolved.get()
+        context.setProperty("version", .string(model.version))
+        return model
+    }
+}
+
+/// Scores a table with a registered model through the bundle's own transforms: the kept columns, `prediction`,
+/// `probability_CLASS` per class and `model_version` (as `sluice score` writes them).
+public struct ScoreTable: Step {
+    /// What to keep beside the predictions.
+    public struct Parameters: Codable, Sendable, Equatable {
+        /// Input columns copied to the output.
+        public var keep: [String] = []
+        /// Creates parameters.
+        public init() {}
+    }
+    public static let name = "score"
+    public static let version = 1
+    /// Draws nothing from the run seed.
+    public static let usesRunSeed = false
+    public var parameters = Parameters()
+
+    /// Creates the step.
+    public init() {}
+
+    public func run(_ input: (Table, ScoringModel), context: StepContext) async throws -> Table {
+        let (table, model) = input
+        let scorer = try BatchScorer(bundle: model.bundle, version: model.version, keep: parameters.keep)
+        try scorer.check(columns: table.columnNames, source: "the input table of step '\(context.stepName)'")
+        let scored = try scorer.score(table)
+        context.setProperty("rows", .int(scored.rowCount))
+        context.setProperty("model_version", .string(model.version))
+        return scored
+    }
+}
+
+extension LoadModel {
+    /// Resolves `reference` in `registry` for a `model` step.
+    public static func resolve(
+        _ reference: String, registry: any MetadataStore & ModelRegistry, artifacts: any ArtifactStore
+    ) async -> Result<(ScoringModel, String), ComponentError> {
+        do {
+            let version = try await registry.resolve(reference)
+            guard let record = try await registry.artifact(version.artifactID) else {
+                throw ComponentError(
+                    problem: "the bundle of \(version.model)@\(version.version) is not recorded",
+                    fix: "check the project's metadata store.")
+            }
+            let bundle = try ModelBundle.load(try artifacts.data(for: record.uri))
+            return .success(
+                (ScoringModel(version: "\(version.model)@\(version.version)", bundle: bundle), record.contentHash))
+        } catch let error as ComponentError {
+            return .failure(error)
+        } catch {
+            return .failure(
+                ComponentError(
+                    problem: "model step: cannot read '\(reference)' from the registry: \(error)",
+                    fix: "name a registered model and a stage it has (`sluice models list`), or a version."))
+        }
+    }
+}
