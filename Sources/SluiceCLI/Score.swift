@@ -96,6 +96,8 @@ struct ScoreCommand: AsyncParsableCommand {
         let reader = try CSVReader(paths: paths, options: options)
         return try reader.mapChunks(
             { table -> (Table?, [String]) in
+                // Ctrl-C is noticed per piece on the parsing threads too, not only between windows.
+                if cancelled.isSet { throw CancellationError() }
                 // A window without a column the model reads is reported with its file by the writer below.
                 guard (try? scorer.check(columns: table.columnNames, source: "")) != nil else {
                     return (nil, table.columnNames)
