@@ -223,23 +223,26 @@ struct ScoreTests {
         #expect(promoted.contains("model done") && promoted.contains("score done"), "\(promoted)")
         #expect(Set((0..<rescored.rowCount).map { rescored["model_version"]!.string($0) }) == ["penguins@2"])
     }
+
     @Test("Ctrl-C stops scoring with exit 130 and leaves no output, not even a partial file")
     func interrupted() async throws {
         let setup = try await Self.setup()
         let directory = setup.directory
-        // About 40 MB of rows: more than a debug build scores in the second before the interrupt.
+        // About 16 MB of rows: more than a debug build scores in the second before the interrupt. Written on a
+        // thread of its own, off the threads Swift concurrency shares between the tests running at once.
         let body = setup.csv.split(separator: "\n").dropFirst().joined(separator: "\n") + "\n"
         let header = setup.csv.prefix { $0 != "\n" } + "\n"
-        let handle = try FileHandle(
-            forWritingTo: {
-                let url = directory.path("big.csv")
-                FileManager.default.createFile(atPath: url.path, contents: Data(header.utf8))
-                return url
-            }())
-        try handle.seekToEnd()
-        let block = Data(String(repeating: body, count: 40).utf8)
-        while try handle.offset() < 40_000_000 { handle.write(block) }
-        try handle.close()
+        let url = directory.path("big.csv")
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            Thread {
+                continuation.resume(
+                    with: Result {
+                        var text = String(header)
+                        while text.utf8.count < 16_000_000 { text += body }
+                        try Data(text.utf8).write(to: url)
+                    })
+            }.start()
+        }
         let job = try CommandProcess(
             "sluice", ["score", "penguins@production", "big.csv", "-o", "scored.arrow"], in: directory.url)
         try await Task.sleep(for: .seconds(1.5))

@@ -5,8 +5,15 @@ import Testing
 @testable import SluiceData
 
 /// Runs a Python script with pyarrow and pandas (installed under `.build/test-python` on first use) and returns its
-/// standard output.
-func python(_ script: String) throws -> String {
+/// standard output. The waiting happens on a thread of its own, not on one of the few threads Swift concurrency
+/// shares between all tests running at once (a blocked one there stalls unrelated tests' timing).
+func python(_ script: String) async throws -> String {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try runPython(script) }) }.start()
+    }
+}
+
+private func runPython(_ script: String) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", "-c", script]
@@ -48,11 +55,11 @@ struct ArrowFileTests {
     }
 
     @Test("pyarrow.feather.read_table opens a Sluice-written file with the same values and types")
-    func pyarrowReadsSluice() throws {
+    func pyarrowReadsSluice() async throws {
         let directory = try TemporaryDirectory(prefix: "sluice-arrow")
         let url = directory.path("t.arrow")
         try ArrowFile.write(try sample(), to: url)
-        let output = try python(
+        let output = try await python(
             """
             import json, pyarrow.feather as f
             t = f.read_table('\(url.path)')
@@ -70,10 +77,10 @@ struct ArrowFileTests {
     }
 
     @Test("Sluice reads a pyarrow-written file: narrow ints, float32, strings, categoricals, bools, timestamps")
-    func sluiceReadsPyarrow() throws {
+    func sluiceReadsPyarrow() async throws {
         let directory = try TemporaryDirectory(prefix: "sluice-arrow")
         let url = directory.path("py.arrow")
-        _ = try python(
+        _ = try await python(
             """
             import datetime, pandas as pd, pyarrow as pa, pyarrow.feather as f
             t = pa.table({
@@ -100,10 +107,10 @@ struct ArrowFileTests {
     }
 
     @Test("compressed and foreign files are refused with the reason")
-    func refusals() throws {
+    func refusals() async throws {
         let directory = try TemporaryDirectory(prefix: "sluice-arrow")
         let url = directory.path("lz4.arrow")
-        _ = try python(
+        _ = try await python(
             "import pyarrow as pa, pyarrow.feather as f; f.write_feather(pa.table({'x': [1, 2]}), '\(url.path)')")
         let compressed = #expect(throws: ArrowFile.FormatError.self) { try ArrowFile.read(contentsOf: url) }
         #expect(compressed?.problem.contains("compressed") == true)
@@ -168,7 +175,7 @@ struct ArrowFileTests {
     }
 
     @Test("pyarrow reads a many-batch Sluice file batch by batch, and Sluice reads pyarrow's many-batch files")
-    func manyBatchesWithPyarrow() throws {
+    func manyBatchesWithPyarrow() async throws {
         let directory = try TemporaryDirectory(prefix: "sluice-arrow")
         let ours = directory.path("ours.arrow")
         let parts = try batches()
@@ -177,7 +184,7 @@ struct ArrowFileTests {
         for part in parts { try writer.write(part) }
         try writer.finish()
         let theirs = directory.path("theirs.arrow")
-        let output = try python(
+        let output = try await python(
             """
             import json, pyarrow as pa
             r = pa.ipc.open_file('\(ours.path)')
