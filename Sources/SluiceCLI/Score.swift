@@ -56,6 +56,7 @@ struct ScoreCommand: AsyncParsableCommand {
         let start = ContinuousClock.now
         let arrowInputs = paths.allSatisfy { ["arrow", "feather"].contains(URL(fileURLWithPath: $0).pathExtension) }
         let sink = try ScoreSink(url: destination, arrow: format != "csv", scorer: scorer)
+        printError("scoring \(paths.joined(separator: " ")) with \(label) → \(output)")
         let meter = ProgressMeter(label: "scoring")
         var summary: CSVSummary?
         do {

@@ -18,12 +18,30 @@ public enum PythonPackages {
 
     private static let ready = Mutex<Set<String>>([])
 
+    /// ``environment(modules:packages:set:)`` from async code: the probing and the pip install (a minute on a fresh
+    /// machine) wait on a thread of their own, not on one of the few threads Swift concurrency shares between all
+    /// the tests running at once, where a blocked one stalls unrelated tests.
+    public static func environment(modules: [String], packages: [String], set: String? = nil) async throws
+        -> [String: String]
+    {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(
+                    with: Result { try environmentNow(modules: modules, packages: packages, set: set) })
+            }.start()
+        }
+    }
+
     /// Makes sure `modules` import in `python3`, installing `packages` with pip when they do not; returns the
     /// environment to run `python3` with. `set` names a separate folder beside ``directory`` for packages whose
     /// dependencies must not meet another set's (an inference client's numpy and pyarrow's).
     /// - Throws: ``SetupError`` with pip's output when the install fails.
     public static func environment(modules: [String], packages: [String], set: String? = nil) throws -> [String: String]
     {
+        try environmentNow(modules: modules, packages: packages, set: set)
+    }
+
+    private static func environmentNow(modules: [String], packages: [String], set: String?) throws -> [String: String] {
         let directory =
             set.map { Self.directory.deletingLastPathComponent().appending(path: "test-python-\($0)") }
             ?? Self.directory

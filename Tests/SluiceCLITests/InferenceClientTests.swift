@@ -100,7 +100,7 @@ struct InferenceClientTests {
         "Triton's Python clients, HTTP with binary tensors and with JSON, and gRPC, get the in-process predictions bit for bit"
     )
     func tritonClient() async throws {
-        let python = try PythonPackages.environment(
+        let python = try await PythonPackages.environment(
             modules: ["tritonclient.http", "tritonclient.grpc", "numpy"], packages: ["tritonclient[http,grpc]"],
             set: "inference-client")
         let directory = try TemporaryDirectory(prefix: "sluice-client")

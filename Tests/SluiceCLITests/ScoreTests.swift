@@ -228,8 +228,8 @@ struct ScoreTests {
     func interrupted() async throws {
         let setup = try await Self.setup()
         let directory = setup.directory
-        // About 16 MB of rows: more than a debug build scores in the second before the interrupt. Written on a
-        // thread of its own, off the threads Swift concurrency shares between the tests running at once.
+        // About 40 MB of rows, two windows: many seconds of scoring for a debug build. Written on a thread of its
+        // own, off the threads Swift concurrency shares between the tests running at once.
         let body = setup.csv.split(separator: "\n").dropFirst().joined(separator: "\n") + "\n"
         let header = setup.csv.prefix { $0 != "\n" } + "\n"
         let url = directory.path("big.csv")
@@ -238,14 +238,15 @@ struct ScoreTests {
                 continuation.resume(
                     with: Result {
                         var text = String(header)
-                        while text.utf8.count < 16_000_000 { text += body }
+                        while text.utf8.count < 40_000_000 { text += body }
                         try Data(text.utf8).write(to: url)
                     })
             }.start()
         }
         let job = try CommandProcess(
             "sluice", ["score", "penguins@production", "big.csv", "-o", "scored.arrow"], in: directory.url)
-        try await Task.sleep(for: .seconds(1.5))
+        // Interrupted once it says it is scoring (its Ctrl-C handler is in place by then).
+        try await job.waitForError(containing: "scoring big.csv with penguins@1")
         kill(job.process.processIdentifier, SIGINT)
         #expect(await job.wait(timeout: .seconds(120)) == 130, "\(job.errors)")
         #expect(job.errors.contains("stopped: nothing written to scored.arrow"))
