@@ -67,11 +67,9 @@ public final class ArrowFileWriter {
     /// Rows written so far.
     public private(set) var rowsWritten = 0
 
-    private let temporary: URL
-    private let handle: FileHandle
+    private let file: PendingFile
     private var offset: Int
     private var blocks: [ArrowFile.Block] = []
-    private var finished = false
 
     /// Starts a file at `url` for tables with these columns.
     /// - Throws: when the folder cannot be written.
@@ -80,21 +78,15 @@ public final class ArrowFileWriter {
         self.url = url
         self.columnNames = columnNames
         self.columnTypes = columnTypes
-        temporary = url.deletingLastPathComponent().appending(
-            path: ".\(url.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: temporary.path])
-        }
-        handle = try FileHandle(forWritingTo: temporary)
+        file = try PendingFile(url)
         let opening = ArrowFile.opening(names: columnNames, types: columnTypes)
-        try handle.write(contentsOf: opening)
+        try file.write(opening)
         offset = opening.count
     }
 
     /// Appends `table` as one record batch. Its columns must be this file's, in order, with the same types.
     /// - Throws: ``ArrowFile/FormatError`` when the columns differ; a write error from the file system.
     public func write(_ table: Table) throws {
-        precondition(!finished, "the file is finished")
         guard table.columnNames == columnNames, table.columns.map(\.type) == columnTypes else {
             throw ArrowFile.FormatError(
                 problem:
@@ -103,7 +95,7 @@ public final class ArrowFileWriter {
         }
         var out = Data()
         let block = ArrowFile.appendBatch(table, to: &out, base: offset)
-        try handle.write(contentsOf: out)
+        try file.write(out)
         offset += out.count
         blocks.append(block)
         rowsWritten += table.rowCount
@@ -111,19 +103,7 @@ public final class ArrowFileWriter {
 
     /// Writes the footer, closes the file and moves it to ``url`` (replacing what was there).
     public func finish() throws {
-        precondition(!finished, "the file is finished")
-        finished = true
-        try handle.write(contentsOf: ArrowFile.closing(names: columnNames, types: columnTypes, blocks: blocks))
-        try handle.synchronize()
-        try handle.close()
-        try moveIntoPlace(temporary, url)
-    }
-
-    deinit {
-        // Not finished (an error or a cancellation midway): nothing appears at the destination.
-        if !finished {
-            try? handle.close()
-            try? FileManager.default.removeItem(at: temporary)
-        }
+        try file.write(ArrowFile.closing(names: columnNames, types: columnTypes, blocks: blocks))
+        try file.finish()
     }
 }

@@ -15,27 +15,19 @@ public final class CSVFileWriter {
     /// Rows written so far.
     public private(set) var rowsWritten = 0
 
-    private let temporary: URL
-    private let handle: FileHandle
-    private var finished = false
+    private let file: PendingFile
 
     /// Starts a file at `url` with a header row of `columnNames`.
     /// - Throws: when the folder cannot be written.
     public init(url: URL, columnNames: [String]) throws {
         self.url = url
         self.columnNames = columnNames
-        temporary = url.deletingLastPathComponent().appending(
-            path: ".\(url.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: temporary.path])
-        }
-        handle = try FileHandle(forWritingTo: temporary)
-        try handle.write(contentsOf: Data((columnNames.map(Self.field).joined(separator: ",") + "\n").utf8))
+        file = try PendingFile(url)
+        try file.write(Data((columnNames.map(Self.field).joined(separator: ",") + "\n").utf8))
     }
 
     /// Appends the rows of `table`, whose columns must be this file's, in order.
     public func write(_ table: Table) throws {
-        precondition(!finished, "the file is finished")
         precondition(table.columnNames == columnNames, "a table with other columns than the file's")
         var text = ""
         text.reserveCapacity(table.rowCount * 16 * max(1, table.columns.count))
@@ -46,25 +38,12 @@ public final class CSVFileWriter {
             }
             text += "\n"
         }
-        try handle.write(contentsOf: Data(text.utf8))
+        try file.write(Data(text.utf8))
         rowsWritten += table.rowCount
     }
 
     /// Closes the file and moves it to ``url`` (replacing what was there).
-    public func finish() throws {
-        precondition(!finished, "the file is finished")
-        finished = true
-        try handle.synchronize()
-        try handle.close()
-        try moveIntoPlace(temporary, url)
-    }
-
-    deinit {
-        if !finished {
-            try? handle.close()
-            try? FileManager.default.removeItem(at: temporary)
-        }
-    }
+    public func finish() throws { try file.finish() }
 
     /// A field as CSV writes it: quoted (quotes doubled) when it holds a comma, a quote or a line break.
     static func field(_ text: String) -> String {
@@ -78,17 +57,52 @@ public final class CSVFileWriter {
     }
 }
 
-/// Moves a finished file onto `destination` in one step (rename(2): a reader sees the old file or the new one,
-/// never a mix, and an existing file is replaced only once the new one is whole).
-func moveIntoPlace(_ source: URL, _ destination: URL) throws {
-    guard rename(source.path, destination.path) == 0 else {
-        let code = errno
-        try? FileManager.default.removeItem(at: source)
-        throw CocoaError(
-            .fileWriteUnknown,
-            userInfo: [
-                NSFilePathErrorKey: destination.path,
-                NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(code)),
-            ])
+/// A file written beside its destination (`.NAME.partial-PID`) and moved onto it in one step when finished
+/// (rename(2): a reader sees the old file or the new one, never a mix); dropped unfinished, by an error or a
+/// cancellation midway, it is removed and nothing appears at the destination.
+final class PendingFile {
+    let destination: URL
+    private let temporary: URL
+    private let handle: FileHandle
+    private var finished = false
+
+    init(_ destination: URL) throws {
+        self.destination = destination
+        temporary = destination.deletingLastPathComponent().appending(
+            path: ".\(destination.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: temporary.path])
+        }
+        handle = try FileHandle(forWritingTo: temporary)
+    }
+
+    func write(_ data: Data) throws {
+        precondition(!finished, "the file is finished")
+        try handle.write(contentsOf: data)
+    }
+
+    /// Flushes, closes and renames the file onto the destination (replacing what was there).
+    func finish() throws {
+        precondition(!finished, "the file is finished")
+        finished = true
+        try handle.synchronize()
+        try handle.close()
+        guard rename(temporary.path, destination.path) == 0 else {
+            let code = errno
+            try? FileManager.default.removeItem(at: temporary)
+            throw CocoaError(
+                .fileWriteUnknown,
+                userInfo: [
+                    NSFilePathErrorKey: destination.path,
+                    NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(code)),
+                ])
+        }
+    }
+
+    deinit {
+        if !finished {
+            try? handle.close()
+            try? FileManager.default.removeItem(at: temporary)
+        }
     }
 }
