@@ -34,7 +34,7 @@ public final class ServedModel: Sendable {
         quotedV2Version = Protocols.jsonString(Self.v2Version(of: version))
         switch bundle.model.task {
         case .classification(let classes):
-            let labels = LabelKind(classes: classes, trainedAs: bundle.signature.labelType)
+            let labels = bundle.signature.labelKind
             self.classes = classes
             self.labels = labels
             labelDatatype = labels.datatype
@@ -63,25 +63,7 @@ public final class ServedModel: Sendable {
     }
 }
 
-/// The type class labels are answered in: the label column's type when the model was trained (an integer label
-/// answers integers, a boolean one booleans), text otherwise (and for bundles without training statistics).
-enum LabelKind: Sendable, Equatable {
-    case text
-    case integer([Int64])
-    case boolean([Bool])
-
-    init(classes: [String], trainedAs type: ColumnType?) {
-        switch type {
-        case .integer?:
-            let values = classes.compactMap { Int64($0) }
-            self = values.count == classes.count ? .integer(values) : .text
-        case .boolean?:
-            let values = classes.compactMap { $0 == "true" ? true : $0 == "false" ? false : nil }
-            self = values.count == classes.count ? .boolean(values) : .text
-        default: self = .text
-        }
-    }
-
+extension LabelKind {
     /// The V2 datatype labels travel as.
     var datatype: String {
         switch self {

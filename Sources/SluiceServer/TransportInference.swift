@@ -52,6 +52,20 @@ package struct OutputTensor: Sendable {
     package var datatype: String
     package var shape: [Int64]
     package var values: Values
+
+    /// The values in the V2 raw form (the binary extension's layout): little-endian FP64 or INT64, one byte per
+    /// BOOL, BYTES elements with 4-byte length prefixes.
+    package var rawBytes: [UInt8] {
+        var bytes: [UInt8] = []
+        switch values {
+        case .fp64(let numbers): BinaryTensors.appendFP64(numbers, to: &bytes)
+        case .bytes(let labels): BinaryTensors.appendBytes(labels, to: &bytes)
+        case .int64(let labels):
+            for label in labels { withUnsafeBytes(of: label.littleEndian) { bytes.append(contentsOf: $0) } }
+        case .bool(let labels): bytes = labels.map { $0 ? 1 : 0 }
+        }
+        return bytes
+    }
 }
 
 /// A refusal from the model server, for front ends that are not HTTP: the HTTP status the REST API would answer

@@ -205,7 +205,7 @@ struct InferenceService: Inference_GRPCInferenceService.ServiceProtocol {
                 }
                 return tensor
             }
-            if raw { response.rawOutputContents = answer.outputs.map { Self.rawBytes($0.values) } }
+            if raw { response.rawOutputContents = answer.outputs.map { Data($0.rawBytes) } }
             return (response, answer.version)
         }
     }
@@ -290,27 +290,6 @@ struct InferenceService: Inference_GRPCInferenceService.ServiceProtocol {
             }
             return output.name
         }
-    }
-
-    /// Output values in the V2 raw form: little-endian FP64, or BYTES elements with 4-byte length prefixes.
-    static func rawBytes(_ values: OutputTensor.Values) -> Data {
-        var bytes: [UInt8] = []
-        switch values {
-        case .fp64(let numbers):
-            bytes.reserveCapacity(numbers.count * 8)
-            for number in numbers {
-                withUnsafeBytes(of: number.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
-            }
-        case .bytes(let labels):
-            for label in labels {
-                withUnsafeBytes(of: UInt32(label.utf8.count).littleEndian) { bytes.append(contentsOf: $0) }
-                bytes.append(contentsOf: label.utf8)
-            }
-        case .int64(let labels):
-            for label in labels { withUnsafeBytes(of: label.littleEndian) { bytes.append(contentsOf: $0) } }
-        case .bool(let labels): bytes = labels.map { $0 ? 1 : 0 }
-        }
-        return Data(bytes)
     }
 
     // MARK: Answering

@@ -31,6 +31,48 @@ public struct ModelSignature: Codable, Sendable, Equatable {
     public var labelType: ColumnType?
 }
 
+extension ModelSignature {
+    /// What a classifier's labels are, in the label column's training type (text for a regressor, or for bundles
+    /// written before the type was recorded).
+    public var labelKind: LabelKind {
+        guard case .classification(let classes) = task else { return .text }
+        return LabelKind(classes: classes, trainedAs: labelType)
+    }
+}
+
+/// The type a classifier's labels are answered in: the label column's type when the model was trained (an integer
+/// label answers integers, a boolean one booleans), text otherwise.
+public enum LabelKind: Sendable, Equatable {
+    /// The labels as text.
+    case text
+    /// The labels as integers, in class order.
+    case integer([Int64])
+    /// The labels as booleans, in class order.
+    case boolean([Bool])
+
+    /// The kind for `classes` learned from a column of `type` (text when a class does not read as that type).
+    public init(classes: [String], trainedAs type: ColumnType?) {
+        switch type {
+        case .integer?:
+            let values = classes.compactMap { Int64($0) }
+            self = values.count == classes.count ? .integer(values) : .text
+        case .boolean?:
+            let values = classes.compactMap { $0 == "true" ? true : $0 == "false" ? false : nil }
+            self = values.count == classes.count ? .boolean(values) : .text
+        default: self = .text
+        }
+    }
+
+    /// The column type labels of this kind are stored in.
+    public var columnType: ColumnType {
+        switch self {
+        case .text: .string
+        case .integer: .integer
+        case .boolean: .boolean
+        }
+    }
+}
+
 /// Everything needed to serve a model, in one versioned value: the fitted transform graph, the model, the input
 /// signature, the label classes, the evaluation, where it came from (training run, dataset version) and a
 /// human-readable model card. Loading and predicting needs only `SluiceML` and `SluiceData`.

@@ -49,11 +49,7 @@ public struct BatchScorer: Sendable {
         var types = keep.map { readingSchema[$0] ?? .string }
         switch bundle.model.task {
         case .classification(let classes):
-            switch bundle.signature.labelType {
-            case .integer? where classes.allSatisfy({ Int64($0) != nil }): types.append(.integer)
-            case .boolean? where classes.allSatisfy({ $0 == "true" || $0 == "false" }): types.append(.boolean)
-            default: types.append(.string)
-            }
+            types.append(bundle.signature.labelKind.columnType)
             types += classes.map { _ in .float }
         case .regression: types.append(.float)
         }
@@ -91,14 +87,10 @@ public struct BatchScorer: Sendable {
         case .classification(let classes):
             let predicted = predictions.predictedClasses
             let storage: Column.Storage
-            switch bundle.signature.labelType {
-            case .integer? where classes.allSatisfy({ Int64($0) != nil }):
-                let labels = classes.map { Int64($0)! }
-                storage = .integer(predicted.map { labels[Int($0)] }, valid: present)
-            case .boolean? where classes.allSatisfy({ $0 == "true" || $0 == "false" }):
-                storage = .boolean(predicted.map { classes[Int($0)] == "true" }, valid: present)
-            default:
-                storage = .string(codes: predicted, dictionary: classes)
+            switch bundle.signature.labelKind {
+            case .integer(let labels): storage = .integer(predicted.map { labels[Int($0)] }, valid: present)
+            case .boolean(let labels): storage = .boolean(predicted.map { labels[Int($0)] }, valid: present)
+            case .text: storage = .string(codes: predicted, dictionary: classes)
             }
             columns.append(Column(name: "prediction", storage: storage))
             for (c, name) in classes.enumerated() {
