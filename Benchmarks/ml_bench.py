@@ -10,12 +10,13 @@ Needs numpy, pandas, scikit-learn and xgboost (pip).
 """
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_common import timed
 
 import numpy as np
 import pandas as pd
@@ -30,13 +31,6 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def timed(fn, repeat):
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def main():

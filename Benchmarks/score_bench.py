@@ -13,12 +13,12 @@ in one run so they share the machine's state. Needs numpy, pandas, scikit-learn,
 """
 import importlib
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench_common import timed
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ROOT / ".build" / "bench-python"
@@ -35,13 +35,6 @@ def need(modules, packages):
         importlib.invalidate_caches()
 
 
-def timed(fn, repeat):
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 PIPELINE = """

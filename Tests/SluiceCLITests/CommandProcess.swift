@@ -1,4 +1,5 @@
 import Foundation
+import SluiceML
 import SluiceTesting
 import Testing
 
@@ -117,4 +118,13 @@ struct CommandProcess {
         let status = await command.wait()
         return (status, command.output, command.errors)
     }
+}
+
+/// Runs `sluice demo` in `directory` and returns the production penguins bundle as `sluice models export` writes it.
+func exportedDemoBundle(in directory: TemporaryDirectory) async throws -> ModelBundle {
+    #expect(try await CommandProcess.run("sluice", ["demo"], in: directory.url).status == 0)
+    let exported = try await CommandProcess.run(
+        "sluice", ["models", "export", "penguins@production", "-o", "bundle.json"], in: directory.url)
+    #expect(exported.status == 0, "\(exported.errors)")
+    return try ModelBundle.load(try Data(contentsOf: directory.path("bundle.json")))
 }

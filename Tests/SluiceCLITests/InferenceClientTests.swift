@@ -104,11 +104,7 @@ struct InferenceClientTests {
             modules: ["tritonclient.http", "tritonclient.grpc", "numpy"], packages: ["tritonclient[http,grpc]"],
             set: "inference-client")
         let directory = try TemporaryDirectory(prefix: "sluice-client")
-        #expect(try await CommandProcess.run("sluice", ["demo"], in: directory.url).status == 0)
-        let exported = try await CommandProcess.run(
-            "sluice", ["models", "export", "penguins@production", "-o", "bundle.json"], in: directory.url)
-        #expect(exported.status == 0, "\(exported.errors)")
-        let bundle = try ModelBundle.load(try Data(contentsOf: directory.path("bundle.json")))
+        let bundle = try await exportedDemoBundle(in: directory)
 
         // Complete rows of the shipped data (binary BYTES tensors have no null).
         let lines = DemoData.penguinsCSV.split(separator: "\n").map(String.init)

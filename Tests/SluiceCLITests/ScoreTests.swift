@@ -18,11 +18,7 @@ struct ScoreTests {
 
     static func setup() async throws -> Setup {
         let directory = try TemporaryDirectory(prefix: "sluice-score")
-        #expect(try await CommandProcess.run("sluice", ["demo"], in: directory.url).status == 0)
-        let exported = try await CommandProcess.run(
-            "sluice", ["models", "export", "penguins@production", "-o", "bundle.json"], in: directory.url)
-        #expect(exported.status == 0, "\(exported.errors)")
-        let bundle = try ModelBundle.load(try Data(contentsOf: directory.path("bundle.json")))
+        let bundle = try await exportedDemoBundle(in: directory)
         let lines = DemoData.penguinsCSV.split(separator: "\n").map(String.init)
         let names = lines[0].split(separator: ",").map(String.init)
         var rows: [[String: RawValue]] = []
