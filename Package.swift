@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "SluiceComponents", targets: ["SluiceComponents"]),
         .library(name: "SluiceServer", targets: ["SluiceServer"]),
         .library(name: "SluiceServerGRPC", targets: ["SluiceServerGRPC"]),
+        .library(name: "SluiceDashboard", targets: ["SluiceDashboard"]),
         .library(name: "SluiceStoreSQLite", targets: ["SluiceStoreSQLite"]),
         .library(name: "SluiceStorePostgres", targets: ["SluiceStorePostgres"]),
         .library(name: "SluiceStack", targets: ["SluiceStack"]),
@@ -33,6 +34,9 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/JohnSundell/Ink", from: "0.6.0"),
     ],
     targets: [
         // The one error protocol (problem, fix, exit status) every module's errors conform to. No dependencies.
@@ -84,6 +88,18 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The team's window (`sluice ui`): server-rendered pages and a JSON API over a stack's stores (Hummingbird,
+        // Mustache templates, Ink for model cards), with access tokens (hummingbird-auth) beyond loopback.
+        .target(
+            name: "SluiceDashboard",
+            dependencies: [
+                "SluiceCore", "SluiceData", "SluiceML", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Mustache", package: "swift-mustache"), .product(name: "Ink", package: "Ink"),
+            ]
+        ),
         // The embedded metadata store: SQLite through GRDB, WAL mode, versioned migrations.
         .target(
             name: "SluiceStoreSQLite",
@@ -104,7 +120,7 @@ let package = Package(
             name: "SluiceCLI",
             dependencies: [
                 "SluiceCore", "SluiceStack", "SluiceStoreSQLite", "SluiceStorePostgres", "SluiceData", "SluiceML",
-                "SluiceComponents", "SluiceServer", "SluiceServerGRPC",
+                "SluiceComponents", "SluiceServer", "SluiceServerGRPC", "SluiceDashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -142,6 +158,12 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]),
+        .testTarget(
+            name: "SluiceDashboardTests",
+            dependencies: [
+                "SluiceDashboard", "SluiceCore", "SluiceStack", "SluiceTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTesting"]),
         .testTarget(name: "SluiceDataTests", dependencies: ["SluiceData", "SluiceTesting"]),

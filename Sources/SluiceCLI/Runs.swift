@@ -28,14 +28,14 @@ struct RunsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let workspace = try await Workspace.open(create: false, stack: stackOption.name)
-            let conditions = try parameters.map(ParameterCondition.init)
+            let conditions = try parameters.map(RunsCommand.condition)
             var runs = try await workspace.metadata.runs(
                 RunFilter(
                     pipeline: pipeline, status: status, limit: conditions.isEmpty ? limit : max(limit * 20, 1_000)))
             if !conditions.isEmpty {
                 var kept: [Run] = []
                 for run in runs where kept.count < limit {
-                    let values = try await RunsCommand.parameterValues(of: run.id, in: workspace.metadata)
+                    let values = try await RunParameters.values(of: run.id, in: workspace.metadata)
                     if conditions.allSatisfy({ $0.matches(values) }) { kept.append(run) }
                 }
                 runs = kept
@@ -114,8 +114,8 @@ struct RunsCommand: AsyncParsableCommand {
                 return [s.stepName, paint(s.status, t), s.duration.map(formatDuration) ?? "-", outputs, note]
             }
             print(renderTable(["STEP", "STATUS", "TIME", "OUTPUTS", "NOTE"], rows, terminal: t))
-            for step in steps where !step.metrics.isEmpty || !step.stepRun.properties.isEmpty {
-                let properties = step.stepRun.properties.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            for step in steps where !step.metrics.isEmpty || !step.stepRun.stepProperties.isEmpty {
+                let properties = step.stepRun.stepProperties.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
                 let latest = Dictionary(step.metrics.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
                 let metrics = latest.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.6g", $0.value))" }
                 print("  \(step.stepRun.stepName): " + (properties + metrics).joined(separator: "  "))
@@ -145,61 +145,12 @@ func paint(_ status: StepRunStatus, _ t: Terminal) -> String {
 }
 
 extension RunsCommand {
-    /// Every step parameter of a run, flattened: `train.rounds` → `50` (keys in snake_case).
-    static func parameterValues(of run: RunID, in store: any MetadataStore) async throws -> [String: String] {
-        var values: [String: String] = [:]
-        for stepRun in try await store.stepRuns(ofRun: run) {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(stepRun.parameters.utf8)) else { continue }
-            flatten(object, prefix: stepRun.stepName, into: &values)
-        }
-        return values
-    }
-
-    private static func flatten(_ value: Any, prefix: String, into values: inout [String: String]) {
-        if let object = value as? [String: Any] {
-            for (key, child) in object { flatten(child, prefix: "\(prefix).\(snakeCase(key))", into: &values) }
-        } else if let number = value as? NSNumber {
-            let type = String(cString: number.objCType)
-            values[prefix] = type == "c" ? (number.boolValue ? "true" : "false") : "\(number)"
-        } else if let text = value as? String {
-            values[prefix] = text
-        } else if let data = try? JSONSerialization.data(
-            withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed])
-        {
-            values[prefix] = String(decoding: data, as: UTF8.self)
-        }
-    }
-
-    static func snakeCase(_ key: String) -> String {
-        var out = ""
-        for character in key {
-            if character.isUppercase {
-                out += "_" + character.lowercased()
-            } else {
-                out.append(character)
-            }
-        }
-        return out
-    }
-
     /// `step.parameter=value` from `--param`.
-    struct ParameterCondition {
-        var key: String
-        var value: String
-
-        init(_ text: String) throws {
-            guard let equals = text.firstIndex(of: "="), text.contains(".") else {
-                throw ValidationError("--param needs STEP.PARAMETER=VALUE, like train.rounds=50.")
-            }
-            key = RunsCommand.snakeCase(String(text[..<equals]))
-            value = String(text[text.index(after: equals)...])
+    static func condition(_ text: String) throws -> RunParameters.Condition {
+        guard let condition = RunParameters.Condition(text) else {
+            throw ValidationError("--param needs STEP.PARAMETER=VALUE, like train.rounds=50.")
         }
-
-        func matches(_ values: [String: String]) -> Bool {
-            guard let actual = values[key] else { return false }
-            if let a = Double(actual), let b = Double(value) { return a == b }
-            return actual == value
-        }
+        return condition
     }
 
     struct Compare: AsyncParsableCommand {
@@ -225,19 +176,11 @@ extension RunsCommand {
             var columns: [Column] = []
             for reference in runs {
                 let run = try await workspace.requireRun(reference)
-                var metrics: [String: Double] = [:]
-                for stepRun in try await workspace.metadata.stepRuns(ofRun: run.id) {
-                    // A cached step's metrics are its original's.
-                    let source = stepRun.cachedFrom ?? stepRun.id
-                    for metric in try await workspace.metadata.metrics(ofStepRun: source) {
-                        metrics["\(stepRun.stepName).\(metric.name)"] = metric.value  // the last of a series
-                    }
-                }
                 columns.append(
                     Column(
                         run: run.id.description, status: run.status.rawValue,
-                        parameters: try await RunsCommand.parameterValues(of: run.id, in: workspace.metadata),
-                        metrics: metrics))
+                        parameters: try await RunParameters.values(of: run.id, in: workspace.metadata),
+                        metrics: try await RunParameters.metrics(of: run.id, in: workspace.metadata)))
             }
             if json { return print(try jsonString(columns)) }
             let t = Terminal.standardOutput

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 
 /// How output is styled: colour only on a terminal, never when `NO_COLOR` is set or `TERM=dumb`.
 struct Terminal: Sendable {
@@ -97,14 +98,5 @@ func visibleWidth(_ text: String) -> Int {
 
 /// JSON for `--json` output: pretty, sorted keys, ISO 8601 dates.
 func jsonString<T: Encodable>(_ value: T) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    // Milliseconds, so scripts can order and time runs and steps that start within the same second.
-    encoder.dateEncodingStrategy = .custom { date, encoder in
-        var container = encoder.singleValueContainer()
-        try container.encode(date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true)))
-    }
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(
-        positiveInfinity: "+Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
+    String(decoding: try RecordJSON.encoder(pretty: true).encode(value), as: UTF8.self)
 }

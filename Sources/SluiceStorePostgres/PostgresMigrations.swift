@@ -111,5 +111,16 @@ enum PostgresMigrations {
         Migration(
             id: "v5: what triggered each run",
             statements: ["ALTER TABLE runs ADD COLUMN triggered_by TEXT"]),
+        Migration(
+            id: "v6: dashboard access tokens",
+            statements: [
+                """
+                CREATE TABLE access_tokens (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+                    can_write BOOLEAN NOT NULL, created_at DOUBLE PRECISION NOT NULL, created_by TEXT NOT NULL,
+                    revoked_at DOUBLE PRECISION)
+                """,
+                "CREATE UNIQUE INDEX one_live_token_per_name ON access_tokens(name) WHERE revoked_at IS NULL",
+            ]),
     ]
 }

@@ -35,7 +35,31 @@ public enum MetadataStoreContract {
         ("pipelines are registered once and counted", pipelineCounts),
         ("step runs of a run come back in insertion order", stepRunOrder),
         ("what triggered a run is read back as recorded; manual when none was", triggerRoundTrip),
+        ("access tokens are found by hash, one live token per name, and revoked by ID or name", accessTokens),
     ]
+
+    static func accessTokens(_ store: any MetadataStore) async throws {
+        let (reader, readerSecret) = AccessToken.make(
+            name: "ci", canWrite: false, createdBy: "alice", at: Date(timeIntervalSince1970: 1_700_000_000))
+        let (writer, _) = AccessToken.make(
+            name: "ops", canWrite: true, createdBy: "bob", at: Date(timeIntervalSince1970: 1_700_000_001))
+        try await store.insertToken(reader)
+        try await store.insertToken(writer)
+        #expect(try await store.token(hash: AccessToken.hash(of: readerSecret)) == reader)
+        #expect(try await store.token(hash: AccessToken.hash(of: "sluice_not-a-token")) == nil)
+        let duplicate = AccessToken.make(
+            name: "ci", canWrite: true, createdBy: "carol", at: Date(timeIntervalSince1970: 1_700_000_002)
+        ).record
+        await #expect(throws: AccessTokenError.nameTaken("ci")) { try await store.insertToken(duplicate) }
+        let revokedAt = Date(timeIntervalSince1970: 1_700_000_000.25)
+        let revoked = try #require(try await store.revokeToken("ci", at: revokedAt))
+        #expect(revoked.id == reader.id && revoked.revokedAt == revokedAt)
+        #expect(try await store.token(hash: reader.hash)?.revokedAt == revokedAt)
+        #expect(try await store.revokeToken("ci", at: revokedAt) == nil, "already revoked")
+        #expect(try await store.revokeToken(writer.id, at: revokedAt)?.name == "ops")
+        try await store.insertToken(duplicate)  // the name is free again once its token is revoked
+        #expect(try await store.tokens().map(\.name) == ["ci", "ops", "ci"])
+    }
 
     // MARK: Fixtures
 

@@ -78,6 +78,30 @@ struct RunEngineTests {
         #expect(try await engine.metadata.stepRuns(ofRun: result.run.id).count == 5)
     }
 
+    @Test("every step run records the steps it reads from, skipped and cached ones too")
+    func upstreamRecorded() async throws {
+        let pipeline = Pipeline("branches") { p in
+            let source = p.add(Numbers())
+            let bad = p.step("bad", version: 1, source) { _, _ -> Int in throw Boom() }
+            let good = p.step("good", version: 1, source) { values, _ in values.count }
+            p.step("join", version: 1, bad, good) { a, b, _ in a + b }
+        }
+        let engine = try TestEngine()
+        for _ in 0..<2 {
+            let result = try await engine.run(pipeline)
+            let stored = try await engine.metadata.stepRuns(ofRun: result.run.id)
+            let upstream = Dictionary(uniqueKeysWithValues: stored.map { ($0.stepName, $0.upstream) })
+            #expect(upstream["numbers"] == .some([]))
+            #expect(upstream["bad"] == .some(["numbers"]))
+            #expect(upstream["join"] == .some(["bad", "good"]), "a skipped step keeps its edges")
+            #expect(stored.first { $0.stepName == "join" }?.status == .skipped)
+            #expect(stored.allSatisfy { $0.stepProperties[StepRun.upstreamProperty] == nil })
+        }
+        let second = try await engine.metadata.runs(RunFilter(limit: 1))[0]
+        let good = try await engine.metadata.stepRuns(ofRun: second.id).first { $0.stepName == "good" }
+        #expect(good?.status == .cached && good?.upstream == ["numbers"])
+    }
+
     @Test("cancelling a run cancels running steps and records the run as cancelled")
     func cancellation() async throws {
         let started = AsyncStream<Void>.makeStream()
@@ -145,7 +169,7 @@ struct RunEngineTests {
         let engine = try TestEngine()
         let result = try await engine.run(pipeline)
         let train = try #require(result.stepRun("train"))
-        #expect(train.properties == ["rows": .int(42)])
+        #expect(train.stepProperties == ["rows": .int(42)])
         #expect(try await engine.metadata.metrics(ofStepRun: train.id).map(\.value) == [1, 0.5, 1.0 / 3])
         let log = try String(contentsOfFile: try #require(train.logPath), encoding: .utf8)
         #expect(log.contains("info epoch done"))

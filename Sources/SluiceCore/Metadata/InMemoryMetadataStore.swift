@@ -10,6 +10,7 @@ public actor InMemoryMetadataStore: MetadataStore {
     private var artifactOrder: [String] = []
     private var eventRecords: [Event] = []
     private var metricRecords: [String: [MetricRecord]] = [:]
+    private var tokenRecords: [AccessToken] = []
 
     /// Creates an empty store.
     public init() {}
@@ -130,6 +131,27 @@ public actor InMemoryMetadataStore: MetadataStore {
     public func events(ofArtifact id: String) -> [Event] { eventRecords.filter { $0.artifactID == id } }
 
     public func events(ofStepRun id: String) -> [Event] { eventRecords.filter { $0.stepRunID == id } }
+
+    public func insertToken(_ token: AccessToken) throws {
+        if tokenRecords.contains(where: { $0.name == token.name && $0.revokedAt == nil }) {
+            throw AccessTokenError.nameTaken(token.name)
+        }
+        tokenRecords.append(token)
+    }
+
+    public func tokens() -> [AccessToken] { tokenRecords }
+
+    public func token(hash: String) -> AccessToken? { tokenRecords.first { $0.hash == hash } }
+
+    public func revokeToken(_ idOrName: String, at date: Date) -> AccessToken? {
+        guard
+            let index = tokenRecords.firstIndex(where: {
+                ($0.id == idOrName || $0.name == idOrName) && $0.revokedAt == nil
+            })
+        else { return nil }
+        tokenRecords[index].revokedAt = date
+        return tokenRecords[index]
+    }
 
     private func unique(_ prefix: String, in ids: [String]) throws -> String? {
         if ids.contains(prefix) { return prefix }

@@ -197,6 +197,19 @@ public struct StepRun: Codable, Sendable, Equatable, Identifiable {
         self.properties = properties
     }
 
+    /// The property every step run carries naming the steps it reads from, comma-separated (`ingest,split`;
+    /// empty for a source step). Keys starting `sluice.` are Sluice's own, not a step's.
+    public static let upstreamProperty = "sluice.upstream"
+
+    /// The steps this step reads from, as recorded in ``upstreamProperty`` (nil for step runs recorded before it).
+    public var upstream: [String]? {
+        guard case .string(let names)? = properties[Self.upstreamProperty] else { return nil }
+        return names.isEmpty ? [] : names.split(separator: ",").map(String.init)
+    }
+
+    /// The properties a step set, without Sluice's own (`sluice.*`).
+    public var stepProperties: [String: PropertyValue] { properties.filter { !$0.key.hasPrefix("sluice.") } }
+
     /// Time spent running, when the step ran.
     public var duration: TimeInterval? {
         guard let startedAt, let endedAt else { return nil }

@@ -472,7 +472,15 @@ struct Execution {
             id: RecordID.make("step"), runID: run.id, stepName: node.name, kind: node.kind, status: status,
             cacheKey: nil, codeVersion: node.codeVersion, parameters: resolved.steps[index]?.parametersJSON ?? "{}",
             seed: SeededRandom.derive(seed: resolved.config.seed, name: node.name), startedAt: nil, endedAt: Date(),
-            error: reason)
+            error: reason, properties: upstreamProperty(index))
+    }
+
+    /// ``StepRun/upstreamProperty``: the steps whose outputs node `index` reads, recorded on every step run so the
+    /// run's graph can be drawn even where a step never ran (skipped steps have no input events).
+    func upstreamProperty(_ index: Int) -> [String: PropertyValue] {
+        let nodes = resolved.pipeline.nodes
+        let names = Set(nodes[index].inputs.map { nodes[$0.node].name }).sorted()
+        return [StepRun.upstreamProperty: .string(names.joined(separator: ","))]
     }
 
     typealias Inputs = [(InputEdge, ArtifactRecord, (any Sendable)?)]
@@ -493,7 +501,7 @@ struct Execution {
             id: stepRunID ?? RecordID.make("step"), runID: run.id, stepName: node.name, kind: node.kind,
             status: .running,
             cacheKey: key, codeVersion: node.codeVersion, parameters: bound.parametersJSON, seed: seed,
-            startedAt: Date())
+            startedAt: Date(), properties: upstreamProperty(index))
     }
 
     func inputEvents(_ stepRunID: String, _ inputs: Inputs) -> [Event] {
@@ -511,7 +519,7 @@ struct Execution {
             guard let hit = try await cachedOutputs(for: stepRun.cacheKey!, node: node) else { return nil }
             stepRun.status = .cached
             stepRun.cachedFrom = hit.stepRun.id
-            stepRun.properties = hit.stepRun.properties
+            stepRun.properties = hit.stepRun.properties.merging(upstreamProperty(index)) { $1 }
             stepRun.endedAt = Date()
             let outputEvents = hit.outputs.map {
                 Event(stepRunID: stepRun.id, artifactID: $0.id, kind: .output, name: $0.name)
@@ -597,7 +605,7 @@ struct Execution {
             }
             stepRun.status = .completed
             stepRun.endedAt = Date()
-            stepRun.properties = recorded.properties
+            stepRun.properties = recorded.properties.merging(upstreamProperty(index)) { $1 }
             sink.close()
             if sink.wasWritten { stepRun.logPath = logURL.path }
             try await engine.metadata.completeStepRun(stepRun, outputs: artifactsOut, metrics: recorded.metrics)
@@ -608,7 +616,7 @@ struct Execution {
             stepRun.status = isCancellation ? .cancelled : .failed
             stepRun.error = isCancellation ? "cancelled" : Self.describe(error)
             stepRun.endedAt = Date()
-            stepRun.properties = context.recorded.properties
+            stepRun.properties = context.recorded.properties.merging(upstreamProperty(index)) { $1 }
             if !isCancellation { logger.error("step failed: \(stepRun.error!)") }
             sink.close()
             if sink.wasWritten { stepRun.logPath = logURL.path }

@@ -104,6 +104,17 @@ enum Migrations {
             // JSON of a RunTrigger; NULL for manual runs and every run recorded before triggers existed.
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN triggered_by TEXT")
         }
+        migrator.registerMigration("v6: dashboard access tokens") { db in
+            // The secret's hash only; at most one live token per name.
+            try db.execute(
+                sql: """
+                    CREATE TABLE access_tokens (
+                        id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+                        can_write INTEGER NOT NULL, created_at REAL NOT NULL, created_by TEXT NOT NULL,
+                        revoked_at REAL);
+                    CREATE UNIQUE INDEX one_live_token_per_name ON access_tokens(name) WHERE revoked_at IS NULL;
+                    """)
+        }
         return migrator
     }
 }
