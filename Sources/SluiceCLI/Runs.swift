@@ -68,12 +68,15 @@ struct RunsCommand: AsyncParsableCommand {
         @Flag(help: "Print only the fully resolved run config (YAML).") var config = false
         @Flag(help: "Print JSON.") var json = false
 
+        /// Times in ISO 8601 with milliseconds; durations as numbers of seconds, as the dashboard's API has them.
         struct Details: Encodable {
             var run: Run
+            var durationSeconds: Double
             var steps: [StepDetails]
         }
         struct StepDetails: Encodable {
             var stepRun: StepRun
+            var durationSeconds: Double?
             var outputs: [String: ArtifactRecord]
             var metrics: [MetricRecord]
         }
@@ -89,10 +92,13 @@ struct RunsCommand: AsyncParsableCommand {
             for stepRun in stepRuns {
                 steps.append(
                     StepDetails(
-                        stepRun: stepRun, outputs: try await workspace.metadata.outputs(ofStepRun: stepRun.id),
+                        stepRun: stepRun, durationSeconds: stepRun.duration,
+                        outputs: try await workspace.metadata.outputs(ofStepRun: stepRun.id),
                         metrics: try await workspace.metadata.metrics(ofStepRun: stepRun.id)))
             }
-            if json { return print(try jsonString(Details(run: record, steps: steps))) }
+            if json {
+                return print(try jsonString(Details(run: record, durationSeconds: record.duration, steps: steps)))
+            }
 
             let t = Terminal.standardOutput
             let e = record.environment

@@ -67,6 +67,9 @@ enum Assets {
           stroke: var(--skipped); }
         svg.graph .node.artifact rect { fill: #eff6ff; stroke: #60a5fa; rx: 16; }
         svg.graph .node.root rect { stroke: #1d4ed8; stroke-width: 3; }
+        svg.graph .node.model rect { fill: #f5f3ff; stroke: #7c3aed; }
+        svg.graph .node.model.stage-production rect { fill: #dcfce7; stroke: var(--completed); stroke-width: 2.5; }
+        table.list tr:target td { background: #eef2ff; }
         svg.graph a:hover rect { stroke-width: 3; }
         svg.graph .edge { fill: none; stroke: #94a3b8; stroke-width: 1.5; } svg.graph .arrowhead { fill: #94a3b8; }
         iframe.report { width: 100%; height: 720px; border: 1px solid var(--line); background: #fff; }
@@ -87,13 +90,19 @@ enum Assets {
               if (svg.dataset.panzoom) return;
               svg.dataset.panzoom = "1";
               var box = svg.viewBox.baseVal, start = null, frame = svg.parentNode;
-              // Drawn at its own size (1:1), the frame as tall as the graph up to a limit, centred vertically.
-              var naturalH = box.height;
-              frame.style.height = Math.min(Math.max(naturalH + 2, 120), frame.classList.contains("tall") ? 640 : 420) + "px";
+              // Drawn at its own size, or shrunk (not below 60%) to fit the frame's width; the frame as tall as the
+              // graph up to a limit; centred vertically.
+              var naturalW = box.width, naturalH = box.height;
+              var k = Math.max(0.6, Math.min(1, frame.clientWidth / naturalW));
+              frame.style.height = Math.min(Math.max(naturalH * k + 2, 120), frame.classList.contains("tall") ? 640 : 420) + "px";
               svg.removeAttribute("width"); svg.removeAttribute("height");
               var r0 = svg.getBoundingClientRect();
               if (r0.width > 0 && r0.height > 0) {
-                box.width = r0.width; box.height = r0.height; box.x = 0; box.y = (naturalH - r0.height) / 2;
+                box.width = r0.width / k; box.height = r0.height / k; box.x = 0; box.y = (naturalH - box.height) / 2;
+                var focus = Number(svg.dataset.focusX);
+                if (svg.dataset.focusX && box.width < naturalW) {
+                  box.x = Math.min(Math.max(focus - box.width / 2, 0), naturalW - box.width);
+                }
               }
               var base = { x: box.x, y: box.y, w: box.width, h: box.height };
               svg.addEventListener("wheel", function (e) {

@@ -428,7 +428,7 @@ public struct Dashboard: Sendable {
             "lineage", title: "Lineage of \(details.artifact.name)", nav: "Runs",
             [
                 "id": details.artifact.id, "name": details.artifact.name,
-                "graph": Pages.lineageGraph(graph).svg(id: "lineage"),
+                "graph": Pages.lineageGraph(graph).svg(id: "lineage", focus: graph.root),
             ])
     }
 

@@ -295,7 +295,7 @@ struct DashboardData: Sendable {
     /// An artifact's or a model version's ancestors and descendants, across runs.
     struct LineageGraph: Codable, Sendable, Equatable {
         struct Node: Codable, Sendable, Equatable {
-            /// `artifact` or `step`.
+            /// `artifact`, `step` or `model` (a registered version of a bundle).
             var kind: String
             var id: String
             var label: String
@@ -323,7 +323,8 @@ struct DashboardData: Sendable {
                 nodes.append(
                     .init(
                         kind: "artifact", id: record.id, label: record.name,
-                        detail: "\(record.typeName) · \(Self.bytes(record.size))", runID: nil, status: nil))
+                        detail: "\(Self.shortType(record.typeName)) · \(Self.bytes(record.size))", runID: nil,
+                        status: nil))
             }
             for stepRun in graph.stepRuns where seen.insert(stepRun.id).inserted {
                 nodes.append(
@@ -337,6 +338,21 @@ struct DashboardData: Sendable {
                     ? LineageGraph.Edge(from: event.artifactID, to: event.stepRunID)
                     : LineageGraph.Edge(from: event.stepRunID, to: event.artifactID)
                 if seenEdges.insert(edge).inserted { edges.append(edge) }
+            }
+        }
+        // A registered bundle leads on to its model versions.
+        let bundles = Set(
+            nodes.filter { $0.kind == "artifact" && $0.detail.hasPrefix("ModelBundle") }.map(\.id))
+        if !bundles.isEmpty {
+            for model in try await metadata.registeredModels() {
+                for version in try await metadata.modelVersions(model.name) where bundles.contains(version.artifactID) {
+                    let id = "model:\(version.model)@\(version.version)"
+                    nodes.append(
+                        .init(
+                            kind: "model", id: id, label: "\(version.model)@\(version.version)",
+                            detail: version.stage.rawValue, runID: version.runID, status: nil))
+                    edges.append(.init(from: version.artifactID, to: id))
+                }
             }
         }
         return LineageGraph(root: artifact.id, nodes: nodes, edges: edges)

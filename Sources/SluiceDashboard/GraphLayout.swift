@@ -91,8 +91,8 @@ struct GraphLayout {
     }
 
     /// The graph as an inline SVG element (`class="graph"`, panned and zoomed by the page's script), each node a
-    /// link when it has one.
-    func svg(id: String) -> String {
+    /// link when it has one; the page first shows the part around `focus` when the graph is wider than the page.
+    func svg(id: String, focus: String? = nil) -> String {
         let placements = place()
         let columns = (placements.values.map(\.column).max() ?? 0) + 1
         let rows = Dictionary(grouping: placements.values, by: \.column).values.map(\.count).max() ?? 1
@@ -115,8 +115,10 @@ struct GraphLayout {
                 Self.margin + arcRoom + offset + Double(placement.row) * (Self.height + Self.rowGap)
             )
         }
+        let focusX = focus.flatMap { placements[$0] }.map { origin($0).x + Self.width / 2 }
         var out =
             #"<svg class="graph" id="\#(HTML.escape(id))" xmlns="http://www.w3.org/2000/svg" "#
+            + (focusX.map { #"data-focus-x="\#(Self.number($0))" "# } ?? "")
             + #"viewBox="0 0 \#(Self.number(width)) \#(Self.number(height))" width="\#(Self.number(width))" "#
             + #"height="\#(Self.number(height))" role="img"><defs><marker id="\#(HTML.escape(id))-arrow" "#
             + #"viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">"#

@@ -19,7 +19,7 @@ enum Pages {
     }
 
     static func iso(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+        date.formatted(RecordJSON.dateFormat)
     }
 
     static func duration(_ seconds: Double?) -> String {
@@ -220,7 +220,6 @@ enum Pages {
     // MARK: Lineage
 
     static func lineageGraph(_ graph: DashboardData.LineageGraph) -> GraphLayout {
-        var stepNames: [String: (run: String, step: String)] = [:]
         let nodes = graph.nodes.map { node -> GraphLayout.Node in
             if node.kind == "artifact" {
                 return GraphLayout.Node(
@@ -228,7 +227,14 @@ enum Pages {
                     style: node.id == graph.root ? "artifact root" : "artifact", link: "/artifacts/\(node.id)",
                     tooltip: "artifact \(node.id): \(node.label), \(node.detail)")
             }
-            stepNames[node.id] = (node.runID ?? "", node.label)
+            if node.kind == "model" {
+                let name = String(node.label.split(separator: "@").first ?? "")
+                let version = String(node.label.split(separator: "@").last ?? "")
+                return GraphLayout.Node(
+                    id: node.id, label: node.label, detail: "stage: \(node.detail)",
+                    style: "model stage-\(node.detail)",
+                    link: "/models/\(name)#v\(version)", tooltip: "model version \(node.label), \(node.detail)")
+            }
             return GraphLayout.Node(
                 id: node.id, label: node.label, detail: node.runID ?? "", style: node.status ?? "completed",
                 link: "/runs/\(node.runID ?? "")/steps/\(node.label)",

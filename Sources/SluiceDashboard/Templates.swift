@@ -151,7 +151,7 @@ enum Templates {
         {{#notice}}<p class="notice">{{notice}}</p>{{/notice}}
         <div class="scroll"><table class="list nowrap" id="versions"><thead><tr><th>Version</th><th>Stage</th><th>Registered</th><th>By</th><th>Run</th>
         {{#metricNames}}<th class="num">{{.}}</th>{{/metricNames}}<th class="num">Size</th><th class="num">p50 µs</th><th class="num">p99 µs</th><th></th></tr></thead><tbody>
-        {{#versions}}<tr data-version="{{version}}" data-stage="{{stage}}"><td><a href="/artifacts/{{artifactID}}">v{{version}}</a></td><td><span class="badge stage-{{stage}}">{{stage}}</span></td>
+        {{#versions}}<tr id="v{{version}}" data-version="{{version}}" data-stage="{{stage}}"><td><a href="/artifacts/{{artifactID}}">v{{version}}</a></td><td><span class="badge stage-{{stage}}">{{stage}}</span></td>
         <td>{{created}}</td><td>{{createdBy}}</td><td>{{#runID}}<a class="mono" href="/runs/{{.}}" title="{{.}}">…{{short}}</a>{{/runID}}</td>
         {{#metrics}}<td class="num{{#best}} best{{/best}}">{{value}}</td>{{/metrics}}<td class="num">{{size}}</td><td class="num">{{p50}}</td><td class="num">{{p99}}</td>
         <td><form method="post" action="/models/{{model}}/versions/{{version}}/stage" class="inline stage-form">

@@ -82,6 +82,11 @@ struct CommandLineTests {
         let details = try #require(try JSONSerialization.jsonObject(with: Data(show.output.utf8)) as? [String: Any])
         let steps = try #require(details["steps"] as? [[String: Any]])
         #expect(steps.count == 7)
+        // Milliseconds and UTC, durations as numbers: what the dashboard's API gives too.
+        let started = try #require((details["run"] as? [String: Any])?["startedAt"] as? String)
+        #expect(started.wholeMatch(of: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z/) != nil, "\(started)")
+        #expect(details["durationSeconds"] is Double)
+        #expect(steps.allSatisfy { $0["durationSeconds"] is Double })
         let filtered = try await CommandProcess.run(
             "sluice", ["runs", "list", "--status", "failed", "--json"], in: directory.url)
         #expect(try Self.decoder.decode([Run].self, from: Data(filtered.output.utf8)).isEmpty)

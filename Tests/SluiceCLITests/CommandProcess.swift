@@ -106,7 +106,7 @@ struct CommandProcess {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
-            return try Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true))
+            return try Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
         }
         return decoder
     }()

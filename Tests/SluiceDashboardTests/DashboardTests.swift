@@ -23,7 +23,8 @@ struct DashboardTests {
                 runs.compactMap { $0["id"] as? String }
                     == [fixture.failed.run.id, fixture.other.run.id, fixture.cached.run.id, fixture.completed.run.id])
             let started = try #require(runs.first?["startedAt"] as? String)
-            #expect(started.range(of: #"T\d{2}:\d{2}:\d{2}\.\d{3}"#, options: .regularExpression) != nil, "\(started)")
+            #expect(
+                started.range(of: #"T\d{2}:\d{2}:\d{2}\.\d{3}Z$"#, options: .regularExpression) != nil, "\(started)")
             #expect(runs.first?["durationSeconds"] is Double)
             #expect(runs.first?["status"] as? String == "failed")
             #expect(object["hasMore"] as? Bool == false)
