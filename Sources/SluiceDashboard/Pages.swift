@@ -267,6 +267,13 @@ enum Pages {
                     ]
                 },
                 "size": entry.profile?["bundleBytes"].map { DashboardData.bytes(Int64($0)) } ?? "–",
+                "load": entry.profile?["loadMilliseconds"].map { String(format: "%.1f", $0) } ?? "–",
+                "memory": entry.profile?["residentBytes"].map { DashboardData.bytes(Int64($0)) } ?? "–",
+                "throughput": entry.profile.flatMap { profile in
+                    profile.filter { $0.key.hasPrefix("rowsPerSecond.") }.max { a, b in
+                        (Int(a.key.dropFirst(14)) ?? 0) < (Int(b.key.dropFirst(14)) ?? 0)
+                    }.map { String(format: "%.0f", $0.value) }
+                } ?? "–",
                 "p50": entry.profile?["inProcess.p50"].map { String(format: "%.1f", $0) } ?? "–",
                 "p99": entry.profile?["inProcess.p99"].map { String(format: "%.1f", $0) } ?? "–",
                 "stages": ModelStage.allCases.filter { $0 != v.stage }.map(\.rawValue),

@@ -148,12 +148,13 @@ enum Templates {
         {{<layout}}{{$content}}
         <p class="crumbs"><a href="/models">models</a> ›</p>
         <h1>Model {{name}}</h1>
+        <p class="meta">Metrics from each version's evaluation; size, load time, memory, single-row latency and batch throughput from its profile (<code>sluice profile {{name}}@VERSION</code>; – when not profiled yet).</p>
         {{#notice}}<p class="notice">{{notice}}</p>{{/notice}}
         <div class="scroll"><table class="list nowrap" id="versions"><thead><tr><th>Version</th><th>Stage</th><th>Registered</th><th>By</th><th>Run</th>
-        {{#metricNames}}<th class="num">{{.}}</th>{{/metricNames}}<th class="num">Size</th><th class="num">p50 µs</th><th class="num">p99 µs</th><th></th></tr></thead><tbody>
+        {{#metricNames}}<th class="num">{{.}}</th>{{/metricNames}}<th class="num">Size</th><th class="num">Load ms</th><th class="num">Memory</th><th class="num">p50 µs</th><th class="num">p99 µs</th><th class="num">Rows/s</th><th></th></tr></thead><tbody>
         {{#versions}}<tr id="v{{version}}" data-version="{{version}}" data-stage="{{stage}}"><td><a href="/artifacts/{{artifactID}}">v{{version}}</a></td><td><span class="badge stage-{{stage}}">{{stage}}</span></td>
         <td>{{created}}</td><td>{{createdBy}}</td><td>{{#runID}}<a class="mono" href="/runs/{{.}}" title="{{.}}">…{{short}}</a>{{/runID}}</td>
-        {{#metrics}}<td class="num{{#best}} best{{/best}}">{{value}}</td>{{/metrics}}<td class="num">{{size}}</td><td class="num">{{p50}}</td><td class="num">{{p99}}</td>
+        {{#metrics}}<td class="num{{#best}} best{{/best}}">{{value}}</td>{{/metrics}}<td class="num">{{size}}</td><td class="num">{{load}}</td><td class="num">{{memory}}</td><td class="num">{{p50}}</td><td class="num">{{p99}}</td><td class="num">{{throughput}}</td>
         <td><form method="post" action="/models/{{model}}/versions/{{version}}/stage" class="inline stage-form">
         <select name="stage" aria-label="stage">{{#stages}}<option value="{{.}}">{{.}}</option>{{/stages}}</select>
         <input name="reason" placeholder="why" required size="12"><button type="submit">Move</button></form>

@@ -105,6 +105,7 @@ with sync_playwright() as playwright:
     page.click('svg.graph a[href="/models/penguins#v1"]')
     page.wait_for_url(BASE + "/models/penguins#v1")
     check(page.locator("#versions tr#v1").get_attribute("data-stage") == "production", "v1 is in production")
+    check("KB" in page.locator("#v1").inner_text(), "v1's profile (bundle size, latency) is beside its metrics")
     shot(page, "model")
 
     # Promote v2 from the page, then roll back.

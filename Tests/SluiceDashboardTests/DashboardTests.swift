@@ -150,8 +150,8 @@ struct DashboardTests {
         let fixture = try await DashboardFixture.make()
         try await fixture.test { client in
             let page = try await client.execute(uri: "/models/churn", method: .get).text
-            #expect(page.contains(#"<tr data-version="1" data-stage="production">"#))
-            #expect(page.contains(#"<tr data-version="2" data-stage="none">"#))
+            #expect(page.contains(#"<tr id="v1" data-version="1" data-stage="production">"#))
+            #expect(page.contains(#"<tr id="v2" data-version="2" data-stage="none">"#))
             #expect(page.contains(#"<td class="num best">0.9300</td>"#))
             let promote = try await client.execute(
                 uri: "/models/churn/versions/2/stage", method: .post,
@@ -161,8 +161,8 @@ struct DashboardTests {
             let location = try #require(promote.headers[.location])
             let after = try await client.execute(uri: location, method: .get).text
             #expect(after.contains("Moved v2 to production."))
-            #expect(after.contains(#"<tr data-version="2" data-stage="production">"#))
-            #expect(after.contains(#"<tr data-version="1" data-stage="archived">"#))
+            #expect(after.contains(#"<tr id="v2" data-version="2" data-stage="production">"#))
+            #expect(after.contains(#"<tr id="v1" data-version="1" data-stage="archived">"#))
             let rollback = try await client.execute(
                 uri: "/models/churn/rollback", method: .post,
                 headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: "reason=oops"))
