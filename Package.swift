@@ -162,7 +162,7 @@ let package = Package(
         .testTarget(
             name: "SluiceDashboardTests",
             dependencies: [
-                "SluiceDashboard", "SluiceCore", "SluiceStack", "SluiceTesting",
+                "SluiceDashboard", "SluiceCore", "SluiceStack", "SluiceStorePostgres", "SluiceTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTesting"]),

@@ -44,7 +44,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let result = try await RunCommand.runWithProgress(engine, resolved)
         RunCommand.printSummary(result, workspace: workspace)
-        guard result.run.status == .completed else { throw ExitCode(ExitStatus.failed.rawValue) }
+        try RunCommand.requireCompleted(result.run)
         try printOutcome(result, workspace: workspace)
     }
 

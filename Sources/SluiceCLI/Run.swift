@@ -83,7 +83,13 @@ struct RunCommand: AsyncParsableCommand {
         } else {
             Self.printSummary(result, workspace: workspace)
         }
-        switch result.run.status {
+        try Self.requireCompleted(result.run)
+    }
+
+    /// Returns for a completed run; otherwise ends the command with the status that says how it ended: 130
+    /// cancelled (Ctrl-C), 1 failed or crashed.
+    static func requireCompleted(_ run: Run) throws {
+        switch run.status {
         case .completed: return
         case .cancelled: throw ExitCode(ExitStatus.interrupted.rawValue)
         default: throw ExitCode(ExitStatus.failed.rawValue)

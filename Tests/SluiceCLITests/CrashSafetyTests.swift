@@ -130,4 +130,22 @@ struct CrashSafetyTests {
         let steps = try await stepStatuses(recorded[0].id, in: directory.url)
         #expect(steps == ["numbers": .completed, "wait": .cancelled, "blob": .cancelled, "finish": .cancelled])
     }
+
+    @Test("Ctrl-C stops gradient boosting between rounds: the run is recorded cancelled within a second or two")
+    func interruptStopsTraining() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-sigint-train")
+        let command = try CommandProcess("sluice", ["demo", "--set", "train.rounds=1000000"], in: directory.url)
+        try await command.waitForError(containing: "train running")
+        try await Task.sleep(for: .milliseconds(500))  // well into training
+        let interrupted = ContinuousClock.now
+        kill(command.process.processIdentifier, SIGINT)
+        #expect(await command.wait(timeout: .seconds(60)) == 130, "\(command.errors)")
+        let latency = ContinuousClock.now - interrupted
+        #expect(latency < .seconds(5), "training stopped \(latency) after Ctrl-C")
+        let recorded = try await runs(in: directory.url)
+        #expect(recorded.map(\.status) == [.cancelled])
+        let steps = try await stepStatuses(recorded[0].id, in: directory.url)
+        #expect(steps["train"] == .cancelled)
+        #expect(steps["register"] == .cancelled)
+    }
 }

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import SluiceCore
 import SluiceStack
+import SluiceStorePostgres
 import SluiceTesting
 import Testing
 
@@ -53,9 +54,18 @@ struct DashboardFixture: Sendable {
         try RunConfig(tree: ConfigValue.parseYAML(yaml, source: "test.yaml"))
     }
 
-    static func make() async throws -> DashboardFixture {
+    /// The fixture's runs in a SQLite store, or with `postgres` in a fresh database of the shared test server.
+    static func make(postgres: Bool = false) async throws -> DashboardFixture {
         let directory = try TemporaryDirectory(prefix: "sluice-dashboard")
-        let project = try Project.create(at: directory.url)
+        var settings = StackSettings()
+        if postgres {
+            let server = try await Task.detached { try TestPostgres.shared() }.value
+            settings.metadataStore = try await PostgresDatabases.create(
+                "d_\(UUID().uuidString.prefix(12).lowercased())", on: server.adminURL)
+            try Data(TestPostgres.password.utf8).write(to: directory.path("pg-password"))
+            settings.passwordFile = directory.path("pg-password").path
+        }
+        let project = try Project.create(at: directory.url, settings: settings)
         let stack = try await Stack.open(project: project)
         let engine = stack.engine()
         let completed = try await engine.run(pipeline, config: RunConfig())

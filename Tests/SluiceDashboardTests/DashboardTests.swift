@@ -275,6 +275,36 @@ struct DashboardTests {
     }
 }
 
+@Suite("Dashboard over the team's PostgreSQL store (a real server)")
+struct DashboardPostgresTests {
+    @Test("pages, lineage, promotion and tokens read and write a PostgreSQL store as they do SQLite")
+    func postgres() async throws {
+        let fixture = try await DashboardFixture.make(postgres: true)
+        #expect(fixture.stack.metadataLocation.hasPrefix("postgres://"))
+        let (writer, secret) = AccessToken.make(name: "ops", canWrite: true, createdBy: "test")
+        try await fixture.stack.metadata.insertToken(writer)
+        let auth: HTTPFields = [.authorization: "Bearer \(secret)", .contentType: "application/json"]
+        try await fixture.test(requireTokens: true) { client in
+            let runs = try await client.execute(uri: "/api/runs?status=failed", method: .get, headers: auth).json()
+            #expect((runs["runs"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == [fixture.failed.run.id])
+            let page = try await client.execute(uri: "/runs/\(fixture.failed.run.id)", method: .get, headers: auth)
+            #expect(page.text.contains(#"<g class="node skipped" data-node="publish""#))
+            let data = try fixture.artifact("data")
+            let lineage = try await client.execute(
+                uri: "/api/artifacts/\(data.id)/lineage", method: .get, headers: auth
+            ).json()
+            #expect((lineage["nodes"] as? [[String: Any]])?.count ?? 0 > 4)
+            let promoted = try await client.execute(
+                uri: "/api/models/churn/versions/2/stage", method: .post, headers: auth,
+                body: ByteBuffer(string: #"{"stage":"production","reason":"team store"}"#))
+            #expect(promoted.status == .ok, "\(promoted.text)")
+            #expect(try await fixture.stack.metadata.productionVersion("churn")?.version == 2)
+            #expect(try await client.execute(uri: "/api/runs", method: .get).status == .unauthorized)
+        }
+        await fixture.stack.close()
+    }
+}
+
 @Suite("Dashboard access tokens")
 struct DashboardAccessTests {
     @Test("with tokens required: no token is 401, a read token reads but cannot promote (403), revoked is 401")

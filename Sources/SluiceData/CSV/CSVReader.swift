@@ -190,6 +190,8 @@ public struct CSVReader: Sendable {
         }
 
         while true {
+            // Ctrl-C (the task cancelled) stops the read between windows: within a window's parse of it.
+            if Task.isCancelled { throw CancellationError() }
             // Fill the window.
             while !atEOF && filled < capacity {
                 let count = Foundation.read(fd, buffer.baseAddress! + filled, capacity - filled)

@@ -138,6 +138,8 @@ public struct GradientBoosting: Sendable {
         let expandedCount = x.layout.expandedCount
         var sampled = [Bool](repeating: true, count: n)
         for round in 1...rounds {
+            // Ctrl-C (the task cancelled) stops training between rounds.
+            if Task.isCancelled { throw CancellationError() }
             let loss = gradients(margins: margins, y: y, outputs: outputs, into: gh)
             if round > 1 {
                 history[round - 2].trainLoss = loss

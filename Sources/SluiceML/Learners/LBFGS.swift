@@ -14,7 +14,7 @@ struct LBFGS {
     func minimize(
         from start: [Double], objective: ([Double], inout [Double]) -> Double,
         onIteration: (Int, Double, Double) -> Void = { _, _, _ in }
-    ) -> (x: [Double], report: ConvergenceReport) {
+    ) throws -> (x: [Double], report: ConvergenceReport) {
         let n = start.count
         var x = start
         var g = [Double](repeating: 0, count: n)
@@ -34,6 +34,8 @@ struct LBFGS {
             )
         }
         while iteration < maxIterations {
+            // Ctrl-C (the task cancelled) stops training between iterations.
+            if Task.isCancelled { throw CancellationError() }
             iteration += 1
             // Two-loop recursion: d = −H·g.
             var q = g

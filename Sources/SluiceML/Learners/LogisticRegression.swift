@@ -155,7 +155,7 @@ public struct SoftmaxRegression: Sendable {
             return loss
         }
         let optimizer = LBFGS(maxIterations: maxIterations, gradientTolerance: tolerance)
-        let (w, report) = optimizer.minimize(
+        let (w, report) = try optimizer.minimize(
             from: [Double](repeating: 0, count: stride * outputs), objective: objective
         ) { iteration, loss, _ in
             let elapsed = monotonicSeconds() - start
