@@ -8,7 +8,7 @@ extension RunStatus: ExpressibleByArgument {}
 struct RunsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runs", abstract: "List and inspect runs.",
-        subcommands: [List.self, Show.self, Compare.self, ReproduceCommand.self],
+        subcommands: [List.self, Show.self, Compare.self, ReproduceCommand.self, Start.self, Finish.self],
         defaultSubcommand: List.self)
 
     struct List: AsyncParsableCommand {
@@ -107,6 +107,9 @@ struct RunsCommand: AsyncParsableCommand {
             print("  started   \(formatDate(record.startedAt))   duration \(formatDuration(record.duration))")
             print("  by        \(e.user)@\(e.host)   \(e.os)")
             print("  trigger   \(record.trigger.summary)")
+            if let scheduler = record.owner.externalOrchestrator {
+                print("  steps     run by \(scheduler) (`step run`), ended by `sluice runs finish`")
+            }
             print("  code      git \(e.gitCommit ?? "none")\(e.gitDirty == true ? " (uncommitted changes)" : "")")
             print("  binary    \(e.binaryPath ?? "?")  \(e.binaryHash.map { String($0.prefix(23)) } ?? "")")
             print("  swift     \(e.swiftVersion)   sluice \(e.sluiceVersion)")

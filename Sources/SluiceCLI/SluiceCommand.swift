@@ -12,7 +12,7 @@ package struct SluiceCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, RunCommand.self, RunsCommand.self, ArtifactsCommand.self, PipelinesCommand.self,
             DataCommand.self, DemoCommand.self, ModelsCommand.self, ServeCommand.self, ScoreCommand.self,
-            ProfileCommand.self, UICommand.self, TokensCommand.self, ManualCommand.self,
+            ProfileCommand.self, UICommand.self, TokensCommand.self, ManualCommand.self, ExportCommand.self,
             StackCommand.self, StoreCommand.self, StepCommand.self, GCCommand.self, ScheduleCommand.self,
             WatchCommand.self,
         ])
