@@ -27,11 +27,7 @@ extension RunsCommand {
 
         func run() async throws {
             let request = PipelineRequest(pipeline: pipeline, configPath: config, overrides: overrides)
-            let (yaml, runConfig) = try request.load()
-            let workspace = try await Workspace.open(
-                create: true, stack: stackOption.name, stackOverrides: runConfig.stack,
-                durability: runConfig.durability)
-            let pipeline = try await request.build(yaml, config: runConfig, workspace: workspace)
+            let (workspace, pipeline, runConfig) = try await request.open(stack: stackOption.name)
             let engine = workspace.engine(pipelineFile: request.yamlFile)
             let run = try await engine.register(
                 try engine.resolve(pipeline, config: runConfig), orchestrator: orchestrator)
@@ -50,10 +46,16 @@ extension RunsCommand {
                 """)
         @Argument(help: "The run (ID or unique prefix).") var run: String
         @Option(help: "The YAML pipeline file, for runs of YAML pipelines.") var file: String?
+        @Option(
+            name: .customLong("set"),
+            help: ArgumentHelp("A stack setting on top of the stack file's: stack.KEY=VALUE.", valueName: "key=value"))
+        var overrides: [String] = []
         @OptionGroup var stackOption: StackOption
 
         func run() async throws {
-            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+            let workspace = try await Workspace.open(
+                create: false, stack: stackOption.name,
+                stackOverrides: try StepCommand.stackOverrides(overrides, command: "runs finish"))
             let record = try await workspace.requireRun(run)
             let pipeline = try await StepCommand.pipeline(of: record, file: file, workspace: workspace)
             let finished = try await workspace.engine(pipelineFile: file).finishRegistered(
@@ -102,11 +104,7 @@ struct ExportCommand: AsyncParsableCommand {
             guard retries >= 0 else { throw ValidationError("--retries must be 0 or more") }
             guard (retryDelay ?? 0) >= 0 else { throw ValidationError("--retry-delay must be 0 or more seconds") }
             let request = PipelineRequest(pipeline: pipeline, configPath: config, overrides: overrides)
-            let (yaml, runConfig) = try request.load()
-            let workspace = try await Workspace.open(
-                create: true, stack: stackOption.name, stackOverrides: runConfig.stack,
-                durability: runConfig.durability)
-            let built = try await request.build(yaml, config: runConfig, workspace: workspace)
+            let (workspace, built, runConfig) = try await request.open(stack: stackOption.name)
             _ = try workspace.engine().resolve(built, config: runConfig)  // refuses bad settings now, not in Airflow
             await workspace.stack.close()
             let dagID = dagID ?? "sluice_" + built.name.map { $0.isLetter || $0.isNumber ? $0 : "_" }

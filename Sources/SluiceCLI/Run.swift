@@ -46,6 +46,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Print the run's record as JSON when it ends, instead of the summary.")
     var json = false
 
+    @Flag(help: "On a Slurm stack: submit the run, print its ID and return; `sluice runs wait RUN` follows it.")
+    var detach = false
+
     @OptionGroup var stackOption: StackOption
 
     func run() async throws {
@@ -58,22 +61,44 @@ struct RunCommand: AsyncParsableCommand {
             return
         }
         let request = PipelineRequest(pipeline: pipeline, configPath: config, overrides: overrides)
-        var (yaml, runConfig) = try request.load()
-        if noCache { runConfig.cache = false }
-        if let parallelism {
-            guard parallelism >= 1 else {
-                throw ValidationError("--parallelism must be at least 1.")
-            }
-            runConfig.parallelism = parallelism
+        if let parallelism, parallelism < 1 { throw ValidationError("--parallelism must be at least 1.") }
+        let (workspace, pipeline, runConfig) = try await request.open(stack: stackOption.name) { config in
+            if noCache { config.cache = false }
+            if let parallelism { config.parallelism = parallelism }
         }
-
-        let workspace = try await Workspace.open(
-            create: true, stack: stackOption.name, stackOverrides: runConfig.stack, durability: runConfig.durability)
-        let pipeline = try await request.build(yaml, config: runConfig, workspace: workspace)
         let engine = workspace.engine(pipelineFile: request.yamlFile)
         let resolved = try engine.resolve(pipeline, config: runConfig)
         if printConfig {
             print(resolved.configYAML, terminator: "")
+            return
+        }
+        let withResources = runConfig.steps.filter { $0.value.resources != nil }.keys.sorted()
+        if engine.slurm == nil, let step = withResources.first {
+            printError(
+                "note: steps.\(step).resources asks a Slurm cluster for resources, but stack "
+                    + "'\(workspace.stack.name)' runs steps \(workspace.stack.orchestrator.rawValue) on this machine, "
+                    + "which ignores them (use a stack with `orchestrator: slurm` to apply them).")
+        }
+        if detach {
+            guard let slurm = engine.slurm else {
+                throw ValidationError(
+                    "--detach is for stacks whose orchestrator is slurm; stack '\(workspace.stack.name)' runs steps "
+                        + "\(workspace.stack.orchestrator.rawValue), which ends with this command.")
+            }
+            let submission = try await engine.submit(resolved, to: slurm)
+            await workspace.stack.close()
+            print(submission.run.id)
+            let file = request.yamlFile.map { " --file \($0)" } ?? ""
+            if submission.jobs.isEmpty {
+                printError("run \(submission.run.id) \(submission.run.status.rawValue): every step was in the cache")
+            } else {
+                printError(
+                    "submitted run \(submission.run.id): \(submission.jobs.count) Slurm jobs "
+                        + "(\(submission.jobs.map { "\($0.step)=\($0.job)" }.joined(separator: " "))), "
+                        + "\(submission.cachedSteps.count) steps from the cache. Follow it with "
+                        + "`sluice runs wait \(submission.run.id)\(file)`; cancel it with "
+                        + "`sluice runs cancel \(submission.run.id)\(file)`.")
+            }
             return
         }
 
@@ -272,6 +297,24 @@ struct PipelineRequest {
         }
         try runConfig.apply(overrides: overrides)
         return (yaml, runConfig)
+    }
+
+    /// Loads the request (`adjust` changes the run config before anything opens), opens the project's stack
+    /// (making the project when there is none) and builds the pipeline over it; the stack is closed again when the
+    /// pipeline does not build.
+    func open(stack name: String?, adjusting adjust: (inout RunConfig) throws -> Void = { _ in })
+        async throws -> (workspace: Workspace, pipeline: Pipeline, config: RunConfig)
+    {
+        var (yaml, config) = try load()
+        try adjust(&config)
+        let workspace = try await Workspace.open(
+            create: true, stack: name, stackOverrides: config.stack, durability: config.durability)
+        do {
+            return (workspace, try await build(yaml, config: config, workspace: workspace), config)
+        } catch {
+            await workspace.stack.close()
+            throw error
+        }
     }
 
     /// The pipeline: a YAML one built over the workspace's registry, or the compiled one of that name.

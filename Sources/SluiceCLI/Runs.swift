@@ -8,7 +8,9 @@ extension RunStatus: ExpressibleByArgument {}
 struct RunsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runs", abstract: "List and inspect runs.",
-        subcommands: [List.self, Show.self, Compare.self, ReproduceCommand.self, Start.self, Finish.self],
+        subcommands: [
+            List.self, Show.self, Compare.self, ReproduceCommand.self, Wait.self, Cancel.self, Start.self, Finish.self,
+        ],
         defaultSubcommand: List.self)
 
     struct List: AsyncParsableCommand {
@@ -73,6 +75,14 @@ struct RunsCommand: AsyncParsableCommand {
             var run: Run
             var durationSeconds: Double
             var steps: [StepDetails]
+            /// For a running run on Slurm: its jobs still in the cluster's queue.
+            var queuedJobs: [QueuedJob]?
+        }
+        struct QueuedJob: Encodable {
+            var step: String
+            var job: String
+            var state: String
+            var reason: String?
         }
         struct StepDetails: Encodable {
             var stepRun: StepRun
@@ -96,8 +106,25 @@ struct RunsCommand: AsyncParsableCommand {
                         outputs: try await workspace.metadata.outputs(ofStepRun: stepRun.id),
                         metrics: try await workspace.metadata.metrics(ofStepRun: stepRun.id)))
             }
+            let onSlurm = record.owner.externalOrchestrator == "slurm"
+            var queued: [SlurmJob] = []
+            if onSlurm && record.status == .running {
+                do {
+                    queued = try await SlurmClient().queuedJobs(named: SlurmSubmitter.jobName(record.id))
+                } catch {
+                    printError("note: the cluster's queue could not be read: \(error)")
+                }
+            }
             if json {
-                return print(try jsonString(Details(run: record, durationSeconds: record.duration, steps: steps)))
+                return print(
+                    try jsonString(
+                        Details(
+                            run: record, durationSeconds: record.duration, steps: steps,
+                            queuedJobs: onSlurm
+                                ? queued.map {
+                                    QueuedJob(step: $0.step, job: $0.id, state: $0.state, reason: $0.reason)
+                                }
+                                : nil)))
             }
 
             let t = Terminal.standardOutput
@@ -107,7 +134,9 @@ struct RunsCommand: AsyncParsableCommand {
             print("  started   \(formatDate(record.startedAt))   duration \(formatDuration(record.duration))")
             print("  by        \(e.user)@\(e.host)   \(e.os)")
             print("  trigger   \(record.trigger.summary)")
-            if let scheduler = record.owner.externalOrchestrator {
+            if onSlurm {
+                print("  steps     Slurm jobs named \(SlurmSubmitter.jobName(record.id)) (`squeue --name` lists them)")
+            } else if let scheduler = record.owner.externalOrchestrator {
                 print("  steps     run by \(scheduler) (`step run`), ended by `sluice runs finish`")
             }
             print("  code      git \(e.gitCommit ?? "none")\(e.gitDirty == true ? " (uncommitted changes)" : "")")
@@ -115,14 +144,33 @@ struct RunsCommand: AsyncParsableCommand {
             print("  swift     \(e.swiftVersion)   sluice \(e.sluiceVersion)")
             if let error = record.error { print("  \(t.paint("error", .red))     \(error)") }
             print("")
-            let rows = steps.map { step -> [String] in
+            var rows = steps.map { step -> [String] in
                 let s = step.stepRun
                 let outputs = step.outputs.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.id)" }.joined(
                     separator: " ")
                 let note = s.status == .cached ? "from \(s.cachedFrom ?? "?")" : (s.error ?? "")
-                return [s.stepName, paint(s.status, t), s.duration.map(formatDuration) ?? "-", outputs, note]
+                var row = [s.stepName, paint(s.status, t), s.duration.map(formatDuration) ?? "-", outputs, note]
+                if onSlurm {
+                    let job = s.properties[SlurmSubmitter.jobProperty].map { "\($0)" }
+                    let live = queued.first { $0.step == s.stepName }
+                    row.insert(live.map { "\($0.id) \($0.state.lowercased())" } ?? job ?? "-", at: 2)
+                }
+                return row
             }
-            print(renderTable(["STEP", "STATUS", "TIME", "OUTPUTS", "NOTE"], rows, terminal: t))
+            var headers = ["STEP", "STATUS", "TIME", "OUTPUTS", "NOTE"]
+            if onSlurm {
+                headers.insert("JOB", at: 2)
+                // Steps whose jobs wait in the queue have no record yet.
+                for job in queued where !steps.contains(where: { $0.stepRun.stepName == job.step }) {
+                    let state = job.state == "PENDING" ? t.paint("pending", .cyan) : paint(StepRunStatus.running, t)
+                    rows.append(
+                        [
+                            job.step == SlurmSubmitter.finishComment ? "(\(job.step))" : job.step, state,
+                            "\(job.id) \(job.state.lowercased())", "-", "", job.reason.map { "waiting: \($0)" } ?? "",
+                        ])
+                }
+            }
+            print(renderTable(headers, rows, terminal: t))
             for step in steps where !step.metrics.isEmpty || !step.stepRun.stepProperties.isEmpty {
                 let properties = step.stepRun.stepProperties.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
                 let latest = Dictionary(step.metrics.map { ($0.name, $0.value) }, uniquingKeysWith: { $1 })
@@ -210,6 +258,120 @@ extension RunsCommand {
             if !all {
                 print("(\(parameterKeys.count) parameters; those equal in every run are hidden: --all shows them)")
             }
+        }
+    }
+}
+
+extension RunsCommand {
+    /// `runs wait`: follows a run to its end.
+    struct Wait: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Wait for a run to end, showing its steps; exit with how it ended.",
+            discussion: """
+                Follows a run started anywhere: on this machine, on Slurm (the submitting process may be gone), or \
+                by Airflow. Ctrl-C stops waiting; the run goes on. Exit status: 0 completed, 1 failed or crashed, \
+                130 cancelled, 2 no such run, 3 --timeout passed first.
+                Example: sluice run pipeline.yaml --detach && sluice runs wait RUN --file pipeline.yaml
+                """)
+        @Argument(help: "The run (ID or unique prefix).") var run: String
+        @Option(help: "The YAML pipeline file, for runs of YAML pipelines on Slurm (to end a run whose last job died).")
+        var file: String?
+        @Option(help: "Give up after this many seconds (exit status 3).") var timeout: Double?
+        @OptionGroup var stackOption: StackOption
+
+        func run() async throws {
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+            let record = try await workspace.requireRun(run)
+            let engine = workspace.engine(pipelineFile: file)
+            let pipeline = try? await StepCommand.pipeline(of: record, file: file, workspace: workspace)
+            let reporter = RunReporter(terminal: .standardError)
+            let deadline = timeout.map { ContinuousClock.now + .milliseconds(Int($0 * 1000)) }
+            let follow = Task {
+                try await engine.follow(
+                    record.id, pipeline: pipeline,
+                    slurm: record.owner.externalOrchestrator == "slurm" ? engine.slurm : nil, observer: reporter)
+            }
+            let result: RunResult
+            if let deadline {
+                let timer = Task {
+                    try await Task.sleep(until: deadline)
+                    follow.cancel()
+                }
+                defer { timer.cancel() }
+                do {
+                    result = try await follow.value
+                } catch is CancellationError {
+                    printError("run \(record.id) is still running after \(timeout!) s")
+                    throw ExitCode(ExitStatus.timedOut.rawValue)
+                }
+            } else {
+                result = try await follow.value
+            }
+            await workspace.stack.close()
+            RunCommand.printSummary(result, workspace: workspace)
+            try RunCommand.requireCompleted(result.run)
+        }
+    }
+
+    /// `runs cancel`: stops a running run wherever it runs.
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel a running run: its Slurm jobs (scancel), or the process running it on this machine.",
+            discussion: """
+                A run on Slurm has its jobs cancelled and is recorded cancelled, steps that never ran among it; \
+                a run of this machine is sent Ctrl-C (SIGINT) and recorded cancelled by its own process. Exit \
+                status: 0 cancelled, 1 it ended otherwise meanwhile, 2 no such run or it is not running.
+                """)
+        @Argument(help: "The run (ID or unique prefix).") var run: String
+        @Option(help: "The YAML pipeline file, for runs of YAML pipelines on Slurm.") var file: String?
+        @OptionGroup var stackOption: StackOption
+
+        func run() async throws {
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+            let record = try await workspace.requireRun(run)
+            guard record.status == .running else {
+                throw CLIError(
+                    problem: "run \(record.id) is not running: it \(record.status.rawValue).",
+                    fix: "list running runs with `sluice runs list --status running`.")
+            }
+            let ended: Run
+            switch record.owner.externalOrchestrator {
+            case "slurm":
+                let engine = workspace.engine(pipelineFile: file)
+                guard let slurm = engine.slurm else {
+                    throw CLIError(
+                        problem: "run \(record.id) runs on Slurm, but stack '\(workspace.stack.name)' is not a Slurm "
+                            + "stack, so its jobs cannot be cancelled from here.",
+                        fix: "run `sluice runs cancel \(record.id) --stack STACK` with the Slurm stack it ran on.")
+                }
+                let pipeline = try await StepCommand.pipeline(of: record, file: file, workspace: workspace)
+                ended = try await engine.cancelOnSlurm(record.id, pipeline: pipeline, slurm: slurm)
+            case .some(let scheduler):
+                throw CLIError(
+                    problem: "run \(record.id) is run by \(scheduler), which Sluice does not stop.",
+                    fix: "stop it in \(scheduler) (mark the DAG run failed), then `sluice runs finish \(record.id)`.")
+            case nil:
+                guard record.owner.host == ProcessOwner.current.host else {
+                    throw CLIError(
+                        problem: "run \(record.id) runs on host \(record.owner.host), not this one.",
+                        fix: "run `sluice runs cancel \(record.id)` on \(record.owner.host), or press Ctrl-C there.")
+                }
+                guard !record.owner.isKnownDead, kill(record.owner.pid, SIGINT) == 0 else {
+                    throw CLIError(
+                        problem: "the process of run \(record.id) (pid \(record.owner.pid)) is gone.",
+                        fix: "`sluice runs list` records it crashed; nothing is left to cancel.")
+                }
+                var latest = record
+                let deadline = ContinuousClock.now + .seconds(60)
+                while latest.status == .running, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                    latest = try await workspace.metadata.run(record.id) ?? latest
+                }
+                ended = latest
+            }
+            await workspace.stack.close()
+            print("run \(ended.id) \(ended.status.rawValue)" + (ended.error.map { ": \($0)" } ?? ""))
+            guard ended.status == .cancelled else { throw ExitCode(ExitStatus.failed.rawValue) }
         }
     }
 }

@@ -28,6 +28,20 @@ struct StepCommand: AsyncParsableCommand {
             fix: "use that pipeline's executable, or pass --file for a YAML pipeline.")
     }
 
+    /// The stack settings `--set stack.KEY=VALUE` gives a command that works on a recorded run (`step run`,
+    /// `runs finish`): only the stack can change, the rest is the run's recorded config.
+    static func stackOverrides(_ overrides: [String], command: String) throws -> StackSettings {
+        var config = RunConfig()
+        for assignment in overrides where !assignment.hasPrefix("stack.") {
+            throw CLIError(
+                problem: "--set \(assignment): `\(command)` takes only stack settings (stack.KEY=VALUE); the "
+                    + "steps' parameters, seed and caching are the run's recorded config.",
+                fix: "start a new run with `run … --set \(assignment)` instead.")
+        }
+        try config.apply(overrides: overrides)
+        return config.stack
+    }
+
     struct RunStep: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "run",
@@ -48,12 +62,17 @@ struct StepCommand: AsyncParsableCommand {
             name: .customLong("set"),
             help: ArgumentHelp("A stack setting on top of the stack file's: stack.KEY=VALUE.", valueName: "key=value"))
         var overrides: [String] = []
+        @Flag(
+            help: "End the run when this step leaves every step of it completed or cached (`slurm` jobs of last steps)."
+        )
+        var finishRun = false
         @OptionGroup var stackOption: StackOption
 
         func run() async throws {
             try await Self.execute(
                 StepRequest(
-                    run: run, step: step, file: file, stepRun: stepRun, overrides: overrides, stack: stackOption.name))
+                    run: run, step: step, file: file, stepRun: stepRun, overrides: overrides, stack: stackOption.name,
+                    finishRun: finishRun))
         }
 
         /// What `step run` was asked to do.
@@ -64,6 +83,7 @@ struct StepCommand: AsyncParsableCommand {
             var stepRun: String?
             var overrides: [String] = []
             var stack: String?
+            var finishRun = false
 
             /// Reads the arguments an orchestrator passes (`--run R --step S [--file F] [--step-run ID]
             /// [--stack N] [--set K=V]…`, after `step run`) without building the whole command tree: a step process
@@ -73,9 +93,16 @@ struct StepCommand: AsyncParsableCommand {
             init?(orchestratorArguments arguments: [String]) {
                 var values: [String: String] = [:]
                 var overrides: [String] = []
+                var finishRun = false
                 var index = arguments.startIndex
                 while index < arguments.endIndex {
                     let name = arguments[index]
+                    if name == "--finish-run" {
+                        guard !finishRun else { return nil }
+                        finishRun = true
+                        index += 1
+                        continue
+                    }
                     guard ["--run", "--step", "--file", "--step-run", "--stack", "--set"].contains(name),
                         index + 1 < arguments.endIndex, !arguments[index + 1].hasPrefix("--")
                     else { return nil }
@@ -90,43 +117,46 @@ struct StepCommand: AsyncParsableCommand {
                 guard let run = values["--run"], let step = values["--step"] else { return nil }
                 self.init(
                     run: run, step: step, file: values["--file"], stepRun: values["--step-run"], overrides: overrides,
-                    stack: values["--stack"])
+                    stack: values["--stack"], finishRun: finishRun)
             }
 
-            init(run: String, step: String, file: String?, stepRun: String?, overrides: [String], stack: String?) {
+            init(
+                run: String, step: String, file: String?, stepRun: String?, overrides: [String], stack: String?,
+                finishRun: Bool = false
+            ) {
                 self.run = run
                 self.step = step
                 self.file = file
                 self.stepRun = stepRun
                 self.overrides = overrides
                 self.stack = stack
+                self.finishRun = finishRun
             }
         }
 
         static func execute(_ request: StepRequest) async throws {
             let (run, step, file, overrides) = (request.run, request.step, request.file, request.overrides)
-            // Only the stack can be changed here: the step's own settings are the run's recorded config.
-            var stackConfig = RunConfig()
-            for assignment in overrides where !assignment.hasPrefix("stack.") {
-                throw CLIError(
-                    problem: "--set \(assignment): `step run` takes only stack settings (stack.KEY=VALUE); the "
-                        + "step's parameters, seed and caching are the run's recorded config.",
-                    fix: "start a new run with `run … --set \(assignment)` instead.")
-            }
-            try stackConfig.apply(overrides: overrides)
             let workspace = try await Workspace.open(
-                create: false, stack: request.stack, stackOverrides: stackConfig.stack)
+                create: false, stack: request.stack,
+                stackOverrides: try StepCommand.stackOverrides(overrides, command: "step run"))
             let record = try await workspace.requireRun(run)
             let pipeline = try await StepCommand.pipeline(of: record, file: file, workspace: workspace)
             let reporter = RunReporter(terminal: .standardError)
-            let engine = workspace.engine()
-            let task = Task {
+            var engine = workspace.engine()
+            // Inside a Slurm job the step run records its job, which `runs show` and `runs finish` read.
+            if let job = ProcessInfo.processInfo.environment["SLURM_JOB_ID"], !job.isEmpty {
+                engine.stepProperties[SlurmSubmitter.jobProperty] = .string(job)
+            }
+            let task = Task { [engine] in
                 try await engine.runStep(
                     step, ofRun: record.id, pipeline: pipeline, stepRunID: request.stepRun, observer: reporter)
             }
             let interrupts = InterruptHandler { task.cancel() }  // Ctrl-C, SIGTERM: the step is recorded cancelled
             defer { interrupts.stop() }
             let stepRun = try await task.value
+            if request.finishRun && stepRun.status.producedOutputs {
+                _ = try await engine.finishIfComplete(record.id, pipeline: pipeline)
+            }
             await workspace.stack.close()
             switch stepRun.status {
             case .completed, .cached: return

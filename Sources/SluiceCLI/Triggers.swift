@@ -204,10 +204,7 @@ struct TriggeredRunner: Sendable {
         pipeline: String?, options: TriggeredRunOptions, stack: String?, ingest: IngestOverride?
     ) async throws -> TriggeredRunner {
         let request = PipelineRequest(pipeline: pipeline, configPath: options.config, overrides: options.overrides)
-        let (yaml, config) = try request.load()
-        let workspace = try await Workspace.open(
-            create: true, stack: stack, stackOverrides: config.stack, durability: config.durability)
-        let built = try await request.build(yaml, config: config, workspace: workspace)
+        let (workspace, built, _) = try await request.open(stack: stack)
         var ingestStep: String?
         if let ingest {
             let ingests = built.stepNames.filter { built.stepKinds[$0] == IngestKind.name }

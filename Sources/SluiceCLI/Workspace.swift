@@ -40,21 +40,17 @@ struct Workspace {
     }
 
     /// An engine over this stack with the full environment capture (git state, binary hash). With the `process`
-    /// orchestrator, step runs start as `THIS-EXECUTABLE step run …`, with `--file` for a YAML pipeline.
+    /// and `slurm` orchestrators, step runs start as `THIS-EXECUTABLE step run …`, with `--file` for a YAML
+    /// pipeline.
     func engine(pipelineFile: String? = nil) -> RunEngine {
         let project = self.project
-        var arguments = stack.stepArguments
-        if let pipelineFile {
-            arguments = ["--file", URL(fileURLWithPath: pipelineFile).standardizedFileURL.path] + arguments
-        }
+        let file = pipelineFile.map { ["--file", URL(fileURLWithPath: $0).standardizedFileURL.path] } ?? []
         return stack.engine(
             environment: {
                 await RunEnvironment.capture(
                     gitDirectory: Project.currentDirectory, cacheDirectory: project.directory.appending(path: "cache"))
             },
-            launcher: ProcessStepLauncher(
-                arguments: arguments,
-                environment: stack.stepEnvironment))
+            pipelineArguments: file)
     }
 
     /// A path shown relative to the working directory when it is below it.

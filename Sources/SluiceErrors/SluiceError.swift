@@ -19,6 +19,8 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
     case failed = 1
     /// The input or the usage cannot be used as given: a bad config, an unknown name, unreadable data.
     case unusableInput = 2
+    /// A wait gave up at its time limit (`runs wait --timeout`) while the work goes on.
+    case timedOut = 3
     /// The user interrupted it (Ctrl-C); the run is recorded as cancelled.
     case interrupted = 130
 }

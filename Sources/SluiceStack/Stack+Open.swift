@@ -17,6 +17,20 @@ extension Stack {
     ) async throws -> Stack {
         let (name, settings) = try project.stack(named: name, overrides: overrides)
         let orchestrator = try OrchestratorKind(setting: settings.orchestrator ?? "in_process", stack: name)
+        if let slurm = settings.slurm {
+            guard orchestrator == .slurm else {
+                throw ConfigError(
+                    problem: "stack '\(name)' has `slurm:` settings, but its orchestrator is "
+                        + "\(orchestrator.rawValue): they would be ignored.",
+                    fix: "set `orchestrator: slurm` on that stack in \(project.stackFile.path), or remove `slurm:`.")
+            }
+            try slurm.resources.validate(at: "stacks.\(name).slurm")
+            if let account = slurm.account, account.isEmpty || account.contains(where: \.isWhitespace) {
+                throw ConfigError(
+                    problem: "stack '\(name)' has slurm.account \"\(account)\": a Slurm account is one word.",
+                    fix: "write the account as `sacctmgr show assoc` lists it.")
+            }
+        }
         let durability = durability ?? settings.durability ?? .process
         let location = settings.metadataStore ?? "metadata.sqlite"
         let metadata: any MetadataStore & ModelRegistry

@@ -39,13 +39,20 @@ public struct RunConfig: Sendable, Equatable {
         public var cache: Bool?
         /// Parameter overrides, as written.
         public var parameters: ConfigValue?
+        /// What the step's job asks of a Slurm cluster (the `slurm` orchestrator's; others run the step on the
+        /// machine they run on).
+        public var resources: StepResources?
         /// Where the step's section was written.
         public var location: SourceLocation?
 
         /// Creates step settings.
-        public init(cache: Bool? = nil, parameters: ConfigValue? = nil, location: SourceLocation? = nil) {
+        public init(
+            cache: Bool? = nil, parameters: ConfigValue? = nil, resources: StepResources? = nil,
+            location: SourceLocation? = nil
+        ) {
             self.cache = cache
             self.parameters = parameters
+            self.resources = resources
             self.location = location
         }
     }
@@ -180,10 +187,20 @@ public struct RunConfig: Sendable, Equatable {
                         fix: "write each parameter on its own line under `parameters:`.")
                 }
                 settings.parameters = (settings.parameters ?? .emptyObject).overlaid(with: value)
+            case "resources":
+                let path = "steps.\(name).resources"
+                let (resources, unknown) = try ConfigDecoder().decode(StepResources.self, from: value, path: path)
+                if let first = unknown.first {
+                    throw ConfigError.unknownKey(
+                        String(first.path.dropFirst(path.count + 1)), path: path, at: first.location,
+                        known: first.known, what: "resource")
+                }
+                try resources.validate(at: path, location: value.location)
+                settings.resources = (settings.resources ?? StepResources()).overlaid(with: resources)
             default:
                 throw ConfigError.unknownKey(
-                    key, path: "steps.\(name)", at: value.location, known: ["cache", "parameters"], what: "step setting"
-                )
+                    key, path: "steps.\(name)", at: value.location, known: ["cache", "parameters", "resources"],
+                    what: "step setting")
             }
         }
         steps[name] = settings
@@ -206,12 +223,16 @@ public struct StackSettings: Codable, Sendable, Equatable {
     public var passwordEnv: String?
     /// A file holding the PostgreSQL password (relative paths are relative to `.sluice/`).
     public var passwordFile: String?
+    /// The `slurm` orchestrator's account and default step resources.
+    public var slurm: SlurmSettings?
 
     /// A stack with every default.
     public init(
         artifactStore: String? = nil, metadataStore: String? = nil, orchestrator: String? = nil,
-        durability: Durability? = nil, passwordEnv: String? = nil, passwordFile: String? = nil
+        durability: Durability? = nil, passwordEnv: String? = nil, passwordFile: String? = nil,
+        slurm: SlurmSettings? = nil
     ) {
+        self.slurm = slurm
         self.artifactStore = artifactStore
         self.metadataStore = metadataStore
         self.orchestrator = orchestrator
@@ -227,6 +248,7 @@ public struct StackSettings: Codable, Sendable, Equatable {
         case durability
         case passwordEnv = "password_env"
         case passwordFile = "password_file"
+        case slurm
     }
 
     var tree: ConfigValue { (try? ConfigValue.encoding(self)) ?? .emptyObject }
@@ -237,6 +259,7 @@ public struct StackSettings: Codable, Sendable, Equatable {
             ("artifact_store", artifactStore), ("metadata_store", metadataStore), ("orchestrator", orchestrator),
             ("durability", durability?.rawValue), ("password_env", passwordEnv), ("password_file", passwordFile),
         ].compactMap { key, value in value.map { (key, $0) } }
+            + (slurm?.assignments.map { ("slurm.\($0.key)", $0.value) } ?? [])
     }
 
     /// These settings with `other`'s set values on top.
@@ -244,6 +267,7 @@ public struct StackSettings: Codable, Sendable, Equatable {
         StackSettings(
             artifactStore: other.artifactStore ?? artifactStore, metadataStore: other.metadataStore ?? metadataStore,
             orchestrator: other.orchestrator ?? orchestrator, durability: other.durability ?? durability,
-            passwordEnv: other.passwordEnv ?? passwordEnv, passwordFile: other.passwordFile ?? passwordFile)
+            passwordEnv: other.passwordEnv ?? passwordEnv, passwordFile: other.passwordFile ?? passwordFile,
+            slurm: other.slurm.map { (slurm ?? SlurmSettings()).overlaid(with: $0) } ?? slurm)
     }
 }

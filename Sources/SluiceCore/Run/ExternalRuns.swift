@@ -31,11 +31,14 @@ extension RunEngine {
     }
 
     /// Ends a run an outside scheduler executed: `completed` when every step has a completed or cached step run;
-    /// otherwise `cancelled` (a step was cancelled) or `failed`, naming the first step that failed. Steps that
-    /// never ran are recorded `skipped`, and a step run still `running` (its process died without a word) is
-    /// recorded `failed`, so the run's records read as an in-process run's would.
+    /// otherwise `cancelled` (a step was cancelled, or `cancelling`: the run is being cancelled) or `failed`, naming
+    /// the first step that failed. Steps that never ran are recorded `skipped` (`cancelled` in a cancelled run), and
+    /// a step run still `running` (its process died without a word) is recorded `failed`, so the run's records read
+    /// as an in-process run's would. With a Slurm stack, a step whose job the cluster ended (TIMEOUT,
+    /// OUT_OF_MEMORY, NODE_FAIL…) is recorded `failed` with Slurm's end state, even though its process, stopped
+    /// with SIGTERM, recorded itself cancelled.
     /// - Throws: ``StepRunError`` for an unknown run or one of another pipeline.
-    public func finishRegistered(_ runID: RunID, pipeline: Pipeline) async throws -> Run {
+    public func finishRegistered(_ runID: RunID, pipeline: Pipeline, cancelling: Bool = false) async throws -> Run {
         guard var run = try await metadata.run(runID) else { throw StepRunError.unknownRun(runID) }
         guard run.pipeline == pipeline.name else {
             throw StepRunError(
@@ -47,16 +50,25 @@ extension RunEngine {
         let execution = Execution(engine: self, resolved: resolved, run: run, observer: nil)
         let recorded = try await metadata.stepRuns(ofRun: run.id)
         var firstFailure: StepRun?
-        var cancelled = false
+        var cancelled = cancelling
         var notRun: [String] = []
-        for (index, node) in pipeline.nodes.enumerated() {
+        for index in pipeline.topologicalOrder {
+            let node = pipeline.nodes[index]
             guard var latest = recorded.last(where: { $0.stepName == node.name }) else {
                 notRun.append(node.name)
-                let reason = firstFailure.map { "'\($0.stepName)' failed" } ?? "it never ran"
-                try await metadata.insert(execution.placeholder(index, status: .skipped, reason: reason), inputs: [])
+                let reason =
+                    firstFailure.map { "'\($0.stepName)' failed" }
+                    ?? (cancelled ? "the run was cancelled" : "it never ran")
+                let status: StepRunStatus = firstFailure == nil && cancelled ? .cancelled : .skipped
+                try await metadata.insert(execution.placeholder(index, status: status, reason: reason), inputs: [])
                 continue
             }
-            if latest.status == .running {
+            if [.running, .cancelled, .failed].contains(latest.status),
+                let corrected = await clusterEnd(of: latest)
+            {
+                latest = corrected
+                try await metadata.finishStepRun(latest, metrics: [])
+            } else if latest.status == .running {
                 latest.status = .failed
                 latest.endedAt = Date()
                 latest.error = "its process ended without recording how the step ended"
@@ -83,5 +95,30 @@ extension RunEngine {
         }
         try await metadata.finishRun(run.id, status: run.status, endedAt: run.endedAt!, error: run.error)
         return run
+    }
+
+    /// The step run as Slurm ended it, when the cluster ended its job (time limit, memory, node failure) or its
+    /// process died without recording an end; `nil` when its record already tells the truth or nothing is known.
+    func clusterEnd(of stepRun: StepRun) async -> StepRun? {
+        guard let slurm, case .string(let job)? = stepRun.properties[SlurmSubmitter.jobProperty],
+            let state = await slurm.client.job(job)
+        else { return nil }
+        var corrected = stepRun
+        corrected.endedAt = stepRun.endedAt ?? Date()
+        let because = state.reason.map { " (\($0))" } ?? ""
+        if SlurmJob.clusterFailures.contains(state.state) {
+            corrected.status = .failed
+            corrected.error = "Slurm ended job \(job): \(state.state)\(because)"
+            return corrected
+        }
+        if stepRun.status == .running && state.hasEnded {
+            corrected.status = state.state == "CANCELLED" ? .cancelled : .failed
+            corrected.error =
+                state.state == "CANCELLED"
+                ? "its job \(job) was cancelled on the cluster"
+                : "its process ended without recording how the step ended; Slurm says job \(job) \(state.state)\(because)"
+            return corrected
+        }
+        return nil
     }
 }

@@ -23,6 +23,11 @@ public struct RunEngine: Sendable {
     /// Where steps that are not cache hits execute: `nil` runs them as tasks of this process; a launcher (the
     /// `process` orchestrator's ``ProcessStepLauncher``) starts each as `step run` elsewhere and reads its record.
     public var launcher: (any StepLauncher)?
+    /// With the `slurm` orchestrator, how step runs become Slurm jobs; ``run(_:trigger:observer:)`` then submits the
+    /// run and follows it instead of executing steps here.
+    public var slurm: SlurmSubmitter?
+    /// Properties recorded on every step run this engine executes or reuses (the Slurm job a step ran in).
+    public var stepProperties: [String: PropertyValue] = [:]
 
     /// Creates an engine over the given stores.
     public init(
@@ -83,6 +88,7 @@ public struct RunEngine: Sendable {
     public func run(
         _ resolved: ResolvedPipeline, trigger: RunTrigger = .manual, observer: (any RunObserver)? = nil
     ) async throws -> RunResult {
+        if let slurm { return try await runOnSlurm(resolved, slurm: slurm, trigger: trigger, observer: observer) }
         let pipeline = resolved.pipeline
         let config = resolved.config
         let startedAt = Date()
@@ -247,11 +253,15 @@ public struct ResolvedPipeline: Sendable {
         for (node, bound) in zip(pipeline.nodes, self.steps) {
             guard let bound else { continue }
             let cache = (config.steps[node.name]?.cache ?? node.cacheable) && config.cache
-            steps.append(
-                (
-                    node.name,
-                    ConfigValue(.object([("cache", ConfigValue(.bool(cache))), ("parameters", bound.parameters)]))
-                ))
+            var entries: [(key: String, value: ConfigValue)] = [
+                ("cache", ConfigValue(.bool(cache))), ("parameters", bound.parameters),
+            ]
+            if let resources = config.steps[node.name]?.resources, !resources.isEmpty,
+                let tree = try? ConfigValue.encoding(resources)
+            {
+                entries.append(("resources", tree))
+            }
+            steps.append((node.name, ConfigValue(.object(entries))))
         }
         var top: [(key: String, value: ConfigValue)] = [
             ("pipeline", ConfigValue(.string(pipeline.name))),
@@ -483,6 +493,11 @@ struct Execution {
         return [StepRun.upstreamProperty: .string(names.joined(separator: ","))]
     }
 
+    /// What every step run this execution records carries: its upstream steps, and the engine's own properties.
+    func recordedProperties(_ index: Int) -> [String: PropertyValue] {
+        upstreamProperty(index).merging(engine.stepProperties) { $1 }
+    }
+
     typealias Inputs = [(InputEdge, ArtifactRecord, (any Sendable)?)]
 
     /// A new step run record for node `index` reading `inputs`, with its cache key.
@@ -501,7 +516,7 @@ struct Execution {
             id: stepRunID ?? RecordID.make("step"), runID: run.id, stepName: node.name, kind: node.kind,
             status: .running,
             cacheKey: key, codeVersion: node.codeVersion, parameters: bound.parametersJSON, seed: seed,
-            startedAt: Date(), properties: upstreamProperty(index))
+            startedAt: Date(), properties: recordedProperties(index))
     }
 
     func inputEvents(_ stepRunID: String, _ inputs: Inputs) -> [Event] {
@@ -519,7 +534,9 @@ struct Execution {
             guard let hit = try await cachedOutputs(for: stepRun.cacheKey!, node: node) else { return nil }
             stepRun.status = .cached
             stepRun.cachedFrom = hit.stepRun.id
-            stepRun.properties = hit.stepRun.properties.merging(upstreamProperty(index)) { $1 }
+            // The job the original ran in is not this step run's.
+            stepRun.properties = hit.stepRun.properties.filter { $0.key != SlurmSubmitter.jobProperty }
+                .merging(recordedProperties(index)) { $1 }
             stepRun.endedAt = Date()
             let outputEvents = hit.outputs.map {
                 Event(stepRunID: stepRun.id, artifactID: $0.id, kind: .output, name: $0.name)
@@ -605,7 +622,7 @@ struct Execution {
             }
             stepRun.status = .completed
             stepRun.endedAt = Date()
-            stepRun.properties = recorded.properties.merging(upstreamProperty(index)) { $1 }
+            stepRun.properties = recorded.properties.merging(recordedProperties(index)) { $1 }
             sink.close()
             if sink.wasWritten { stepRun.logPath = logURL.path }
             try await engine.metadata.completeStepRun(stepRun, outputs: artifactsOut, metrics: recorded.metrics)
@@ -616,7 +633,7 @@ struct Execution {
             stepRun.status = isCancellation ? .cancelled : .failed
             stepRun.error = isCancellation ? "cancelled" : Self.describe(error)
             stepRun.endedAt = Date()
-            stepRun.properties = context.recorded.properties.merging(upstreamProperty(index)) { $1 }
+            stepRun.properties = context.recorded.properties.merging(recordedProperties(index)) { $1 }
             if !isCancellation { logger.error("step failed: \(stepRun.error!)") }
             sink.close()
             if sink.wasWritten { stepRun.logPath = logURL.path }

@@ -50,20 +50,32 @@ public struct Stack: Sendable {
     /// With the `process` orchestrator, steps run through `launcher`; without one, through a
     /// ``ProcessStepLauncher`` of the running executable (right for an executable made with `Sluice.main`, whose
     /// `step run` command has its pipelines) selecting this stack and its project.
+    ///
+    /// With the `slurm` orchestrator, the engine submits runs as Slurm jobs of the running executable with this
+    /// stack's `slurm:` settings; `pipelineArguments` (`--file` for a YAML pipeline) come before the stack's own.
     public func engine(
         environment: @escaping @Sendable () async -> RunEnvironment = { RunEnvironment.basic() },
-        launcher: (any StepLauncher)? = nil
+        launcher: (any StepLauncher)? = nil, pipelineArguments: [String] = []
     ) -> RunEngine {
         var engine = RunEngine(
             metadata: metadata, artifacts: artifacts, materializers: materializers,
             logDirectory: workDirectory.appending(path: "logs"),
             scratchDirectory: workDirectory.appending(path: "scratch"), environment: environment)
-        if orchestrator == .process {
+        switch orchestrator {
+        case .inProcess: break
+        case .process:
             engine.launcher =
                 launcher
                 ?? ProcessStepLauncher(
-                    arguments: stepArguments,
+                    arguments: pipelineArguments + stepArguments,
                     environment: stepEnvironment)
+        case .slurm:
+            engine.slurm = SlurmSubmitter(
+                settings: settings.slurm ?? SlurmSettings(), command: [ProcessStepLauncher.currentExecutable],
+                arguments: pipelineArguments + stepArguments, environment: stepEnvironment,
+                directory: workDirectory.lastPathComponent == ".sluice"
+                    ? workDirectory.deletingLastPathComponent() : workDirectory,
+                logDirectory: engine.logDirectory)
         }
         return engine
     }
@@ -96,13 +108,23 @@ public enum OrchestratorKind: String, Sendable, CaseIterable {
     /// Every step run that is not a cache hit runs as `BINARY step run …` in a child process of its own, up to the
     /// run's parallelism at once.
     case process
+    /// Every step run that is not a cache hit at submission is a Slurm batch job, with dependencies mirroring the
+    /// pipeline's; the run goes on on the cluster without the process that submitted it.
+    case slurm
 
     /// Reads the `orchestrator` setting of the stack called `stack`.
     /// - Throws: ``ConfigError`` for an orchestrator this build does not have, saying which it has.
     public init(setting: String, stack: String) throws {
         guard let kind = OrchestratorKind(rawValue: setting) else {
             let known = OrchestratorKind.allCases.map(\.rawValue)
-            let planned = ["slurm", "airflow", "container"]
+            if setting == "airflow" {
+                throw ConfigError(
+                    problem: "stack '\(stack)' asks for the 'airflow' orchestrator: Airflow runs Sluice pipelines "
+                        + "from a DAG file, not from a stack.",
+                    fix: "write the DAG with `sluice export airflow PIPELINE -o DAGS-FOLDER`, and set "
+                        + "`orchestrator:` to one of \(known.joined(separator: ", ")).")
+            }
+            let planned = ["container"]
             let problem =
                 planned.contains(setting)
                 ? "stack '\(stack)' asks for the '\(setting)' orchestrator, which this build of Sluice does not have "

@@ -1,0 +1,306 @@
+import Dispatch
+import Foundation
+
+/// What a step asks of a cluster: a run config's `steps.STEP.resources`, or a Slurm stack's defaults.
+///
+/// ```yaml
+/// steps:
+///   train:
+///     resources: {cpus: 4, memory: 8G, time: "01:00:00", partition: gpu, gres: "gpu:1"}
+/// ```
+public struct StepResources: Codable, Sendable, Equatable {
+    /// CPUs for the step's one task (`sbatch --cpus-per-task`).
+    public var cpus: Int?
+    /// Memory as Slurm writes it: a number of megabytes, or with a K, M, G or T suffix (`--mem`).
+    public var memory: String?
+    /// The time limit in one of Slurm's forms: `MINUTES`, `MM:SS`, `HH:MM:SS`, `DAYS-HH[:MM[:SS]]` (`--time`).
+    public var time: String?
+    /// The partition the step's job goes to (`--partition`).
+    public var partition: String?
+    /// Generic resources such as `gpu:1` (`--gres`).
+    public var gres: String?
+
+    /// Resources with nothing asked.
+    public init(
+        cpus: Int? = nil, memory: String? = nil, time: String? = nil, partition: String? = nil, gres: String? = nil
+    ) {
+        self.cpus = cpus
+        self.memory = memory
+        self.time = time
+        self.partition = partition
+        self.gres = gres
+    }
+
+    /// Whether nothing is asked.
+    public var isEmpty: Bool { self == StepResources() }
+
+    /// These resources with `other`'s set values on top.
+    public func overlaid(with other: StepResources) -> StepResources {
+        StepResources(
+            cpus: other.cpus ?? cpus, memory: other.memory ?? memory, time: other.time ?? time,
+            partition: other.partition ?? partition, gres: other.gres ?? gres)
+    }
+
+    /// The set values as `(key, value)` pairs, keys as config files spell them.
+    public var assignments: [(key: String, value: String)] {
+        [("cpus", cpus.map(String.init)), ("memory", memory), ("time", time), ("partition", partition), ("gres", gres)]
+            .compactMap { key, value in value.map { (key, $0) } }
+    }
+
+    /// Checks the values have forms Slurm takes, so a typo stops the run before any job is submitted.
+    /// - Parameter path: where the resources were written (`steps.train.resources`), for the message.
+    /// - Throws: ``ConfigError`` naming the key, the value and the forms that work.
+    public func validate(at path: String, location: SourceLocation? = nil) throws {
+        let place = location.map { "\($0): " } ?? ""
+        if let cpus, cpus < 1 {
+            throw ConfigError(
+                problem: "\(place)\(path).cpus must be at least 1, but it is \(cpus).",
+                fix: "write the number of CPUs the step uses, like `cpus: 4`.")
+        }
+        if let memory, memory.wholeMatch(of: /[0-9]+[KMGTkmgt]?/) == nil {
+            throw ConfigError(
+                problem: "\(place)\(path).memory is \"\(memory)\", which is not a size Slurm takes.",
+                fix: "write megabytes (`4096`) or a size with K, M, G or T (`4G`, `512M`).")
+        }
+        if let time, time.wholeMatch(of: /[0-9]+(-[0-9]+)?(:[0-9]{1,2}){0,2}|UNLIMITED|INFINITE/) == nil {
+            throw ConfigError(
+                problem: "\(place)\(path).time is \"\(time)\", which is not a time limit Slurm takes.",
+                fix: "write minutes (`90`), `HH:MM:SS` (`01:30:00`) or `DAYS-HH:MM:SS` (`2-00:00:00`), quoted.")
+        }
+        for (key, value) in [("partition", partition), ("gres", gres)] {
+            if let value, value.isEmpty || value.contains(where: { $0.isWhitespace }) {
+                throw ConfigError(
+                    problem: "\(place)\(path).\(key) is \"\(value)\": a Slurm \(key) is one word.",
+                    fix: "write it as `sinfo` (partitions) or `scontrol show node` (gres) shows it.")
+            }
+        }
+    }
+
+    /// The `sbatch` options asking for these resources.
+    var sbatchOptions: [String] {
+        var options: [String] = []
+        if let partition { options.append("--partition=\(partition)") }
+        if let cpus { options.append("--cpus-per-task=\(cpus)") }
+        if let memory { options.append("--mem=\(memory)") }
+        if let time { options.append("--time=\(time)") }
+        if let gres { options.append("--gres=\(gres)") }
+        return options
+    }
+}
+
+/// A stack's `slurm:` settings: the account its jobs are charged to and the resources a step gets when its run
+/// config does not say.
+///
+/// ```yaml
+/// stacks:
+///   cluster:
+///     orchestrator: slurm
+///     metadata_store: postgres://sluice@db:5432/sluice
+///     artifact_store: /shared/sluice/artifacts
+///     slurm: {partition: batch, account: ml, cpus: 2, memory: 4G, time: "02:00:00"}
+/// ```
+public struct SlurmSettings: Codable, Sendable, Equatable {
+    /// The account jobs are charged to (`sbatch --account`).
+    public var account: String?
+    /// The default partition.
+    public var partition: String?
+    /// Default CPUs per step.
+    public var cpus: Int?
+    /// Default memory per step.
+    public var memory: String?
+    /// Default time limit per step.
+    public var time: String?
+    /// Default generic resources per step.
+    public var gres: String?
+
+    /// Settings with nothing set.
+    public init(
+        account: String? = nil, partition: String? = nil, cpus: Int? = nil, memory: String? = nil,
+        time: String? = nil, gres: String? = nil
+    ) {
+        self.account = account
+        self.partition = partition
+        self.cpus = cpus
+        self.memory = memory
+        self.time = time
+        self.gres = gres
+    }
+
+    /// The default resources of every step.
+    public var resources: StepResources {
+        StepResources(cpus: cpus, memory: memory, time: time, partition: partition, gres: gres)
+    }
+
+    /// These settings with `other`'s set values on top.
+    public func overlaid(with other: SlurmSettings) -> SlurmSettings {
+        let resources = self.resources.overlaid(with: other.resources)
+        return SlurmSettings(
+            account: other.account ?? account, partition: resources.partition, cpus: resources.cpus,
+            memory: resources.memory, time: resources.time, gres: resources.gres)
+    }
+
+    /// The set values as `(key, value)` pairs, keys as the stack file spells them.
+    public var assignments: [(key: String, value: String)] {
+        (account.map { [("account", $0)] } ?? []) + resources.assignments
+    }
+}
+
+/// A Slurm job as the cluster reports it.
+public struct SlurmJob: Sendable, Equatable {
+    /// The job's ID.
+    public var id: String
+    /// The step it runs (the job's comment), `runs finish` for the job that ends the run.
+    public var step: String
+    /// Slurm's state: `PENDING`, `RUNNING`, `COMPLETED`, `FAILED`, `TIMEOUT`, `OUT_OF_MEMORY`, `CANCELLED`…
+    public var state: String
+    /// Why it is in that state (`Dependency`, `Resources`, `TimeLimit`…), when Slurm says.
+    public var reason: String?
+
+    /// Whether the job has ended.
+    public var hasEnded: Bool { !["PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED"].contains(state) }
+
+    /// End states where the cluster, not the step, ended the job: the step is recorded failed with the state.
+    public static let clusterFailures: Set<String> = [
+        "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "DEADLINE", "BOOT_FAIL",
+    ]
+}
+
+/// The Slurm commands Sluice uses (`sbatch`, `squeue`, `scontrol`, `scancel`), run as this user with this process's
+/// environment (`SLURM_CONF` and the rest).
+public struct SlurmClient: Sendable {
+    /// Creates a client.
+    public init() {}
+
+    /// The Slurm command failed or is not installed.
+    public struct CommandError: SluiceError {
+        public var problem: String
+        public var fix: String
+        public var description: String { "\(problem)\n  To fix: \(fix)" }
+        public var exitStatus: ExitStatus { .unusableInput }
+    }
+
+    /// Runs a Slurm command and returns its standard output.
+    func run(_ command: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> String {
+        guard let path = Self.find(command) else {
+            throw CommandError(
+                problem: "`\(command)` is not on PATH: this stack's orchestrator is slurm, and Sluice submits and "
+                    + "follows its jobs with Slurm's commands.",
+                fix: "run on a machine with Slurm's client installed (Debian: apt install slurm-client) and "
+                    + "SLURM_CONF set, or choose another stack with --stack.")
+        }
+        let result = await Self.capture(path, arguments, environment: environment)
+        guard result.status == 0 else {
+            let said = result.error.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw CommandError(
+                problem: "`\(command) \(arguments.filter { !$0.hasPrefix("--wrap") }.joined(separator: " "))` "
+                    + "failed (exit \(result.status)): \(said.isEmpty ? result.output : said)",
+                fix: command == "sbatch"
+                    ? "check the stack's `slurm:` settings and the steps' `resources:` against `sinfo`."
+                    : "check the cluster answers (`sinfo`) and SLURM_CONF points at its slurm.conf.")
+        }
+        return result.output
+    }
+
+    /// Submits a batch job; returns its ID.
+    public func submit(_ options: [String], command: [String], environment: [String: String]) async throws -> String {
+        let script = "exec " + command.map(Self.shellQuoted).joined(separator: " ")
+        let output = try await run("sbatch", ["--parsable"] + options + ["--wrap", script], environment: environment)
+        // `--parsable` prints `ID` or `ID;CLUSTER`.
+        let id = output.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
+        guard !id.isEmpty, id.allSatisfy(\.isNumber) else {
+            throw CommandError(
+                problem: "sbatch answered \"\(output)\" instead of a job ID.",
+                fix: "check `sbatch --parsable --wrap true` works on this machine.")
+        }
+        return id
+    }
+
+    /// The jobs called `name` still known to the controller's queue (pending, running, completing).
+    public func queuedJobs(named name: String) async throws -> [SlurmJob] {
+        let output = try await run("squeue", ["-h", "--name=\(name)", "-o", "%i|%k|%T|%r"])
+        return output.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 4 else { return nil }
+            return SlurmJob(
+                id: fields[0], step: fields[1], state: fields[2],
+                reason: fields[3] == "None" || fields[3].isEmpty ? nil : fields[3])
+        }
+    }
+
+    /// A job's state from `scontrol show job` (ended jobs stay there for the cluster's MinJobAge); `nil` when the
+    /// controller no longer knows it.
+    public func job(_ id: String) async -> SlurmJob? {
+        guard let output = try? await run("scontrol", ["show", "job", "-o", id]) else { return nil }
+        var fields: [String: String] = [:]
+        for token in output.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+            guard let equals = token.firstIndex(of: "=") else { continue }
+            let key = String(token[..<equals])
+            if fields[key] == nil { fields[key] = String(token[token.index(after: equals)...]) }
+        }
+        guard let state = fields["JobState"] else { return nil }
+        let reason = fields["Reason"].flatMap { $0 == "None" ? nil : $0 }
+        return SlurmJob(id: id, step: fields["Comment"] ?? "", state: state, reason: reason)
+    }
+
+    /// Cancels every job called `name` (`scancel --name`).
+    public func cancelJobs(named name: String) async throws {
+        _ = try await run("scancel", ["--name=\(name)"])
+    }
+
+    static func find(_ command: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for folder in path.split(separator: ":") + ["/usr/bin", "/usr/local/bin"] {
+            let candidate = "\(folder)/\(command)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    static func shellQuoted(_ word: String) -> String {
+        if !word.isEmpty, word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:@,+".contains($0) }) { return word }
+        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    /// Runs a program to its end on a thread of its own, capturing its output.
+    static func capture(_ path: String, _ arguments: [String], environment: [String: String]) async -> (
+        status: Int32, output: String, error: String
+    ) {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: path)
+                process.arguments = arguments
+                var env = ProcessInfo.processInfo.environment
+                for (key, value) in environment { env[key] = value }
+                process.environment = env
+                let output = Pipe()
+                let error = Pipe()
+                process.standardOutput = output
+                process.standardError = error
+                process.standardInput = FileHandle.nullDevice
+                do {
+                    try process.run()
+                } catch {
+                    continuation.resume(returning: (127, "", "\(error)"))
+                    return
+                }
+                // Read both pipes before waiting, so a chatty command never blocks on a full pipe.
+                final class Box: @unchecked Sendable { var data = Data() }
+                let errorData = Box()
+                let done = DispatchSemaphore(value: 0)
+                Thread.detachNewThread {
+                    errorData.data = error.fileHandleForReading.readDataToEndOfFile()
+                    done.signal()
+                }
+                let outputData = output.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                done.wait()
+                continuation.resume(
+                    returning: (
+                        process.terminationStatus, String(decoding: outputData, as: UTF8.self),
+                        String(decoding: errorData.data, as: UTF8.self)
+                    ))
+            }
+        }
+    }
+}
