@@ -8,6 +8,9 @@
 //                                   # CREATEDB); Benchmarks/engine_overhead_postgres.sh starts a local server
 //   swift run -c release EngineOverhead --process  # the process orchestrator: every fresh step a child process
 //                                   # (`EngineOverhead cli step run …`); combines with --postgres
+//   swift run -c release EngineOverhead --slurm    # the slurm orchestrator on the cluster SLURM_CONF names: chains
+//                                   # of 1, 10 and 50 steps, submission to completion, beside a bare chain of
+//                                   # `sbatch --wrap true` jobs with the same dependencies; combines with --postgres
 import Foundation
 import Sluice
 import SluiceStorePostgres
@@ -37,7 +40,9 @@ func fan(_ width: Int) -> Pipeline {
 let lengths = [1, 10, 100, 1000]
 
 let allPipelines: [(name: String, build: () -> Pipeline)] =
-    lengths.map { length in ("chain\(length)", { chain(length) }) } + [("fan100", { fan(100) })]
+    lengths.map { length in ("chain\(length)", { chain(length) }) } + [
+        ("chain50", { chain(50) }), ("fan100", { fan(100) }),
+    ]
 if let mode = CommandLine.arguments.dropFirst().first, mode == "cli" || mode.hasPrefix("cli-") {
     // The command line of this executable: the whole-process run below, and the step runs of --process. A step
     // process (`cli-NAME`) builds only the pipeline it runs, as a user's pipeline executable would.
@@ -49,6 +54,7 @@ if let mode = CommandLine.arguments.dropFirst().first, mode == "cli" || mode.has
 let quick = CommandLine.arguments.contains("--quick")
 let postgres = CommandLine.arguments.firstIndex(of: "--postgres").map { CommandLine.arguments[$0 + 1] }
 let processOrchestrator = CommandLine.arguments.contains("--process")
+let slurmOrchestrator = CommandLine.arguments.contains("--slurm")
 let repetitions = processOrchestrator ? (quick ? 3 : 5) : (quick ? 5 : 15)
 
 func median(_ values: [Double]) -> Double {
@@ -68,9 +74,10 @@ func engine(in directory: URL, pipeline: String = "") async throws -> RunEngine 
         setenv("SLUICE_BENCH_PASSWORD", try PostgresURL(postgres).password ?? "", 1)
     }
     if processOrchestrator { settings.orchestrator = "process" }
+    if slurmOrchestrator { settings.orchestrator = "slurm" }
     let project = try Project.create(at: directory, settings: settings)
     let stack = try await Stack.open(project: project)
-    return stack.engine(
+    var engine = stack.engine(
         environment: {
             await RunEnvironment.capture(
                 gitDirectory: directory, cacheDirectory: project.directory.appending(path: "cache"))
@@ -78,6 +85,9 @@ func engine(in directory: URL, pipeline: String = "") async throws -> RunEngine 
         launcher: ProcessStepLauncher(
             command: [ProcessStepLauncher.currentExecutable, "cli-\(pipeline)"], arguments: stack.stepArguments,
             environment: stack.stepEnvironment))
+    engine.slurm?.command = [ProcessStepLauncher.currentExecutable, "cli-\(pipeline)"]
+    engine.slurm?.poll = .milliseconds(100)
+    return engine
 }
 
 func seconds(_ body: () async throws -> Void) async rethrows -> Double {
@@ -110,6 +120,73 @@ func measure(_ pipeline: Pipeline, steps: Int) async throws -> (fresh: Double, c
         precondition(cachedCount == steps, "expected a fully cached second run")
     }
     return (median(fresh), median(cached))
+}
+
+if slurmOrchestrator {
+    try await slurmBenchmark()
+    exit(0)
+}
+
+/// Runs a command to its end; returns its standard output.
+func shell(_ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    precondition(process.terminationStatus == 0, "\(arguments.joined(separator: " ")) failed")
+    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// Chains on Slurm: a Sluice run (submission, every step a job, to the run recorded completed) beside a bare chain
+/// of `sbatch --wrap true` jobs with the same dependencies (submission to the last job's end), in the same run.
+func slurmBenchmark() async throws {
+    let reps = quick ? 1 : 3
+    print("Sluice on Slurm — \(ProcessInfo.processInfo.activeProcessorCount) cores, \(reps) repetitions, medians")
+    print("cluster: SLURM_CONF=\(ProcessInfo.processInfo.environment["SLURM_CONF"] ?? "(default)")")
+    print(
+        "stores: \(postgres.map { "PostgreSQL at \(PostgresURL.redacting($0))" } ?? "SQLite") + local artifact store; "
+            + "followed every 100 ms\n")
+    print("steps   bare sbatch chain   per step    Sluice on Slurm   per step    ratio")
+    let root = FileManager.default.temporaryDirectory.appending(
+        path: "sluice-bench-slurm-\(UUID().uuidString.prefix(6))")
+    defer { try? FileManager.default.removeItem(at: root) }
+    for length in [1, 10, 50] {
+        var bare: [Double] = []
+        var ours: [Double] = []
+        for repetition in 0..<reps {
+            bare.append(
+                try await seconds {
+                    var previous: String?
+                    for _ in 0..<length {
+                        var arguments = ["sbatch", "--parsable", "--job-name=bench-bare", "--output=/dev/null"]
+                        if let previous {
+                            arguments += ["--dependency=afterok:\(previous)", "--kill-on-invalid-dep=yes"]
+                        }
+                        previous = try shell(arguments + ["--wrap", "true"])
+                    }
+                    while !(try shell(["squeue", "-h", "--name=bench-bare", "-o", "%i"])).isEmpty {
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                })
+            let directory = root.appending(path: "\(length)-\(repetition)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let pipeline = chain(length)
+            let engine = try await engine(in: directory, pipeline: pipeline.name)
+            let resolved = try engine.resolve(pipeline, config: RunConfig())
+            var status = RunStatus.running
+            ours.append(try await seconds { status = try await engine.run(resolved).run.status })
+            precondition(status == .completed, "the run on Slurm did not complete")
+        }
+        let (b, o) = (median(bare), median(ours))
+        print(
+            String(
+                format: "%5d   %13.2f s   %7.3f s   %13.2f s   %7.3f s   %5.2f×", length, b, b / Double(length), o,
+                o / Double(length), o / b))
+    }
 }
 
 print(

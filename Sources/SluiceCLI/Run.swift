@@ -62,9 +62,20 @@ struct RunCommand: AsyncParsableCommand {
         }
         let request = PipelineRequest(pipeline: pipeline, configPath: config, overrides: overrides)
         if let parallelism, parallelism < 1 { throw ValidationError("--parallelism must be at least 1.") }
-        let (workspace, pipeline, runConfig) = try await request.open(stack: stackOption.name) { config in
+        let (workspace, pipeline, runConfig) = try await request.open(stack: stackOption.name) { [stackOption] config in
             if noCache { config.cache = false }
             if let parallelism { config.parallelism = parallelism }
+            if detach {
+                // Checked before the pipeline is built: nothing is read or recorded for a run that cannot detach.
+                let (name, settings) =
+                    try Project.find()?.stack(named: stackOption.name, overrides: config.stack)
+                    ?? ("local", StackFile.defaults.overlaid(with: config.stack))
+                guard settings.orchestrator == OrchestratorKind.slurm.rawValue else {
+                    throw ValidationError(
+                        "--detach is for stacks whose orchestrator is slurm; stack '\(name)' runs steps "
+                            + "\(settings.orchestrator ?? "in_process"), which ends with this command.")
+                }
+            }
         }
         let engine = workspace.engine(pipelineFile: request.yamlFile)
         let resolved = try engine.resolve(pipeline, config: runConfig)
@@ -79,12 +90,7 @@ struct RunCommand: AsyncParsableCommand {
                     + "'\(workspace.stack.name)' runs steps \(workspace.stack.orchestrator.rawValue) on this machine, "
                     + "which ignores them (use a stack with `orchestrator: slurm` to apply them).")
         }
-        if detach {
-            guard let slurm = engine.slurm else {
-                throw ValidationError(
-                    "--detach is for stacks whose orchestrator is slurm; stack '\(workspace.stack.name)' runs steps "
-                        + "\(workspace.stack.orchestrator.rawValue), which ends with this command.")
-            }
+        if detach, let slurm = engine.slurm {
             let submission = try await engine.submit(resolved, to: slurm)
             await workspace.stack.close()
             print(submission.run.id)

@@ -116,7 +116,7 @@ public final class TestPostgres: Sendable {
         try start()
     }
 
-    private static func check(_ arguments: [String], _ what: String, environment extra: [String: String] = [:]) throws {
+    static func check(_ arguments: [String], _ what: String, environment extra: [String: String] = [:]) throws {
         let result = try runCommand(
             arguments, environment: ProcessInfo.processInfo.environment.merging(extra) { $1 })
         guard result.status == 0 else {

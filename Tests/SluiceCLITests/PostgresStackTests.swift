@@ -110,10 +110,10 @@ struct PostgresStackTests {
     func unknownOrchestrator() async throws {
         let directory = try TemporaryDirectory(prefix: "sluice-slurm")
         try FileManager.default.createDirectory(at: directory.path(".sluice"), withIntermediateDirectories: true)
-        try Data("stacks:\n  hpc: {orchestrator: slurm}\n".utf8).write(to: directory.path(".sluice/stack.yaml"))
+        try Data("stacks:\n  hpc: {orchestrator: container}\n".utf8).write(to: directory.path(".sluice/stack.yaml"))
         let run = try await CommandProcess.run("sluice-example", ["run", "prices"], in: directory.url)
         #expect(run.status == 2)
-        #expect(run.errors.contains("'slurm'"))
+        #expect(run.errors.contains("'container'"))
         #expect(!FileManager.default.fileExists(atPath: directory.path(".sluice/metadata.sqlite").path))
     }
 

@@ -59,9 +59,12 @@ struct StackTests {
     @Test("an orchestrator this build does not have is refused, not silently run in-process")
     func orchestrators() throws {
         #expect(try OrchestratorKind(setting: "in_process", stack: "local") == .inProcess)
-        let slurm = #expect(throws: ConfigError.self) { try OrchestratorKind(setting: "slurm", stack: "hpc") }
-        #expect(slurm?.problem.contains("'slurm'") == true)
-        #expect(slurm?.fix.contains("in_process") == true)
+        #expect(try OrchestratorKind(setting: "slurm", stack: "hpc") == .slurm)
+        let container = #expect(throws: ConfigError.self) { try OrchestratorKind(setting: "container", stack: "c") }
+        #expect(container?.problem.contains("'container'") == true)
+        #expect(container?.fix.contains("in_process") == true)
+        let airflow = #expect(throws: ConfigError.self) { try OrchestratorKind(setting: "airflow", stack: "a") }
+        #expect(airflow?.fix.contains("sluice export airflow") == true)
         let typo = #expect(throws: ConfigError.self) { try OrchestratorKind(setting: "in_proces", stack: "x") }
         #expect(typo?.problem.contains("Did you mean 'in_process'?") == true)
     }
@@ -116,5 +119,42 @@ struct StackTests {
         #expect(LocalArtifactStore.relativeURI(legacy: legacyBig) == big.uri)
         #expect(LocalArtifactStore.relativeURI(legacy: legacySmall) == small.uri)
         #expect(LocalArtifactStore.relativeURI(legacy: "file:///elsewhere/file.bin") == nil)
+    }
+
+    @Test("a stack's slurm settings and a step's resources are read, overlaid and checked before any job")
+    func slurmSettings() throws {
+        let file = try stackFile(
+            """
+            stacks:
+              hpc:
+                orchestrator: slurm
+                slurm: {account: ml, partition: batch, cpus: 2, memory: 4G, time: "01:00:00"}
+            """)
+        let slurm = try #require(file.settings(of: "hpc")?.slurm)
+        #expect(slurm.account == "ml" && slurm.cpus == 2 && slurm.memory == "4G")
+        var config = try RunConfig(
+            tree: try ConfigValue.parseYAML(
+                "steps:\n  train:\n    resources: {cpus: 4, gres: \"gpu:1\"}\n", source: "run.yaml"))
+        try config.apply(overrides: ["steps.train.resources.time=00:30:00"])
+        let resources = slurm.resources.overlaid(with: try #require(config.steps["train"]?.resources))
+        #expect(resources == StepResources(cpus: 4, memory: "4G", time: "00:30:00", partition: "batch", gres: "gpu:1"))
+        #expect(
+            resources.sbatchOptions == [
+                "--partition=batch", "--cpus-per-task=4", "--mem=4G", "--time=00:30:00", "--gres=gpu:1",
+            ])
+        let memory = #expect(throws: ConfigError.self) {
+            _ = try RunConfig(
+                tree: try ConfigValue.parseYAML(
+                    "steps:\n  train:\n    resources: {memory: lots}\n", source: "run.yaml"))
+        }
+        #expect(memory?.problem.contains("run.yaml:3") == true)
+        #expect(memory?.problem.contains("steps.train.resources.memory") == true)
+        let time = #expect(throws: ConfigError.self) { try StepResources(time: "an hour").validate(at: "slurm") }
+        #expect(time?.fix.contains("HH:MM:SS") == true)
+        let unknown = #expect(throws: ConfigError.self) {
+            _ = try RunConfig(
+                tree: try ConfigValue.parseYAML("steps:\n  train:\n    resources: {gpus: 1}\n", source: "run.yaml"))
+        }
+        #expect(unknown?.problem.contains("gpus") == true)
     }
 }
