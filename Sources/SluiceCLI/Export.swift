@@ -70,8 +70,8 @@ extension RunsCommand {
 /// `sluice export`: a pipeline handed to an engine a team already runs.
 struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "export", abstract: "Write a pipeline out for another scheduler (Airflow).",
-        subcommands: [Airflow.self])
+        commandName: "export", abstract: "Write a pipeline out for another scheduler (Airflow) or as a container image.",
+        subcommands: [Airflow.self, Container.self])
 
     struct Airflow: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -143,6 +143,136 @@ struct ExportCommand: AsyncParsableCommand {
                 "wrote DAG '\(dagID)' (\(built.stepNames.count) steps) for Airflow: trigger it with "
                     + "`airflow dags trigger \(dagID)`, or try it with `airflow dags test \(dagID)`")
         }
+    }
+}
+
+extension ExportCommand {
+    /// `export container`: an image whose entry point is this executable.
+    struct Container: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a container build context (Containerfile and root filesystem) whose image runs the "
+                + "step entry point; --build builds it with podman.",
+            discussion: """
+                The image holds this executable at /app/NAME (its entry point) and the shared libraries it links: \
+                the system's at their usual paths, the Swift runtime's under /usr/lib/sluice (LD_LIBRARY_PATH), \
+                nothing from this machine's build paths, no shell. A stack with `orchestrator: process` and \
+                `container: TAG` then starts every step run in it (docs/step-runner.md).
+                Example: sluice export container pipeline.yaml -o image --build --tag localhost/churn:1
+                """)
+        @Argument(help: "The pipeline, or a YAML pipeline file (optional when the executable has only one).")
+        var pipeline: String?
+        @Option(name: .shortAndLong, help: "The folder to write the build context into.") var output: String
+        @Option(help: "The image's name (default: localhost/sluice-PIPELINE:latest).") var tag: String?
+        @Flag(help: "Build the image with podman after writing the context.") var build = false
+        @OptionGroup var stackOption: StackOption
+
+        func run() async throws {
+            let request = PipelineRequest(pipeline: pipeline, configPath: nil, overrides: [])
+            let name: String
+            if let file = request.yamlFile {
+                name = try YAMLPipeline.load(contentsOf: URL(fileURLWithPath: file)).name
+            } else {
+                name = try PipelineRequest.select(pipeline).name
+            }
+            let safe = String(name.lowercased().map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "-" })
+            let tag = tag ?? "localhost/sluice-\(safe):latest"
+            let binary = URL(fileURLWithPath: ProcessStepLauncher.currentExecutable).resolvingSymlinksInPath()
+            let context = ContainerContext(binary: binary, pipeline: name)
+            let folder = URL(fileURLWithPath: output)
+            let written = try await context.write(to: folder)
+            print(folder.appending(path: "Containerfile").path)
+            printError(
+                "wrote a build context for pipeline '\(name)': \(binary.lastPathComponent) and \(written) libraries")
+            guard build else {
+                printError("build it with `podman build -t \(tag) \(folder.path)`, or run this again with --build")
+                return
+            }
+            let podman = try ContainerRuntime.podmanPath(stack: "(export)")
+            var arguments = ["build", "--network=none", "-t", tag, folder.path]
+            if SlurmClient.find("runc") != nil { arguments.insert(contentsOf: ["--runtime", "runc"], at: 1) }
+            let result = await SlurmClient.capture(podman, arguments, environment: [:])
+            guard result.status == 0 else {
+                throw CLIError(
+                    problem: "podman could not build the image (exit \(result.status)): \(result.error)",
+                    fix: "run `podman \(arguments.joined(separator: " "))` to see the whole output.")
+            }
+            let id = try await ContainerRuntime.imageID(of: tag, podman: podman, stack: "(export)")
+            print(tag)
+            printError("built \(tag) (\(id)): set `container: \(tag)` on a stack with `orchestrator: process`")
+        }
+    }
+}
+
+/// The build context of an image holding one executable and the libraries it links.
+struct ContainerContext {
+    var binary: URL
+    var pipeline: String
+
+    /// Where the libraries that are not the system's (the Swift runtime) go inside the image.
+    static let libraryFolder = "/usr/lib/sluice"
+
+    /// The shared libraries `ldd` lists for the binary: `(name it is loaded by, file)`.
+    func libraries() async throws -> [(name: String, path: String)] {
+        let result = await SlurmClient.capture("/usr/bin/ldd", [binary.path], environment: [:])
+        guard result.status == 0 else {
+            throw CLIError(
+                problem: "ldd could not list the libraries of \(binary.path): \(result.error)\(result.output)",
+                fix: "export from a dynamically linked Linux executable.")
+        }
+        var libraries: [(String, String)] = []
+        for line in result.output.split(separator: "\n") {
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            if words.count >= 3, words[1] == "=>", words[2].hasPrefix("/") {
+                libraries.append((words[0], words[2]))
+            } else if let first = words.first, first.hasPrefix("/") {
+                libraries.append(((first as NSString).lastPathComponent, first))  // the dynamic loader
+            }
+        }
+        return libraries
+    }
+
+    /// Writes `Containerfile` and `rootfs/` into `folder` (replacing an earlier context); returns how many
+    /// libraries went in.
+    func write(to folder: URL) async throws -> Int {
+        let manager = FileManager.default
+        let rootfs = folder.appending(path: "rootfs")
+        try? manager.removeItem(at: rootfs)
+        for path in ["app", "tmp", "etc", Self.libraryFolder.dropFirst().description] {
+            try manager.createDirectory(at: rootfs.appending(path: path), withIntermediateDirectories: true)
+        }
+        try manager.setAttributes([.posixPermissions: 0o1777], ofItemAtPath: rootfs.appending(path: "tmp").path)
+        let executableName = binary.lastPathComponent
+        try copy(binary, to: rootfs.appending(path: "app/\(executableName)"))
+        let libraries = try await libraries()
+        for (name, path) in libraries {
+            let system = ["/lib/", "/lib64/", "/usr/lib/"].contains { path.hasPrefix($0) }
+            let target = system ? path : "\(Self.libraryFolder)/\(name)"
+            try manager.createDirectory(
+                at: rootfs.appending(path: String(target.dropFirst())).deletingLastPathComponent(),
+                withIntermediateDirectories: true)
+            try copy(URL(fileURLWithPath: path).resolvingSymlinksInPath(), to: rootfs.appending(path: String(target.dropFirst())))
+        }
+        try Data("root:x:0:0:root:/tmp:/nonexistent\n".utf8).write(to: rootfs.appending(path: "etc/passwd"))
+        try Data("root:x:0:\n".utf8).write(to: rootfs.appending(path: "etc/group"))
+        let containerfile = """
+            # Written by `sluice export container`: pipeline '\(pipeline)' (\(executableName)) as an image whose
+            # entry point is the step runner's executable. No base image, no shell: the executable and the
+            # \(libraries.count) libraries it links, under rootfs/.
+            FROM scratch
+            COPY rootfs/ /
+            ENV LD_LIBRARY_PATH=\(Self.libraryFolder) HOME=/tmp NO_COLOR=1
+            LABEL org.opencontainers.image.title="sluice-\(pipeline)" io.sluice.pipeline="\(pipeline)"
+            ENTRYPOINT ["/app/\(executableName)"]
+
+            """
+        try Data(containerfile.utf8).write(to: folder.appending(path: "Containerfile"), options: .atomic)
+        return libraries.count
+    }
+
+    private func copy(_ source: URL, to target: URL) throws {
+        try? FileManager.default.removeItem(at: target)
+        try FileManager.default.copyItem(at: source, to: target)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: target.path)
     }
 }
 

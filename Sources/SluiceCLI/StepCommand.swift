@@ -147,6 +147,10 @@ struct StepCommand: AsyncParsableCommand {
             if let job = ProcessInfo.processInfo.environment["SLURM_JOB_ID"], !job.isEmpty {
                 engine.stepProperties[SlurmSubmitter.jobProperty] = .string(job)
             }
+            // Inside a container the process orchestrator started, the step run records the image.
+            if let image = ProcessInfo.processInfo.environment[ContainerRuntime.imageVariable], !image.isEmpty {
+                engine.stepProperties[ContainerRuntime.imageProperty] = .string(image)
+            }
             let task = Task { [engine] in
                 try await engine.runStep(
                     step, ofRun: record.id, pipeline: pipeline, stepRunID: request.stepRun, observer: reporter)

@@ -31,6 +31,27 @@ extension Stack {
                     fix: "write the account as `sacctmgr show assoc` lists it.")
             }
         }
+        var container: ContainerRuntime?
+        if let image = settings.container {
+            guard orchestrator == .process else {
+                throw ConfigError(
+                    problem: "stack '\(name)' names a container image, but its orchestrator is "
+                        + "\(orchestrator.rawValue): only the process orchestrator starts steps in containers.",
+                    fix: "set `orchestrator: process` on that stack in \(project.stackFile.path), or remove `container:`.")
+            }
+            // Inside the container the step runs where it is; only the scheduling side starts containers.
+            if !ContainerRuntime.isInside {
+                let podman = try ContainerRuntime.podmanPath(stack: name)
+                let artifacts = project.resolve(settings.artifactStore ?? "artifacts").path
+                var mounts = [project.root.path]
+                if !artifacts.hasPrefix(project.root.path + "/") { mounts.append(artifacts) }
+                container = ContainerRuntime(
+                    image: image, imageID: try await ContainerRuntime.imageID(of: image, podman: podman, stack: name),
+                    podman: podman, mounts: mounts, workingDirectory: project.root.path,
+                    environment: ["SLUICE_PROJECT": project.root.path, "NO_COLOR": "1"],
+                    passThrough: settings.passwordEnv.map { [$0] } ?? [])
+            }
+        }
         let durability = durability ?? settings.durability ?? .process
         let location = settings.metadataStore ?? "metadata.sqlite"
         let metadata: any MetadataStore & ModelRegistry
@@ -62,7 +83,8 @@ extension Stack {
         return Stack(
             name: name, settings: effective, overrides: overrides, metadata: metadata, artifacts: artifacts,
             materializers: materializers,
-            orchestrator: orchestrator, metadataLocation: display, workDirectory: project.directory, close: close)
+            orchestrator: orchestrator, metadataLocation: display, workDirectory: project.directory,
+            container: container, close: close)
     }
 
     /// The PostgreSQL password: from `password_env`, `password_file`, or the URL, in that order.

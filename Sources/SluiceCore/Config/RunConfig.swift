@@ -225,14 +225,17 @@ public struct StackSettings: Codable, Sendable, Equatable {
     public var passwordFile: String?
     /// The `slurm` orchestrator's account and default step resources.
     public var slurm: SlurmSettings?
+    /// A container image the `process` orchestrator starts every step run in, with podman.
+    public var container: String?
 
     /// A stack with every default.
     public init(
         artifactStore: String? = nil, metadataStore: String? = nil, orchestrator: String? = nil,
         durability: Durability? = nil, passwordEnv: String? = nil, passwordFile: String? = nil,
-        slurm: SlurmSettings? = nil
+        slurm: SlurmSettings? = nil, container: String? = nil
     ) {
         self.slurm = slurm
+        self.container = container
         self.artifactStore = artifactStore
         self.metadataStore = metadataStore
         self.orchestrator = orchestrator
@@ -249,6 +252,7 @@ public struct StackSettings: Codable, Sendable, Equatable {
         case passwordEnv = "password_env"
         case passwordFile = "password_file"
         case slurm
+        case container
     }
 
     var tree: ConfigValue { (try? ConfigValue.encoding(self)) ?? .emptyObject }
@@ -258,6 +262,7 @@ public struct StackSettings: Codable, Sendable, Equatable {
         [
             ("artifact_store", artifactStore), ("metadata_store", metadataStore), ("orchestrator", orchestrator),
             ("durability", durability?.rawValue), ("password_env", passwordEnv), ("password_file", passwordFile),
+            ("container", container),
         ].compactMap { key, value in value.map { (key, $0) } }
             + (slurm?.assignments.map { ("slurm.\($0.key)", $0.value) } ?? [])
     }
@@ -268,6 +273,7 @@ public struct StackSettings: Codable, Sendable, Equatable {
             artifactStore: other.artifactStore ?? artifactStore, metadataStore: other.metadataStore ?? metadataStore,
             orchestrator: other.orchestrator ?? orchestrator, durability: other.durability ?? durability,
             passwordEnv: other.passwordEnv ?? passwordEnv, passwordFile: other.passwordFile ?? passwordFile,
-            slurm: other.slurm.map { (slurm ?? SlurmSettings()).overlaid(with: $0) } ?? slurm)
+            slurm: other.slurm.map { (slurm ?? SlurmSettings()).overlaid(with: $0) } ?? slurm,
+            container: other.container ?? container)
     }
 }

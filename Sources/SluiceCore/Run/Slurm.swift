@@ -247,7 +247,7 @@ public struct SlurmClient: Sendable {
         _ = try await run("scancel", ["--name=\(name)"])
     }
 
-    static func find(_ command: String) -> String? {
+    package static func find(_ command: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         for folder in path.split(separator: ":") + ["/usr/bin", "/usr/local/bin"] {
             let candidate = "\(folder)/\(command)"
@@ -262,7 +262,7 @@ public struct SlurmClient: Sendable {
     }
 
     /// Runs a program to its end on a thread of its own, capturing its output.
-    static func capture(_ path: String, _ arguments: [String], environment: [String: String]) async -> (
+    package static func capture(_ path: String, _ arguments: [String], environment: [String: String]) async -> (
         status: Int32, output: String, error: String
     ) {
         await withCheckedContinuation { continuation in

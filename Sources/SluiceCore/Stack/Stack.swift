@@ -24,6 +24,8 @@ public struct Stack: Sendable {
     public let metadataLocation: String
     /// Where step logs (`<run>/<step>.log`) and step scratch folders go.
     public let workDirectory: URL
+    /// With `container: IMAGE` on a `process` stack: how each step run starts inside the image.
+    public let container: ContainerRuntime?
     private let closeStores: @Sendable () async -> Void
 
     /// Creates a stack over opened stores; `close` releases them (connection pools, background tasks).
@@ -31,8 +33,10 @@ public struct Stack: Sendable {
         name: String, settings: StackSettings, overrides: StackSettings = StackSettings(),
         metadata: any MetadataStore & ModelRegistry,
         artifacts: any ArtifactStore, materializers: MaterializerRegistry, orchestrator: OrchestratorKind,
-        metadataLocation: String, workDirectory: URL, close: @escaping @Sendable () async -> Void = {}
+        metadataLocation: String, workDirectory: URL, container: ContainerRuntime? = nil,
+        close: @escaping @Sendable () async -> Void = {}
     ) {
+        self.container = container
         self.name = name
         self.settings = settings
         self.overrides = overrides
@@ -64,9 +68,14 @@ public struct Stack: Sendable {
         switch orchestrator {
         case .inProcess: break
         case .process:
+            // A YAML pipeline's folder is mounted too, so the step reads the same file inside a container.
+            let file = zip(pipelineArguments, pipelineArguments.dropFirst()).first { $0.0 == "--file" }
+                .map { URL(fileURLWithPath: $0.1).deletingLastPathComponent().path }
             engine.launcher =
                 launcher
                 ?? ProcessStepLauncher(
+                    command: container?.command(extraMounts: file.map { [$0] } ?? [])
+                        ?? [ProcessStepLauncher.currentExecutable],
                     arguments: pipelineArguments + stepArguments,
                     environment: stepEnvironment)
         case .slurm:
