@@ -8,6 +8,9 @@
 //                                   # CREATEDB); Benchmarks/engine_overhead_postgres.sh starts a local server
 //   swift run -c release EngineOverhead --process  # the process orchestrator: every fresh step a child process
 //                                   # (`EngineOverhead cli step run …`); combines with --postgres
+//   swift run -c release EngineOverhead --container IMAGE   # the process orchestrator with every step in a podman
+//                                   # container of IMAGE (`EngineOverhead cli export container -o DIR --build
+//                                   # --tag IMAGE` makes one); chains of 1, 10 and 100
 //   swift run -c release EngineOverhead --slurm    # the slurm orchestrator on the cluster SLURM_CONF names: chains
 //                                   # of 1, 10 and 50 steps, submission to completion, beside a bare chain of
 //                                   # `sbatch --wrap true` jobs with the same dependencies; combines with --postgres
@@ -37,7 +40,7 @@ func fan(_ width: Int) -> Pipeline {
     }
 }
 
-let lengths = [1, 10, 100, 1000]
+let lengths = CommandLine.arguments.contains("--container") ? [1, 10, 100] : [1, 10, 100, 1000]
 
 let allPipelines: [(name: String, build: () -> Pipeline)] =
     lengths.map { length in ("chain\(length)", { chain(length) }) } + [
@@ -55,7 +58,8 @@ let quick = CommandLine.arguments.contains("--quick")
 let postgres = CommandLine.arguments.firstIndex(of: "--postgres").map { CommandLine.arguments[$0 + 1] }
 let processOrchestrator = CommandLine.arguments.contains("--process")
 let slurmOrchestrator = CommandLine.arguments.contains("--slurm")
-let repetitions = processOrchestrator ? (quick ? 3 : 5) : (quick ? 5 : 15)
+let containerImage = CommandLine.arguments.firstIndex(of: "--container").map { CommandLine.arguments[$0 + 1] }
+let repetitions = processOrchestrator || containerImage != nil ? (quick ? 3 : 5) : (quick ? 5 : 15)
 
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
@@ -75,6 +79,10 @@ func engine(in directory: URL, pipeline: String = "") async throws -> RunEngine 
     }
     if processOrchestrator { settings.orchestrator = "process" }
     if slurmOrchestrator { settings.orchestrator = "slurm" }
+    if let containerImage {
+        settings.orchestrator = "process"
+        settings.container = containerImage
+    }
     let project = try Project.create(at: directory, settings: settings)
     let stack = try await Stack.open(project: project)
     var engine = stack.engine(
@@ -83,8 +91,8 @@ func engine(in directory: URL, pipeline: String = "") async throws -> RunEngine 
                 gitDirectory: directory, cacheDirectory: project.directory.appending(path: "cache"))
         },
         launcher: ProcessStepLauncher(
-            command: [ProcessStepLauncher.currentExecutable, "cli-\(pipeline)"], arguments: stack.stepArguments,
-            environment: stack.stepEnvironment))
+            command: (stack.container?.command() ?? [ProcessStepLauncher.currentExecutable]) + ["cli-\(pipeline)"],
+            arguments: stack.stepArguments, environment: stack.stepEnvironment))
     engine.slurm?.command = [ProcessStepLauncher.currentExecutable, "cli-\(pipeline)"]
     engine.slurm?.poll = .milliseconds(100)
     return engine
@@ -197,9 +205,10 @@ print(
         + " + local artifact store; environment capture on (git, binary hash)")
 print(
     "orchestrator: "
-        + (processOrchestrator
-            ? "process (every fresh step run a child process: `EngineOverhead cli step run …`)\n"
-            : "in-process\n"))
+        + (containerImage.map { "process, every fresh step run in a podman container of \($0)\n" }
+            ?? (processOrchestrator
+                ? "process (every fresh step run a child process: `EngineOverhead cli step run …`)\n"
+                : "in-process\n")))
 print("pipeline          steps   fresh run   per step   cached run   per step")
 var freshPoints: [(Double, Double)] = []
 var cachedPoints: [(Double, Double)] = []
