@@ -208,7 +208,8 @@ print(
         + (containerImage.map { "process, every fresh step run in a podman container of \($0)\n" }
             ?? (processOrchestrator
                 ? "process (every fresh step run a child process: `EngineOverhead cli step run …`)\n"
-                : "in-process\n")))
+                : "in-process\n"))
+)
 print("pipeline          steps   fresh run   per step   cached run   per step")
 var freshPoints: [(Double, Double)] = []
 var cachedPoints: [(Double, Double)] = []

@@ -70,7 +70,8 @@ extension RunsCommand {
 /// `sluice export`: a pipeline handed to an engine a team already runs.
 struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "export", abstract: "Write a pipeline out for another scheduler (Airflow) or as a container image.",
+        commandName: "export",
+        abstract: "Write a pipeline out for another scheduler (Airflow) or as a container image.",
         subcommands: [Airflow.self, Container.self])
 
     struct Airflow: AsyncParsableCommand {
@@ -250,7 +251,9 @@ struct ContainerContext {
             try manager.createDirectory(
                 at: rootfs.appending(path: String(target.dropFirst())).deletingLastPathComponent(),
                 withIntermediateDirectories: true)
-            try copy(URL(fileURLWithPath: path).resolvingSymlinksInPath(), to: rootfs.appending(path: String(target.dropFirst())))
+            try copy(
+                URL(fileURLWithPath: path).resolvingSymlinksInPath(),
+                to: rootfs.appending(path: String(target.dropFirst())))
         }
         try Data("root:x:0:0:root:/tmp:/nonexistent\n".utf8).write(to: rootfs.appending(path: "etc/passwd"))
         try Data("root:x:0:\n".utf8).write(to: rootfs.appending(path: "etc/group"))

@@ -477,6 +477,11 @@ public struct Dashboard: Sendable {
         guard run.status == .running else {
             throw DashboardError.conflict("run \(run.id) is not running: it is \(run.status.rawValue)")
         }
+        if let scheduler = run.owner.externalOrchestrator {
+            throw DashboardError.conflict(
+                "run \(run.id) is run by \(scheduler), not by a process of this machine: cancel it with "
+                    + "`sluice runs cancel \(run.id)`" + (scheduler == "slurm" ? " (it cancels its Slurm jobs)" : ""))
+        }
         guard Self.isLocal(run) else {
             throw DashboardError.conflict(
                 "run \(run.id) runs on \(run.owner.host), not on this dashboard's machine: stop it there (Ctrl-C)")

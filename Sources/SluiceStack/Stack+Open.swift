@@ -37,7 +37,9 @@ extension Stack {
                 throw ConfigError(
                     problem: "stack '\(name)' names a container image, but its orchestrator is "
                         + "\(orchestrator.rawValue): only the process orchestrator starts steps in containers.",
-                    fix: "set `orchestrator: process` on that stack in \(project.stackFile.path), or remove `container:`.")
+                    fix:
+                        "set `orchestrator: process` on that stack in \(project.stackFile.path), or remove `container:`."
+                )
             }
             // Inside the container the step runs where it is; only the scheduling side starts containers.
             if !ContainerRuntime.isInside {

@@ -28,7 +28,8 @@ struct ContainerTests {
         return try JSONDecoder().decode(Shown.self, from: Data(show.output.utf8)).steps.map(\.stepRun)
     }
 
-    @Test("the Swift example runs with every step in a podman image built by export container, records as a local run's")
+    @Test(
+        "the Swift example runs with every step in a podman image built by export container, records as a local run's")
     func exampleInContainers() async throws {
         _ = try TestPodman.install()
         let directory = try TemporaryDirectory(prefix: "sluice-container")

@@ -37,6 +37,26 @@ struct CrashSafetyTests {
         return Dictionary(uniqueKeysWithValues: try await store.stepRuns(ofRun: run).map { ($0.stepName, $0.status) })
     }
 
+    @Test("runs cancel stops a run of this machine as Ctrl-C would: recorded cancelled, its process exits 130")
+    func runsCancelLocalRun() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-cancel-local")
+        let running = try CommandProcess(
+            "FixturePipelines", ["run", "crashy", "--set", "wait.gate=\(directory.path("never").path)"],
+            in: directory.url)
+        try await running.waitForError(containing: "wait running")
+        let run = try #require(try await runs(in: directory.url).first)
+        #expect(run.status == .running)
+        let (status, output, errors) = try await CommandProcess.run(
+            "FixturePipelines", ["runs", "cancel", String(run.id.prefix(16))], in: directory.url)
+        #expect(status == 0, "\(errors)")
+        #expect(output.contains("run \(run.id) cancelled"), "\(output)")
+        #expect(await running.wait() == 130)
+        #expect(try await stepStatuses(run.id, in: directory.url)["wait"] == .cancelled)
+        let again = try await CommandProcess.run("FixturePipelines", ["runs", "cancel", run.id], in: directory.url)
+        #expect(again.status == 2, "a run that is not running cannot be cancelled")
+        #expect(again.errors.contains("is not running"))
+    }
+
     @Test("a run killed with SIGKILL mid-step and mid-write reads as crashed; the next run resumes from cache")
     func killedRunResumes() async throws {
         let directory = try TemporaryDirectory(prefix: "sluice-crash")
