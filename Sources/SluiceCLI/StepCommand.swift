@@ -66,13 +66,20 @@ struct StepCommand: AsyncParsableCommand {
             help: "End the run when this step leaves every step of it completed or cached (`slurm` jobs of last steps)."
         )
         var finishRun = false
+        @Option(help: "Of a sharded step: compute only this shard and save its partial result for --merge-shards.")
+        var shard: Int?
+        @Flag(help: "Of a sharded step: compute the shard SLURM_ARRAY_TASK_ID says (a job of a Slurm array).")
+        var shardArray = false
+        @Flag(help: "Of a sharded step: merge the partials its shard jobs saved instead of computing the shards.")
+        var mergeShards = false
         @OptionGroup var stackOption: StackOption
 
         func run() async throws {
             try await Self.execute(
                 StepRequest(
                     run: run, step: step, file: file, stepRun: stepRun, overrides: overrides, stack: stackOption.name,
-                    finishRun: finishRun))
+                    finishRun: finishRun, shard: try Self.shardIndex(shard, array: shardArray),
+                    mergeShards: mergeShards))
         }
 
         /// What `step run` was asked to do.
@@ -84,6 +91,8 @@ struct StepCommand: AsyncParsableCommand {
             var overrides: [String] = []
             var stack: String?
             var finishRun = false
+            var shard: Int?
+            var mergeShards = false
 
             /// Reads the arguments an orchestrator passes (`--run R --step S [--file F] [--step-run ID]
             /// [--stack N] [--set K=V]…`, after `step run`) without building the whole command tree: a step process
@@ -93,17 +102,16 @@ struct StepCommand: AsyncParsableCommand {
             init?(orchestratorArguments arguments: [String]) {
                 var values: [String: String] = [:]
                 var overrides: [String] = []
-                var finishRun = false
+                var flags: Set<String> = []
                 var index = arguments.startIndex
                 while index < arguments.endIndex {
                     let name = arguments[index]
-                    if name == "--finish-run" {
-                        guard !finishRun else { return nil }
-                        finishRun = true
+                    if ["--finish-run", "--shard-array", "--merge-shards"].contains(name) {
+                        guard flags.insert(name).inserted else { return nil }
                         index += 1
                         continue
                     }
-                    guard ["--run", "--step", "--file", "--step-run", "--stack", "--set"].contains(name),
+                    guard ["--run", "--step", "--file", "--step-run", "--stack", "--set", "--shard"].contains(name),
                         index + 1 < arguments.endIndex, !arguments[index + 1].hasPrefix("--")
                     else { return nil }
                     let value = arguments[index + 1]
@@ -115,15 +123,25 @@ struct StepCommand: AsyncParsableCommand {
                     index += 2
                 }
                 guard let run = values["--run"], let step = values["--step"] else { return nil }
+                guard var shard = try? RunStep.shardIndex(nil, array: flags.contains("--shard-array")) else {
+                    return nil
+                }
+                if let given = values["--shard"] {
+                    guard shard == nil, let number = Int(given) else { return nil }
+                    shard = number
+                }
                 self.init(
                     run: run, step: step, file: values["--file"], stepRun: values["--step-run"], overrides: overrides,
-                    stack: values["--stack"], finishRun: finishRun)
+                    stack: values["--stack"], finishRun: flags.contains("--finish-run"), shard: shard,
+                    mergeShards: flags.contains("--merge-shards"))
             }
 
             init(
                 run: String, step: String, file: String?, stepRun: String?, overrides: [String], stack: String?,
-                finishRun: Bool = false
+                finishRun: Bool = false, shard: Int? = nil, mergeShards: Bool = false
             ) {
+                self.shard = shard
+                self.mergeShards = mergeShards
                 self.run = run
                 self.step = step
                 self.file = file
@@ -132,6 +150,17 @@ struct StepCommand: AsyncParsableCommand {
                 self.stack = stack
                 self.finishRun = finishRun
             }
+        }
+
+        /// The shard `--shard` or `--shard-array` (SLURM_ARRAY_TASK_ID) asks for.
+        static func shardIndex(_ shard: Int?, array: Bool) throws -> Int? {
+            guard array else { return shard }
+            guard let text = ProcessInfo.processInfo.environment["SLURM_ARRAY_TASK_ID"], let index = Int(text) else {
+                throw CLIError(
+                    problem: "--shard-array reads the shard from SLURM_ARRAY_TASK_ID, which is not set here.",
+                    fix: "use it only in a job of a Slurm array, or give the shard with --shard N.")
+            }
+            return index
         }
 
         static func execute(_ request: StepRequest) async throws {
@@ -151,6 +180,25 @@ struct StepCommand: AsyncParsableCommand {
             if let image = ProcessInfo.processInfo.environment[ContainerRuntime.imageVariable], !image.isEmpty {
                 engine.stepProperties[ContainerRuntime.imageProperty] = .string(image)
             }
+            if let shard = request.shard {
+                guard let stepRunID = request.stepRun else {
+                    throw CLIError(
+                        problem: "--shard needs --step-run: the shard's partial is saved for that step run's merge.",
+                        fix: "pass the step run ID the merge job (`--merge-shards`) is given.")
+                }
+                do {
+                    try await engine.runShard(
+                        step, ofRun: record.id, pipeline: pipeline, stepRunID: stepRunID, index: shard)
+                } catch let error as StepRunError {
+                    throw error
+                } catch {
+                    printError("step '\(step)' shard \(shard) failed: \(error)")
+                    throw ExitCode(ExitStatus.failed.rawValue)
+                }
+                await workspace.stack.close()
+                return
+            }
+            engine.mergeSavedShards = request.mergeShards
             let task = Task { [engine] in
                 try await engine.runStep(
                     step, ofRun: record.id, pipeline: pipeline, stepRunID: request.stepRun, observer: reporter)

@@ -302,4 +302,76 @@ struct SlurmTests {
             record.latest["train"]?.error?.contains("TIMEOUT") == true, "\(String(describing: record.latest["train"]))")
         #expect(record.latest["evaluate"]?.status == "skipped")
     }
+
+    @Test("sharded statistics over 8 files run as a Slurm job array and equal the single-process statistics exactly")
+    func shardedStatistics() async throws {
+        let (directory, environment) = try await clusterProject("sluice-slurm-shards")
+        let lines = DemoData.penguinsCSV.split(separator: "\n")
+        try FileManager.default.createDirectory(at: directory.path("data"), withIntermediateDirectories: true)
+        for part in 0..<8 {
+            let rows = lines.dropFirst().enumerated().filter { $0.offset % 8 == part }.map(\.element)
+            try Data(([lines[0]] + rows).joined(separator: "\n").appending("\n").utf8).write(
+                to: directory.path("data/part\(part).csv"))
+        }
+        try Data(
+            """
+            pipeline: sharded-statistics
+            steps:
+              stats:
+                component: file_statistics
+                parameters: {paths: [data/*.csv]}
+              schema:
+                component: schema
+                inputs: {statistics: stats}
+
+            """.utf8
+        ).write(to: directory.path("stats.yaml"))
+        var stackFile = try String(contentsOf: directory.path(".sluice/stack.yaml"), encoding: .utf8)
+        stackFile += "  processes: {orchestrator: process, metadata_store: processes.sqlite}\n"
+        try Data(stackFile.utf8).write(to: directory.path(".sluice/stack.yaml"))
+
+        var hashes: [String: String] = [:]
+        for stack in ["local", "processes", "cluster"] {
+            let run = try await CommandProcess.run(
+                "sluice", ["run", "stats.yaml", "--stack", stack], in: directory.url, environment: environment)
+            #expect(run.status == 0, "\(stack): \(run.errors)")
+            let id = try await latestRun(stack: stack, in: directory.url, environment)
+            let shown = try await CommandProcess.run(
+                "sluice", ["runs", "show", id, "--json", "--stack", stack], in: directory.url, environment: environment)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(shown.output.utf8)) as? [String: Any])
+            let steps = try #require(object["steps"] as? [[String: Any]])
+            let stats = try #require(
+                steps.first { ($0["stepRun"] as? [String: Any])?["stepName"] as? String == "stats" })
+            let output = try #require((stats["outputs"] as? [String: Any])?["output"] as? [String: Any])
+            hashes[stack] = output["contentHash"] as? String
+            let properties = (stats["stepRun"] as? [String: Any])?["properties"] as? [String: Any]
+            #expect((properties?["rows"] as? Int) == 344, "\(stack): \(String(describing: properties))")
+            if stack == "cluster" {
+                #expect((properties?["shards"] as? Int) == 8, "merged from the 8 jobs of the array")
+            }
+        }
+        #expect(hashes["local"] != nil)
+        #expect(hashes["cluster"] == hashes["local"], "\(hashes)")
+        #expect(hashes["processes"] == hashes["local"], "\(hashes)")
+        let logs = try FileManager.default.contentsOfDirectory(
+            atPath: directory.path(
+                ".sluice/logs/\(try await latestRun(stack: "cluster", in: directory.url, environment))"
+            )
+            .path)
+        #expect(logs.filter { $0.hasPrefix("stats.shard-") }.count == 8, "\(logs)")
+
+        // A malformed file fails its shard: the run fails naming the file, line and column.
+        try Data("species,island\nAdelie\n".utf8).write(to: directory.path("data/part8.csv"))
+        let broken = try await CommandProcess.run(
+            "sluice", ["run", "stats.yaml", "--stack", "cluster"], in: directory.url, environment: environment)
+        #expect(broken.status == 1, "\(broken.errors)")
+        let failed = try await show(
+            try await latestRun(stack: "cluster", in: directory.url, environment), in: directory.url, environment)
+        #expect(failed.run.status == "failed")
+        #expect(failed.latest["stats"]?.status == "failed")
+        #expect(
+            failed.latest["stats"]?.error?.contains("part8.csv") == true,
+            "\(String(describing: failed.latest["stats"]))")
+        #expect(failed.latest["schema"]?.status == "skipped")
+    }
 }

@@ -80,6 +80,13 @@ public enum ComponentCatalog {
             return ["statistics": o.statistics, "report": o.report]
         },
         ComponentEntry(
+            name: "file_statistics",
+            summary: "per-column statistics of CSV files, one shard per file (parallel; a job array on Slurm)",
+            inputs: [], outputs: [.init("output", DatasetStatistics.self)]
+        ) { p, name, _, _ in
+            ["output": p.add(FileStatistics(), name: name)]
+        },
+        ComponentEntry(
             name: "schema",
             summary: "the production model's training schema, or one inferred from statistics, or a curated one",
             inputs: [.init("statistics", DatasetStatistics.self)], outputs: [.init("output", Schema.self)]

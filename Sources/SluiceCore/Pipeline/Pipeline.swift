@@ -238,6 +238,8 @@ struct BoundStep: Sendable {
     /// For an ``ExternalInputStep``: the fingerprint of what it reads from outside, taken when the run resolves.
     var externalFingerprint: String?
     var execute: @Sendable ([any Sendable], StepContext) async throws -> any Sendable
+    /// For a ``ShardedStep``: its shards and merge, for orchestrators that run shards as jobs of their own.
+    var shards: ShardOperations?
 }
 
 /// Resolves a step's parameters from configuration, and wraps its `run` for erased inputs.
@@ -267,12 +269,13 @@ struct StepBinder: Sendable {
             let tree = try JSONDecoder().decode(ConfigValue.self, from: json)
             let frozen = configured
             let fingerprint = try (configured as? any ExternalInputStep)?.externalFingerprint()
+            let shards = try (configured as? any ShardedStep).map { try shardOperations($0) }
             return BoundStep(
                 parametersJSON: String(decoding: json, as: UTF8.self), parameters: tree,
                 externalFingerprint: fingerprint,
                 execute: { values, context in
                     try await frozen.run(makeInput(values), context: context)
-                })
+                }, shards: shards)
         }
     }
 }

@@ -28,6 +28,9 @@ public struct RunEngine: Sendable {
     public var slurm: SlurmSubmitter?
     /// Properties recorded on every step run this engine executes or reuses (the Slurm job a step ran in).
     public var stepProperties: [String: PropertyValue] = [:]
+    /// Whether a ``ShardedStep`` merges the partials its shard jobs saved (``runShard(_:ofRun:pipeline:stepRunID:index:)``)
+    /// instead of computing its shards itself: the merge job of a Slurm job array.
+    public var mergeSavedShards = false
 
     /// Creates an engine over the given stores.
     public init(
@@ -598,7 +601,14 @@ struct Execution {
                 }
             }
             defer { context.removeScratch() }
-            let output = try await bound.execute(inputValues, context)
+            let output: any Sendable
+            if engine.mergeSavedShards, let shards = bound.shards {
+                output = try await shards.merge(
+                    try engine.savedShards(of: stepRun.id, count: shards.files.count), context)
+                context.setProperty("shards", .int(shards.files.count))
+            } else {
+                output = try await bound.execute(inputValues, context)
+            }
             try Task.checkCancellation()
             let recorded = context.recorded
             if recorded.drewUndeclaredSeed { throw UndeclaredSeedError(step: node.name, kind: node.kind) }

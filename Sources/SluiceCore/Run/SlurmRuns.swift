@@ -137,19 +137,36 @@ extension RunEngine {
         do {
             for index in toSubmit {
                 let node = nodes[index]
-                let upstream = Set(node.inputs.map(\.node)).compactMap { jobs[$0] }.sorted()
+                var upstream = Set(node.inputs.map(\.node)).compactMap { jobs[$0] }.sorted()
+                let resources = slurm.settings.resources.overlaid(
+                    with: resolved.config.steps[node.name]?.resources ?? StepResources())
+                let stepRunID = RecordID.make("step")
+                let base =
+                    slurm.command + ["step", "run", "--run", run.id, "--step", node.name, "--step-run", stepRunID]
+                let shards = resolved.steps[index]?.shards.map(\.files.count) ?? 0
+                if shards > 1 {
+                    // A sharded step: a job array computes the shards, then the step's own job merges them.
+                    var options = slurm.commonOptions(
+                        run: run.id, comment: node.name, output: runLogs.appending(path: "\(node.name).shard-%a.out"))
+                    if !upstream.isEmpty {
+                        options += [
+                            "--dependency=afterok:" + upstream.joined(separator: ":"), "--kill-on-invalid-dep=yes",
+                        ]
+                    }
+                    options += ["--array=0-\(shards - 1)"] + resources.sbatchOptions
+                    let array = try await slurm.client.submit(
+                        options, command: base + ["--shard-array"] + slurm.arguments, environment: environment)
+                    submitted.append(("\(node.name) (\(shards) shards)", array))
+                    upstream = [array]
+                }
                 var options = slurm.commonOptions(
                     run: run.id, comment: node.name, output: runLogs.appending(path: "\(node.name).out"))
                 if !upstream.isEmpty {
                     options += ["--dependency=afterok:" + upstream.joined(separator: ":"), "--kill-on-invalid-dep=yes"]
                 }
-                let resources = slurm.settings.resources.overlaid(
-                    with: resolved.config.steps[node.name]?.resources ?? StepResources())
                 options += resources.sbatchOptions
-                var command =
-                    slurm.command + [
-                        "step", "run", "--run", run.id, "--step", node.name, "--step-run", RecordID.make("step"),
-                    ] + slurm.arguments
+                var command = base + slurm.arguments
+                if shards > 1 { command.append("--merge-shards") }
                 // A step nothing reads from may be the run's last: it ends the run when every step is done.
                 if consumers[index].isEmpty { command.append("--finish-run") }
                 let job = try await slurm.client.submit(options, command: command, environment: environment)

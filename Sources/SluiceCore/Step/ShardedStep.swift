@@ -1,0 +1,93 @@
+import Foundation
+
+/// A step whose work splits over files: each shard (one file) is computed on its own and the partial results are
+/// merged, in file order, into the step's output. The in-process and process orchestrators compute the shards in
+/// parallel inside the step run; the `slurm` orchestrator computes them as a job array followed by a merge job.
+/// Either way the output is the same bytes: the same partials merged in the same order.
+///
+/// The files come from the step's parameters (a list of paths or globs), so the number of shards is known before
+/// the step runs and a cluster can size its array at submission.
+public protocol ShardedStep: Step where Input == Void {
+    /// What one shard computes: small and mergeable (statistics, counts, sketches), stored between processes as JSON.
+    associatedtype Partial: Codable & Sendable
+
+    /// The files the work splits over, in the order their partials are merged.
+    func shardFiles() throws -> [String]
+
+    /// Computes the partial result of one file.
+    func runShard(_ file: String, context: StepContext) async throws -> Partial
+
+    /// Merges the partial results, in the order of ``shardFiles()``, into the step's output.
+    func merge(_ partials: [Partial], files: [String], context: StepContext) async throws -> Output
+}
+
+extension ShardedStep {
+    /// Computes every shard, up to one per core at once, and merges them.
+    public func run(_ input: Void, context: StepContext) async throws -> Output {
+        let files = try shardFiles()
+        let partials = try await computeShards(files, context: context)
+        return try await merge(partials, files: files, context: context)
+    }
+
+    /// The partials of `files`, computed in parallel, in file order.
+    func computeShards(_ files: [String], context: StepContext) async throws -> [Partial] {
+        let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        return try await withThrowingTaskGroup(of: (Int, Partial).self) { group in
+            var results = [Partial?](repeating: nil, count: files.count)
+            var next = 0
+            var done = 0
+            while next < min(width, files.count) {
+                let index = next
+                group.addTask { (index, try await self.runShard(files[index], context: context)) }
+                next += 1
+            }
+            while let (index, partial) = try await group.next() {
+                results[index] = partial
+                done += 1
+                context.reportProgress(completed: done, total: files.count, unit: "files")
+                if next < files.count {
+                    let index = next
+                    group.addTask { (index, try await self.runShard(files[index], context: context)) }
+                    next += 1
+                }
+            }
+            return results.map { $0! }
+        }
+    }
+}
+
+/// A bound sharded step's operations on erased values: what a shard job and a merge job call.
+struct ShardOperations: Sendable {
+    /// The files, one shard each.
+    var files: [String]
+    /// Computes shard `index` and encodes its partial.
+    var compute: @Sendable (Int, StepContext) async throws -> Data
+    /// Decodes the partials (in file order) and merges them into the step's output.
+    var merge: @Sendable ([Data], StepContext) async throws -> any Sendable
+
+    init<S: ShardedStep>(_ step: S) throws {
+        let files = try step.shardFiles()
+        self.files = files
+        compute = { index, context in
+            try Self.encoder.encode(try await step.runShard(files[index], context: context))
+        }
+        merge = { encoded, context in
+            let decoder = JSONDecoder()
+            decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+                positiveInfinity: "+Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+            let partials = try encoded.map { try decoder.decode(S.Partial.self, from: $0) }
+            return try await step.merge(partials, files: files, context: context)
+        }
+    }
+
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "+Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        return encoder
+    }
+}
+
+/// Opens a sharded step out of an existential (a generic function can call `ShardOperations.init`).
+func shardOperations(_ step: some ShardedStep) throws -> ShardOperations { try ShardOperations(step) }
