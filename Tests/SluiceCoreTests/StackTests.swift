@@ -157,4 +157,19 @@ struct StackTests {
         }
         #expect(unknown?.problem.contains("gpus") == true)
     }
+
+    @Test("a project created with Slurm or container settings writes a stack file that reads them back")
+    func createdStackFileKeepsEverySetting() throws {
+        for settings in [
+            StackSettings(orchestrator: "slurm", slurm: SlurmSettings(account: "ml", cpus: 2, memory: "4G")),
+            StackSettings(orchestrator: "process", container: "localhost/prices:1"),
+        ] {
+            let directory = try TemporaryDirectory(prefix: "sluice-stackfile")
+            let project = try Project.create(at: directory.url, settings: settings)
+            let read = try #require(try project.stacks().settings(of: "local"))
+            #expect(read.orchestrator == settings.orchestrator)
+            #expect(read.slurm == settings.slurm)
+            #expect(read.container == settings.container)
+        }
+    }
 }

@@ -70,10 +70,11 @@ public struct Project: Sendable, Equatable {
         var lines = [
             "# Where this project's runs execute and where their records live: named stacks, picked with",
             "# `--stack NAME` (default below). Relative paths are relative to this .sluice/ folder.",
-            "# Keys: orchestrator (in_process, or process: each step in a child process), artifact_store (a",
-            "# folder), metadata_store (a SQLite file or a postgres://USER@HOST:PORT/DB URL), password_env /",
-            "# password_file (the PostgreSQL password),",
-            "# durability (process: survive a killed process; power: also fsync for power loss).",
+            "# Keys: orchestrator (in_process; process: each step in a child process; slurm: each step a Slurm",
+            "# job), artifact_store (a folder), metadata_store (a SQLite file or a postgres://USER@HOST:PORT/DB",
+            "# URL), password_env / password_file (the PostgreSQL password), durability (process: survive a",
+            "# killed process; power: also fsync for power loss), container (an image the process orchestrator",
+            "# runs steps in), slurm (account and default resources). See docs/configuration.md.",
             "default: local",
             "stacks:",
             "  local:",
@@ -82,10 +83,15 @@ public struct Project: Sendable, Equatable {
             ("orchestrator", settings.orchestrator), ("artifact_store", settings.artifactStore),
             ("metadata_store", settings.metadataStore), ("password_env", settings.passwordEnv),
             ("password_file", settings.passwordFile), ("durability", settings.durability?.rawValue),
+            ("container", settings.container),
         ]
-        for case (let key, let value?) in entries {
-            let scalar = ConfigValue(.string(value)).yaml().trimmingCharacters(in: .newlines)
-            lines.append("    \(key): \(scalar)")
+        func scalar(_ value: String) -> String { ConfigValue(.string(value)).yaml().trimmingCharacters(in: .newlines) }
+        for case (let key, let value?) in entries { lines.append("    \(key): \(scalar(value))") }
+        if let slurm = settings.slurm, !slurm.assignments.isEmpty {
+            lines.append("    slurm:")
+            for (key, value) in slurm.assignments {
+                lines.append("      \(key): " + (key == "cpus" ? value : scalar(value)))
+            }
         }
         return lines.joined(separator: "\n") + "\n"
     }
