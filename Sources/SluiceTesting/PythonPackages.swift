@@ -126,3 +126,11 @@ public struct SetupError: Error, CustomStringConvertible {
     public var fix: String
     public var description: String { "\(problem)\n  To fix: \(fix)" }
 }
+
+/// Runs blocking work (installing packages, starting servers) on a thread of its own, so the few threads that run
+/// Swift's async tasks keep serving the other tests meanwhile.
+public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    }
+}

@@ -21,6 +21,9 @@ public enum TestPodman {
         return "/usr/bin/podman"
     }
 
+    /// ``install()`` from async code, on a thread of its own (apt blocks for as long as it takes).
+    public static func installed() async throws -> String { try await onOwnThread { try install() } }
+
     /// Runs podman with `arguments`; returns its status and output.
     public static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
         try runCommand(["/usr/bin/podman"] + arguments, environment: ProcessInfo.processInfo.environment)

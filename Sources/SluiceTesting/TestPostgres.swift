@@ -34,6 +34,9 @@ public final class TestPostgres: Sendable {
         }
     }
 
+    /// ``shared()`` from async code, started on a thread of its own (installing and starting a server blocks).
+    public static func started() async throws -> TestPostgres { try await onOwnThread { try shared() } }
+
     /// The shared server's superuser URL.
     public static func adminURL() throws -> String { try shared().adminURL }
 

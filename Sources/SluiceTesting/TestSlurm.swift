@@ -33,6 +33,9 @@ public final class TestSlurm: Sendable {
         }
     }
 
+    /// ``shared()`` from async code, started on a thread of its own (starting a cluster blocks for seconds).
+    public static func started() async throws -> TestSlurm { try await onOwnThread { try shared() } }
+
     /// What a Slurm client (`sbatch`, `squeue`, a Sluice command) needs in its environment to reach the cluster.
     public var environment: [String: String] { ["SLURM_CONF": configPath] }
 

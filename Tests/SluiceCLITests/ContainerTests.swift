@@ -31,7 +31,7 @@ struct ContainerTests {
     @Test(
         "the Swift example runs with every step in a podman image built by export container, records as a local run's")
     func exampleInContainers() async throws {
-        _ = try TestPodman.install()
+        _ = try await TestPodman.installed()
         let directory = try TemporaryDirectory(prefix: "sluice-container")
         let tag = "localhost/sluice-test-\(getpid()):latest"
         defer { _ = try? TestPodman.run(["rmi", "-f", tag]) }

@@ -9,9 +9,10 @@ import Testing
 func teamProject(on server: TestPostgres? = nil, prefix: String = "sluice-team") async throws -> (
     TemporaryDirectory, url: String
 ) {
-    let server = try server ?? TestPostgres.shared()
+    let chosen: TestPostgres
+    if let server { chosen = server } else { chosen = try await TestPostgres.started() }
     let url = try await PostgresDatabases.create(
-        "p_\(UUID().uuidString.prefix(12).lowercased())", on: server.adminURL)
+        "p_\(UUID().uuidString.prefix(12).lowercased())", on: chosen.adminURL)
     let directory = try TemporaryDirectory(prefix: prefix)
     try FileManager.default.createDirectory(at: directory.path(".sluice"), withIntermediateDirectories: true)
     try Data(
@@ -219,7 +220,7 @@ struct PostgresStackTests {
 
     @Test("the PostgreSQL server stopped mid-run gives an error naming the store; the run reads as crashed after")
     func serverStoppedMidRun() async throws {
-        let server = try TestPostgres()
+        let server = try await onOwnThread { try TestPostgres() }
         let (directory, url) = try await teamProject(on: server)
         let gate = directory.path("gate")
         let run = try CommandProcess(

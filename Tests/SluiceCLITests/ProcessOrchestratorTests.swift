@@ -180,7 +180,7 @@ struct ProcessOrchestratorRecordsTests {
 
     @Test("the standard pipeline and the Swift example: in-process on SQLite, process on SQLite and on PostgreSQL")
     func sameRecords() async throws {
-        let server = try TestPostgres.shared()
+        let server = try await TestPostgres.started()
         let url = try await PostgresDatabases.create(
             "p_\(UUID().uuidString.prefix(12).lowercased())", on: server.adminURL)
         let directory = try TemporaryDirectory(prefix: "sluice-proc-records")

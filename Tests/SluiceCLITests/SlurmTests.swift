@@ -15,8 +15,8 @@ struct SlurmTests {
     /// A project with the example pipeline and its data, a `local` stack (SQLite, in-process) and a `cluster` stack
     /// (Slurm, a fresh PostgreSQL database, the same artifact folder); and the environment its commands need.
     func clusterProject(_ prefix: String) async throws -> (TemporaryDirectory, [String: String]) {
-        let slurm = try TestSlurm.shared()
-        let server = try TestPostgres.shared()
+        let slurm = try await TestSlurm.started()
+        let server = try await TestPostgres.started()
         let url = try await PostgresDatabases.create(
             "s_\(UUID().uuidString.prefix(12).lowercased())", on: server.adminURL)
         let directory = try TemporaryDirectory(prefix: prefix)

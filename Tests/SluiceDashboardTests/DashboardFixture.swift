@@ -59,7 +59,7 @@ struct DashboardFixture: Sendable {
         let directory = try TemporaryDirectory(prefix: "sluice-dashboard")
         var settings = StackSettings()
         if postgres {
-            let server = try await Task.detached { try TestPostgres.shared() }.value
+            let server = try await TestPostgres.started()
             settings.metadataStore = try await PostgresDatabases.create(
                 "d_\(UUID().uuidString.prefix(12).lowercased())", on: server.adminURL)
             try Data(TestPostgres.password.utf8).write(to: directory.path("pg-password"))
