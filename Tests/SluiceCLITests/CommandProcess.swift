@@ -87,17 +87,36 @@ struct CommandProcess {
     func wait(timeout: Duration = .seconds(600)) async -> Int32 {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {
+            if let status = Self.reapIfExited(process.processIdentifier) { return status }
             guard ContinuousClock.now < deadline else {
                 Issue.record(
                     "\(process.executableURL?.lastPathComponent ?? "process") \(process.arguments ?? []) still running after \(timeout); stderr:\n\(errors)"
                 )
                 kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+                // Not waitUntilExit: if the exit was missed (see reapIfExited) it would wait for ever.
+                for _ in 0..<500 where process.isRunning && Self.reapIfExited(process.processIdentifier) == nil {
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
                 return -1
             }
             try? await Task.sleep(for: .milliseconds(10))
         }
         return process.terminationStatus
+    }
+
+    /// The status of child `pid` when it has exited but was not reaped: Foundation's `Process` learns of exits from
+    /// SIGCHLD, and with many children ending at once (the Slurm and serving suites run beside each other) it
+    /// can miss one, leaving a zombie and `isRunning` true for good. Like `terminationStatus`, a signal that
+    /// ended the process is returned as the signal's number.
+    static func reapIfExited(_ pid: Int32) -> Int32? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let closing = stat.lastIndex(of: ")"),
+            stat[stat.index(after: closing)...].split(separator: " ").first == "Z"
+        else { return nil }
+        var status: Int32 = 0
+        guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : signal
     }
 
     /// Runs to completion and returns status, stdout and stderr.
