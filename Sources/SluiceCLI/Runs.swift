@@ -289,7 +289,8 @@ extension RunsCommand {
             let follow = Task {
                 try await engine.follow(
                     record.id, pipeline: pipeline,
-                    slurm: record.owner.externalOrchestrator == "slurm" ? engine.slurm : nil, observer: reporter)
+                    slurm: record.owner.externalOrchestrator == "slurm" ? engine.slurm : nil, observer: reporter,
+                    cancelsRun: false)
             }
             let result: RunResult
             if let deadline {

@@ -251,6 +251,13 @@ struct SlurmTests {
         // scancel of the training step's job: the step records itself cancelled, the run ends cancelled.
         let first = try await detach(Self.slowTraining, in: directory.url, environment)
         let job = try await waitUntilRunning("train", of: first, in: directory.url, environment)
+        // A waiter that gives up stops waiting; the run goes on.
+        let impatient = try await CommandProcess.run(
+            "sluice", ["runs", "wait", first, "--file", "penguins.yaml", "--stack", "cluster", "--timeout", "1"],
+            in: directory.url, environment: environment)
+        #expect(impatient.status == 3, "\(impatient.errors)")
+        #expect(try await show(first, in: directory.url, environment).run.status == "running")
+        #expect(try await show(first, in: directory.url, environment).latest["train"]?.status == "running")
         #expect(try slurm.run(["scancel", job]).status == 0)
         let waited = try await CommandProcess.run(
             "sluice", ["runs", "wait", first, "--file", "penguins.yaml", "--stack", "cluster", "--timeout", "120"],

@@ -199,9 +199,12 @@ extension RunEngine {
     /// Follows a run on Slurm until it ends, reporting its steps to `observer` as their records change, and returns
     /// its records. A run whose jobs have all left the queue while its record still says running (its finishing
     /// job was killed) is finished here. Cancelling the calling task cancels the run (``cancelOnSlurm(_:pipeline:slurm:)``).
-    /// `pipeline` may be `nil` (a YAML pipeline whose file is not known): the run is then only watched.
+    /// `pipeline` may be `nil` (a YAML pipeline whose file is not known): the run is then only watched. With
+    /// `cancelsRun` false, cancelling the calling task only stops the following (`CancellationError`): a waiter
+    /// that gives up does not cancel the run.
     public func follow(
-        _ runID: RunID, pipeline: Pipeline?, slurm: SlurmSubmitter?, observer: (any RunObserver)? = nil
+        _ runID: RunID, pipeline: Pipeline?, slurm: SlurmSubmitter?, observer: (any RunObserver)? = nil,
+        cancelsRun: Bool = true
     ) async throws -> RunResult {
         var reported: [String: StepRunStatus] = [:]
         var cancelled = false
@@ -211,7 +214,7 @@ extension RunEngine {
         while true {
             if Task.isCancelled, !cancelled {
                 cancelled = true
-                guard let slurm, let pipeline else { throw CancellationError() }
+                guard cancelsRun, let slurm, let pipeline else { throw CancellationError() }
                 _ = try await shielded { try await self.cancelOnSlurm(runID, pipeline: pipeline, slurm: slurm) }
             }
             guard let run = try await shielded({ try await metadata.run(runID) }) else {
