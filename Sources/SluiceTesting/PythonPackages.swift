@@ -134,3 +134,17 @@ public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T)
         Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
     }
 }
+
+/// Installs Debian `packages` with apt unless every file of `present` exists, one test process at a time.
+/// - Throws: ``SetupError`` with apt's output.
+func aptInstall(_ packages: [String], unlessPresent present: [String], what: String) throws {
+    func installed() -> Bool { present.allSatisfy { FileManager.default.isExecutableFile(atPath: $0) } }
+    guard !installed() else { return }
+    try withFileLock("/tmp/sluice-apt.lock") {
+        if installed() { return }
+        try TestPostgres.check(["apt-get", "update", "-qq"], "update apt's package lists")
+        try TestPostgres.check(
+            ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "--no-install-recommends"] + packages,
+            "install \(what) with apt", environment: ["DEBIAN_FRONTEND": "noninteractive"])
+    }
+}

@@ -6,18 +6,8 @@ public enum TestPodman {
     /// Installs podman and runc when missing; returns podman's path.
     /// - Throws: ``SetupError`` saying what apt printed.
     public static func install() throws -> String {
-        let needed = ["/usr/bin/podman", "/usr/sbin/runc"]
-        if !needed.allSatisfy({ FileManager.default.isExecutableFile(atPath: $0) }) {
-            try withFileLock("/tmp/sluice-apt.lock") {
-                if needed.allSatisfy({ FileManager.default.isExecutableFile(atPath: $0) }) { return }
-                try TestPostgres.check(["apt-get", "update", "-qq"], "update apt's package lists")
-                try TestPostgres.check(
-                    [
-                        "apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "--no-install-recommends",
-                        "podman", "runc", "uidmap",
-                    ], "install podman and runc with apt", environment: ["DEBIAN_FRONTEND": "noninteractive"])
-            }
-        }
+        try aptInstall(
+            ["podman", "runc", "uidmap"], unlessPresent: ["/usr/bin/podman", "/usr/sbin/runc"], what: "podman and runc")
         return "/usr/bin/podman"
     }
 

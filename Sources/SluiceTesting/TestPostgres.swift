@@ -44,17 +44,7 @@ public final class TestPostgres: Sendable {
 
     /// Starts a new server.
     public init() throws {
-        if !FileManager.default.isExecutableFile(atPath: "\(Self.binaries)/initdb") {
-            try withFileLock("/tmp/sluice-apt.lock") {
-                if FileManager.default.isExecutableFile(atPath: "\(Self.binaries)/initdb") { return }
-                try Self.check(["apt-get", "update", "-qq"], "update apt's package lists")
-                try Self.check(
-                    [
-                        "apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "--no-install-recommends",
-                        "postgresql-15",
-                    ], "install PostgreSQL 15 with apt", environment: ["DEBIAN_FRONTEND": "noninteractive"])
-            }
-        }
+        try aptInstall(["postgresql-15"], unlessPresent: ["\(Self.binaries)/initdb"], what: "PostgreSQL 15")
         let directory = URL(fileURLWithPath: "/tmp/sluice-test-pg-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         folder = directory.path
         data = directory.appending(path: "data").path

@@ -44,18 +44,10 @@ public final class TestSlurm: Sendable {
 
     /// Installs (when needed) and starts a cluster.
     public init() throws {
-        let needed = ["/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/sbatch", "/usr/sbin/munged"]
-        if !needed.allSatisfy({ FileManager.default.isExecutableFile(atPath: $0) }) {
-            try withFileLock("/tmp/sluice-apt.lock") {
-                if needed.allSatisfy({ FileManager.default.isExecutableFile(atPath: $0) }) { return }
-                try TestPostgres.check(["apt-get", "update", "-qq"], "update apt's package lists")
-                try TestPostgres.check(
-                    [
-                        "apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "--no-install-recommends",
-                        "slurmctld", "slurmd", "slurm-client", "munge",
-                    ], "install Slurm and munge with apt", environment: ["DEBIAN_FRONTEND": "noninteractive"])
-            }
-        }
+        try aptInstall(
+            ["slurmctld", "slurmd", "slurm-client", "munge"],
+            unlessPresent: ["/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/bin/sbatch", "/usr/sbin/munged"],
+            what: "Slurm and munge")
         folder = "/tmp/sluice-test-slurm-\(getpid())"
         configPath = "\(folder)/etc/slurm.conf"
         try? FileManager.default.removeItem(atPath: folder)

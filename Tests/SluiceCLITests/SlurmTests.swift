@@ -117,6 +117,17 @@ struct SlurmTests {
     /// The steps a run of the example takes from the cache after a run that stopped at training.
     static let upstreamOfTraining = ["ingest", "statistics", "split", "transform"]
 
+    /// A re-run on the cluster completes, taking everything upstream of training from the cache.
+    func expectResumesFromCache(in directory: URL, _ environment: [String: String]) async throws {
+        let resumed = try await CommandProcess.run(
+            "sluice", ["run", "penguins.yaml", "--stack", "cluster", "--set", "train.rounds=10"], in: directory,
+            environment: environment)
+        #expect(resumed.status == 0, "\(resumed.errors)")
+        for step in Self.upstreamOfTraining {
+            #expect(resumed.errors.contains("↺ \(step) cached"), "\(step): \(resumed.errors)")
+        }
+    }
+
     @Test("slurm settings on a stack that does not run on Slurm are refused, and --detach needs a Slurm stack")
     func settingsNeedSlurm() async throws {
         let directory = try TemporaryDirectory(prefix: "sluice-slurm-settings")
@@ -234,13 +245,7 @@ struct SlurmTests {
         #expect(record.latest["register"]?.status == "skipped")
         #expect(record.latest["transform"]?.status == "completed")
 
-        let resumed = try await CommandProcess.run(
-            "sluice", ["run", "penguins.yaml", "--stack", "cluster", "--set", "train.rounds=10"], in: directory.url,
-            environment: environment)
-        #expect(resumed.status == 0, "\(resumed.errors)")
-        for step in Self.upstreamOfTraining {
-            #expect(resumed.errors.contains("↺ \(step) cached"), "\(step): \(resumed.errors)")
-        }
+        try await expectResumesFromCache(in: directory.url, environment)
     }
 
     @Test("a job cancelled with scancel mid-step and a run cancelled with runs cancel are recorded cancelled")
@@ -283,13 +288,7 @@ struct SlurmTests {
         #expect(cancelledRun.latest["register"]?.status == "cancelled")
         #expect(try slurm.run(["squeue", "-h", "--name=sluice-\(second)"]).output.isEmpty)
 
-        let resumed = try await CommandProcess.run(
-            "sluice", ["run", "penguins.yaml", "--stack", "cluster", "--set", "train.rounds=10"], in: directory.url,
-            environment: environment)
-        #expect(resumed.status == 0, "\(resumed.errors)")
-        for step in Self.upstreamOfTraining {
-            #expect(resumed.errors.contains("↺ \(step) cached"), "\(step): \(resumed.errors)")
-        }
+        try await expectResumesFromCache(in: directory.url, environment)
     }
 
     @Test("a step over its time limit is recorded failed with Slurm's TIMEOUT, not as cancelled")
