@@ -190,8 +190,8 @@ extension ExportCommand {
             }
             let podman = try ContainerRuntime.podmanPath(stack: "(export)")
             var arguments = ["build", "--network=none", "-t", tag, folder.path]
-            if SlurmClient.find("runc") != nil { arguments.insert(contentsOf: ["--runtime", "runc"], at: 1) }
-            let result = await SlurmClient.capture(podman, arguments, environment: [:])
+            if ExternalCommand.find("runc") != nil { arguments.insert(contentsOf: ["--runtime", "runc"], at: 1) }
+            let result = await ExternalCommand.capture(podman, arguments, environment: [:])
             guard result.status == 0 else {
                 throw CLIError(
                     problem: "podman could not build the image (exit \(result.status)): \(result.error)",
@@ -214,7 +214,7 @@ struct ContainerContext {
 
     /// The shared libraries `ldd` lists for the binary: `(name it is loaded by, file)`.
     func libraries() async throws -> [(name: String, path: String)] {
-        let result = await SlurmClient.capture("/usr/bin/ldd", [binary.path], environment: [:])
+        let result = await ExternalCommand.capture("/usr/bin/ldd", [binary.path], environment: [:])
         guard result.status == 0 else {
             throw CLIError(
                 problem: "ldd could not list the libraries of \(binary.path): \(result.error)\(result.output)",

@@ -52,9 +52,9 @@ public struct FileStatistics: ShardedStep, ExternalInputStep {
     }
 
     public func runShard(_ file: String, context: StepContext) async throws -> DatasetStatistics {
-        let (statistics, summary) = try DatasetStatistics.compute(try reader([URL(fileURLWithPath: file)]))
-        context.log(metric: "bad_rows", Double(summary.badRowCount))
-        return statistics
+        // No per-shard metrics: a shard job on Slurm has no step run to record them on, and the records must read
+        // the same whichever orchestrator ran the shards.
+        try DatasetStatistics.compute(try reader([URL(fileURLWithPath: file)])).statistics
     }
 
     public func merge(_ partials: [DatasetStatistics], files: [String], context: StepContext) async throws

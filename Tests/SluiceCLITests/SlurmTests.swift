@@ -114,6 +114,16 @@ struct SlurmTests {
         return submitted.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// `runs wait RUN` on the cluster stack, giving up after `timeout` seconds.
+    func wait(for run: String, timeout: Int, in directory: URL, _ environment: [String: String]) async throws -> (
+        status: Int32, output: String, errors: String
+    ) {
+        try await CommandProcess.run(
+            "sluice",
+            ["runs", "wait", run, "--file", "penguins.yaml", "--stack", "cluster", "--timeout", "\(timeout)"],
+            in: directory, environment: environment)
+    }
+
     /// The steps a run of the example takes from the cache after a run that stopped at training.
     static let upstreamOfTraining = ["ingest", "statistics", "split", "transform"]
 
@@ -256,17 +266,17 @@ struct SlurmTests {
         // scancel of the training step's job: the step records itself cancelled, the run ends cancelled.
         let first = try await detach(Self.slowTraining, in: directory.url, environment)
         let job = try await waitUntilRunning("train", of: first, in: directory.url, environment)
+        // runs show lists the jobs still queued: training running, the steps after it pending on it.
+        let queued = try #require(try await show(first, in: directory.url, environment).queuedJobs)
+        #expect(queued.contains { $0.step == "train" && $0.job == job && $0.state == "RUNNING" }, "\(queued)")
+        #expect(queued.contains { $0.step == "evaluate" && $0.state == "PENDING" }, "\(queued)")
         // A waiter that gives up stops waiting; the run goes on.
-        let impatient = try await CommandProcess.run(
-            "sluice", ["runs", "wait", first, "--file", "penguins.yaml", "--stack", "cluster", "--timeout", "1"],
-            in: directory.url, environment: environment)
+        let impatient = try await wait(for: first, timeout: 1, in: directory.url, environment)
         #expect(impatient.status == 3, "\(impatient.errors)")
         #expect(try await show(first, in: directory.url, environment).run.status == "running")
         #expect(try await show(first, in: directory.url, environment).latest["train"]?.status == "running")
         #expect(try slurm.run(["scancel", job]).status == 0)
-        let waited = try await CommandProcess.run(
-            "sluice", ["runs", "wait", first, "--file", "penguins.yaml", "--stack", "cluster", "--timeout", "120"],
-            in: directory.url, environment: environment)
+        let waited = try await wait(for: first, timeout: 120, in: directory.url, environment)
         #expect(waited.status == 130, "\(waited.output)\n\(waited.errors)")
         let scancelled = try await show(first, in: directory.url, environment)
         #expect(scancelled.run.status == "cancelled")
@@ -297,9 +307,7 @@ struct SlurmTests {
         let run = try await detach(
             Self.slowTraining + ["--set", "steps.train.resources.time=1"], in: directory.url, environment)
         // Slurm checks time limits about every 30 s: the job ends between one and two minutes in.
-        let waited = try await CommandProcess.run(
-            "sluice", ["runs", "wait", run, "--file", "penguins.yaml", "--stack", "cluster", "--timeout", "240"],
-            in: directory.url, environment: environment)
+        let waited = try await wait(for: run, timeout: 240, in: directory.url, environment)
         #expect(waited.status == 1, "\(waited.output)\n\(waited.errors)")
         let record = try await show(run, in: directory.url, environment)
         #expect(record.run.status == "failed")

@@ -51,7 +51,7 @@ public struct ContainerRuntime: Sendable, Equatable {
     public func command(extraMounts: [String] = []) -> [String] {
         var command = [podman, "run", "--rm", "--network=host", "--log-driver=none"]
         // runc where it is installed: crun refuses the hybrid cgroup layout some hosts have.
-        if SlurmClient.find("runc") != nil { command += ["--runtime", "runc"] }
+        if ExternalCommand.find("runc") != nil { command += ["--runtime", "runc"] }
         // Podman asks for more open files and processes than the hard limits here may allow (even root cannot
         // raise them): ask for exactly the limits, processes capped at podman's own default.
         var limit = rlimit()
@@ -73,7 +73,7 @@ public struct ContainerRuntime: Sendable, Equatable {
 
     /// The podman executable, or an error saying how to get it.
     public static func podmanPath(stack: String) throws -> String {
-        guard let path = SlurmClient.find("podman") else {
+        guard let path = ExternalCommand.find("podman") else {
             throw ConfigError(
                 problem: "stack '\(stack)' runs steps in a container, but `podman` is not on PATH.",
                 fix: "install podman (Debian: apt install podman runc), or remove `container:` from the stack.")
@@ -84,7 +84,7 @@ public struct ContainerRuntime: Sendable, Equatable {
     /// The ID of `image` in podman's local store.
     /// - Throws: ``ConfigError`` when podman does not have it, saying how to build it.
     public static func imageID(of image: String, podman: String, stack: String) async throws -> String {
-        let result = await SlurmClient.capture(
+        let result = await ExternalCommand.capture(
             podman, ["image", "inspect", "--format", "{{.Id}}", image], environment: [:])
         let id = result.output.trimmingCharacters(in: .whitespacesAndNewlines)
         guard result.status == 0, !id.isEmpty else {

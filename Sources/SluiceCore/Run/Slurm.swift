@@ -181,14 +181,14 @@ public struct SlurmClient: Sendable {
 
     /// Runs a Slurm command and returns its standard output.
     func run(_ command: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> String {
-        guard let path = Self.find(command) else {
+        guard let path = ExternalCommand.find(command) else {
             throw CommandError(
                 problem: "`\(command)` is not on PATH: this stack's orchestrator is slurm, and Sluice submits and "
                     + "follows its jobs with Slurm's commands.",
                 fix: "run on a machine with Slurm's client installed (Debian: apt install slurm-client) and "
                     + "SLURM_CONF set, or choose another stack with --stack.")
         }
-        let result = await Self.capture(path, arguments, environment: environment)
+        let result = await ExternalCommand.capture(path, arguments, environment: environment)
         guard result.status == 0 else {
             let said = result.error.trimmingCharacters(in: .whitespacesAndNewlines)
             throw CommandError(
@@ -247,60 +247,9 @@ public struct SlurmClient: Sendable {
         _ = try await run("scancel", ["--name=\(name)"])
     }
 
-    package static func find(_ command: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for folder in path.split(separator: ":") + ["/usr/bin", "/usr/local/bin"] {
-            let candidate = "\(folder)/\(command)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
-
     static func shellQuoted(_ word: String) -> String {
         if !word.isEmpty, word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:@,+".contains($0) }) { return word }
         return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
-    /// Runs a program to its end on a thread of its own, capturing its output.
-    package static func capture(_ path: String, _ arguments: [String], environment: [String: String]) async -> (
-        status: Int32, output: String, error: String
-    ) {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: path)
-                process.arguments = arguments
-                var env = ProcessInfo.processInfo.environment
-                for (key, value) in environment { env[key] = value }
-                process.environment = env
-                let output = Pipe()
-                let error = Pipe()
-                process.standardOutput = output
-                process.standardError = error
-                process.standardInput = FileHandle.nullDevice
-                do {
-                    try process.run()
-                } catch {
-                    continuation.resume(returning: (127, "", "\(error)"))
-                    return
-                }
-                // Read both pipes before waiting, so a chatty command never blocks on a full pipe.
-                final class Box: @unchecked Sendable { var data = Data() }
-                let errorData = Box()
-                let done = DispatchSemaphore(value: 0)
-                Thread.detachNewThread {
-                    errorData.data = error.fileHandleForReading.readDataToEndOfFile()
-                    done.signal()
-                }
-                let outputData = output.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                done.wait()
-                continuation.resume(
-                    returning: (
-                        process.terminationStatus, String(decoding: outputData, as: UTF8.self),
-                        String(decoding: errorData.data, as: UTF8.self)
-                    ))
-            }
-        }
-    }
 }

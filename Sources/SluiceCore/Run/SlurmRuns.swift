@@ -95,7 +95,7 @@ extension RunEngine {
         let pipeline = resolved.pipeline
         let nodes = pipeline.nodes
         // Nothing is recorded for a run that cannot be submitted from here at all.
-        if SlurmClient.find("sbatch") == nil { _ = try await slurm.client.run("sbatch", ["--version"]) }
+        if ExternalCommand.find("sbatch") == nil { _ = try await slurm.client.run("sbatch", ["--version"]) }
         let run = try await register(resolved, orchestrator: "slurm", trigger: trigger)
         observer?.runStarted(run, steps: pipeline.stepNames)
         for name in pipeline.stepNames { observer?.stepChanged(name, to: .queued) }
