@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_common import timed
+from bench_common import standard_pipeline, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ROOT / ".build" / "bench-python"
@@ -37,44 +37,6 @@ def need(modules, packages):
 
 
 
-PIPELINE = """
-pipeline: synth-score
-seed: 42
-steps:
-  ingest:
-    component: ingest_csv
-    parameters: {{paths: [{train}]}}
-  statistics:
-    component: statistics
-    inputs: {{table: ingest.table}}
-  schema:
-    component: schema
-    inputs: {{statistics: statistics.statistics}}
-  validate:
-    component: validate
-    inputs: {{statistics: statistics.statistics, schema: schema}}
-  split:
-    component: split
-    inputs: {{table: ingest.table, validation: validate}}
-    parameters: {{method: random, eval_fraction: 0.2}}
-  transform:
-    component: transform
-    inputs: {{train: split.train}}
-    parameters: {{label: label}}
-  train:
-    component: train
-    inputs: {{train: split.train, transforms: transform}}
-    parameters: {{label: label, learner: gbdt, rounds: {rounds}, max_depth: 6}}
-  evaluate:
-    component: evaluate
-    inputs: {{eval: split.eval, transforms: transform, model: train, dataset: ingest.info,
-             statistics: statistics.statistics}}
-    parameters: {{model: synth, label: label}}
-  register:
-    component: register
-    inputs: {{eval: split.eval, bundle: evaluate.bundle, evaluation: evaluate.evaluation}}
-    parameters: {{model: synth, label: label, promote: first}}
-"""
 
 
 def main():
@@ -98,7 +60,7 @@ def main():
                             capture_output=True, text=True).stdout.strip() + "/sluice"
     results = []
     with tempfile.TemporaryDirectory() as work:
-        Path(work, "pipeline.yaml").write_text(PIPELINE.format(train=small, rounds=rounds))
+        Path(work, "pipeline.yaml").write_text(standard_pipeline("synth-score", [small], rounds))
         subprocess.run([sluice, "init"], cwd=work, check=True, stdout=subprocess.DEVNULL)
         subprocess.run([sluice, "run", "pipeline.yaml"], cwd=work, check=True, stdout=subprocess.DEVNULL)
         for suffix in ["csv", "arrow"]:

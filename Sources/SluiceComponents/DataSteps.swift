@@ -13,7 +13,8 @@ public struct StatisticsOutputs: MultipleOutputs {
     ]
 }
 
-/// Computes per-column statistics and draws them.
+/// Computes per-column statistics and draws them: the statistics a file carries when the step that wrote it
+/// computed them while writing (ingest does), otherwise from its batches one at a time.
 public struct ComputeStatistics: Step {
     public static let name = "statistics"
     public static let version = 1
@@ -22,13 +23,25 @@ public struct ComputeStatistics: Step {
     /// Creates the step.
     public init() {}
 
-    public func run(_ table: Table, context: StepContext) async throws -> StatisticsOutputs {
-        let statistics = DatasetStatistics(table)
+    public func run(_ table: TableFile, context: StepContext) async throws -> StatisticsOutputs {
+        let statistics = try Self.statistics(of: table)
         context.setProperty("rows", .int(statistics.rows), forOutput: "statistics")
         context.setProperty("columns", .int(statistics.columns.count), forOutput: "statistics")
         let html = StatisticsReport.html(statistics, title: "Statistics of \(context.stepName)")
         return StatisticsOutputs(
             statistics: statistics, report: try htmlArtifact(html, named: "statistics.html", context: context))
+    }
+
+    /// The statistics of a table file's rows: those it carries, or computed batch by batch and merged in order (the
+    /// way ``SluiceData/TableFileWriter`` computes the ones it stores, so both give the same numbers).
+    public static func statistics(of table: TableFile) throws -> DatasetStatistics {
+        if let carried = try table.embeddedStatistics() { return carried }
+        var statistics = DatasetStatistics()
+        try table.forEachBatch { batch, _ in statistics.merge(DatasetStatistics(batch)) }
+        if statistics.columns.isEmpty {
+            statistics.columns = zip(table.columnNames, table.columnTypes).map { ColumnStatistics(name: $0, type: $1) }
+        }
+        return statistics
     }
 }
 
@@ -201,15 +214,15 @@ public struct ValidateData: ExternalInputStep {
 /// Training and evaluation tables.
 public struct TrainEvalTables: MultipleOutputs {
     /// Rows to train on.
-    public var train: Table
+    public var train: TableFile
     /// Rows to evaluate on.
-    public var eval: Table
+    public var eval: TableFile
     public static let outputs: [NamedOutput<TrainEvalTables>] = [.init("train", \.train), .init("eval", \.eval)]
 }
 
 /// Splits validated data into training and evaluation rows: at random (seeded), stratified by a label, by a hash
 /// of a key column, or by time. It reads the validation result, so it waits for validation and is skipped when
-/// validation stops the pipeline.
+/// validation stops the pipeline. Every method streams: only the method's column and one batch are in memory.
 public struct SplitTable: Step {
     /// How to split.
     public struct Parameters: Codable, Sendable, Equatable {
@@ -232,7 +245,7 @@ public struct SplitTable: Step {
     /// Creates the step.
     public init() {}
 
-    public func run(_ input: (Table, Validation), context: StepContext) async throws -> TrainEvalTables {
+    public func run(_ input: (TableFile, Validation), context: StepContext) async throws -> TrainEvalTables {
         let table = input.0
         func column() throws -> String {
             guard let column = parameters.column else {
@@ -251,7 +264,10 @@ public struct SplitTable: Step {
             throw ComponentError(
                 problem: "unknown split method '\(parameters.method)'", fix: "use random, stratified, hashed or time.")
         }
-        let result = try table.split(method, evalFraction: parameters.evalFraction)
+        let result = try table.split(
+            method, evalFraction: parameters.evalFraction,
+            train: context.scratchDirectory.appending(path: "train.arrow"),
+            eval: context.scratchDirectory.appending(path: "eval.arrow"))
         context.setProperty("rows", .int(result.info.trainRows), forOutput: "train")
         context.setProperty("rows", .int(result.info.evalRows), forOutput: "eval")
         context.setProperty("seed", .int(Int(truncatingIfNeeded: parameters.seed)))

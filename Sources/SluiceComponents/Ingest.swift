@@ -18,15 +18,19 @@ public struct DatasetInfo: Codable, Sendable, Equatable {
 
 /// A table and what was read to make it.
 public struct IngestedData: MultipleOutputs {
-    /// The rows.
-    public var table: Table
+    /// The rows, as an Arrow file of record batches carrying their statistics.
+    public var table: TableFile
     /// The dataset version and file list.
     public var info: DatasetInfo
     public static let outputs: [NamedOutput<IngestedData>] = [.init("table", \.table), .init("info", \.info)]
 }
 
-/// Reads CSV files (paths, folders or globs) into a table and records the dataset's content version. The version
+/// Reads CSV files (paths, folders or globs) into a table file and records the dataset's content version. The version
 /// joins the cache key, so changed files re-run the pipeline from here and unchanged ones never do.
+///
+/// Streaming: parsed rows go to disk batch by batch (memory stays bounded by the reader's window however large the
+/// files are), and the rows' statistics are computed in the same pass and stored in the file, where the statistics
+/// step finds them.
 public struct IngestCSV: ExternalInputStep {
     /// What to read and how.
     public struct Parameters: Codable, Sendable, Equatable {
@@ -76,12 +80,13 @@ public struct IngestCSV: ExternalInputStep {
     public func run(_ input: Void, context: StepContext) async throws -> IngestedData {
         let reader = try reader()
         let version = try DatasetVersion.compute(reader.files, cache: FileHashCache(url: Self.hashCache))
-        var chunks: [Table] = []
+        let writer = try TableFileWriter(
+            url: context.scratchDirectory.appending(path: "table.arrow"), computeStatistics: true)
         let summary = try reader.forEachChunk { chunk in
-            chunks.append(chunk.table)
+            try writer.append(chunk.table)
             context.reportProgress(completed: Int(chunk.bytesRead), total: Int(chunk.totalBytes), unit: "bytes")
         }
-        let table = Table.concatenating(chunks, names: summary.columnNames, types: summary.columnTypes)
+        let table = try writer.finish(columnNames: summary.columnNames, columnTypes: summary.columnTypes)
         let info = DatasetInfo(
             version: version.id, files: reader.files.map(\.path), rows: table.rowCount, badRows: summary.badRowCount,
             badRowExamples: summary.badRows.map { "\($0.place): \($0.problem)" })

@@ -27,23 +27,37 @@ public struct FitTransforms: Step {
 
     /// The default spec for a table: every column except the label and the excluded ones.
     public static func defaultSpec(for table: Table, label: String, exclude: [String]) -> TransformSpec {
+        defaultSpec(
+            columnNames: table.columnNames, columnTypes: table.columns.map(\.type), label: label, exclude: exclude)
+    }
+
+    /// The default spec for columns with these names and types.
+    public static func defaultSpec(columnNames: [String], columnTypes: [ColumnType], label: String, exclude: [String])
+        -> TransformSpec
+    {
         TransformSpec(
-            features: table.columns.filter { $0.name != label && !exclude.contains($0.name) }.map { column in
-                column.type == .string
-                    ? FeatureSpec(column.name, .impute(.mostFrequent), .oneHot(minFrequency: 1, oovBuckets: 1))
-                    : FeatureSpec(column.name, .impute(.mean), .standardize)
+            features: zip(columnNames, columnTypes).filter { $0.0 != label && !exclude.contains($0.0) }.map {
+                name, type in
+                type == .string
+                    ? FeatureSpec(name, .impute(.mostFrequent), .oneHot(minFrequency: 1, oovBuckets: 1))
+                    : FeatureSpec(name, .impute(.mean), .standardize)
             })
     }
 
-    public func run(_ train: Table, context: StepContext) async throws -> TransformGraph {
-        guard train[parameters.label] != nil else {
+    public func run(_ train: TableFile, context: StepContext) async throws -> TransformGraph {
+        guard train.columnNames.contains(parameters.label) else {
             throw ComponentError(
                 problem: "the training data has no label column '\(parameters.label)'",
                 fix: "set the label (columns: \(train.columnNames.joined(separator: ", "))).")
         }
         let spec =
-            parameters.spec ?? Self.defaultSpec(for: train, label: parameters.label, exclude: parameters.exclude)
-        let graph = try TransformGraph.fit(spec, on: train)
+            parameters.spec
+            ?? Self.defaultSpec(
+                columnNames: train.columnNames, columnTypes: train.columnTypes, label: parameters.label,
+                exclude: parameters.exclude)
+        // Fitted from the batches (the transforms' statistics merge), one in memory at a time.
+        let graph = try TransformGraph.fit(spec) { consume in try train.forEachBatch { batch, _ in try consume(batch) }
+        }
         context.setProperty("features", .int(graph.layout.slots.count))
         context.setProperty("columns", .int(graph.layout.expandedCount))
         return graph
@@ -84,14 +98,19 @@ public struct TrainModel: Step {
     /// Creates the step.
     public init() {}
 
-    public func run(_ input: (Table, TransformGraph), context: StepContext) async throws -> TrainedModel {
+    public func run(_ input: (TableFile, TransformGraph), context: StepContext) async throws -> TrainedModel {
         let (train, graph) = input
-        guard let labelColumn = train[parameters.label] else {
+        guard train.columnNames.contains(parameters.label) else {
             throw ComponentError(
                 problem: "the training data has no label column '\(parameters.label)'",
                 fix: "set steps.train.parameters.label.")
         }
-        let x = try graph.transform(train)
+        let labelColumn = try train.column(parameters.label)
+        // Gradient boosting reads the rows batch by batch (transformed as they are read) into a matrix of one byte per
+        // feature; the linear learners need the transformed matrix in memory.
+        let batches = FeatureBatches(rowCount: train.rowCount, layout: graph.layout) { consume in
+            try train.forEachBatch { batch, first in try consume(try graph.transform(batch), first) }
+        }
         let progress: TrainingCallback = { step in
             context.reportProgress(completed: step.iteration, total: step.maxIterations, unit: "iterations")
             context.log(metric: "train_loss", step.loss, step: step.iteration)
@@ -110,19 +129,13 @@ public struct TrainModel: Step {
             case "gbdt":
                 var learner = GradientBoosting(objective: classes == 2 ? .logistic : .softmax)
                 configure(&learner, seed: random.next())
-                var eval: (FeatureMatrix, [Int32])?
-                var fitX = x
-                var fitY = labels
-                if learner.earlyStoppingRounds != nil {
-                    let (a, b) = holdOut(x.rowCount, seed: random.next())
-                    fitX = x.rows(a)
-                    fitY = a.map { labels[$0] }
-                    eval = (x.rows(b), b.map { labels[$0] })
-                }
-                let model = try learner.fit(fitX, labels: fitY, classes: classes, eval: eval, progress: progress)
+                let holdOut = learner.earlyStoppingRounds == nil ? nil : holdOut(train.rowCount, seed: random.next())
+                let model = try learner.fit(
+                    batches, labels: labels, classes: classes, holdOut: holdOut, progress: progress)
                 context.setProperty("rounds", .int(model.rounds))
                 return TrainedModel(task: task, learner: .trees(model))
             case "logistic":
+                let x = try graph.transform(try train.readAll())
                 let l2 = parameters.l2 ?? 1e-4
                 let model =
                     classes == 2
@@ -141,9 +154,12 @@ public struct TrainModel: Step {
         case "gbdt":
             var learner = GradientBoosting(objective: .squaredError)
             configure(&learner, seed: random.next())
+            let holdOut = learner.earlyStoppingRounds == nil ? nil : holdOut(train.rowCount, seed: random.next())
             return TrainedModel(
-                task: .regression, learner: .trees(try learner.fit(x, targets: targets, progress: progress)))
+                task: .regression,
+                learner: .trees(try learner.fit(batches, targets: targets, holdOut: holdOut, progress: progress)))
         case "linear":
+            let x = try graph.transform(try train.readAll())
             let model = try LinearRegression(l2: parameters.l2 ?? 1e-4).fit(x, targets: targets, progress: progress)
             return TrainedModel(task: .regression, learner: .linear(model))
         default:
@@ -178,13 +194,14 @@ public struct TrainModel: Step {
         learner.seed = seed
     }
 
-    /// Nine tenths and one tenth of the rows, reproducibly shuffled.
-    private func holdOut(_ rows: Int, seed: UInt64) -> ([Int], [Int]) {
+    /// A tenth of the rows, reproducibly shuffled, marked to be held out for early stopping.
+    private func holdOut(_ rows: Int, seed: UInt64) -> [Bool] {
         var order = Array(0..<rows)
         var random = SeededRandom(seed: seed)
         order.shuffle(using: &random)
-        let cut = rows / 10
-        return (order[cut...].sorted(), order[..<cut].sorted())
+        var marks = [Bool](repeating: false, count: rows)
+        for row in order[..<(rows / 10)] { marks[row] = true }
+        return marks
     }
 }
 
@@ -224,7 +241,7 @@ public struct EvaluateModel: Step {
     public init() {}
 
     public func run(
-        _ input: (Table, TransformGraph, TrainedModel, DatasetInfo, DatasetStatistics), context: StepContext
+        _ input: (TableFile, TransformGraph, TrainedModel, DatasetInfo, DatasetStatistics), context: StepContext
     ) async throws -> EvaluationOutputs {
         let (eval, graph, model, info, statistics) = input
         let evaluation = try Self.evaluate(model, graph, on: eval, label: parameters.label, slices: parameters.slices)
@@ -254,27 +271,51 @@ public struct EvaluateModel: Step {
     public static func evaluate(
         _ model: TrainedModel, _ transforms: TransformGraph, on eval: Table, label: String, slices names: [String]
     ) throws -> Evaluation {
-        guard let labelColumn = eval[label] else {
+        try evaluate(
+            model, transforms, columnNames: eval.columnNames, label: label, slices: names,
+            columns: { names in Table(columns: names.map { eval[$0]! }) },
+            batches: { consume in try consume(eval) })
+    }
+
+    /// Metrics of a model on labelled rows in a table file, overall and per slice: the rows are scored batch by
+    /// batch; only the label, the slice columns and the predictions are kept.
+    public static func evaluate(
+        _ model: TrainedModel, _ transforms: TransformGraph, on eval: TableFile, label: String, slices names: [String]
+    ) throws -> Evaluation {
+        try evaluate(
+            model, transforms, columnNames: eval.columnNames, label: label, slices: names,
+            columns: { try eval.columns($0) },
+            batches: { consume in try eval.forEachBatch { batch, _ in try consume(batch) } })
+    }
+
+    private static func evaluate(
+        _ model: TrainedModel, _ transforms: TransformGraph, columnNames: [String], label: String,
+        slices names: [String], columns: ([String]) throws -> Table, batches: ((Table) throws -> Void) throws -> Void
+    ) throws -> Evaluation {
+        guard columnNames.contains(label) else {
             throw ComponentError(
                 problem: "the evaluation data has no label column '\(label)'", fix: "set the label parameter.")
         }
+        for name in names where !columnNames.contains(name) {
+            throw ComponentError(
+                problem: "cannot slice by '\(name)': the evaluation data has no such column",
+                fix: "use one of \(columnNames.joined(separator: ", ")).")
+        }
+        let known = try columns([label] + names.filter { $0 != label })
+        let labelColumn = known[label]!
         var slices: [String: [String?]] = [:]
         for name in names {
-            guard let column = eval[name] else {
-                throw ComponentError(
-                    problem: "cannot slice by '\(name)': the evaluation data has no such column",
-                    fix: "use one of \(eval.columnNames.joined(separator: ", ")).")
-            }
+            let column = known[name]!
             slices[name] = (0..<column.count).map { column.string($0) }
         }
-        let predictions = model.predict(try transforms.transform(eval))
+        var values: [Double] = []
+        try batches { batch in values += model.predict(try transforms.transform(batch)).values }
         switch model.task {
         case .classification(let classes):
             let labels = try LabelMapping(classes: classes).encode(labelColumn)
-            return Evaluation(labels: labels, probabilities: predictions.values, classes: classes, slices: slices)
+            return Evaluation(labels: labels, probabilities: values, classes: classes, slices: slices)
         case .regression:
-            return Evaluation(
-                targets: try LabelMapping.targets(labelColumn), predictions: predictions.values, slices: slices)
+            return Evaluation(targets: try LabelMapping.targets(labelColumn), predictions: values, slices: slices)
         }
     }
 }
@@ -423,7 +464,7 @@ public struct RegisterModel: Step {
         self.baseline = baseline
     }
 
-    public func run(_ input: (Table, ModelBundle, Evaluation), context: StepContext) async throws -> Registration {
+    public func run(_ input: (TableFile, ModelBundle, Evaluation), context: StepContext) async throws -> Registration {
         let (eval, bundle, evaluation) = input
         var baselineEvaluation: Evaluation?
         if let baseline {

@@ -70,11 +70,27 @@ public struct ScoreTable: Step {
     /// Creates the step.
     public init() {}
 
-    public func run(_ input: (Table, ScoringModel), context: StepContext) async throws -> Table {
+    public func run(_ input: (TableFile, ScoringModel), context: StepContext) async throws -> TableFile {
         let (table, model) = input
         let scorer = try BatchScorer(bundle: model.bundle, version: model.version, keep: parameters.keep)
         try scorer.check(columns: table.columnNames, source: "the input table of step '\(context.stepName)'")
-        let scored = try scorer.score(table)
+        // Batch by batch: the scored rows go to disk as they are made.
+        let writer = try TableFileWriter(url: context.scratchDirectory.appending(path: "scored.arrow"))
+        var names: [String] = []
+        var types: [ColumnType] = []
+        try table.forEachBatch { batch, _ in
+            let scored = try scorer.score(batch)
+            names = scored.columnNames
+            types = scored.columns.map(\.type)
+            try writer.append(scored)
+        }
+        if table.rowCount == 0 {
+            let empty = try scorer.score(
+                Table.concatenating([], names: table.columnNames, types: table.columnTypes))
+            names = empty.columnNames
+            types = empty.columns.map(\.type)
+        }
+        let scored = try writer.finish(columnNames: names, columnTypes: types)
         context.setProperty("rows", .int(scored.rowCount))
         context.setProperty("model_version", .string(model.version))
         return scored

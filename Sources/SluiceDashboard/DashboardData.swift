@@ -244,7 +244,7 @@ struct DashboardData: Sendable {
     func visualization(of artifact: ArtifactRecord) -> Visualization? {
         switch Self.shortType(artifact.typeName) {
         case "ModelBundle": return .modelCard
-        case "Table": return .table
+        case "Table", "TableFile": return .table
         case "Validation": return .anomalies
         case "FileArtifact":
             guard let url = artifacts.url(for: artifact.uri) else { return nil }
@@ -278,16 +278,16 @@ struct DashboardData: Sendable {
         }
         let reader = try ArrowFileReader(contentsOf: url)
         var rows: [[String]] = []
-        var total = 0
-        for index in 0..<reader.batchCount {
+        // Only the batches the preview shows are read; the row count comes from the batches' metadata.
+        for index in 0..<reader.batchCount where rows.count < limit {
             let batch = try reader.batch(index)
-            total += batch.rowCount
             for row in 0..<batch.rowCount where rows.count < limit {
                 rows.append(batch.columns.map { $0.string(row) ?? "" })
             }
         }
         return TablePreview(
-            columns: reader.columnNames, types: reader.columnTypes.map(\.rawValue), rows: rows, totalRows: total)
+            columns: reader.columnNames, types: reader.columnTypes.map(\.rawValue), rows: rows,
+            totalRows: try reader.batchRowCounts().reduce(0, +))
     }
 
     // MARK: Lineage

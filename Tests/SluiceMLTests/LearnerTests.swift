@@ -228,6 +228,52 @@ struct LearnerTests {
         #expect(try logistic() == logistic())
     }
 
+    /// `x` as batches of `size` rows.
+    static func batches(_ x: FeatureMatrix, size: Int) -> FeatureBatches {
+        FeatureBatches(rowCount: x.rowCount, layout: x.layout) { consume in
+            for start in stride(from: 0, to: x.rowCount, by: size) {
+                try consume(x.rows(Array(start..<min(x.rowCount, start + size))), start)
+            }
+        }
+    }
+
+    @Test("boosting from batches gives the same model bytes as one batch or a matrix in memory, held-out rows too")
+    func batchedBoostingEqualsInMemory() throws {
+        let (x, y) = Self.classificationData(rows: 5_000, classes: 3, seed: 21)
+        var learner = GradientBoosting(objective: .softmax)
+        learner.rounds = 12
+        learner.subsample = 0.8
+        learner.seed = 5
+        func bytes(_ model: TreeEnsemble) throws -> Data {
+            try TrainedModel(task: .classification(classes: ["a", "b", "c"]), learner: .trees(model)).serialized()
+        }
+        let inMemory = try bytes(learner.fit(x, labels: y, classes: 3))
+        #expect(try bytes(learner.fit(FeatureBatches(x), labels: y, classes: 3)) == inMemory)
+        #expect(try bytes(learner.fit(Self.batches(x, size: 333), labels: y, classes: 3)) == inMemory)
+
+        learner.earlyStoppingRounds = 3
+        let marks = (0..<x.rowCount).map { $0 % 10 == 4 }
+        let kept = (0..<x.rowCount).filter { !marks[$0] }
+        let held = (0..<x.rowCount).filter { marks[$0] }
+        let withEval = try bytes(
+            learner.fit(
+                x.rows(kept), labels: kept.map { y[$0] }, classes: 3, eval: (x.rows(held), held.map { y[$0] })))
+        #expect(
+            try bytes(learner.fit(Self.batches(x, size: 1_000), labels: y, classes: 3, holdOut: marks)) == withEval)
+    }
+
+    @Test("bins chosen from a sample of batched rows are those chosen from the matrix in memory")
+    func batchedBinningEqualsInMemory() throws {
+        let (x, _) = Self.classificationData(rows: 4_000, classes: 2, seed: 22)
+        let whole = BinnedMatrix.fit(x, maxBins: 32, sampleSize: 250)
+        let batched = try BinnedMatrix.fit(Self.batches(x, size: 777), include: nil, maxBins: 32, sampleSize: 250)
+        #expect(String(describing: batched.map(\.kind)) == String(describing: whole.map(\.kind)))
+        let matrix = try BinnedMatrix(Self.batches(x, size: 777), features: batched, include: nil)
+        let reference = BinnedMatrix(x, features: whole)
+        #expect(matrix.bins == reference.bins)
+        #expect(matrix.columns == reference.columns)
+    }
+
     @Test("a saved model loads and predicts the same numbers, bit for bit")
     func saveAndLoad() throws {
         let (x, y) = Self.classificationData(rows: 2_000, classes: 3, seed: 10)

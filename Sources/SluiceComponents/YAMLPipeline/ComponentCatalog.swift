@@ -66,17 +66,17 @@ public enum ComponentCatalog {
     public static let entries: [ComponentEntry] = [
         ComponentEntry(
             name: "ingest_csv", summary: "read CSV files (paths, folders, globs) into a table with its dataset version",
-            inputs: [], outputs: [.init("table", Table.self), .init("info", DatasetInfo.self)]
+            inputs: [], outputs: [.init("table", TableFile.self), .init("info", DatasetInfo.self)]
         ) { p, name, _, _ in
             let o = p.add(IngestCSV(), name: name)
             return ["table": o.table, "info": o.info]
         },
         ComponentEntry(
             name: "statistics", summary: "per-column statistics and their HTML report",
-            inputs: [.init("table", Table.self)],
+            inputs: [.init("table", TableFile.self)],
             outputs: [.init("statistics", DatasetStatistics.self), .init("report", FileArtifact.self)]
         ) { p, name, inputs, _ in
-            let o = p.add(ComputeStatistics(), name: name, inputs[0] as! Handle<Table>)
+            let o = p.add(ComputeStatistics(), name: name, inputs[0] as! Handle<TableFile>)
             return ["statistics": o.statistics, "report": o.report]
         },
         ComponentEntry(
@@ -109,32 +109,33 @@ public enum ComponentCatalog {
         },
         ComponentEntry(
             name: "split", summary: "split validated rows into train and eval (random, stratified, hashed, time)",
-            inputs: [.init("table", Table.self), .init("validation", Validation.self)],
-            outputs: [.init("train", Table.self), .init("eval", Table.self)]
+            inputs: [.init("table", TableFile.self), .init("validation", Validation.self)],
+            outputs: [.init("train", TableFile.self), .init("eval", TableFile.self)]
         ) { p, name, inputs, _ in
-            let o = p.add(SplitTable(), name: name, inputs[0] as! Handle<Table>, inputs[1] as! Handle<Validation>)
+            let o = p.add(SplitTable(), name: name, inputs[0] as! Handle<TableFile>, inputs[1] as! Handle<Validation>)
             return ["train": o.train, "eval": o.eval]
         },
         ComponentEntry(
             name: "transform", summary: "fit the preprocessing (a spec, or impute + standardize + one-hot)",
-            inputs: [.init("train", Table.self)], outputs: [.init("output", TransformGraph.self)]
+            inputs: [.init("train", TableFile.self)], outputs: [.init("output", TransformGraph.self)]
         ) { p, name, inputs, _ in
-            ["output": p.add(FitTransforms(), name: name, inputs[0] as! Handle<Table>)]
+            ["output": p.add(FitTransforms(), name: name, inputs[0] as! Handle<TableFile>)]
         },
         ComponentEntry(
             name: "train", summary: "train gradient-boosted trees, logistic/softmax or ridge regression",
-            inputs: [.init("train", Table.self), .init("transforms", TransformGraph.self)],
+            inputs: [.init("train", TableFile.self), .init("transforms", TransformGraph.self)],
             outputs: [.init("output", TrainedModel.self)]
         ) { p, name, inputs, _ in
             [
                 "output": p.add(
-                    TrainModel(), name: name, inputs[0] as! Handle<Table>, inputs[1] as! Handle<TransformGraph>)
+                    TrainModel(), name: name, inputs[0] as! Handle<TableFile>, inputs[1] as! Handle<TransformGraph>)
             ]
         },
         ComponentEntry(
             name: "evaluate", summary: "metrics overall and per slice, and the model bundle",
             inputs: [
-                .init("eval", Table.self), .init("transforms", TransformGraph.self), .init("model", TrainedModel.self),
+                .init("eval", TableFile.self), .init("transforms", TransformGraph.self),
+                .init("model", TrainedModel.self),
                 .init("dataset", DatasetInfo.self), .init("statistics", DatasetStatistics.self),
             ],
             outputs: [
@@ -143,7 +144,7 @@ public enum ComponentCatalog {
             ]
         ) { p, name, inputs, _ in
             let o = p.add(
-                EvaluateModel(), name: name, inputs[0] as! Handle<Table>, inputs[1] as! Handle<TransformGraph>,
+                EvaluateModel(), name: name, inputs[0] as! Handle<TableFile>, inputs[1] as! Handle<TransformGraph>,
                 inputs[2] as! Handle<TrainedModel>, inputs[3] as! Handle<DatasetInfo>,
                 inputs[4] as! Handle<DatasetStatistics>)
             return ["bundle": o.bundle, "evaluation": o.evaluation, "report": o.report]
@@ -151,7 +152,7 @@ public enum ComponentCatalog {
         ComponentEntry(
             name: "register", summary: "bless against thresholds and production; register the bundle when blessed",
             inputs: [
-                .init("eval", Table.self), .init("bundle", ModelBundle.self), .init("evaluation", Evaluation.self),
+                .init("eval", TableFile.self), .init("bundle", ModelBundle.self), .init("evaluation", Evaluation.self),
             ],
             outputs: [.init("output", Registration.self)]
         ) { p, name, inputs, context in
@@ -159,7 +160,7 @@ public enum ComponentCatalog {
             let step = RegisterModel(store: context.registry!, baseline: context.baselines[name])
             return [
                 "output": p.add(
-                    step, name: name, cache: false, inputs[0] as! Handle<Table>, inputs[1] as! Handle<ModelBundle>,
+                    step, name: name, cache: false, inputs[0] as! Handle<TableFile>, inputs[1] as! Handle<ModelBundle>,
                     inputs[2] as! Handle<Evaluation>)
             ]
         },
@@ -177,12 +178,12 @@ public enum ComponentCatalog {
         },
         ComponentEntry(
             name: "score", summary: "score a table with a model: kept columns, prediction, probabilities, version",
-            inputs: [.init("table", Table.self), .init("model", ScoringModel.self)],
-            outputs: [.init("output", Table.self)]
+            inputs: [.init("table", TableFile.self), .init("model", ScoringModel.self)],
+            outputs: [.init("output", TableFile.self)]
         ) { p, name, inputs, _ in
             [
                 "output": p.add(
-                    ScoreTable(), name: name, inputs[0] as! Handle<Table>, inputs[1] as! Handle<ScoringModel>)
+                    ScoreTable(), name: name, inputs[0] as! Handle<TableFile>, inputs[1] as! Handle<ScoringModel>)
             ]
         },
     ]

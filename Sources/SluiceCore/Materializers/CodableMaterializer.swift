@@ -61,6 +61,7 @@ public struct FileArtifact: Codable, Sendable, Hashable {
 public struct FileMaterializer: Materializer {
     public static var identifier: String { "file" }
     public static var version: Int { 1 }
+    public static var valuesAreFileHandles: Bool { true }
 
     /// Creates the materializer.
     public init() {}

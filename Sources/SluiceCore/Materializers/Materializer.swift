@@ -18,6 +18,10 @@ public protocol Materializer<Value>: Sendable {
     func read(from url: URL) throws -> Value
     /// Properties recorded with the artifact (row counts, sizes…).
     func properties(of value: Value) -> [String: PropertyValue]
+    /// Whether values are handles to files (``FileArtifact``, table files) rather than data in memory. Steps
+    /// downstream then get the value read back from the store, where the file now lives, instead of the one the
+    /// step returned, whose file was in its scratch directory (removed when the step ends).
+    static var valuesAreFileHandles: Bool { get }
 }
 
 /// A materializer whose stored form is one buffer built in memory (JSON, raw bytes).
@@ -41,6 +45,8 @@ extension InMemoryMaterializer {
 extension Materializer {
     /// No properties by default.
     public func properties(of value: Value) -> [String: PropertyValue] { [:] }
+    /// Values are data in memory by default.
+    public static var valuesAreFileHandles: Bool { false }
 }
 
 /// A type-erased ``Materializer``, as the engine holds them.
@@ -49,6 +55,8 @@ public struct AnyMaterializer: Sendable {
     public let identifier: String
     /// The materializer's format version.
     public let version: Int
+    /// Whether values are handles to files, read back from the store for steps downstream.
+    public let valuesAreFileHandles: Bool
     let write: @Sendable (Any, URL) throws -> Void
     let read: @Sendable (URL) throws -> any Sendable
     let properties: @Sendable (Any) -> [String: PropertyValue]
@@ -93,6 +101,7 @@ public struct AnyMaterializer: Sendable {
     ) where M.Value: Sendable {
         identifier = M.identifier
         version = M.version
+        valuesAreFileHandles = M.valuesAreFileHandles
         write = { value, url in try materializer.write(Self.typed(value, for: materializer), to: url) }
         read = { url in try materializer.read(from: url) }
         properties = { value in (value as? M.Value).map(materializer.properties(of:)) ?? [:] }

@@ -614,13 +614,17 @@ struct Execution {
             if recorded.drewUndeclaredSeed { throw UndeclaredSeedError(step: node.name, kind: node.kind) }
             for (slot, materializer) in zip(node.outputs, materializers) {
                 let value = slot.extract(output)
-                produced.append(value)
                 let stored: StoredContent
                 do {
                     stored = try materializer.store(value, in: engine.artifacts)
                 } catch {
                     throw ArtifactWriteError(output: slot.name, step: node.name, underlying: error)
                 }
+                // A file handle points into the scratch directory, removed when the step ends: steps downstream
+                // get the stored file instead.
+                produced.append(
+                    materializer.valuesAreFileHandles
+                        ? try materializer.load(stored.uri, from: engine.artifacts) : value)
                 var properties = materializer.properties(value)
                 properties.merge(recorded.outputProperties[slot.name] ?? [:]) { $1 }
                 artifactsOut.append(

@@ -100,7 +100,9 @@ public enum ArrowFile {
     }
 
     /// The file's end: the footer (the schema again and where each record batch is), its length and the magic.
-    static func closing(names: [String], types: [ColumnType], blocks: [Block]) -> Data {
+    static func closing(
+        names: [String], types: [ColumnType], blocks: [Block], metadata: [(String, String)] = []
+    ) -> Data {
         let entries: [[UInt8]] = blocks.map { block in
             var entry: [UInt8] = withUnsafeBytes(of: block.offset.littleEndian, Array.init)
             entry += withUnsafeBytes(of: block.metadataLength.littleEndian, Array.init)
@@ -111,7 +113,7 @@ public enum ArrowFile {
         let footer = FlatBufferWriter.serialize(
             .table([
                 (0, .int16(4)),  // MetadataVersion V5
-                (1, schemaValue(names, types)),
+                (1, schemaValue(names, types, metadata: metadata)),
                 (2, .structs([], alignment: 8)),
                 (3, .structs(entries, alignment: 8)),
             ]))
@@ -138,7 +140,9 @@ public enum ArrowFile {
         return padded.count + 8
     }
 
-    private static func schemaValue(_ names: [String], _ types: [ColumnType]) -> FlatBufferWriter.Value {
+    private static func schemaValue(_ names: [String], _ types: [ColumnType], metadata: [(String, String)] = [])
+        -> FlatBufferWriter.Value
+    {
         let fields: [FlatBufferWriter.Value] = zip(names, types).map { name, columnType in
             let (typeID, type): (UInt8, FlatBufferWriter.Value)
             switch columnType {
@@ -152,7 +156,8 @@ public enum ArrowFile {
                 (0, .string(name)), (1, .bool(true)), (2, .uint8(typeID)), (3, type), (5, .offsets([])),
             ])
         }
-        return .table([(0, .int16(0)), (1, .offsets(fields))])
+        let pairs: [FlatBufferWriter.Value] = metadata.map { .table([(0, .string($0)), (1, .string($1))]) }
+        return .table([(0, .int16(0)), (1, .offsets(fields))] + (pairs.isEmpty ? [] : [(2, .offsets(pairs))]))
     }
 
     private static func bitmap(_ bits: [Bool]) -> Data {
@@ -174,29 +179,32 @@ public enum ArrowFile {
     }
 
     /// The footer of `bytes`: its reader, the fields, the string dictionaries and the record batches' blocks.
-    static func open(_ bytes: Data) throws -> (
-        footer: FlatBufferReader, fields: [Field], dictionaries: [Int64: Column.Storage], batches: [Int]
+    static func open(_ bytes: ArrowBytes) throws -> (
+        footer: FlatBufferReader, fields: [Field], dictionaries: [Int64: Column.Storage], batches: [Int],
+        metadata: [String: String]
     ) {
-        guard bytes.count >= 12, bytes.prefix(6).elementsEqual(magic), bytes.suffix(6).elementsEqual(magic) else {
+        guard bytes.count >= 12, try bytes.read(0..<6).elementsEqual(magic),
+            try bytes.read((bytes.count - 6)..<bytes.count).elementsEqual(magic)
+        else {
             throw FormatError(problem: "the file does not start and end with ARROW1")
         }
-        let footerLength = Int(
-            Int32(
-                littleEndian: bytes.withUnsafeBytes {
-                    $0.loadUnaligned(fromByteOffset: bytes.count - 10, as: Int32.self)
-                }))
+        let lengthBytes = try bytes.read((bytes.count - 10)..<(bytes.count - 6))
+        let footerLength = Int(Int32(littleEndian: lengthBytes.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }))
         let footerStart = bytes.count - 10 - footerLength
         guard footerLength > 0, footerStart >= 8 else {
             throw FormatError(problem: "the footer length is out of range")
         }
-        let footer = FlatBufferReader(
-            data: Data(bytes[(bytes.startIndex + footerStart)..<(bytes.startIndex + bytes.count - 10)]))
+        let footer = FlatBufferReader(data: try bytes.read(footerStart..<(bytes.count - 10)))
         do {
             let root = try footer.root()
             guard let schema = try footer.indirect(root, 1) else {
                 throw FormatError(problem: "the footer has no schema")
             }
             let fields = try readFields(footer, schema)
+            var metadata: [String: String] = [:]
+            for pair in try footer.tables(schema, 2) {
+                if let key = try footer.string(pair, 0) { metadata[key] = try footer.string(pair, 1) ?? "" }
+            }
             var dictionaries: [Int64: Column.Storage] = [:]
             let (dictStart, dictCount) = try footer.structs(root, 2)
             for k in 0..<dictCount {
@@ -210,7 +218,7 @@ public enum ArrowFile {
                 dictionaries[id] = columns[0].storage
             }
             let (batchStart, batchCount) = try footer.structs(root, 3)
-            return (footer, fields, dictionaries, (0..<batchCount).map { batchStart + $0 * 24 })
+            return (footer, fields, dictionaries, (0..<batchCount).map { batchStart + $0 * 24 }, metadata)
         } catch is FlatBufferReader.Malformed {
             throw FormatError(problem: "its metadata points outside the file")
         }
@@ -218,7 +226,8 @@ public enum ArrowFile {
 
     /// The record batch whose footer block is at `block`, with dictionary-encoded columns resolved.
     static func readBatch(
-        at block: Int, footer: FlatBufferReader, fields: [Field], dictionaries: [Int64: Column.Storage], in bytes: Data
+        at block: Int, footer: FlatBufferReader, fields: [Field], dictionaries: [Int64: Column.Storage],
+        in bytes: ArrowBytes
     ) throws -> Table {
         do {
             let (batch, header, body) = try message(at: footer, block, in: bytes)
@@ -237,6 +246,31 @@ public enum ArrowFile {
                 columns[index] = Column(name: field.name, storage: .string(codes: remapped, dictionary: dictionary))
             }
             return Table(columns: columns)
+        } catch is FlatBufferReader.Malformed {
+            throw FormatError(problem: "its metadata points outside the file")
+        }
+    }
+
+    /// The row count of the record batch whose footer block is at `block`, read from its metadata alone.
+    static func batchLength(at block: Int, footer: FlatBufferReader, in file: ArrowBytes) throws -> Int {
+        do {
+            let offset = Int(try footer.integer(block, Int64.self))
+            let metadataLength = Int(try footer.integer(block + 8, Int32.self))
+            guard offset >= 8, metadataLength >= 8, offset + metadataLength <= file.count else {
+                throw FormatError(problem: "a record batch lies outside the file")
+            }
+            let bytes = try file.read(offset..<(offset + metadataLength))
+            let skip = bytes.prefix(4).elementsEqual([0xFF, 0xFF, 0xFF, 0xFF]) ? 4 : 0
+            let length = Int(
+                Int32(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: skip, as: Int32.self) }))
+            guard length >= 0, skip + 4 + length <= metadataLength else {
+                throw FormatError(problem: "a record batch's metadata lies outside its block")
+            }
+            let header = FlatBufferReader(data: Data(bytes[(skip + 4)..<(skip + 4 + length)]))
+            guard let batch = try header.indirect(try header.root(), 2) else {
+                throw FormatError(problem: "a message has no header")
+            }
+            return Int(try header.scalar(batch, 0, Int64.self))
         } catch is FlatBufferReader.Malformed {
             throw FormatError(problem: "its metadata points outside the file")
         }
@@ -317,21 +351,26 @@ public enum ArrowFile {
 
     /// The record batch (or dictionary batch) table, its reader and its body (copied out of the file: one batch's
     /// bytes), for the footer block at `block`.
-    private static func message(at footer: FlatBufferReader, _ block: Int, in bytes: Data) throws -> (
+    private static func message(at footer: FlatBufferReader, _ block: Int, in file: ArrowBytes) throws -> (
         Int, FlatBufferReader, ArraySlice<UInt8>
     ) {
         let offset = Int(try footer.integer(block, Int64.self))
         let metadataLength = Int(try footer.integer(block + 8, Int32.self))
         let bodyLength = Int(try footer.integer(block + 16, Int64.self))
-        guard offset >= 8, metadataLength >= 8, bodyLength >= 0, offset + metadataLength + bodyLength <= bytes.count
+        guard offset >= 8, metadataLength >= 8, bodyLength >= 0, offset + metadataLength + bodyLength <= file.count
         else {
             throw FormatError(problem: "a record batch lies outside the file")
         }
-        let base = bytes.startIndex
+        // One read of the block (metadata and body); offsets below are relative to it.
+        let bytes = try file.read(offset..<(offset + metadataLength + bodyLength))
+        let base = bytes.startIndex - offset
         var start = offset
         if bytes[(base + start)..<(base + start + 4)].elementsEqual([0xFF, 0xFF, 0xFF, 0xFF]) { start += 4 }
         let length = Int(
-            Int32(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: start, as: Int32.self) }))
+            Int32(
+                littleEndian: bytes.withUnsafeBytes {
+                    $0.loadUnaligned(fromByteOffset: start - offset, as: Int32.self)
+                }))
         guard length >= 0, start + 4 + length <= offset + metadataLength else {
             throw FormatError(problem: "a record batch's metadata lies outside its block")
         }

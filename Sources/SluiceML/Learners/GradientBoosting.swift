@@ -57,7 +57,64 @@ public struct GradientBoosting: Sendable {
                 problem: "targets are for regression, but the objective is \(objective.rawValue)",
                 fix: "use fit(_:labels:classes:) for classification.")
         }
-        return try train(x, y: targets, outputs: 1, eval: eval.map { ($0.x, $0.targets) }, progress: progress)
+        try validate(rowCount: x.rowCount, targets.count)
+        let features = BinnedMatrix.fit(x, maxBins: maxBins)
+        return try train(
+            BinnedMatrix(x, features: features), layout: x.layout, y: targets, outputs: 1,
+            eval: eval.map { (BinnedMatrix($0.x, features: features), $0.targets) }, progress: progress)
+    }
+
+    /// Fits a regression ensemble on rows given in batches (for data larger than memory): two passes, one to choose
+    /// the bins from a sample and one to bin every row into a byte per feature; training then reads only the bins.
+    /// Rows `holdOut` marks are kept aside as the evaluation set early stopping watches. The model is the same
+    /// however the rows are batched, and the same as from one matrix in memory.
+    public func fit(
+        _ rows: FeatureBatches, targets: [Double], holdOut: [Bool]? = nil, progress: TrainingCallback? = nil
+    ) throws -> TreeEnsemble {
+        guard objective == .squaredError else {
+            throw TrainingError(
+                problem: "targets are for regression, but the objective is \(objective.rawValue)",
+                fix: "use fit(_:labels:classes:) for classification.")
+        }
+        return try train(rows, y: targets, outputs: 1, holdOut: holdOut, progress: progress)
+    }
+
+    /// Fits a classification ensemble on labels `0..<classes`, rows given in batches (see
+    /// ``fit(_:targets:holdOut:progress:)``).
+    public func fit(
+        _ rows: FeatureBatches, labels: [Int32], classes: Int, holdOut: [Bool]? = nil,
+        progress: TrainingCallback? = nil
+    ) throws -> TreeEnsemble {
+        try checkClassification(labels, classes: classes)
+        return try train(
+            rows, y: labels.map(Double.init), outputs: objective == .softmax ? classes : 1, holdOut: holdOut,
+            progress: progress)
+    }
+
+    private func train(
+        _ rows: FeatureBatches, y: [Double], outputs: Int, holdOut: [Bool]?, progress: TrainingCallback?
+    ) throws -> TreeEnsemble {
+        guard holdOut == nil || holdOut!.count == rows.rowCount else {
+            throw TrainingError(
+                problem: "the hold-out marks \(holdOut!.count) rows, but there are \(rows.rowCount)",
+                fix: "mark every row.")
+        }
+        let include = holdOut.map { $0.map { !$0 } }
+        let trainY = holdOut.map { marks in y.indices.filter { !marks[$0] }.map { y[$0] } } ?? y
+        try validate(rowCount: include.map { $0.filter { $0 }.count } ?? rows.rowCount, trainY.count)
+        guard y.count == rows.rowCount else {
+            throw TrainingError(
+                problem: "there are \(rows.rowCount) rows but \(y.count) targets", fix: "give one per row.")
+        }
+        let features = try BinnedMatrix.fit(rows, include: include, maxBins: maxBins)
+        let data = try BinnedMatrix(rows, features: features, include: include)
+        let eval = try holdOut.map { marks in
+            (
+                try BinnedMatrix(rows, features: features, include: marks),
+                y.indices.filter { marks[$0] }.map { y[$0] }
+            )
+        }
+        return try train(data, layout: rows.layout, y: trainY, outputs: outputs, eval: eval, progress: progress)
     }
 
     /// Fits a classification ensemble on labels `0..<classes`.
@@ -65,6 +122,16 @@ public struct GradientBoosting: Sendable {
         _ x: FeatureMatrix, labels: [Int32], classes: Int, eval: (x: FeatureMatrix, labels: [Int32])? = nil,
         progress: TrainingCallback? = nil
     ) throws -> TreeEnsemble {
+        try checkClassification(labels, classes: classes)
+        try validate(rowCount: x.rowCount, labels.count)
+        let features = BinnedMatrix.fit(x, maxBins: maxBins)
+        return try train(
+            BinnedMatrix(x, features: features), layout: x.layout, y: labels.map(Double.init),
+            outputs: objective == .softmax ? classes : 1,
+            eval: eval.map { (BinnedMatrix($0.x, features: features), $0.labels.map(Double.init)) }, progress: progress)
+    }
+
+    private func checkClassification(_ labels: [Int32], classes: Int) throws {
         guard objective != .squaredError else {
             throw TrainingError(
                 problem: "labels are for classification, but the objective is squared_error",
@@ -80,15 +147,12 @@ public struct GradientBoosting: Sendable {
                 problem: "the logistic objective is binary, but there are \(classes) classes",
                 fix: "use the softmax objective.")
         }
-        return try train(
-            x, y: labels.map(Double.init), outputs: objective == .softmax ? classes : 1,
-            eval: eval.map { ($0.x, $0.labels.map(Double.init)) }, progress: progress)
     }
 
-    private func validate(_ x: FeatureMatrix, _ y: [Double]) throws {
-        guard x.rowCount == y.count, x.rowCount > 0 else {
+    private func validate(rowCount: Int, _ targets: Int) throws {
+        guard rowCount == targets, rowCount > 0 else {
             throw TrainingError(
-                problem: "there are \(x.rowCount) rows but \(y.count) targets", fix: "give one per row.")
+                problem: "there are \(rowCount) rows but \(targets) targets", fix: "give one per row.")
         }
         guard rounds >= 1, maxDepth >= 1, learningRate > 0, (2...256).contains(maxBins),
             subsample > 0, subsample <= 1, columnSample > 0, columnSample <= 1, l2 >= 0
@@ -103,15 +167,13 @@ public struct GradientBoosting: Sendable {
     }
 
     private func train(
-        _ x: FeatureMatrix, y: [Double], outputs: Int, eval: (FeatureMatrix, [Double])?,
+        _ data: BinnedMatrix, layout: FeatureLayout, y: [Double], outputs: Int, eval: (BinnedMatrix, [Double])?,
         progress: TrainingCallback?
     ) throws -> TreeEnsemble {
-        try validate(x, y)
         let start = monotonicSeconds()
-        let n = x.rowCount
-        let features = BinnedMatrix.fit(x, maxBins: maxBins)
-        let data = BinnedMatrix(x, features: features)
-        let evalData = eval.map { BinnedMatrix($0.0, features: features) }
+        let n = data.rowCount
+        let features = data.features
+        let evalData = eval?.0
         var base = [Double](repeating: 0, count: outputs)
         switch objective {
         case .squaredError: base[0] = y.reduce(0, +) / Double(n)
@@ -122,7 +184,7 @@ public struct GradientBoosting: Sendable {
         }
         var margins = [Double](repeating: 0, count: n * outputs)
         for row in 0..<n { for o in 0..<outputs { margins[row * outputs + o] = base[o] } }
-        var evalMargins = [Double](repeating: 0, count: (eval?.0.rowCount ?? 0) * outputs)
+        var evalMargins = [Double](repeating: 0, count: (evalData?.rowCount ?? 0) * outputs)
         for k in evalMargins.indices { evalMargins[k] = base[k % outputs] }
         let gh = UnsafeMutablePointer<SIMD2<Float>>.allocate(capacity: n * outputs)
         defer { gh.deallocate() }
@@ -135,7 +197,7 @@ public struct GradientBoosting: Sendable {
         var trees: [Tree] = []
         var history: [TreeEnsemble.RoundRecord] = []
         var best = (round: 0, metric: Double.infinity)
-        let expandedCount = x.layout.expandedCount
+        let expandedCount = layout.expandedCount
         var sampled = [Bool](repeating: true, count: n)
         for round in 1...rounds {
             // Ctrl-C (the task cancelled) stops training between rounds.
@@ -225,7 +287,7 @@ public struct GradientBoosting: Sendable {
         var keep = history.count
         if earlyStoppingRounds != nil, eval != nil, best.round > 0 { keep = best.round }
         return TreeEnsemble(
-            objective: objective, layout: x.layout, outputs: outputs, baseScores: base,
+            objective: objective, layout: layout, outputs: outputs, baseScores: base,
             trees: Array(trees.prefix(keep * outputs)), history: Array(history.prefix(keep)), bestRound: keep)
     }
 

@@ -1,5 +1,36 @@
 import Foundation
 
+/// Rows of features given one batch at a time, as often as a learner needs to read them: each call of the reading
+/// closure is one pass over every row, in order.
+public struct FeatureBatches {
+    /// Rows in all batches.
+    public let rowCount: Int
+    /// The features' layout (every batch has it).
+    public let layout: FeatureLayout
+    private let reading: ((FeatureMatrix, Int) throws -> Void) throws -> Void
+
+    /// Batches read by `forEach`, which must call its argument with every batch and the index of its first row, in
+    /// order.
+    public init(
+        rowCount: Int, layout: FeatureLayout,
+        forEach: @escaping (_ consume: (_ batch: FeatureMatrix, _ firstRow: Int) throws -> Void) throws -> Void
+    ) {
+        self.rowCount = rowCount
+        self.layout = layout
+        reading = forEach
+    }
+
+    /// One batch: a matrix in memory.
+    public init(_ x: FeatureMatrix) {
+        self.init(rowCount: x.rowCount, layout: x.layout) { consume in try consume(x, 0) }
+    }
+
+    /// One pass over every batch.
+    public func forEach(_ consume: (_ batch: FeatureMatrix, _ firstRow: Int) throws -> Void) throws {
+        try withoutActuallyEscaping(consume) { consume in try reading(consume) }
+    }
+}
+
 /// How one binned column of the training matrix maps back to the model's features.
 struct BinnedFeature: Sendable {
     enum Kind: Sendable {
@@ -28,23 +59,40 @@ struct BinnedMatrix: @unchecked Sendable {
 
     var width: Int { features.count }
 
-    /// Chooses bins from `x` (quantiles of a deterministic sample of at most `sampleSize` rows) and bins it.
+    /// Chooses bins from `x` (quantiles of a deterministic sample of at most `sampleSize` rows).
     static func fit(_ x: FeatureMatrix, maxBins: Int, sampleSize: Int = 131_072) -> [BinnedFeature] {
+        // One batch in memory: nothing can fail.
+        try! fit(FeatureBatches(x), include: nil, maxBins: maxBins, sampleSize: sampleSize)
+    }
+
+    /// Chooses bins from the rows of `batches` that `include` marks (all when nil): quantiles of every k-th of
+    /// those rows, k chosen so that at most about `sampleSize` are taken. The sample depends only on the rows, not on
+    /// how they are batched.
+    static func fit(_ batches: FeatureBatches, include: [Bool]?, maxBins: Int, sampleSize: Int = 131_072) throws
+        -> [BinnedFeature]
+    {
         let valueBins = max(2, min(maxBins, 256)) - 1  // bin 0 is missing
         var features: [BinnedFeature] = []
-        let layout = x.layout
+        let layout = batches.layout
         let nN = layout.numericCount
-        let stride = max(1, x.rowCount / sampleSize)
-        let numericCuts: [[Double]] = parallelBlocks(count: nN, blockSize: 1) { range in
-            let j = range.lowerBound
-            var sample: [Double] = []
-            sample.reserveCapacity(x.rowCount / stride + 1)
-            var row = 0
-            while row < x.rowCount {
-                let value = x.numeric[row * nN + j]
-                if !value.isNaN { sample.append(value) }
-                row += stride
+        let included = include.map { $0.reduce(0) { $0 + ($1 ? 1 : 0) } } ?? batches.rowCount
+        let stride = max(1, included / sampleSize)
+        var samples = [[Double]](repeating: [], count: nN)
+        for j in 0..<nN { samples[j].reserveCapacity(included / stride + 1) }
+        var index = 0  // among included rows
+        try batches.forEach { x, first in
+            for row in 0..<x.rowCount {
+                if let include, !include[first + row] { continue }
+                defer { index += 1 }
+                guard index % stride == 0 else { continue }
+                for j in 0..<nN {
+                    let value = x.numeric[row * nN + j]
+                    if !value.isNaN { samples[j].append(value) }
+                }
             }
+        }
+        let numericCuts: [[Double]] = parallelBlocks(count: nN, blockSize: 1) { range in
+            var sample = samples[range.lowerBound]
             sample.sort()
             var distinct: [Double] = []
             for value in sample where distinct.last != value { distinct.append(value) }
@@ -82,41 +130,56 @@ struct BinnedMatrix: @unchecked Sendable {
 
     /// Bins `x` with the given features' bins (training or evaluation data alike).
     init(_ x: FeatureMatrix, features: [BinnedFeature]) {
+        // One batch in memory: nothing can fail.
+        try! self.init(FeatureBatches(x), features: features, include: nil)
+    }
+
+    /// Bins the rows of `batches` that `include` marks (all when nil), in order, one batch at a time: only the bins
+    /// (one byte per feature per row, kept row-major for histograms and column-major for partitioning) are kept.
+    init(_ batches: FeatureBatches, features: [BinnedFeature], include: [Bool]?) throws {
         self.features = features
-        rowCount = x.rowCount
+        let rows = include.map { $0.reduce(0) { $0 + ($1 ? 1 : 0) } } ?? batches.rowCount
+        rowCount = rows
         let width = features.count
-        let nN = x.layout.numericCount
-        let nC = x.layout.categoricalCount
-        var bins = [UInt8](repeating: 0, count: x.rowCount * width)
-        bins.withUnsafeMutableBufferPointer { buffer in
-            let output = UncheckedBox(buffer.baseAddress!)
-            _ = parallelBlocks(count: x.rowCount, blockSize: 32_768) { range in
-                let out = output.value
-                for (f, feature) in features.enumerated() {
-                    switch feature.kind {
-                    case .numeric(let j, let cuts):
-                        cuts.withUnsafeBufferPointer { cuts in
-                            for row in range {
-                                out[row * width + f] = UInt8(Self.bin(x.numeric[row * nN + j], cuts: cuts))
+        var bins = [UInt8](repeating: 0, count: rows * width)
+        var columns = [UInt8](repeating: 0, count: rows * width)
+        var next = 0  // the matrix row of the batch's first included row
+        try bins.withUnsafeMutableBufferPointer { bins in
+            try columns.withUnsafeMutableBufferPointer { columns in
+                let rowMajor = UncheckedBox(bins.baseAddress!)
+                let columnMajor = UncheckedBox(columns.baseAddress!)
+                try batches.forEach { x, first in
+                    let nN = x.layout.numericCount
+                    let nC = x.layout.categoricalCount
+                    let sources: [Int] =
+                        include.map { include in (0..<x.rowCount).filter { include[first + $0] } }
+                        ?? Array(0..<x.rowCount)
+                    let base = next
+                    _ = parallelBlocks(count: sources.count, blockSize: 32_768) { range in
+                        let out = rowMajor.value
+                        let byColumn = columnMajor.value
+                        for (f, feature) in features.enumerated() {
+                            let column = byColumn + f * rows
+                            switch feature.kind {
+                            case .numeric(let j, let cuts):
+                                cuts.withUnsafeBufferPointer { cuts in
+                                    for k in range {
+                                        let b = UInt8(Self.bin(x.numeric[sources[k] * nN + j], cuts: cuts))
+                                        out[(base + k) * width + f] = b
+                                        column[base + k] = b
+                                    }
+                                }
+                            case .categories(let c, let first, let count):
+                                for k in range {
+                                    let code = x.categorical[sources[k] * nC + c] - first
+                                    let b: UInt8 = code >= 0 && Int(code) < count ? UInt8(code + 1) : 0
+                                    out[(base + k) * width + f] = b
+                                    column[base + k] = b
+                                }
                             }
                         }
-                    case .categories(let c, let first, let count):
-                        for row in range {
-                            let k = x.categorical[row * nC + c] - first
-                            out[row * width + f] = k >= 0 && Int(k) < count ? UInt8(k + 1) : 0
-                        }
                     }
-                }
-            }
-        }
-        var columns = [UInt8](repeating: 0, count: x.rowCount * width)
-        let rows = x.rowCount
-        bins.withUnsafeBufferPointer { bins in
-            columns.withUnsafeMutableBufferPointer { buffer in
-                let output = UncheckedBox(buffer.baseAddress!)
-                let input = UncheckedBox(bins.baseAddress!)
-                parallelFor(width) { f in
-                    for row in 0..<rows { output.value[f * rows + row] = input.value[row * width + f] }
+                    next += sources.count
                 }
             }
         }
