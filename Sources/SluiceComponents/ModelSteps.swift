@@ -106,8 +106,8 @@ public struct TrainModel: Step {
                 fix: "set steps.train.parameters.label.")
         }
         let labelColumn = try train.column(parameters.label)
-        // Gradient boosting reads the rows batch by batch (transformed as they are read) into a matrix of one byte per
-        // feature; the linear learners need the transformed matrix in memory.
+        // The learners read the rows batch by batch, transformed as they are read: gradient boosting twice (into a
+        // matrix of one byte per feature), the linear learners once per optimizer evaluation.
         let batches = FeatureBatches(rowCount: train.rowCount, layout: graph.layout) { consume in
             try train.forEachBatch { batch, first in try consume(try graph.transform(batch), first) }
         }
@@ -135,12 +135,11 @@ public struct TrainModel: Step {
                 context.setProperty("rounds", .int(model.rounds))
                 return TrainedModel(task: task, learner: .trees(model))
             case "logistic":
-                let x = try graph.transform(try train.readAll())
                 let l2 = parameters.l2 ?? 1e-4
                 let model =
                     classes == 2
-                    ? try LogisticRegression(l2: l2).fit(x, labels: labels, progress: progress)
-                    : try SoftmaxRegression(l2: l2).fit(x, labels: labels, classes: classes, progress: progress)
+                    ? try LogisticRegression(l2: l2).fit(batches, labels: labels, progress: progress)
+                    : try SoftmaxRegression(l2: l2).fit(batches, labels: labels, classes: classes, progress: progress)
                 context.setProperty("converged", .bool(model.convergence.converged))
                 return TrainedModel(task: task, learner: .linear(model))
             default:
@@ -159,8 +158,8 @@ public struct TrainModel: Step {
                 task: .regression,
                 learner: .trees(try learner.fit(batches, targets: targets, holdOut: holdOut, progress: progress)))
         case "linear":
-            let x = try graph.transform(try train.readAll())
-            let model = try LinearRegression(l2: parameters.l2 ?? 1e-4).fit(x, targets: targets, progress: progress)
+            let model = try LinearRegression(l2: parameters.l2 ?? 1e-4).fit(
+                batches, targets: targets, progress: progress)
             return TrainedModel(task: .regression, learner: .linear(model))
         default:
             throw ComponentError(

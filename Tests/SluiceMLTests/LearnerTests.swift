@@ -262,6 +262,38 @@ struct LearnerTests {
             try bytes(learner.fit(Self.batches(x, size: 1_000), labels: y, classes: 3, holdOut: marks)) == withEval)
     }
 
+    @Test("the linear learners fit rows given in batches to the weights they fit in memory")
+    func batchedLinearEqualsInMemory() throws {
+        let (x, y) = Self.classificationData(rows: 3_000, classes: 3, seed: 23)
+        let dense = FeatureMatrix(rows: (0..<x.rowCount).map { [x.numeric[2 * $0 + 1], Double(x.categorical[$0])] })
+        func close(_ a: LinearModel, _ b: LinearModel) -> Bool {
+            zip(a.weights + a.intercepts, b.weights + b.intercepts).allSatisfy { abs($0 - $1) < 1e-6 }
+        }
+        let binary = y.map { $0 == 2 ? Int32(1) : 0 }
+        #expect(
+            close(
+                try LogisticRegression().fit(Self.batches(dense, size: 250), labels: binary),
+                try LogisticRegression().fit(dense, labels: binary)))
+        #expect(
+            close(
+                try SoftmaxRegression().fit(Self.batches(dense, size: 999), labels: y, classes: 3),
+                try SoftmaxRegression().fit(dense, labels: y, classes: 3)))
+        let targets = (0..<x.rowCount).map { row -> Double in
+            let a: Double = dense.numeric[2 * row]
+            let b: Double = dense.numeric[2 * row + 1]
+            return 3 * a - b + 0.5
+        }
+        let ridge = try LinearRegression().fit(Self.batches(dense, size: 128), targets: targets)
+        #expect(close(ridge, try LinearRegression().fit(dense, targets: targets)))
+        #expect(abs(ridge.weights[0] - 3) < 1e-3)
+        // A missing value names its row among all batches.
+        var holes = dense
+        holes.numeric[2 * 2_500] = .nan
+        #expect {
+            try LinearRegression().fit(Self.batches(holes, size: 1_000), targets: targets)
+        } throws: { "\($0)".contains("row 2501") }
+    }
+
     @Test("bins chosen from a sample of batched rows are those chosen from the matrix in memory")
     func batchedBinningEqualsInMemory() throws {
         let (x, _) = Self.classificationData(rows: 4_000, classes: 2, seed: 22)

@@ -94,7 +94,7 @@ struct LinearPlan {
     }
 }
 
-func requireNoMissing(_ x: FeatureMatrix, learner: String) throws {
+func requireNoMissing(_ x: FeatureMatrix, learner: String, firstRow: Int = 0) throws {
     guard let bad = x.numeric.firstIndex(where: { !$0.isFinite }) else { return }
     let nN = x.layout.numericCount
     let slot = x.layout.slots.indices.first {
@@ -102,8 +102,12 @@ func requireNoMissing(_ x: FeatureMatrix, learner: String) throws {
     }!
     throw TrainingError(
         problem:
-            "feature '\(x.layout.slots[slot].name)' has a missing or infinite value (row \(bad / nN + 1)); \(learner) needs every value",
+            "feature '\(x.layout.slots[slot].name)' has a missing or infinite value (row \(firstRow + bad / nN + 1)); \(learner) needs every value",
         fix: "add an imputation step (for example {impute: mean}) to the feature, or use gradient-boosted trees.")
+}
+
+func requireNoMissing(_ x: FeatureBatches, learner: String) throws {
+    try x.forEach { batch, first in try requireNoMissing(batch, learner: learner, firstRow: first) }
 }
 
 /// Ridge regression: minimizes `½·mean((y − Xw − b)²) + ½·l2·‖w‖²` exactly, through the normal equations
@@ -116,6 +120,11 @@ public struct LinearRegression: Sendable {
 
     /// Fits the model.
     public func fit(_ x: FeatureMatrix, targets y: [Double], progress: TrainingCallback? = nil) throws -> LinearModel {
+        try fit(FeatureBatches(x), targets: y, progress: progress)
+    }
+
+    /// Fits the model on rows given in batches: one pass sums the normal equations, one more measures the loss.
+    public func fit(_ x: FeatureBatches, targets y: [Double], progress: TrainingCallback? = nil) throws -> LinearModel {
         try requireNoMissing(x, learner: "linear regression")
         guard x.rowCount == y.count, x.rowCount > 0 else {
             throw TrainingError(
@@ -124,38 +133,8 @@ public struct LinearRegression: Sendable {
         let start = monotonicSeconds()
         let plan = LinearPlan(layout: x.layout)
         let p = plan.width + 1
-        let nN = x.layout.numericCount
-        let nC = x.layout.categoricalCount
-        let partials = parallelBlocks(count: x.rowCount, blockSize: 32_768) { range -> ([Double], [Double]) in
-            var gram = [Double](repeating: 0, count: p * p)
-            var xty = [Double](repeating: 0, count: p)
-            var index = [Int](repeating: 0, count: nN + nC + 1)
-            var value = [Double](repeating: 0, count: nN + nC + 1)
-            for row in range {
-                var m = 0
-                for j in 0..<nN {
-                    index[m] = j
-                    value[m] = x.numeric[row * nN + j]
-                    m += 1
-                }
-                for c in 0..<nC {
-                    let k = x.categorical[row * nC + c]
-                    if k >= 0 {
-                        index[m] = plan.categoricalBase[c] + Int(k)
-                        value[m] = 1
-                        m += 1
-                    }
-                }
-                index[m] = p - 1
-                value[m] = 1
-                m += 1
-                for a in 0..<m {
-                    xty[index[a]] += value[a] * y[row]
-                    for b in a..<m { gram[index[a] * p + index[b]] += value[a] * value[b] }
-                }
-            }
-            return (gram, xty)
-        }
+        var partials: [([Double], [Double])] = []
+        try x.forEach { x, first in partials += Self.normalSums(x, first: first, y: y, plan: plan) }
         var gram = [Double](repeating: 0, count: p * p)
         var xty = [Double](repeating: 0, count: p)
         for (g, v) in partials {
@@ -193,8 +172,12 @@ public struct LinearRegression: Sendable {
             intercepts: [w[p - 1]],
             convergence: ConvergenceReport(
                 iterations: 1, converged: true, reason: "", finalObjective: 0, gradientNorm: 0))
-        let predictions = model.margins(x)
-        for row in 0..<x.rowCount { loss += (predictions[row] - y[row]) * (predictions[row] - y[row]) }
+        try x.forEach { x, first in
+            let predictions = model.margins(x)
+            for row in 0..<x.rowCount {
+                loss += (predictions[row] - y[first + row]) * (predictions[row] - y[first + row])
+            }
+        }
         loss = loss / (2 * n) + 0.5 * l2 * w[0..<(p - 1)].reduce(0) { $0 + $1 * $1 }
         var result = model
         result.convergence = ConvergenceReport(
@@ -207,6 +190,45 @@ public struct LinearRegression: Sendable {
                 iteration: 1, maxIterations: 1, loss: loss, evalMetric: nil, elapsedSeconds: elapsed,
                 rowsPerSecond: n / max(elapsed, 1e-9)))
         return result
+    }
+
+    /// The normal equations' sums (upper triangle) of a batch whose first row is `first`, per block of rows.
+    private static func normalSums(_ x: FeatureMatrix, first: Int, y: [Double], plan: LinearPlan)
+        -> [([Double], [Double])]
+    {
+        let p = plan.width + 1
+        let nN = x.layout.numericCount
+        let nC = x.layout.categoricalCount
+        return parallelBlocks(count: x.rowCount, blockSize: 32_768) { range -> ([Double], [Double]) in
+            var gram = [Double](repeating: 0, count: p * p)
+            var xty = [Double](repeating: 0, count: p)
+            var index = [Int](repeating: 0, count: nN + nC + 1)
+            var value = [Double](repeating: 0, count: nN + nC + 1)
+            for row in range {
+                var m = 0
+                for j in 0..<nN {
+                    index[m] = j
+                    value[m] = x.numeric[row * nN + j]
+                    m += 1
+                }
+                for c in 0..<nC {
+                    let k = x.categorical[row * nC + c]
+                    if k >= 0 {
+                        index[m] = plan.categoricalBase[c] + Int(k)
+                        value[m] = 1
+                        m += 1
+                    }
+                }
+                index[m] = p - 1
+                value[m] = 1
+                m += 1
+                for a in 0..<m {
+                    xty[index[a]] += value[a] * y[first + row]
+                    for b in a..<m { gram[index[a] * p + index[b]] += value[a] * value[b] }
+                }
+            }
+            return (gram, xty)
+        }
     }
 }
 

@@ -20,6 +20,12 @@ public struct LogisticRegression: Sendable {
 
     /// Fits the model to labels 0 and 1.
     public func fit(_ x: FeatureMatrix, labels: [Int32], progress: TrainingCallback? = nil) throws -> LinearModel {
+        try fit(FeatureBatches(x), labels: labels, progress: progress)
+    }
+
+    /// Fits the model to labels 0 and 1, rows given in batches: each L-BFGS evaluation is one pass over them, so
+    /// only a batch is in memory at a time.
+    public func fit(_ x: FeatureBatches, labels: [Int32], progress: TrainingCallback? = nil) throws -> LinearModel {
         try requireNoMissing(x, learner: "logistic regression")
         guard x.rowCount == labels.count, x.rowCount > 0 else {
             throw TrainingError(
@@ -54,6 +60,13 @@ public struct SoftmaxRegression: Sendable {
     public func fit(_ x: FeatureMatrix, labels: [Int32], classes: Int, progress: TrainingCallback? = nil) throws
         -> LinearModel
     {
+        try fit(FeatureBatches(x), labels: labels, classes: classes, progress: progress)
+    }
+
+    /// Fits the model to labels `0..<classes`, rows given in batches (one pass per L-BFGS evaluation).
+    public func fit(_ x: FeatureBatches, labels: [Int32], classes: Int, progress: TrainingCallback? = nil) throws
+        -> LinearModel
+    {
         try requireNoMissing(x, learner: "softmax regression")
         guard x.rowCount == labels.count, x.rowCount > 0 else {
             throw TrainingError(
@@ -71,9 +84,10 @@ public struct SoftmaxRegression: Sendable {
 
     /// One output: logistic loss on the margin. K outputs: softmax cross-entropy.
     static func optimize(
-        _ x: FeatureMatrix, labels: [Int32], outputs: Int, l2: Double, maxIterations: Int, tolerance: Double,
+        _ rows: FeatureBatches, labels: [Int32], outputs: Int, l2: Double, maxIterations: Int, tolerance: Double,
         progress: TrainingCallback?
     ) throws -> LinearModel {
+        let x = rows
         let plan = LinearPlan(layout: x.layout)
         let stride = plan.width + 1  // per output, intercept last
         let n = x.rowCount
@@ -82,9 +96,42 @@ public struct SoftmaxRegression: Sendable {
         let base = plan.categoricalBase
         let start = monotonicSeconds()
         var evaluations = 0
+        // A batch that cannot be read (or Ctrl-C) ends the evaluation; the error is thrown after the optimizer stops.
+        var readError: (any Error)?
         let objective: ([Double], inout [Double]) -> Double = { w, gradient in
             evaluations += 1
-            let partials = parallelBlocks(count: n, blockSize: 32_768) { range -> ([Double], Double) in
+            var partials: [([Double], Double)] = []
+            do {
+                try rows.forEach { x, first in
+                    partials += blockSums(x, first: first, w: w)
+                }
+            } catch {
+                readError = readError ?? error
+                return .nan
+            }
+            var loss = 0.0
+            for k in gradient.indices { gradient[k] = 0 }
+            for (g, l) in partials {
+                loss += l
+                for k in gradient.indices { gradient[k] += g[k] }
+            }
+            let scale = 1 / Double(n)
+            loss *= scale
+            for o in 0..<outputs {
+                for k in 0..<stride {
+                    let i = o * stride + k
+                    gradient[i] *= scale
+                    if k < stride - 1 {
+                        gradient[i] += l2 * w[i]
+                        loss += 0.5 * l2 * w[i] * w[i]
+                    }
+                }
+            }
+            return loss
+        }
+        /// The loss and gradient sums of a batch whose first row is `first`, per block of rows.
+        func blockSums(_ x: FeatureMatrix, first: Int, w: [Double]) -> [([Double], Double)] {
+            parallelBlocks(count: x.rowCount, blockSize: 32_768) { range -> ([Double], Double) in
                 var g = [Double](repeating: 0, count: stride * outputs)
                 var loss = 0.0
                 var z = [Double](repeating: 0, count: outputs)
@@ -102,7 +149,7 @@ public struct SoftmaxRegression: Sendable {
                                         for c in 0..<nC where cs[c] >= 0 { s += wo[base[c] + Int(cs[c])] }
                                         z[o] = s
                                     }
-                                    let label = Int(labels[row])
+                                    let label = Int(labels[first + row])
                                     if outputs == 1 {
                                         let m = z[0]
                                         let e = Foundation.exp(-abs(m))
@@ -134,25 +181,6 @@ public struct SoftmaxRegression: Sendable {
                 }
                 return (g, loss)
             }
-            var loss = 0.0
-            for k in gradient.indices { gradient[k] = 0 }
-            for (g, l) in partials {
-                loss += l
-                for k in gradient.indices { gradient[k] += g[k] }
-            }
-            let scale = 1 / Double(n)
-            loss *= scale
-            for o in 0..<outputs {
-                for k in 0..<stride {
-                    let i = o * stride + k
-                    gradient[i] *= scale
-                    if k < stride - 1 {
-                        gradient[i] += l2 * w[i]
-                        loss += 0.5 * l2 * w[i] * w[i]
-                    }
-                }
-            }
-            return loss
         }
         let optimizer = LBFGS(maxIterations: maxIterations, gradientTolerance: tolerance)
         let (w, report) = try optimizer.minimize(
@@ -164,6 +192,7 @@ public struct SoftmaxRegression: Sendable {
                     iteration: iteration, maxIterations: maxIterations, loss: loss, evalMetric: nil,
                     elapsedSeconds: elapsed, rowsPerSecond: Double(n * evaluations) / max(elapsed, 1e-9)))
         }
+        if let readError { throw readError }
         var weights: [Double] = []
         var intercepts: [Double] = []
         for o in 0..<outputs {
