@@ -406,6 +406,16 @@ public enum ArrowFile {
             }
             return body[(body.startIndex + offset)..<(body.startIndex + offset + length)]
         }
+        /// The first `rows` values of `buffer` (little-endian, as this machine is), copied at once.
+        func copied<T>(_ buffer: ArraySlice<UInt8>, _ rows: Int, _ type: T.Type) -> [T] {
+            [T](unsafeUninitializedCapacity: rows) { out, initialized in
+                buffer.withUnsafeBytes { bytes in
+                    UnsafeMutableRawBufferPointer(out).copyMemory(
+                        from: UnsafeRawBufferPointer(rebasing: bytes[..<(rows * MemoryLayout<T>.stride)]))
+                }
+                initialized = rows
+            }
+        }
         func load<T: FixedWidthInteger>(_ buffer: ArraySlice<UInt8>, _ k: Int, _ type: T.Type) -> T {
             buffer.withUnsafeBytes {
                 T(littleEndian: $0.loadUnaligned(fromByteOffset: k * MemoryLayout<T>.size, as: T.self))
@@ -417,9 +427,15 @@ public enum ArrowFile {
             let nullCount = Int(try r.integer(nodeStart + nodeIndex * 16 + 8, Int64.self))
             nodeIndex += 1
             let validity = try nextBuffer()
-            let valid: [Bool] = (0..<rows).map { k in
-                nullCount == 0 || validity.isEmpty || validity[validity.startIndex + k >> 3] & (1 << UInt8(k & 7)) != 0
+            guard nullCount == 0 || validity.isEmpty || validity.count * 8 >= rows else {
+                throw FormatError(problem: "'\(field.name)' has a truncated validity bitmap")
             }
+            let valid: [Bool] =
+                nullCount == 0 || validity.isEmpty
+                ? [Bool](repeating: true, count: rows)
+                : validity.withUnsafeBufferPointer { bits in
+                    (0..<rows).map { k in bits[k >> 3] & (1 << UInt8(k & 7)) != 0 }
+                }
             if field.dictionaryID != nil {
                 // Indices of a dictionary-encoded column; resolved against the dictionary by the caller.
                 let data = try nextBuffer()
@@ -438,24 +454,27 @@ public enum ArrowFile {
                 guard data.count >= rows * field.width else {
                     throw FormatError(problem: "'\(field.name)' is truncated")
                 }
-                let values = (0..<rows).map { k in
-                    field.width == 4
-                        ? Double(Float(bitPattern: load(data, k, UInt32.self)))
-                        : Double(bitPattern: load(data, k, UInt64.self))
-                }
+                let values =
+                    field.width == 8
+                    ? copied(data, rows, Double.self)
+                    : (0..<rows).map { k in Double(Float(bitPattern: load(data, k, UInt32.self))) }
                 return Column(name: field.name, storage: .float(values, valid: valid))
             case .integer:
                 let data = try nextBuffer()
-                let values = try (0..<rows).map { k in
-                    try integerValue(data, k, width: field.width, signed: field.signed)
-                }
+                let values =
+                    field.width == 8 && data.count >= rows * 8
+                    ? copied(data, rows, Int64.self)
+                    : try (0..<rows).map { k in try integerValue(data, k, width: field.width, signed: field.signed) }
                 return Column(name: field.name, storage: .integer(values, valid: valid))
             case .timestamp:
                 let data = try nextBuffer()
                 guard data.count >= rows * 8 else { throw FormatError(problem: "'\(field.name)' is truncated") }
-                let values = (0..<rows).map { k in
-                    Int64((Double(Int64(bitPattern: load(data, k, UInt64.self))) * field.microsPerUnit).rounded())
-                }
+                let values =
+                    field.microsPerUnit == 1
+                    ? copied(data, rows, Int64.self)
+                    : (0..<rows).map { k in
+                        Int64((Double(Int64(bitPattern: load(data, k, UInt64.self))) * field.microsPerUnit).rounded())
+                    }
                 return Column(name: field.name, storage: .timestamp(values, valid: valid))
             case .string:
                 let offsets = try nextBuffer()

@@ -40,14 +40,19 @@ public struct TableFile: Sendable, Hashable {
     /// A reader of the file's batches (safe to use from several threads at once).
     public func reader() throws -> ArrowFileReader { try ArrowFileReader(contentsOf: url) }
 
-    /// Calls `body` with each record batch and the index of its first row, in order; one batch is in memory at a
-    /// time.
+    /// Calls `body` with each record batch and the index of its first row, in order. The next batch is read on
+    /// another thread while `body` works on this one, so at most two are in memory at a time.
     public func forEachBatch(_ body: (_ batch: Table, _ firstRow: Int) throws -> Void) throws {
         let reader = try reader()
+        let count = reader.batchCount
+        guard count > 0 else { return }
+        let ahead = Prefetch()
+        ahead.start { try reader.batch(0) }
         var first = 0
-        for index in 0..<reader.batchCount {
+        for index in 0..<count {
             try Task.checkCancellation()
-            let batch = try reader.batch(index)
+            let batch = try ahead.take()
+            if index + 1 < count { ahead.start { try reader.batch(index + 1) } }
             try body(batch, first)
             first += batch.rowCount
         }
@@ -89,6 +94,26 @@ public struct TableFile: Sendable, Hashable {
         let writer = try TableFileWriter(url: url, batchRows: batchRows)
         try writer.append(table)
         return try writer.finish(columnNames: table.columnNames, columnTypes: table.columns.map(\.type))
+    }
+}
+
+/// One batch being read on another thread.
+private final class Prefetch: @unchecked Sendable {
+    // @unchecked: `result` is written by the reading thread before it signals, and read only after waiting.
+    private var result: Result<Table, any Error>?
+    private let done = DispatchSemaphore(value: 0)
+
+    func start(_ read: @escaping @Sendable () throws -> Table) {
+        DispatchQueue.global().async {
+            self.result = Result { try read() }
+            self.done.signal()
+        }
+    }
+
+    func take() throws -> Table {
+        done.wait()
+        defer { result = nil }
+        return try result!.get()
     }
 }
 
