@@ -100,6 +100,30 @@ struct TableFileTests {
         #expect(try TableFile.write(table, to: directory.path("plain.arrow")).embeddedStatistics() == nil)
     }
 
+    @Test("text columns read back with their values in order of first appearance: empty, missing, many distinct")
+    func textColumnsRoundTrip() throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-tablefile")
+        // 5,000 distinct values (the lookup grows many times), repeats, the empty string and missing rows.
+        let values: [String?] = (0..<20_000).map { k in
+            k % 17 == 0 ? nil : k % 13 == 0 ? "" : "v\((k * 7_919) % 5_000)-ü"
+        }
+        var dictionary: [String] = []
+        var lookup: [String: Int32] = [:]
+        let codes = values.map { value -> Int32 in
+            guard let value else { return -1 }
+            if let code = lookup[value] { return code }
+            lookup[value] = Int32(dictionary.count)
+            dictionary.append(value)
+            return Int32(dictionary.count - 1)
+        }
+        let table = Table(columns: [Column(name: "t", storage: .string(codes: codes, dictionary: dictionary))])
+        let file = try TableFile.write(table, to: directory.path("t.arrow"), batchRows: 20_000)
+        // One batch: the codes and the dictionary come back exactly as written.
+        #expect(try file.readAll() == table)
+        let column = try file.column("t")
+        #expect((0..<values.count).map { column.string($0) } == values)
+    }
+
     @Test("a file that is not finished leaves nothing at its path")
     func unfinishedLeavesNothing() throws {
         let directory = try TemporaryDirectory(prefix: "sluice-tablefile")

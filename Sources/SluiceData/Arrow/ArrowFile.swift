@@ -72,14 +72,15 @@ public enum ArrowFile {
             case .boolean(let values, _): addBuffer(bitmap(values))
             case .string(let codes, let dictionary):
                 var offsets: [Int32] = [0]
-                var text = Data()
-                let encoded = dictionary.map { Data($0.utf8) }
+                offsets.reserveCapacity(codes.count + 1)
+                var text: [UInt8] = []
+                let encoded = dictionary.map { Array($0.utf8) }
                 for code in codes {
-                    if code >= 0 { text.append(encoded[Int(code)]) }
+                    if code >= 0 { text.append(contentsOf: encoded[Int(code)]) }
                     offsets.append(Int32(text.count))
                 }
                 addBuffer(offsets.withUnsafeBufferPointer { Data(buffer: $0) })
-                addBuffer(text)
+                addBuffer(Data(text))
             }
         }
         let structs: ([(Int64, Int64)]) -> [[UInt8]] = { pairs in
@@ -479,36 +480,83 @@ public enum ArrowFile {
             case .string:
                 let offsets = try nextBuffer()
                 let data = try nextBuffer()
-                var dictionary: [String] = []
-                var lookup: [String: Int32] = [:]
-                var codes: [Int32] = []
-                codes.reserveCapacity(rows)
-                for k in 0..<rows {
-                    guard valid[k] else {
-                        codes.append(-1)
-                        continue
-                    }
-                    let start =
-                        field.largeOffsets ? Int(load(offsets, k, Int64.self)) : Int(load(offsets, k, Int32.self))
-                    let end =
-                        field.largeOffsets
-                        ? Int(load(offsets, k + 1, Int64.self)) : Int(load(offsets, k + 1, Int32.self))
-                    guard start >= 0, end >= start, end <= data.count else {
-                        throw FormatError(problem: "'\(field.name)' has bad offsets")
-                    }
-                    let text = String(
-                        decoding: data[(data.startIndex + start)..<(data.startIndex + end)], as: UTF8.self)
-                    if let code = lookup[text] {
-                        codes.append(code)
-                    } else {
-                        let code = Int32(dictionary.count)
-                        dictionary.append(text)
-                        lookup[text] = code
-                        codes.append(code)
-                    }
+                guard offsets.count >= (rows + 1) * (field.largeOffsets ? 8 : 4) || rows == 0 else {
+                    throw FormatError(problem: "'\(field.name)' has bad offsets")
                 }
+                let (codes, dictionary) = try StringDecoder.decode(
+                    offsets: offsets, data: data, rows: rows, valid: valid, largeOffsets: field.largeOffsets,
+                    name: field.name)
                 return Column(name: field.name, storage: .string(codes: codes, dictionary: dictionary))
             }
+        }
+    }
+
+    /// Dictionary-encodes a Utf8 column: each row's bytes are looked up by hash and compared as bytes, and a
+    /// `String` is made only for a value not seen before (codes in order of first appearance).
+    enum StringDecoder {
+        static func decode(
+            offsets: ArraySlice<UInt8>, data: ArraySlice<UInt8>, rows: Int, valid: [Bool], largeOffsets: Bool,
+            name: String
+        ) throws -> ([Int32], [String]) {
+            var dictionary: [String] = []
+            var firstRange: [Range<Int>] = []
+            var slots = [Int32](repeating: -1, count: 64)
+            var codes = [Int32](repeating: -1, count: rows)
+            try offsets.withUnsafeBytes { offsets in
+                try data.withUnsafeBytes { bytes in
+                    func offset(_ k: Int) -> Int {
+                        largeOffsets
+                            ? Int(Int64(littleEndian: offsets.loadUnaligned(fromByteOffset: k * 8, as: Int64.self)))
+                            : Int(Int32(littleEndian: offsets.loadUnaligned(fromByteOffset: k * 4, as: Int32.self)))
+                    }
+                    for k in 0..<rows where valid[k] {
+                        let start = offset(k)
+                        let end = offset(k + 1)
+                        guard start >= 0, end >= start, end <= bytes.count else {
+                            throw FormatError(problem: "'\(name)' has bad offsets")
+                        }
+                        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+                        for i in start..<end { hash = (hash ^ UInt64(bytes[i])) &* 0x100_0000_01b3 }
+                        var mask = slots.count - 1
+                        var slot = Int(truncatingIfNeeded: hash) & mask
+                        while true {
+                            let code = slots[slot]
+                            if code < 0 {
+                                let new = Int32(dictionary.count)
+                                dictionary.append(String(decoding: bytes[start..<end], as: UTF8.self))
+                                firstRange.append(start..<end)
+                                slots[slot] = new
+                                codes[k] = new
+                                if dictionary.count * 2 > slots.count {
+                                    // Grow and re-insert every value seen so far.
+                                    slots = [Int32](repeating: -1, count: slots.count * 4)
+                                    mask = slots.count - 1
+                                    for (c, range) in firstRange.enumerated() {
+                                        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+                                        for i in range { h = (h ^ UInt64(bytes[i])) &* 0x100_0000_01b3 }
+                                        var s = Int(truncatingIfNeeded: h) & mask
+                                        while slots[s] >= 0 { s = (s + 1) & mask }
+                                        slots[s] = Int32(c)
+                                    }
+                                }
+                                break
+                            }
+                            let known = firstRange[Int(code)]
+                            if known.count == end - start
+                                && (known.isEmpty
+                                    || memcmp(
+                                        bytes.baseAddress! + known.lowerBound, bytes.baseAddress! + start, known.count)
+                                        == 0)
+                            {
+                                codes[k] = code
+                                break
+                            }
+                            slot = (slot + 1) & mask
+                        }
+                    }
+                }
+            }
+            return (codes, dictionary)
         }
     }
 
