@@ -337,6 +337,12 @@ struct SlurmTests {
               schema:
                 component: schema
                 inputs: {statistics: stats}
+              ingest:
+                component: ingest_csv
+                parameters: {paths: [data/*.csv]}
+              sharded:
+                component: ingest_csv_sharded
+                parameters: {paths: [data/*.csv]}
 
             """.utf8
         ).write(to: directory.path("stats.yaml"))
@@ -363,6 +369,12 @@ struct SlurmTests {
             if stack == "cluster" {
                 #expect((properties?["shards"] as? Int) == 8, "merged from the 8 jobs of the array")
             }
+            // CSV ingest sharded over the files (an array of 8 jobs on the cluster) is the single reader's bytes.
+            let outputs = try await ShardedIngestTests.outputHashes(
+                stack: stack, in: directory.url, environment: environment)
+            #expect(outputs["ingest.table"] != nil)
+            #expect(outputs["sharded.table"] == outputs["ingest.table"], "\(stack): \(outputs)")
+            #expect(outputs["sharded.info"] == outputs["ingest.info"], "\(stack): \(outputs)")
         }
         #expect(hashes["local"] != nil)
         #expect(hashes["cluster"] == hashes["local"], "\(hashes)")

@@ -72,6 +72,14 @@ public enum ComponentCatalog {
             return ["table": o.table, "info": o.info]
         },
         ComponentEntry(
+            name: "ingest_csv_sharded",
+            summary: "ingest_csv one shard per file (a Slurm job array), joined into the same table and info",
+            inputs: [], outputs: [.init("table", TableFile.self), .init("info", DatasetInfo.self)]
+        ) { p, name, _, _ in
+            let o = p.add(ShardedIngestCSV(), name: name)
+            return ["table": o.table, "info": o.info]
+        },
+        ComponentEntry(
             name: "statistics", summary: "per-column statistics and their HTML report",
             inputs: [.init("table", TableFile.self)],
             outputs: [.init("statistics", DatasetStatistics.self), .init("report", FileArtifact.self)]

@@ -585,9 +585,11 @@ struct Execution {
         logger[metadataKey: "run.id"] = "\(run.id)"
         logger[metadataKey: "step.name"] = "\(node.name)"
         let scratch = engine.scratchDirectory.appending(path: stepRun.id, directoryHint: .isDirectory)
+        let mergesSavedShards = engine.mergeSavedShards && bound.shards != nil
         let context = StepContext(
             runID: run.id, stepName: node.name, seed: seed, logger: logger, scratchDirectory: scratch,
-            observer: observer, declaresRunSeed: node.usesRunSeed)
+            observer: observer, declaresRunSeed: node.usesRunSeed,
+            shardDirectory: mergesSavedShards ? engine.shardFilesFolder(of: stepRun.id) : nil)
 
         var artifactsOut: [ArtifactRecord] = []
         var produced: [any Sendable] = []
@@ -602,7 +604,9 @@ struct Execution {
             }
             defer { context.removeScratch() }
             let output: any Sendable
-            if engine.mergeSavedShards, let shards = bound.shards {
+            if mergesSavedShards, let shards = bound.shards {
+                // The shard jobs' folder goes once merged (or once the merge failed: a new run computes them again).
+                defer { try? FileManager.default.removeItem(at: engine.shardFolder(of: stepRun.id)) }
                 output = try await shards.merge(
                     try engine.savedShards(of: stepRun.id, count: shards.files.count), context)
                 context.setProperty("shards", .int(shards.files.count))

@@ -8,7 +8,13 @@ extension RunEngine {
         artifacts.root.appending(path: ".shards/\(stepRunID)", directoryHint: .isDirectory)
     }
 
-    /// The partials the shard jobs saved, in shard order, then the folder removed.
+    /// Where the shard jobs of step run `stepRunID` leave the files their partials name
+    /// (``StepContext/shardDirectory``).
+    func shardFilesFolder(of stepRunID: String) -> URL {
+        shardFolder(of: stepRunID).appending(path: "files", directoryHint: .isDirectory)
+    }
+
+    /// The partials the shard jobs saved, in shard order (the folder is removed once they are merged).
     /// - Throws: when a shard's partial is missing (its job did not finish).
     func savedShards(of stepRunID: String, count: Int) throws -> [Data] {
         let folder = shardFolder(of: stepRunID)
@@ -21,7 +27,6 @@ extension RunEngine {
                     fix: "run the step again: its shard jobs must all finish before the merge job.")
             }
         }
-        try? FileManager.default.removeItem(at: folder)
         return partials
     }
 
@@ -59,7 +64,7 @@ extension RunEngine {
             runID: run.id, stepName: step, seed: seed, logger: logger,
             scratchDirectory: scratchDirectory.appending(
                 path: "\(stepRunID)-shard\(index)", directoryHint: .isDirectory),
-            observer: nil, declaresRunSeed: node.usesRunSeed)
+            observer: nil, declaresRunSeed: node.usesRunSeed, shardDirectory: shardFilesFolder(of: stepRunID))
         let startedAt = Date()
         do {
             defer { context.removeScratch() }

@@ -26,6 +26,17 @@ public final class StepContext: Sendable {
     }
     private let scratchURL: URL
 
+    /// Where a shard of a ``ShardedStep`` leaves files its partial result names (by path relative to this folder),
+    /// kept until the merge has run and readable by it: inside the scratch directory when the shards run in the
+    /// step's own process, beside the artifact store (a folder every node sees) when they are Slurm array jobs.
+    /// Created on first use.
+    public var shardDirectory: URL {
+        let url = shardURL ?? scratchDirectory.appending(path: "shards", directoryHint: .isDirectory)
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+    private let shardURL: URL?
+
     let observer: (any RunObserver)?
     private let state = Mutex(State())
 
@@ -41,8 +52,9 @@ public final class StepContext: Sendable {
 
     init(
         runID: RunID, stepName: String, seed: UInt64, logger: Logger, scratchDirectory: URL,
-        observer: (any RunObserver)?, declaresRunSeed: Bool = true
+        observer: (any RunObserver)?, declaresRunSeed: Bool = true, shardDirectory: URL? = nil
     ) {
+        self.shardURL = shardDirectory
         self.declaresRunSeed = declaresRunSeed
         self.runID = runID
         self.stepName = stepName

@@ -1,0 +1,84 @@
+import Foundation
+import SluiceData
+import SluiceTesting
+import Testing
+
+@Suite("Sharded CSV ingest")
+struct ShardedIngestTests {
+    /// The content hash of each output of each step of the project's latest run on `stack`.
+    static func outputHashes(stack: String, in directory: URL, environment: [String: String] = [:]) async throws
+        -> [String: String]
+    {
+        let list = try await CommandProcess.run(
+            "sluice", ["runs", "list", "--json", "--limit", "1", "--stack", stack], in: directory,
+            environment: environment)
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(list.output.utf8)) as? [[String: Any]])
+        let id = try #require(runs.first?["id"] as? String)
+        let shown = try await CommandProcess.run(
+            "sluice", ["runs", "show", id, "--json", "--stack", stack], in: directory, environment: environment)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(shown.output.utf8)) as? [String: Any])
+        var hashes: [String: String] = [:]
+        for step in try #require(object["steps"] as? [[String: Any]]) {
+            let name = try #require((step["stepRun"] as? [String: Any])?["stepName"] as? String)
+            for (output, record) in step["outputs"] as? [String: [String: Any]] ?? [:] {
+                hashes["\(name).\(output)"] = record["contentHash"] as? String
+            }
+        }
+        return hashes
+    }
+
+    @Test(
+        "ingest one shard per file gives the bytes one reader gives: widened columns, text, missing values, bad rows"
+    )
+    func shardedEqualsSingleReader() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-sharded-ingest")
+        try FileManager.default.createDirectory(at: directory.path("data"), withIntermediateDirectories: true)
+        // `n` holds whole numbers until part 2; `when` is text in every file; part 3 has a malformed row.
+        for part in 0..<4 {
+            var lines = ["id,n,x,shop,label"]
+            for row in 0..<3_000 {
+                let k = part * 3_000 + row
+                let n = part == 2 && row == 1_500 ? "2.5" : String(k % 97)
+                let x = k % 31 == 0 ? "" : String(Double(k) / 8)
+                lines.append("\(k),\(n),\(x),shop_\(k % 7),\(k % 3 == 0 ? "yes" : "no")")
+            }
+            if part == 3 { lines.insert("9999,1,2", at: 10) }
+            try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: directory.path("data/part\(part).csv"))
+        }
+        try Data(
+            """
+            pipeline: sharded-ingest
+            steps:
+              ingest:
+                component: ingest_csv
+                parameters: {paths: [data/*.csv], skip_bad_rows: true}
+              sharded:
+                component: ingest_csv_sharded
+                parameters: {paths: [data/*.csv], skip_bad_rows: true}
+
+            """.utf8
+        ).write(to: directory.path("ingest.yaml"))
+        let initialized = try await CommandProcess.run("sluice", ["init"], in: directory.url)
+        #expect(initialized.status == 0, "\(initialized.errors)")
+        var stackFile = try String(contentsOf: directory.path(".sluice/stack.yaml"), encoding: .utf8)
+        stackFile += "  processes: {orchestrator: process, metadata_store: processes.sqlite}\n"
+        try Data(stackFile.utf8).write(to: directory.path(".sluice/stack.yaml"))
+
+        for stack in ["local", "processes"] {
+            let run = try await CommandProcess.run(
+                "sluice", ["run", "ingest.yaml", "--stack", stack], in: directory.url)
+            #expect(run.status == 0, "\(stack): \(run.output)\n\(run.errors)")
+            let hashes = try await Self.outputHashes(stack: stack, in: directory.url)
+            #expect(hashes["ingest.table"] != nil)
+            #expect(hashes["sharded.table"] == hashes["ingest.table"], "\(stack): \(hashes)")
+            #expect(hashes["sharded.info"] == hashes["ingest.info"], "\(stack): \(hashes)")
+            // The table itself: 12,000 rows (the malformed one skipped), `n` a float column after part 2.
+            let hash = try #require(hashes["sharded.table"]).dropFirst("sha256:".count)
+            let table = try TableFile(contentsOf: directory.path(".sluice/artifacts/sha256/\(hash)"))
+            #expect(table.rowCount == 12_000)
+            #expect(table.columnTypes == [.integer, .float, .float, .string, .string])
+            #expect(try table.column("n").double(6_000 + 1_500) == 2.5)
+            #expect(try table.embeddedStatistics()?.rows == 12_000)
+        }
+    }
+}
