@@ -122,3 +122,125 @@ extension LoadModel {
         }
     }
 }
+
+/// Scores CSV files with a registered model version, one shard per file: a ``ShardedStep`` (a Slurm job array, or
+/// the files in parallel locally). Each shard reads its file as `sluice score` does (the model's input columns as
+/// its signature types them, every core, bad rows stopping the step with file, line and column or skipped and
+/// counted) and writes its scored rows beside the artifact store; the merge joins them in file order into one table
+/// file: the kept columns, `prediction`, `probability_CLASS` per class and `model_version`. The model reference is
+/// resolved by the runner before the run, as the `model` step's is: the version and its bundle's content hash join
+/// the cache key with the files' content version.
+public struct ShardedScoreCSV: ShardedStep, ExternalInputStep {
+    /// What to score, with which model, and what to keep.
+    public struct Parameters: Codable, Sendable, Equatable {
+        /// Files, folders or globs.
+        public var paths: [String] = []
+        /// `NAME@STAGE` or `NAME@VERSION`.
+        public var model = "model@production"
+        /// Input columns copied to the output.
+        public var keep: [String] = []
+        /// Skip rows that cannot be scored (counted, the first examples recorded) instead of stopping.
+        public var skipBadRows = false
+        /// The field delimiter: one byte.
+        public var delimiter = ","
+        /// Creates parameters.
+        public init() {}
+    }
+    /// What one file gave: its scored rows (a file in the step's shard folder) and its bad rows.
+    public struct ShardScores: Codable, Sendable {
+        /// The table file's name in ``SluiceCore/StepContext/shardDirectory``.
+        public var name: String
+        /// Rows scored.
+        public var rows: Int
+        /// Rows skipped as malformed.
+        public var badRows: Int
+        /// The first skipped rows, with file, line and reason.
+        public var badRowExamples: [String]
+    }
+    public typealias Input = Void
+    public typealias Output = TableFile
+    public typealias Partial = ShardScores
+    public static let name = "score_files"
+    public static let version = 1
+    /// Draws nothing from the run seed.
+    public static let usesRunSeed = false
+    public var parameters = Parameters()
+    let resolved: Result<(ScoringModel, String), ComponentError>
+
+    /// Creates the step over what the runner resolved for ``Parameters/model``.
+    public init(resolved: Result<(ScoringModel, String), ComponentError>) { self.resolved = resolved }
+
+    func reader(_ files: [URL]? = nil, schema: [String: ColumnType] = [:]) throws -> CSVReader {
+        guard parameters.delimiter.utf8.count == 1 else {
+            throw ComponentError(
+                problem: "the delimiter '\(parameters.delimiter)' is not one byte", fix: "use a single character.")
+        }
+        var options = CSVOptions()
+        options.skipBadRows = parameters.skipBadRows
+        options.delimiter = parameters.delimiter.utf8.first!
+        options.schema = schema
+        if let files { return CSVReader(files: files, options: options) }
+        guard !parameters.paths.isEmpty else {
+            throw ComponentError(problem: "score_files has no files to score", fix: "set steps.STEP.parameters.paths.")
+        }
+        return try CSVReader(paths: parameters.paths, options: options)
+    }
+
+    func scorer() throws -> BatchScorer {
+        let (model, _) = try resolved.get()
+        return try BatchScorer(bundle: model.bundle, version: model.version, keep: parameters.keep)
+    }
+
+    public func shardFiles() throws -> [String] { try reader().files.map(\.path) }
+
+    /// The files' content version, the model version and its bundle's content hash.
+    public func externalFingerprint() throws -> String {
+        let (model, hash) = try resolved.get()
+        let files = try DatasetVersion.compute(try reader().files, cache: FileHashCache(url: IngestCSV.hashCache))
+        return "\(files.id) \(model.version) \(hash)"
+    }
+
+    public func runShard(_ file: String, context: StepContext) async throws -> ShardScores {
+        let scorer = try scorer()
+        let reader = try reader([URL(fileURLWithPath: file)], schema: scorer.readingSchema)
+        let name = String(ContentHasher.hash(Data(file.utf8)).dropFirst("sha256:".count).prefix(16)) + ".arrow"
+        let writer = try TableFileWriter(url: context.shardDirectory.appending(path: name))
+        // Windows are scored on the parsing threads (every core) and written in file order.
+        let summary = try reader.mapChunks(
+            { table -> Table? in
+                (try? scorer.check(columns: table.columnNames, source: file)) == nil ? nil : try scorer.score(table)
+            },
+            { scored, _ in
+                try Task.checkCancellation()
+                guard let scored else { return }
+                try writer.append(scored)
+            })
+        try scorer.check(columns: summary.columnNames, source: file)
+        let table = try writer.finish(columnNames: scorer.outputNames, columnTypes: scorer.outputTypes)
+        return ShardScores(
+            name: name, rows: table.rowCount, badRows: summary.badRowCount,
+            badRowExamples: summary.badRows.map { "\($0.place): \($0.problem)" })
+    }
+
+    public func merge(_ partials: [ShardScores], files: [String], context: StepContext) async throws -> TableFile {
+        let scorer = try scorer()
+        let writer = try TableFileWriter(url: context.scratchDirectory.appending(path: "scored.arrow"))
+        for partial in partials {
+            try TableFile(contentsOf: context.shardDirectory.appending(path: partial.name)).forEachBatch { batch, _ in
+                try writer.append(batch)
+            }
+        }
+        let scored = try writer.finish(columnNames: scorer.outputNames, columnTypes: scorer.outputTypes)
+        let badRows = partials.reduce(0) { $0 + $1.badRows }
+        context.setProperty("rows", .int(scored.rowCount))
+        context.setProperty("bad_rows", .int(badRows))
+        context.setProperty("files", .int(files.count))
+        context.setProperty("model_version", .string(scorer.version))
+        if badRows > 0 {
+            context.logger.warning(
+                "skipped \(badRows) bad rows; the first: \(partials.flatMap(\.badRowExamples).prefix(10).joined(separator: "; "))"
+            )
+        }
+        return scored
+    }
+}

@@ -220,6 +220,61 @@ struct ScoreTests {
         #expect(Set((0..<rescored.rowCount).map { rescored["model_version"]!.string($0) }) == ["penguins@2"])
     }
 
+    @Test(
+        "score_files scores files one shard each: the in-process predictions bit for bit, cached, rescored on promotion"
+    )
+    func scoringFilesSharded() async throws {
+        let setup = try await Self.setup()
+        let directory = setup.directory
+        #expect(
+            try await CommandProcess.run("sluice", ["demo", "--set", "train.rounds=10"], in: directory.url).status
+                == 0)
+        let lines = setup.csv.split(separator: "\n").map(String.init)
+        try FileManager.default.createDirectory(at: directory.path("files"), withIntermediateDirectories: true)
+        let body = Array(lines.dropFirst())
+        for part in 0..<3 {
+            let rows = body[(part * body.count / 3)..<((part + 1) * body.count / 3)]
+            try ([lines[0]] + rows).joined(separator: "\n").appending("\n").write(
+                to: directory.path("files/part\(part).csv"), atomically: true, encoding: .utf8)
+        }
+        try """
+        pipeline: penguins-files
+        steps:
+          scores:
+            component: score_files
+            parameters: {paths: [files/*.csv], model: penguins@production, keep: [id]}
+        """.write(to: directory.path("files.yaml"), atomically: true, encoding: .utf8)
+        var stackFile = try String(contentsOf: directory.path(".sluice/stack.yaml"), encoding: .utf8)
+        stackFile += "  processes: {orchestrator: process}\n"
+        try Data(stackFile.utf8).write(to: directory.path(".sluice/stack.yaml"))
+
+        /// Runs the pipeline on `stack` and returns its output and the scored table.
+        func run(_ stack: String = "local", _ extra: [String] = []) async throws -> (String, Table) {
+            let result = try await CommandProcess.run(
+                "sluice", ["run", "files.yaml", "--stack", stack] + extra, in: directory.url)
+            #expect(result.status == 0, "\(result.errors)")
+            let hashes = try await ShardedIngestTests.outputHashes(stack: stack, in: directory.url)
+            let hash = try #require(hashes["scores.output"]).dropFirst("sha256:".count)
+            return (result.errors, try ArrowFile.read(contentsOf: directory.path(".sluice/artifacts/sha256/\(hash)")))
+        }
+        let (first, scored) = try await run()
+        #expect(first.contains("scores done"), "\(first)")
+        try Self.checkScored(scored, setup)
+        let (again, _) = try await run()
+        #expect(again.contains("scores cached"), "\(again)")
+        // The shards again in a step process, not from the cache: the same bytes.
+        let (fresh, processes) = try await run("processes", ["--no-cache"])
+        #expect(fresh.contains("scores done"), "\(fresh)")
+        #expect(processes == scored)
+
+        #expect(
+            try await CommandProcess.run("sluice", ["models", "promote", "penguins", "2"], in: directory.url).status
+                == 0)
+        let (promoted, rescored) = try await run()
+        #expect(promoted.contains("scores done"), "\(promoted)")
+        #expect(Set((0..<rescored.rowCount).map { rescored["model_version"]!.string($0) }) == ["penguins@2"])
+    }
+
     @Test("Ctrl-C stops scoring with exit 130 and leaves no output, not even a partial file")
     func interrupted() async throws {
         let setup = try await Self.setup()

@@ -185,6 +185,19 @@ public enum ComponentCatalog {
             return ["output": p.add(LoadModel(resolved: resolved), name: name)]
         },
         ComponentEntry(
+            name: "score_files",
+            summary: "score CSV files with a registered version (model: NAME@STAGE), one shard per file",
+            inputs: [], outputs: [.init("output", TableFile.self)]
+        ) { p, name, _, context in
+            let resolved =
+                context.scoringModels[name]
+                ?? .failure(
+                    ComponentError(
+                        problem: "score_files step '\(name)': no registry was open to resolve its model",
+                        fix: "run the pipeline in a Sluice project (`sluice run`)."))
+            return ["output": p.add(ShardedScoreCSV(resolved: resolved), name: name)]
+        },
+        ComponentEntry(
             name: "score", summary: "score a table with a model: kept columns, prediction, probabilities, version",
             inputs: [.init("table", TableFile.self), .init("model", ScoringModel.self)],
             outputs: [.init("output", TableFile.self)]

@@ -156,10 +156,10 @@ public struct YAMLPipeline: Sendable {
         return result
     }
 
-    /// The reference each `model` step reads (after the file's parameters and `overrides`), by step name.
+    /// The reference each `model` (and `score_files`) step reads (after the file's parameters and `overrides`), by step name.
     public func scoringReferences(config: RunConfig) -> [String: String] {
         var result: [String: String] = [:]
-        for step in steps where step.component == "model" {
+        for step in steps where step.component == "model" || step.component == "score_files" {
             let value = config.steps[step.name]?.parameters?.entries?.first { $0.key == "model" }?.value
             if case .string(let model)? = value?.kind {
                 result[step.name] = model
