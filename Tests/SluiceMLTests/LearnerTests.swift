@@ -152,9 +152,29 @@ struct LearnerTests {
             learner.rounds = 25
             learner.maxDepth = 5
             let model = try learner.fit(x, labels: y, classes: classes)
-            // 2,501 rows: whole groups of eight and a remainder, NaNs and every category among them.
-            let (xt, _) = Self.classificationData(rows: 2_501, classes: classes, seed: 8)
+            // 2,501 rows: whole groups of eight and a remainder, NaNs, infinities and every category among them.
+            var (xt, _) = Self.classificationData(rows: 2_501, classes: classes, seed: 8)
+            for row in stride(from: 3, to: 2_501, by: 97) {
+                xt.numeric[row * 2 + row % 2] = row % 3 == 0 ? -.infinity : .infinity
+            }
             let batched = model.margins(xt)
+            // The saved trees walked plainly, on the expanded (one-hot) row: what the fast path must equal.
+            var reference: [Double] = []
+            for row in 0..<xt.rowCount {
+                let expanded = xt.expandedRow(row)
+                var sums = model.baseScores
+                for (t, tree) in model.trees.enumerated() {
+                    var node = 0
+                    while tree.feature[node] >= 0 {
+                        let value = expanded[Int(tree.feature[node])]
+                        let goLeft = value.isNaN ? tree.defaultLeft[node] : value < tree.threshold[node]
+                        node = Int(goLeft ? tree.left[node] : tree.right[node])
+                    }
+                    sums[t % model.outputs] += tree.value[node]
+                }
+                reference += sums
+            }
+            #expect(batched.map(\.bitPattern) == reference.map(\.bitPattern))
             let nN = xt.layout.numericCount
             let nC = xt.layout.categoricalCount
             var single: [Double] = []

@@ -92,67 +92,66 @@ public struct TreeEnsemble: Codable, Sendable, Equatable {
                             for row in range {
                                 for o in 0..<outputs { out[row * outputs + o] = baseScores[o] }
                             }
-                            // Tree by tree over a block of rows: one tree's nodes stay in the nearest cache. Eight
-                            // rows go down a tree together, level by level, for as many levels as the tree is deep
-                            // (a leaf is its own child): eight independent chains of loads the core overlaps, and
-                            // selects instead of branches it cannot predict. The sum per row keeps the tree order,
-                            // so the result is the same to the bit as one row at a time.
-                            let lanes = 8
-                            let grouped = range.lowerBound + (range.count / lanes) * lanes
-                            for (t, root) in forest.roots.enumerated() {
-                                let output = t % outputs
-                                let depth = forest.depths[t]
-                                var row = range.lowerBound
-                                /// One level down from node `i` for row `r`.
-                                @inline(__always) func step(_ i: Int32, _ r: Int) -> Int32 {
-                                    let node = nodes[Int(i)]
-                                    let goLeft: Bool
-                                    if node.category < 0 {
-                                        let value = numeric[r * nN + Int(node.column)]
-                                        goLeft = value < node.threshold || (value.isNaN && node.category == -2)
-                                    } else {
-                                        goLeft = categorical[r * nC + Int(node.column)] != node.category
+                            // The block's rows as one row-major array of doubles, numeric features then category
+                            // codes, so every split is the same branch-free test on one value (see FlatForest.Node).
+                            let width = nN + nC
+                            var unified = [Double](repeating: 0, count: range.count * max(width, 1))
+                            for (k, row) in range.enumerated() {
+                                for j in 0..<nN { unified[k * width + j] = numeric[row * nN + j] }
+                                for c in 0..<nC { unified[k * width + nN + c] = Double(categorical[row * nC + c]) }
+                            }
+                            unified.withUnsafeBufferPointer { values in
+                                // Tree by tree over a block of rows: one tree's nodes stay in the nearest cache.
+                                // Eight rows go down a tree together, level by level, for as many levels as the tree
+                                // is deep (a leaf is its own child): eight independent chains of loads the core
+                                // overlaps, and selects instead of branches it cannot predict. The sum per row keeps
+                                // the tree order, so the result is the same to the bit as one row at a time.
+                                let lanes = 8
+                                let count = range.count
+                                let grouped = (count / lanes) * lanes
+                                for (t, root) in forest.roots.enumerated() {
+                                    let output = t % outputs
+                                    let depth = forest.depths[t]
+                                    /// One level down from node `i` for the block's row `r`.
+                                    @inline(__always) func step(_ i: Int32, _ r: Int) -> Int32 {
+                                        let node = nodes[Int(i)]
+                                        let value = values[r * width + Int(node.column)]
+                                        let goLeft =
+                                            (value < node.low) || (value >= node.high)
+                                            || (value.isNaN && node.missingLeft)
+                                        return goLeft ? node.left : node.right
                                     }
-                                    return goLeft ? node.left : node.right
-                                }
-                                while row < grouped {
-                                    var (i0, i1, i2, i3) = (root, root, root, root)
-                                    var (i4, i5, i6, i7) = (root, root, root, root)
-                                    for _ in 0..<depth {
-                                        i0 = step(i0, row)
-                                        i1 = step(i1, row + 1)
-                                        i2 = step(i2, row + 2)
-                                        i3 = step(i3, row + 3)
-                                        i4 = step(i4, row + 4)
-                                        i5 = step(i5, row + 5)
-                                        i6 = step(i6, row + 6)
-                                        i7 = step(i7, row + 7)
-                                    }
-                                    out[row * outputs + output] += nodes[Int(i0)].threshold
-                                    out[(row + 1) * outputs + output] += nodes[Int(i1)].threshold
-                                    out[(row + 2) * outputs + output] += nodes[Int(i2)].threshold
-                                    out[(row + 3) * outputs + output] += nodes[Int(i3)].threshold
-                                    out[(row + 4) * outputs + output] += nodes[Int(i4)].threshold
-                                    out[(row + 5) * outputs + output] += nodes[Int(i5)].threshold
-                                    out[(row + 6) * outputs + output] += nodes[Int(i6)].threshold
-                                    out[(row + 7) * outputs + output] += nodes[Int(i7)].threshold
-                                    row += lanes
-                                }
-                                for row in grouped..<range.upperBound {
-                                    let xs = numeric.baseAddress.map { $0 + row * nN }
-                                    let cs = categorical.baseAddress.map { $0 + row * nC }
-                                    var node = nodes[Int(root)]
-                                    while node.left != node.right {
-                                        let goLeft: Bool
-                                        if node.category < 0 {
-                                            let value = xs![Int(node.column)]
-                                            goLeft = value.isNaN ? node.category == -2 : value < node.threshold
-                                        } else {
-                                            goLeft = cs![Int(node.column)] != node.category
+                                    var r = 0
+                                    while r < grouped {
+                                        var (i0, i1, i2, i3) = (root, root, root, root)
+                                        var (i4, i5, i6, i7) = (root, root, root, root)
+                                        for _ in 0..<depth {
+                                            i0 = step(i0, r)
+                                            i1 = step(i1, r + 1)
+                                            i2 = step(i2, r + 2)
+                                            i3 = step(i3, r + 3)
+                                            i4 = step(i4, r + 4)
+                                            i5 = step(i5, r + 5)
+                                            i6 = step(i6, r + 6)
+                                            i7 = step(i7, r + 7)
                                         }
-                                        node = nodes[Int(goLeft ? node.left : node.right)]
+                                        let row = range.lowerBound + r
+                                        out[row * outputs + output] += nodes[Int(i0)].low
+                                        out[(row + 1) * outputs + output] += nodes[Int(i1)].low
+                                        out[(row + 2) * outputs + output] += nodes[Int(i2)].low
+                                        out[(row + 3) * outputs + output] += nodes[Int(i3)].low
+                                        out[(row + 4) * outputs + output] += nodes[Int(i4)].low
+                                        out[(row + 5) * outputs + output] += nodes[Int(i5)].low
+                                        out[(row + 6) * outputs + output] += nodes[Int(i6)].low
+                                        out[(row + 7) * outputs + output] += nodes[Int(i7)].low
+                                        r += lanes
                                     }
-                                    out[row * outputs + output] += node.threshold
+                                    while r < count {
+                                        var i = root
+                                        for _ in 0..<depth { i = step(i, r) }
+                                        out[(range.lowerBound + r) * outputs + output] += nodes[Int(i)].low
+                                        r += 1
+                                    }
                                 }
                             }
                         }
@@ -180,15 +179,16 @@ public struct TreeEnsemble: Codable, Sendable, Equatable {
 
 /// All trees' nodes in one array with each split resolved against the matrix layout, for fast prediction.
 struct FlatForest {
-    /// 24 bytes: children, the column tested, and the threshold (a leaf keeps its value there).
+    /// 32 bytes: children, the value tested and the test. A row goes left when its value is below `low`, at or
+    /// above `high`, or missing with `missingLeft`: a numeric split is `x < threshold` (`high` NaN, never true), a
+    /// one-hot split sends every category but one left (`low` the category's code, `high` half above it).
     struct Node {
         var left: Int32  // a leaf: its own index, as `right`
         var right: Int32
-        var column: Int32  // numeric or categorical storage index
-        /// Numeric split: -1 when missing values go right, -2 when they go left. One-hot split: the category
-        /// whose rows go right.
-        var category: Int32
-        var threshold: Double  // a leaf's value
+        var column: Int32  // in a row of numeric features then category codes
+        var missingLeft: Bool
+        var low: Double  // a leaf's value
+        var high: Double
     }
 
     var nodes: [Node] = []
@@ -202,24 +202,23 @@ struct FlatForest {
             roots.append(offset)
             depths.append(Self.depth(of: tree))
             for k in tree.feature.indices {
-                // A leaf points at itself both ways: going down further from it stays there. Its test reads a
-                // column that exists (numeric 0, or categorical 0 when there are no numeric features).
+                // A leaf points at itself both ways: going down further from it stays there. Its test reads column 0,
+                // which every row has when the tree has a split.
                 let me = offset + Int32(k)
-                var node = Node(
-                    left: me, right: me, column: 0, category: layout.numericCount > 0 ? -1 : 0,
-                    threshold: tree.value[k])
+                var node = Node(left: me, right: me, column: 0, missingLeft: false, low: tree.value[k], high: .nan)
                 if tree.feature[k] >= 0 {
-                    node.threshold = tree.threshold[k]
                     node.left = tree.left[k] + offset
                     node.right = tree.right[k] + offset
                     switch layout.source(ofExpanded: Int(tree.feature[k])) {
                     case .numeric(let j):
                         node.column = Int32(j)
-                        node.category = tree.defaultLeft[k] ? -2 : -1
+                        node.low = tree.threshold[k]
+                        node.missingLeft = tree.defaultLeft[k]
                     case .category(let c, let category):
                         // Splits on one-hot columns are at 0.5: the matching category goes right.
-                        node.column = Int32(c)
-                        node.category = category
+                        node.column = Int32(layout.numericCount + c)
+                        node.low = Double(category)
+                        node.high = Double(category) + 0.5
                     }
                 }
                 nodes.append(node)
