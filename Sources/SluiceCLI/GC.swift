@@ -11,7 +11,8 @@ struct GCCommand: AsyncParsableCommand {
             A run is old when it started more than --older-than ago and is not among the newest --keep-last runs \
             of its pipeline. Its artifacts' content is deleted unless a registered model version's lineage or a \
             kept run needs it; their records stay, marked content_deleted (a deleted artifact is never reused from \
-            the cache). Small artifacts packed with others are kept. --dry-run deletes nothing.
+            the cache). Small artifacts packed with others are kept. Shard folders that sharded steps' jobs left \
+            when their run ended without merging them (a failed shard) are deleted too. --dry-run deletes nothing.
             Examples:
               sluice gc --dry-run
               sluice gc --older-than 30d --keep-last 3
@@ -32,12 +33,52 @@ struct GCCommand: AsyncParsableCommand {
         return value * scale
     }
 
+    /// The folders under `ARTIFACTS/.shards` whose step run's run has ended (the merge would have removed them),
+    /// or, with no record of the step run, that were last changed more than `olderThan` ago; with their sizes.
+    static func abandonedShardFolders(in root: URL, metadata: any MetadataStore, olderThan: TimeInterval)
+        async throws -> [(url: URL, bytes: Int64)]
+    {
+        let shards = root.appending(path: ".shards", directoryHint: .isDirectory)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: shards.path) else { return [] }
+        var found: [(URL, Int64)] = []
+        for name in names.sorted() {
+            let folder = shards.appending(path: name, directoryHint: .isDirectory)
+            if let stepRun = try await metadata.stepRun(name) {
+                guard let run = try await metadata.run(stepRun.runID), run.status != .running else { continue }
+            } else {
+                let changed =
+                    (try? FileManager.default.attributesOfItem(atPath: folder.path)[.modificationDate] as? Date)
+                    ?? Date()
+                guard Date().timeIntervalSince(changed) >= olderThan else { continue }
+            }
+            var bytes: Int64 = 0
+            let files = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.fileSizeKey])
+            while let file = files?.nextObject() as? URL {
+                bytes += Int64((try? file.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0)
+            }
+            found.append((folder, bytes))
+        }
+        return found
+    }
+
     func run() async throws {
         guard keepLast >= 0 else { throw ValidationError("--keep-last must be 0 or more.") }
         let retention = Retention(olderThan: try Self.seconds(olderThan), keepLast: keepLast)
         let workspace = try await Workspace.open(create: false, stack: stackOption.name)
-        let plan = try await retention.plan(metadata: workspace.metadata)
         let t = Terminal.standardOutput
+        // Shard folders a sharded step's jobs left when its run ended without merging them (a failed shard).
+        let leftovers = try await Self.abandonedShardFolders(
+            in: workspace.artifacts.root, metadata: workspace.metadata, olderThan: retention.olderThan)
+        if !leftovers.isEmpty {
+            let bytes = formatBytes(leftovers.reduce(0) { $0 + $1.bytes })
+            if dryRun {
+                print("\(leftovers.count) shard folders of ended step runs, \(bytes) (dry run: nothing deleted)")
+            } else {
+                for folder in leftovers { try FileManager.default.removeItem(at: folder.url) }
+                print(t.paint("deleted \(leftovers.count) shard folders of ended step runs, freed \(bytes)", .bold))
+            }
+        }
+        let plan = try await retention.plan(metadata: workspace.metadata)
         print(
             "\(plan.oldRuns.count) run\(plan.oldRuns.count == 1 ? "" : "s") started more than \(olderThan) ago "
                 + "beyond the newest \(keepLast) of each pipeline")

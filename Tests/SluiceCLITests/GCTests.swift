@@ -104,6 +104,24 @@ struct GCTests {
         let again = try await CommandProcess.run(
             "sluice", ["run", "p.yaml", "--set", "train.rounds=6"] + notBlessed, in: directory.url)
         #expect(again.status == 0, "\(again.errors)")
+        // Shard folders: one a step run of an ended run left, one nobody recorded (old enough), and one too new.
+        let ended = try #require(try await store.stepRuns(ofRun: newest.id).first)
+        for (name, age) in [(ended.id, 0.0), ("step-unrecorded", 7_200.0), ("step-fresh", 0.0)] {
+            let folder = directory.path(".sluice/artifacts/.shards/\(name)/files")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try Data(count: 1_000).write(to: folder.appending(path: "0.arrow"))
+            try FileManager.default.setAttributes(
+                [.modificationDate: Date().addingTimeInterval(-age)],
+                ofItemAtPath: directory.path(".sluice/artifacts/.shards/\(name)").path)
+        }
+        let sweepDry = try await CommandProcess.run(
+            "sluice", ["gc", "--older-than", "1h", "--dry-run"], in: directory.url)
+        #expect(sweepDry.output.contains("2 shard folders of ended step runs"), "\(sweepDry.output)")
+        let sweep = try await CommandProcess.run("sluice", ["gc", "--older-than", "1h"], in: directory.url)
+        #expect(sweep.output.contains("deleted 2 shard folders"), "\(sweep.output)")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: directory.path(".sluice/artifacts/.shards").path)
+                == ["step-fresh"])
         let bad = try await CommandProcess.run("sluice", ["gc", "--older-than", "soon"], in: directory.url)
         #expect(bad.status == 2)
         #expect(bad.errors.contains("not a duration"))

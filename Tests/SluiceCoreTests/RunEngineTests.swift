@@ -39,7 +39,7 @@ struct RunEngineTests {
         let timeline = Timeline()
         let pipeline = Pipeline("wide") { p in
             for index in 0..<6 {
-                p.step("s\(index)", version: 1) { _ in try await timeline.record("s\(index)", sleep: .milliseconds(60))
+                p.step("s\(index)", version: 1) { _ in try await timeline.record("s\(index)", sleep: .milliseconds(250))
                 }
             }
         }
