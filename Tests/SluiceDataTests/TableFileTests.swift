@@ -124,6 +124,25 @@ struct TableFileTests {
         #expect((0..<values.count).map { column.string($0) } == values)
     }
 
+    @Test("a column of distinct text values holds only the kept rows' values between batches")
+    func distinctTextStaysBounded() throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-tablefile")
+        let writer = try TableFileWriter(url: directory.path("ids.arrow"), batchRows: 1_000)
+        for piece in 0..<20 {
+            let ids = (0..<1_500).map { "id-\(piece)-\($0)" }
+            let table = Table(columns: [
+                Column(name: "id", storage: .string(codes: (0..<1_500).map(Int32.init), dictionary: ids))
+            ])
+            try writer.append(table)
+            #expect(writer.heldTextValues < 1_000, "piece \(piece) holds \(writer.heldTextValues) values")
+        }
+        let file = try writer.finish(columnNames: ["id"], columnTypes: [.string])
+        let column = try file.column("id")
+        #expect(file.rowCount == 30_000)
+        #expect(column.string(29_999) == "id-19-1499")
+        #expect(column.string(1_500) == "id-1-0")
+    }
+
     @Test("a file that is not finished leaves nothing at its path")
     func unfinishedLeavesNothing() throws {
         let directory = try TemporaryDirectory(prefix: "sluice-tablefile")

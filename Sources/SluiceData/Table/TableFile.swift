@@ -97,6 +97,27 @@ public struct TableFile: Sendable, Hashable {
     }
 }
 
+extension Table {
+    /// The table with each text column's dictionary reduced to the values its rows use, in order of first use.
+    func compactingDictionaries() -> Table {
+        Table(
+            columns: columns.map { column in
+                guard case .string(let codes, let dictionary) = column.storage else { return column }
+                var remap = [Int32](repeating: -1, count: dictionary.count)
+                var kept: [String] = []
+                let compacted = codes.map { code -> Int32 in
+                    guard code >= 0 else { return -1 }
+                    if remap[Int(code)] < 0 {
+                        remap[Int(code)] = Int32(kept.count)
+                        kept.append(dictionary[Int(code)])
+                    }
+                    return remap[Int(code)]
+                }
+                return Column(name: column.name, storage: .string(codes: compacted, dictionary: kept))
+            })
+    }
+}
+
 /// One batch being read on another thread.
 private final class Prefetch: @unchecked Sendable {
     // @unchecked: `result` is written by the reading thread before it signals, and read only after waiting.
@@ -236,6 +257,17 @@ public final class TableFileWriter {
         return try TableFile(contentsOf: url)
     }
 
+    /// Text values held for the next batch (for tests: bounded by the rows held, not by the rows written).
+    var heldTextValues: Int {
+        pending.reduce(0) { total, table in
+            total
+                + table.columns.reduce(0) { sum, column in
+                    if case .string(_, let dictionary) = column.storage { return sum + dictionary.count }
+                    return sum
+                }
+        }
+    }
+
     /// Writes every full batch held (and, when `final`, the last partial one).
     private func flush(final: Bool) throws {
         guard pendingRows > 0, final || pendingRows >= batchRows else { return }
@@ -252,7 +284,9 @@ public final class TableFileWriter {
             batches.append(start == 0 && end == all.rowCount ? all : all.slice(start..<end))
             start = end
         }
-        pending = start < all.rowCount ? [all.slice(start..<all.rowCount)] : []
+        // The rows kept for the next batch drop the text values only written rows used: otherwise a column of
+        // distinct values (an ID) would carry every value seen so far from flush to flush.
+        pending = start < all.rowCount ? [all.slice(start..<all.rowCount).compactingDictionaries()] : []
         pendingRows = all.rowCount - start
         if computesStatistics {
             // Each batch's columns summarized on all cores, merged in batch order: the same rows give the same
