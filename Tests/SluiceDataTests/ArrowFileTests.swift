@@ -213,6 +213,11 @@ struct ArrowFileTests {
         let sixth = try reader.batch(6)
         #expect(sixth["k"]!.storage == .integer([60, 61, 62, 63], valid: [true, true, true, true]))
         #expect((0..<4).map { sixth["name"]!.string($0) } == ["n6-0", "n6-1", nil, "n6-3"])
+        // Some columns only: in the file's order, the others skipped.
+        let projected = try reader.batch(6, columns: ["x", "name"])
+        #expect(projected.columnNames == ["name", "x"])
+        #expect(projected["x"] == sixth["x"])
+        #expect((0..<4).map { projected["name"]!.string($0) } == ["n6-0", "n6-1", nil, "n6-3"])
         #expect(try reader.readAll().rowCount == 28)
     }
 }

@@ -49,6 +49,9 @@ struct TableFileTests {
         #expect(try Data(contentsOf: whole.url) == Data(contentsOf: pieces.url))
         #expect(try cells(pieces.readAll()) == cells(table))
         #expect(try pieces.column("x") == table["x"])
+        // Only some columns decoded, in the order asked for.
+        let some = try pieces.columns(["label", "when", "flag"])
+        #expect(cells(some) == cells(Table(columns: [table["label"]!, table["when"]!, table["flag"]!])))
         var seen: [Int] = []
         try pieces.forEachBatch { batch, first in
             #expect(cells(batch) == cells(table.slice(first..<(first + batch.rowCount))))

@@ -228,12 +228,13 @@ public enum ArrowFile {
     /// The record batch whose footer block is at `block`, with dictionary-encoded columns resolved.
     static func readBatch(
         at block: Int, footer: FlatBufferReader, fields: [Field], dictionaries: [Int64: Column.Storage],
-        in bytes: ArrowBytes
+        in bytes: ArrowBytes, wanted: [Bool]? = nil
     ) throws -> Table {
         do {
             let (batch, header, body) = try message(at: footer, block, in: bytes)
-            var columns = try readBatch(header, batch, fields: fields, body: body)
-            for (index, field) in fields.enumerated() {
+            var columns = try readBatch(header, batch, fields: fields, body: body, wanted: wanted)
+            let kept = fields.indices.filter { wanted?[$0] ?? true }.map { fields[$0] }
+            for (index, field) in kept.enumerated() {
                 guard let id = field.dictionaryID else { continue }
                 guard case .integer(let indices, let valid) = columns[index].storage,
                     case .string(let codes, let dictionary) = dictionaries[id]
@@ -389,9 +390,10 @@ public enum ArrowFile {
         return (batch, header, [UInt8](bytes[bodyStart..<(bodyStart + bodyLength)])[...])
     }
 
-    static func readBatch(_ r: FlatBufferReader, _ batch: Int, fields: [Field], body: ArraySlice<UInt8>) throws
-        -> [Column]
-    {
+    /// The columns of a record batch (only those `wanted` marks, when given: the others' buffers are skipped).
+    static func readBatch(
+        _ r: FlatBufferReader, _ batch: Int, fields: [Field], body: ArraySlice<UInt8>, wanted: [Bool]? = nil
+    ) throws -> [Column] {
         let (nodeStart, nodeCount) = try r.structs(batch, 1)
         let (bufferStart, bufferCount) = try r.structs(batch, 2)
         var nodeIndex = 0
@@ -422,11 +424,16 @@ public enum ArrowFile {
                 T(littleEndian: $0.loadUnaligned(fromByteOffset: k * MemoryLayout<T>.size, as: T.self))
             }
         }
-        return try fields.map { field in
+        return try fields.enumerated().compactMap { position, field -> Column? in
             guard nodeIndex < nodeCount else { throw FormatError(problem: "a record batch has too few field nodes") }
             let rows = Int(try r.integer(nodeStart + nodeIndex * 16, Int64.self))
             let nullCount = Int(try r.integer(nodeStart + nodeIndex * 16 + 8, Int64.self))
             nodeIndex += 1
+            if let wanted, !wanted[position] {
+                // Validity and values, and offsets for text: skipped, not decoded.
+                for _ in 0..<(field.type == .string && field.dictionaryID == nil ? 3 : 2) { _ = try nextBuffer() }
+                return nil
+            }
             let validity = try nextBuffer()
             guard nullCount == 0 || validity.isEmpty || validity.count * 8 >= rows else {
                 throw FormatError(problem: "'\(field.name)' has a truncated validity bitmap")

@@ -40,12 +40,13 @@ public struct ArrowFileReader: Sendable {
         columnTypes = fields.map(\.type)
     }
 
-    /// Record batch `index` as a table.
+    /// Record batch `index` as a table; with `columns`, only those (in the file's order), the others not decoded.
     /// - Throws: ``ArrowFile/FormatError`` when the batch is malformed.
-    public func batch(_ index: Int) throws -> Table {
+    public func batch(_ index: Int, columns: [String]? = nil) throws -> Table {
         precondition(blocks.indices.contains(index), "batch \(index) of \(blocks.count)")
         return try ArrowFile.readBatch(
-            at: blocks[index], footer: footer, fields: fields, dictionaries: dictionaries, in: bytes)
+            at: blocks[index], footer: footer, fields: fields, dictionaries: dictionaries, in: bytes,
+            wanted: columns.map { names in columnNames.map { names.contains($0) } })
     }
 
     /// The number of rows in each record batch, read from the batches' metadata (no data is read).

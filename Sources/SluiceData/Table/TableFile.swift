@@ -43,16 +43,22 @@ public struct TableFile: Sendable, Hashable {
     /// Calls `body` with each record batch and the index of its first row, in order. The next batch is read on
     /// another thread while `body` works on this one, so at most two are in memory at a time.
     public func forEachBatch(_ body: (_ batch: Table, _ firstRow: Int) throws -> Void) throws {
+        try forEachBatch(columns: nil, body)
+    }
+
+    /// Calls `body` with each record batch holding only `columns` (in the file's order; the others are not
+    /// decoded), or every column when nil.
+    public func forEachBatch(columns: [String]?, _ body: (_ batch: Table, _ firstRow: Int) throws -> Void) throws {
         let reader = try reader()
         let count = reader.batchCount
         guard count > 0 else { return }
         let ahead = Prefetch()
-        ahead.start { try reader.batch(0) }
+        ahead.start { try reader.batch(0, columns: columns) }
         var first = 0
         for index in 0..<count {
             try Task.checkCancellation()
             let batch = try ahead.take()
-            if index + 1 < count { ahead.start { try reader.batch(index + 1) } }
+            if index + 1 < count { ahead.start { try reader.batch(index + 1, columns: columns) } }
             try body(batch, first)
             first += batch.rowCount
         }
@@ -66,7 +72,7 @@ public struct TableFile: Sendable, Hashable {
                 problem: "there is no column '\(name)'", fix: "use one of \(columnNames.joined(separator: ", ")).")
         }
         var parts: [Table] = []
-        try forEachBatch { batch, _ in parts.append(Table(columns: names.map { batch[$0]! })) }
+        try forEachBatch(columns: names) { batch, _ in parts.append(Table(columns: names.map { batch[$0]! })) }
         let types = names.map { columnTypes[columnNames.firstIndex(of: $0)!] }
         return Table.concatenating(parts, names: names, types: types)
     }
