@@ -29,13 +29,7 @@ public struct FileStatistics: ShardedStep, ExternalInputStep {
     public init() {}
 
     func reader(_ files: [URL]? = nil) throws -> CSVReader {
-        guard parameters.delimiter.utf8.count == 1 else {
-            throw ComponentError(
-                problem: "the delimiter '\(parameters.delimiter)' is not one byte", fix: "use a single character.")
-        }
-        var options = CSVOptions()
-        options.skipBadRows = parameters.skipBadRows
-        options.delimiter = parameters.delimiter.utf8.first!
+        let options = try csvOptions(delimiter: parameters.delimiter, skipBadRows: parameters.skipBadRows)
         if let files { return CSVReader(files: files, options: options) }
         guard !parameters.paths.isEmpty else {
             throw ComponentError(

@@ -58,14 +58,9 @@ public struct IngestCSV: ExternalInputStep {
                 problem: "the ingest step has no paths", fix: "set steps.ingest.parameters.paths to CSV files or globs."
             )
         }
-        var options = CSVOptions()
-        options.skipBadRows = parameters.skipBadRows
-        guard parameters.delimiter.utf8.count == 1 else {
-            throw ComponentError(
-                problem: "the delimiter '\(parameters.delimiter)' is not one byte", fix: "use a single character.")
-        }
-        options.delimiter = parameters.delimiter.utf8.first!
-        return try CSVReader(paths: parameters.paths, options: options)
+        return try CSVReader(
+            paths: parameters.paths,
+            options: csvOptions(delimiter: parameters.delimiter, skipBadRows: parameters.skipBadRows))
     }
 
     /// The dataset's content version (unchanged files are not re-hashed).
@@ -114,11 +109,56 @@ public struct ComponentError: Error, Sendable, Equatable, CustomStringConvertibl
     }
 }
 
+/// CSV reading options of the components that read CSV files: the delimiter (one byte) and bad-row handling.
+func csvOptions(delimiter: String, skipBadRows: Bool) throws -> CSVOptions {
+    guard delimiter.utf8.count == 1 else {
+        throw ComponentError(problem: "the delimiter '\(delimiter)' is not one byte", fix: "use a single character.")
+    }
+    var options = CSVOptions()
+    options.skipBadRows = skipBadRows
+    options.delimiter = delimiter.utf8.first!
+    return options
+}
+
 /// Writes an HTML page into the step's scratch directory as a file artifact.
 func htmlArtifact(_ html: String, named name: String, context: StepContext) throws -> FileArtifact {
     let url = context.scratchDirectory.appending(path: name)
     try Data(html.utf8).write(to: url)
     return FileArtifact(url: url)
+}
+
+/// What one shard of a sharded CSV step gave: its rows (a table file in the step's shard folder) and its bad rows.
+public struct ShardRows: Codable, Sendable {
+    /// The table file's name in ``SluiceCore/StepContext/shardDirectory``.
+    public var name: String
+    /// Rows written.
+    public var rows: Int
+    /// Rows skipped as malformed.
+    public var badRows: Int
+    /// The first skipped rows, with file, line and reason.
+    public var badRowExamples: [String]
+
+    init(name: String, rows: Int, summary: CSVSummary) {
+        self.name = name
+        self.rows = rows
+        badRows = summary.badRowCount
+        badRowExamples = summary.badRows.map { "\($0.place): \($0.problem)" }
+    }
+
+    /// The shard folder's file name for the rows of `file` (unique per input file, so shards computed at once in
+    /// one folder never collide).
+    static func fileName(for file: String) -> String {
+        String(ContentHasher.hash(Data(file.utf8)).dropFirst("sha256:".count).prefix(16)) + ".arrow"
+    }
+
+    /// Appends the shards' rows, in order, to `writer`.
+    static func join(_ partials: [ShardRows], in folder: URL, into writer: TableFileWriter) throws {
+        for partial in partials {
+            try TableFile(contentsOf: folder.appending(path: partial.name)).forEachBatch { batch, _ in
+                try writer.append(batch)
+            }
+        }
+    }
 }
 
 /// Reads CSV files into a table file one shard per file, then joins the shards' tables: a ``ShardedStep``. Locally
@@ -128,20 +168,9 @@ func htmlArtifact(_ html: String, named name: String, context: StepContext) thro
 /// join cuts the rows into the same batches and computes the same statistics. The join reads and writes the data
 /// once more, so on one machine ``IngestCSV`` is faster: use this where the shards run on many nodes.
 public struct ShardedIngestCSV: ShardedStep, ExternalInputStep {
-    /// What one file gave: its table (a file in the step's shard folder) and its bad rows.
-    public struct ShardTable: Codable, Sendable {
-        /// The table file's name in ``SluiceCore/StepContext/shardDirectory``.
-        public var name: String
-        /// Rows read.
-        public var rows: Int
-        /// Rows skipped as malformed.
-        public var badRows: Int
-        /// The first skipped rows, with file, line and reason.
-        public var badRowExamples: [String]
-    }
     public typealias Input = Void
     public typealias Output = IngestedData
-    public typealias Partial = ShardTable
+    public typealias Partial = ShardRows
     public static let name = "ingest_sharded"
     public static let version = 1
     /// Draws nothing from the run seed: a new seed reuses its cached output.
@@ -162,7 +191,7 @@ public struct ShardedIngestCSV: ShardedStep, ExternalInputStep {
     /// The dataset's content version, as ``IngestCSV`` computes it.
     public func externalFingerprint() throws -> String { try ingest.externalFingerprint() }
 
-    public func runShard(_ file: String, context: StepContext) async throws -> ShardTable {
+    public func runShard(_ file: String, context: StepContext) async throws -> ShardRows {
         let all = try ingest.reader()
         // Typed as the first file's rows type the columns, so every shard reads values as one reader would.
         var options = all.options
@@ -178,16 +207,14 @@ public struct ShardedIngestCSV: ShardedStep, ExternalInputStep {
             options.schema.merge(types) { explicit, _ in explicit }
         }
         let reader = CSVReader(files: [URL(fileURLWithPath: file)], options: options)
-        let name = String(ContentHasher.hash(Data(file.utf8)).dropFirst("sha256:".count).prefix(16)) + ".arrow"
+        let name = ShardRows.fileName(for: file)
         let writer = try TableFileWriter(url: context.shardDirectory.appending(path: name))
         let summary = try reader.forEachChunk { chunk in try writer.append(chunk.table) }
         let table = try writer.finish(columnNames: summary.columnNames, columnTypes: summary.columnTypes)
-        return ShardTable(
-            name: name, rows: table.rowCount, badRows: summary.badRowCount,
-            badRowExamples: summary.badRows.map { "\($0.place): \($0.problem)" })
+        return ShardRows(name: name, rows: table.rowCount, summary: summary)
     }
 
-    public func merge(_ partials: [ShardTable], files: [String], context: StepContext) async throws -> IngestedData {
+    public func merge(_ partials: [ShardRows], files: [String], context: StepContext) async throws -> IngestedData {
         let tables = try partials.map { try TableFile(contentsOf: context.shardDirectory.appending(path: $0.name)) }
         guard let first = tables.first else {
             throw ComponentError(
@@ -213,9 +240,7 @@ public struct ShardedIngestCSV: ShardedStep, ExternalInputStep {
         }
         let writer = try TableFileWriter(
             url: context.scratchDirectory.appending(path: "table.arrow"), computeStatistics: true)
-        for table in tables {
-            try table.forEachBatch { batch, _ in try writer.append(batch) }
-        }
+        try ShardRows.join(partials, in: context.shardDirectory, into: writer)
         let table = try writer.finish(columnNames: first.columnNames, columnTypes: types)
         let version = try DatasetVersion.compute(
             try ingest.reader().files, cache: FileHashCache(url: IngestCSV.hashCache))

@@ -146,20 +146,9 @@ public struct ShardedScoreCSV: ShardedStep, ExternalInputStep {
         /// Creates parameters.
         public init() {}
     }
-    /// What one file gave: its scored rows (a file in the step's shard folder) and its bad rows.
-    public struct ShardScores: Codable, Sendable {
-        /// The table file's name in ``SluiceCore/StepContext/shardDirectory``.
-        public var name: String
-        /// Rows scored.
-        public var rows: Int
-        /// Rows skipped as malformed.
-        public var badRows: Int
-        /// The first skipped rows, with file, line and reason.
-        public var badRowExamples: [String]
-    }
     public typealias Input = Void
     public typealias Output = TableFile
-    public typealias Partial = ShardScores
+    public typealias Partial = ShardRows
     public static let name = "score_files"
     public static let version = 1
     /// Draws nothing from the run seed.
@@ -171,13 +160,7 @@ public struct ShardedScoreCSV: ShardedStep, ExternalInputStep {
     public init(resolved: Result<(ScoringModel, String), ComponentError>) { self.resolved = resolved }
 
     func reader(_ files: [URL]? = nil, schema: [String: ColumnType] = [:]) throws -> CSVReader {
-        guard parameters.delimiter.utf8.count == 1 else {
-            throw ComponentError(
-                problem: "the delimiter '\(parameters.delimiter)' is not one byte", fix: "use a single character.")
-        }
-        var options = CSVOptions()
-        options.skipBadRows = parameters.skipBadRows
-        options.delimiter = parameters.delimiter.utf8.first!
+        var options = try csvOptions(delimiter: parameters.delimiter, skipBadRows: parameters.skipBadRows)
         options.schema = schema
         if let files { return CSVReader(files: files, options: options) }
         guard !parameters.paths.isEmpty else {
@@ -200,10 +183,10 @@ public struct ShardedScoreCSV: ShardedStep, ExternalInputStep {
         return "\(files.id) \(model.version) \(hash)"
     }
 
-    public func runShard(_ file: String, context: StepContext) async throws -> ShardScores {
+    public func runShard(_ file: String, context: StepContext) async throws -> ShardRows {
         let scorer = try scorer()
         let reader = try reader([URL(fileURLWithPath: file)], schema: scorer.readingSchema)
-        let name = String(ContentHasher.hash(Data(file.utf8)).dropFirst("sha256:".count).prefix(16)) + ".arrow"
+        let name = ShardRows.fileName(for: file)
         let writer = try TableFileWriter(url: context.shardDirectory.appending(path: name))
         // Windows are scored on the parsing threads (every core) and written in file order.
         let summary = try reader.mapChunks(
@@ -217,19 +200,13 @@ public struct ShardedScoreCSV: ShardedStep, ExternalInputStep {
             })
         try scorer.check(columns: summary.columnNames, source: file)
         let table = try writer.finish(columnNames: scorer.outputNames, columnTypes: scorer.outputTypes)
-        return ShardScores(
-            name: name, rows: table.rowCount, badRows: summary.badRowCount,
-            badRowExamples: summary.badRows.map { "\($0.place): \($0.problem)" })
+        return ShardRows(name: name, rows: table.rowCount, summary: summary)
     }
 
-    public func merge(_ partials: [ShardScores], files: [String], context: StepContext) async throws -> TableFile {
+    public func merge(_ partials: [ShardRows], files: [String], context: StepContext) async throws -> TableFile {
         let scorer = try scorer()
         let writer = try TableFileWriter(url: context.scratchDirectory.appending(path: "scored.arrow"))
-        for partial in partials {
-            try TableFile(contentsOf: context.shardDirectory.appending(path: partial.name)).forEachBatch { batch, _ in
-                try writer.append(batch)
-            }
-        }
+        try ShardRows.join(partials, in: context.shardDirectory, into: writer)
         let scored = try writer.finish(columnNames: scorer.outputNames, columnTypes: scorer.outputTypes)
         let badRows = partials.reduce(0) { $0 + $1.badRows }
         context.setProperty("rows", .int(scored.rowCount))
