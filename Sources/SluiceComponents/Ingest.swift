@@ -151,13 +151,14 @@ public struct ShardRows: Codable, Sendable {
         String(ContentHasher.hash(Data(file.utf8)).dropFirst("sha256:".count).prefix(16)) + ".arrow"
     }
 
-    /// Appends the shards' rows, in order, to `writer`.
-    static func join(_ partials: [ShardRows], in folder: URL, into writer: TableFileWriter) throws {
-        for partial in partials {
-            try TableFile(contentsOf: folder.appending(path: partial.name)).forEachBatch { batch, _ in
-                try writer.append(batch)
-            }
-        }
+    /// The shards' table files in `folder`, in order.
+    static func tables(_ partials: [ShardRows], in folder: URL) throws -> [TableFile] {
+        try partials.map { try TableFile(contentsOf: folder.appending(path: $0.name)) }
+    }
+
+    /// Appends the tables' rows, in order, to `writer`.
+    static func join(_ tables: [TableFile], into writer: TableFileWriter) throws {
+        for table in tables { try table.forEachBatch { batch, _ in try writer.append(batch) } }
     }
 }
 
@@ -215,7 +216,7 @@ public struct ShardedIngestCSV: ShardedStep, ExternalInputStep {
     }
 
     public func merge(_ partials: [ShardRows], files: [String], context: StepContext) async throws -> IngestedData {
-        let tables = try partials.map { try TableFile(contentsOf: context.shardDirectory.appending(path: $0.name)) }
+        let tables = try ShardRows.tables(partials, in: context.shardDirectory)
         guard let first = tables.first else {
             throw ComponentError(
                 problem: "the ingest step has no files to read", fix: "set steps.STEP.parameters.paths.")
@@ -240,7 +241,7 @@ public struct ShardedIngestCSV: ShardedStep, ExternalInputStep {
         }
         let writer = try TableFileWriter(
             url: context.scratchDirectory.appending(path: "table.arrow"), computeStatistics: true)
-        try ShardRows.join(partials, in: context.shardDirectory, into: writer)
+        try ShardRows.join(tables, into: writer)
         let table = try writer.finish(columnNames: first.columnNames, columnTypes: types)
         let version = try DatasetVersion.compute(
             try ingest.reader().files, cache: FileHashCache(url: IngestCSV.hashCache))

@@ -206,7 +206,7 @@ public struct ShardedScoreCSV: ShardedStep, ExternalInputStep {
     public func merge(_ partials: [ShardRows], files: [String], context: StepContext) async throws -> TableFile {
         let scorer = try scorer()
         let writer = try TableFileWriter(url: context.scratchDirectory.appending(path: "scored.arrow"))
-        try ShardRows.join(partials, in: context.shardDirectory, into: writer)
+        try ShardRows.join(try ShardRows.tables(partials, in: context.shardDirectory), into: writer)
         let scored = try writer.finish(columnNames: scorer.outputNames, columnTypes: scorer.outputTypes)
         let badRows = partials.reduce(0) { $0 + $1.badRows }
         context.setProperty("rows", .int(scored.rowCount))

@@ -47,6 +47,15 @@ public struct ComponentContext: Sendable {
     /// or why it could not be read.
     public var scoringModels: [String: Result<(ScoringModel, String), ComponentError>]
 
+    /// What the runner resolved for the step `name` (a `model` or `score_files` step), or why there is nothing.
+    func scoringModel(forStep name: String, component: String) -> Result<(ScoringModel, String), ComponentError> {
+        scoringModels[name]
+            ?? .failure(
+                ComponentError(
+                    problem: "\(component) step '\(name)': no registry was open to resolve its model",
+                    fix: "run the pipeline in a Sluice project (`sluice run`)."))
+    }
+
     /// Creates a context.
     public init(
         registry: (any MetadataStore & ModelRegistry)?, baselines: [String: Baseline] = [:],
@@ -176,26 +185,18 @@ public enum ComponentCatalog {
             name: "model", summary: "a registered model version (NAME@STAGE or NAME@VERSION) for scoring",
             inputs: [], outputs: [.init("output", ScoringModel.self)]
         ) { p, name, _, context in
-            let resolved =
-                context.scoringModels[name]
-                ?? .failure(
-                    ComponentError(
-                        problem: "model step '\(name)': no registry was open to resolve its model",
-                        fix: "run the pipeline in a Sluice project (`sluice run`)."))
-            return ["output": p.add(LoadModel(resolved: resolved), name: name)]
+            ["output": p.add(LoadModel(resolved: context.scoringModel(forStep: name, component: "model")), name: name)]
         },
         ComponentEntry(
             name: "score_files",
             summary: "score CSV files with a registered version (model: NAME@STAGE), one shard per file",
             inputs: [], outputs: [.init("output", TableFile.self)]
         ) { p, name, _, context in
-            let resolved =
-                context.scoringModels[name]
-                ?? .failure(
-                    ComponentError(
-                        problem: "score_files step '\(name)': no registry was open to resolve its model",
-                        fix: "run the pipeline in a Sluice project (`sluice run`)."))
-            return ["output": p.add(ShardedScoreCSV(resolved: resolved), name: name)]
+            [
+                "output": p.add(
+                    ShardedScoreCSV(resolved: context.scoringModel(forStep: name, component: "score_files")), name: name
+                )
+            ]
         },
         ComponentEntry(
             name: "score", summary: "score a table with a model: kept columns, prediction, probabilities, version",

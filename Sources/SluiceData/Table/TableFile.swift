@@ -82,10 +82,7 @@ public struct TableFile: Sendable, Hashable {
     public func column(_ name: String) throws -> Column { try columns([name]).columns[0] }
 
     /// Every row in one table in memory: for steps that need the whole table (small data).
-    public func readAll() throws -> Table {
-        let table = try columns(columnNames)
-        return table
-    }
+    public func readAll() throws -> Table { try columns(columnNames) }
 
     /// The statistics of the rows, when the step that wrote the file computed them in the same pass.
     /// - Throws: when the statistics stored in the file cannot be decoded.
