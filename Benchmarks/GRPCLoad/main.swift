@@ -19,6 +19,7 @@ struct Options {
     var seconds = 10.0
     var warmup = 2.0
     var raw = true
+    var dumpBody: String?
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -32,6 +33,7 @@ struct Options {
             case "--connections": connections = try Self.number(flag, value)
             case "--seconds": seconds = Double(try Self.number(flag, value))
             case "--warmup": warmup = Double(try Self.number(flag, value))
+            case "--dump-body": dumpBody = value
             case "--form":
                 guard value == "raw" || value == "typed" else { throw UsageError("--form is raw or typed") }
                 raw = value == "raw"
@@ -125,6 +127,16 @@ do {
     exit(2)
 }
 let message = request(model: options.model, raw: options.raw)
+if let path = options.dumpBody {
+    // The request as a gRPC message on the wire (uncompressed flag, 4-byte big-endian length, the protobuf bytes),
+    // for HTTP/2 load generators such as h2load that send a fixed body.
+    let bytes: [UInt8] = try message.serializedBytes()
+    var body = Data([0])
+    withUnsafeBytes(of: UInt32(bytes.count).bigEndian) { body.append(contentsOf: $0) }
+    body.append(contentsOf: bytes)
+    try body.write(to: URL(fileURLWithPath: path))
+    exit(0)
+}
 let tally = Tally()
 let clients = try (0..<max(1, options.connections)).map { _ in
     GRPCClient(

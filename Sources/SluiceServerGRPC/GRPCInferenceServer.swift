@@ -2,7 +2,9 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import GRPCProtobuf
-import Logging
+import NIOCore
+import NIOHTTP2
+import NIOPosix
 import ServiceLifecycle
 import SluiceErrors
 import SluiceServer
@@ -13,10 +15,21 @@ import Synchronization
 /// answering from the same models, promotions, metrics and access log as the HTTP API. Run it beside the HTTP
 /// server with `ModelServer.run(alongside:)`; it stops with it.
 public struct GRPCInferenceServer: Service {
+    /// What carries the calls.
+    package enum Engine: Sendable {
+        /// Sluice's own HTTP/2 connection handler on swift-nio-http2: every unary call answered on the event loop
+        /// that read it, without a task or a child channel per call. The default.
+        case nio
+        /// grpc-swift 2's `GRPCServer` with its NIO HTTP/2 transport: a task and a child channel per call, several
+        /// times the CPU per call. Kept as the load benchmark's peer.
+        case grpcSwift
+    }
+
     let server: ModelServer
     let host: String
     let port: Int
     let maxMessageBytes: Int
+    let engine: Engine
     let onListening: @Sendable (Int) async -> Void
 
     /// Creates the gRPC front end of `server` on `host`:`port` (0: any free port, reported to `onListening`),
@@ -25,23 +38,90 @@ public struct GRPCInferenceServer: Service {
         server: ModelServer, host: String = "127.0.0.1", port: Int, maxMessageBytes: Int = 4 << 20,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) {
+        self.init(
+            server: server, host: host, port: port, maxMessageBytes: maxMessageBytes, engine: .nio,
+            onListening: onListening)
+    }
+
+    /// Creates the front end on the given engine.
+    package init(
+        server: ModelServer, host: String = "127.0.0.1", port: Int, maxMessageBytes: Int = 4 << 20, engine: Engine,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) {
         self.server = server
-        self.host = host
+        self.host = host == "localhost" ? "127.0.0.1" : host
         self.port = port
         self.maxMessageBytes = maxMessageBytes
+        self.engine = engine
         self.onListening = onListening
     }
 
     /// Serves until the service group shuts down (then finishes the calls in flight) or the task is cancelled.
     public func run() async throws {
+        switch engine {
+        case .nio: try await runNIO()
+        case .grpcSwift: try await runGRPCSwift()
+        }
+    }
+
+    private func runNIO() async throws {
+        let methods = InferenceMethods(server: server)
+        let maxMessageBytes = maxMessageBytes
+        let connections = OpenConnections()
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                guard connections.add(channel) else { return channel.close() }
+                return channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(
+                        NIOHTTP2Handler(
+                            mode: .server,
+                            initialSettings: GRPCConnectionHandler.settings(maxMessageBytes: maxMessageBytes)))
+                    try pipeline.addHandler(GRPCConnectionHandler(methods: methods, maxMessageBytes: maxMessageBytes))
+                }
+            }
+        let listener: any Channel
+        do {
+            listener = try await bootstrap.bind(host: host, port: port).get()
+        } catch {
+            // The system's reason: the port is taken, the address is not this machine's.
+            throw GRPCListenError(host: host, port: port, reason: "\(error)")
+        }
+        await onListening(listener.localAddress?.port ?? port)
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                try? await listener.closeFuture.get()
+            } onCancel: {
+                listener.close(promise: nil)
+                connections.closeAll()
+            }
+        } onGracefulShutdown: {
+            // Stop accepting, and ask every connection to finish its calls and close (GOAWAY).
+            listener.close(promise: nil)
+            connections.goAway()
+        }
+        // The connections close as their last calls are answered; those still open after 10 s are closed.
+        let clock = ContinuousClock()
+        let giveUp = clock.now + .seconds(10)
+        while !connections.isEmpty, clock.now < giveUp, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        connections.closeAll()
+    }
+
+    private func runGRPCSwift() async throws {
         var config = HTTP2ServerTransport.Posix.Config.defaults
         config.rpc.maxRequestPayloadSize = maxMessageBytes
         let address: GRPCNIOTransportCore.SocketAddress =
-            host.contains(":")
-            ? .ipv6(host: host, port: port) : .ipv4(host: host == "localhost" ? "127.0.0.1" : host, port: port)
+            host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
         let transport = HTTP2ServerTransport.Posix(
             address: address, transportSecurity: .plaintext, config: config)
-        let grpc = GRPCServer(transport: transport, services: [InferenceService(server: server)])
+        let grpc = GRPCServer(
+            transport: transport, services: [InferenceService(methods: InferenceMethods(server: server))])
+        let (host, port, onListening) = (host, port, onListening)
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 let listening = Atomic<Bool>(false)
@@ -49,8 +129,6 @@ public struct GRPCInferenceServer: Service {
                     do {
                         try await grpc.serve()
                     } catch  where !listening.load(ordering: .relaxed) {
-                        // The transport's own error says why it could not bind (the port is taken, the address
-                        // is not this machine's).
                         throw GRPCListenError(host: host, port: port, reason: "\(error)")
                     }
                 }
@@ -65,6 +143,44 @@ public struct GRPCInferenceServer: Service {
     }
 }
 
+/// The front end's open connections, so that shutting down can ask each to go away.
+final class OpenConnections: Sendable {
+    private let state = Mutex<(channels: [ObjectIdentifier: any Channel], closing: Bool)>(([:], false))
+
+    /// Tracks `channel` until it closes; false once the server is shutting down (the channel is then refused).
+    func add(_ channel: any Channel) -> Bool {
+        let key = ObjectIdentifier(channel)
+        let added = state.withLock { state in
+            guard !state.closing else { return false }
+            state.channels[key] = channel
+            return true
+        }
+        if added {
+            channel.closeFuture.whenComplete { _ in _ = self.state.withLock { $0.channels.removeValue(forKey: key) } }
+        }
+        return added
+    }
+
+    var isEmpty: Bool { state.withLock { $0.channels.isEmpty } }
+
+    /// Asks every connection to answer its calls in flight, then close.
+    func goAway() {
+        for channel in begin() { channel.pipeline.fireUserInboundEventTriggered(GRPCGoAway()) }
+    }
+
+    /// Closes every connection now.
+    func closeAll() {
+        for channel in begin() { channel.close(promise: nil) }
+    }
+
+    private func begin() -> [any Channel] {
+        state.withLock { state in
+            state.closing = true
+            return Array(state.channels.values)
+        }
+    }
+}
+
 /// The gRPC front end could not listen where it was asked to.
 struct GRPCListenError: SluiceError {
     let host: String
@@ -75,269 +191,4 @@ struct GRPCListenError: SluiceError {
     var fix: String { "choose another --grpc-port (0 picks a free one), or stop what listens on \(port)" }
     var exitStatus: ExitStatus { .failed }
     var description: String { "\(problem)\n  To fix: \(fix)" }
-}
-
-/// The V2 gRPC methods over a ``ModelServer``.
-struct InferenceService: Inference_GRPCInferenceService.ServiceProtocol {
-    let server: ModelServer
-
-    func serverLive(
-        request: ServerRequest<Inference_ServerLiveRequest>, context: ServerContext
-    ) async throws -> ServerResponse<Inference_ServerLiveResponse> {
-        try answer("ServerLive", request.metadata) { _ in
-            var response = Inference_ServerLiveResponse()
-            response.live = true
-            return (response, nil)
-        }
-    }
-
-    func serverReady(
-        request: ServerRequest<Inference_ServerReadyRequest>, context: ServerContext
-    ) async throws -> ServerResponse<Inference_ServerReadyResponse> {
-        try answer("ServerReady", request.metadata) { _ in
-            var response = Inference_ServerReadyResponse()
-            response.ready = server.isReady
-            return (response, nil)
-        }
-    }
-
-    func modelReady(
-        request: ServerRequest<Inference_ModelReadyRequest>, context: ServerContext
-    ) async throws -> ServerResponse<Inference_ModelReadyResponse> {
-        try answer("ModelReady", request.metadata) { _ in
-            var response = Inference_ModelReadyResponse()
-            response.ready = server.isReady(model: request.message.name, version: request.message.version)
-            return (response, nil)
-        }
-    }
-
-    func serverMetadata(
-        request: ServerRequest<Inference_ServerMetadataRequest>, context: ServerContext
-    ) async throws -> ServerResponse<Inference_ServerMetadataResponse> {
-        try answer("ServerMetadata", request.metadata) { _ in
-            let description = server.serverDescription
-            var response = Inference_ServerMetadataResponse()
-            response.name = description.name
-            response.version = description.version
-            response.extensions = description.extensions
-            return (response, nil)
-        }
-    }
-
-    func modelMetadata(
-        request: ServerRequest<Inference_ModelMetadataRequest>, context: ServerContext
-    ) async throws -> ServerResponse<Inference_ModelMetadataResponse> {
-        try answer("ModelMetadata", request.metadata) { _ in
-            let description = try server.describe(model: request.message.name, version: request.message.version)
-            func tensors(_ list: [(name: String, datatype: String, shape: [Int64])])
-                -> [Inference_ModelMetadataResponse.TensorMetadata]
-            {
-                list.map { entry in
-                    var tensor = Inference_ModelMetadataResponse.TensorMetadata()
-                    tensor.name = entry.name
-                    tensor.datatype = entry.datatype
-                    tensor.shape = entry.shape
-                    return tensor
-                }
-            }
-            var response = Inference_ModelMetadataResponse()
-            response.name = description.name
-            response.versions = description.versions
-            response.platform = description.platform
-            response.inputs = tensors(description.inputs)
-            response.outputs = tensors(description.outputs)
-            return (response, nil)
-        }
-    }
-
-    func repositoryIndex(
-        request: ServerRequest<Inference_RepositoryIndexRequest>, context: ServerContext
-    ) async throws -> ServerResponse<Inference_RepositoryIndexResponse> {
-        try answer("RepositoryIndex", request.metadata) { _ in
-            guard request.message.repositoryName.isEmpty else {
-                throw InferenceRefusal(
-                    status: 404,
-                    message:
-                        "no repository '\(request.message.repositoryName)'; this server has one: leave the name empty")
-            }
-            var response = Inference_RepositoryIndexResponse()
-            response.models = server.repositoryIndex.compactMap { entry in
-                guard !request.message.ready || entry.state == "READY" else { return nil }
-                var model = Inference_RepositoryIndexResponse.ModelIndex()
-                model.name = entry.name
-                model.version = entry.version
-                model.state = entry.state
-                model.reason = entry.reason
-                return model
-            }
-            return (response, nil)
-        }
-    }
-
-    func modelInfer(
-        request: ServerRequest<Inference_ModelInferRequest>, context: ServerContext
-    ) async throws -> ServerResponse<Inference_ModelInferResponse> {
-        try answer("ModelInfer", request.metadata, id: request.message.id) { _ in
-            let message = request.message
-            let inputs = try Self.inputs(of: message)
-            let outputs = try Self.requestedOutputs(of: message)
-            let answer = try server.infer(
-                model: message.modelName, version: message.modelVersion, inputs: inputs, outputs: outputs)
-            var response = Inference_ModelInferResponse()
-            response.modelName = message.modelName
-            response.modelVersion = answer.v2Version
-            response.id = message.id
-            response.parameters = message.parameters
-            // Answered the way the request was sent: raw bytes for raw inputs, typed contents otherwise.
-            let raw = !message.rawInputContents.isEmpty
-            response.outputs = answer.outputs.map { output in
-                var tensor = Inference_ModelInferResponse.InferOutputTensor()
-                tensor.name = output.name
-                tensor.datatype = output.datatype
-                tensor.shape = output.shape
-                if !raw {
-                    switch output.values {
-                    case .fp64(let values): tensor.contents.fp64Contents = values
-                    case .bytes(let labels): tensor.contents.bytesContents = labels.map { Data($0.utf8) }
-                    case .int64(let labels): tensor.contents.int64Contents = labels
-                    case .bool(let labels): tensor.contents.boolContents = labels
-                    }
-                }
-                return tensor
-            }
-            if raw { response.rawOutputContents = answer.outputs.map { Data($0.rawBytes) } }
-            return (response, answer.version)
-        }
-    }
-
-    // MARK: Reading requests
-
-    /// The request's input tensors: from `raw_input_contents` (one per input, in order) or each input's typed
-    /// contents; never both.
-    static func inputs(of message: Inference_ModelInferRequest) throws(InferenceRefusal) -> [InputTensor] {
-        let raw = message.rawInputContents
-        if !raw.isEmpty, raw.count != message.inputs.count {
-            throw InferenceRefusal(
-                status: 400,
-                message:
-                    "the request has \(message.inputs.count) inputs but \(raw.count) raw_input_contents; send one "
-                    + "raw_input_contents per input, in the order of 'inputs', or none and typed contents")
-        }
-        var tensors: [InputTensor] = []
-        tensors.reserveCapacity(message.inputs.count)
-        for (index, input) in message.inputs.enumerated() {
-            let values: InputTensor.Values
-            if !raw.isEmpty {
-                if input.hasContents, input.contents != Inference_InferTensorContents() {
-                    throw InferenceRefusal(
-                        status: 400,
-                        message:
-                            "input '\(input.name)' has typed contents but the request uses raw_input_contents: "
-                            + "send every input one way")
-                }
-                values = .raw(raw[index])
-            } else {
-                values = try typedValues(input)
-            }
-            tensors.append(InputTensor(name: input.name, datatype: input.datatype, shape: input.shape, values: values))
-        }
-        return tensors
-    }
-
-    /// An input's typed contents: exactly one of the contents fields holds values.
-    private static func typedValues(_ input: Inference_ModelInferRequest.InferInputTensor) throws(InferenceRefusal)
-        -> InputTensor.Values
-    {
-        let contents = input.contents
-        var found: [(String, InputTensor.Values)] = []
-        if !contents.fp64Contents.isEmpty { found.append(("fp64_contents", .fp64(contents.fp64Contents))) }
-        if !contents.fp32Contents.isEmpty { found.append(("fp32_contents", .fp32(contents.fp32Contents))) }
-        if !contents.int64Contents.isEmpty { found.append(("int64_contents", .int64(contents.int64Contents))) }
-        if !contents.intContents.isEmpty { found.append(("int_contents", .int32(contents.intContents))) }
-        if !contents.uint64Contents.isEmpty { found.append(("uint64_contents", .uint64(contents.uint64Contents))) }
-        if !contents.uintContents.isEmpty { found.append(("uint_contents", .uint32(contents.uintContents))) }
-        if !contents.boolContents.isEmpty { found.append(("bool_contents", .bool(contents.boolContents))) }
-        if !contents.bytesContents.isEmpty { found.append(("bytes_contents", .bytes(contents.bytesContents))) }
-        guard found.count <= 1 else {
-            throw InferenceRefusal(
-                status: 400,
-                message:
-                    "input '\(input.name)' has values in \(found.map(\.0).joined(separator: " and ")); one contents "
-                    + "field per input, the one for its datatype")
-        }
-        guard let (_, values) = found.first else {
-            throw InferenceRefusal(
-                status: 400,
-                message:
-                    "input '\(input.name)' has no values: put them in its contents (fp64_contents, bytes_contents, …) "
-                    + "or in raw_input_contents")
-        }
-        return values
-    }
-
-    /// The outputs asked for by name (nil: all); the classification extension is refused as over HTTP.
-    private static func requestedOutputs(of message: Inference_ModelInferRequest) throws(InferenceRefusal)
-        -> [String]?
-    {
-        guard !message.outputs.isEmpty else { return nil }
-        return try message.outputs.map { output throws(InferenceRefusal) in
-            if output.parameters["classification"] != nil {
-                throw InferenceRefusal(
-                    status: 400,
-                    message:
-                        "output '\(output.name)': the classification extension is not supported; ask for 'probabilities'"
-                )
-            }
-            return output.name
-        }
-    }
-
-    // MARK: Answering
-
-    /// Runs one call: counts it as in flight, answers with `body`'s message (and the version that answered, in
-    /// the `x-model-version` metadata), maps a refusal to its gRPC status, and records it in the metrics and the
-    /// access log as `grpc/METHOD` with the status the HTTP API would have given.
-    private func answer<Response: Sendable>(
-        _ method: String, _ metadata: Metadata, id messageID: String = "",
-        _ body: (Metadata) throws -> (Response, String?)
-    ) throws -> ServerResponse<Response> {
-        let start = ContinuousClock.now
-        server.callStarted()
-        let id =
-            metadata[stringValues: "x-request-id"].first(where: { _ in true })
-            ?? (messageID.isEmpty ? server.nextRequestID() : messageID)
-        var status = 200
-        var version: String?
-        defer {
-            let seconds = (ContinuousClock.now - start) / .seconds(1)
-            server.record(
-                CallRecord(
-                    id: id, method: "GRPC", route: "grpc/\(method)", status: status, seconds: seconds,
-                    version: version))
-        }
-        do {
-            let (message, answeredBy) = try body(metadata)
-            version = answeredBy
-            var headers: Metadata = ["x-request-id": .string(id)]
-            if let answeredBy { headers.addString(answeredBy, forKey: "x-model-version") }
-            return ServerResponse(message: message, metadata: headers)
-        } catch let refusal as InferenceRefusal {
-            status = refusal.status
-            throw RPCError(code: Self.code(refusal.status), message: refusal.message)
-        } catch {
-            status = 500
-            throw RPCError(code: .internalError, message: "internal error: \(error)")
-        }
-    }
-
-    /// The gRPC status for an HTTP status of the REST API.
-    static func code(_ status: Int) -> RPCError.Code {
-        switch status {
-        case 404: .notFound
-        case 413: .resourceExhausted
-        case 503: .unavailable
-        case 400..<500: .invalidArgument
-        default: .internalError
-        }
-    }
 }
