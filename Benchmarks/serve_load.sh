@@ -1,36 +1,66 @@
 #!/usr/bin/env bash
 # Load benchmark of `sluice serve`: single-row requests on KServe V2 (JSON tensors, and the binary tensor data
-# extension) and /invocations at 16 and 64 connections, with wrk, and KServe V2 over gRPC (ModelInfer with raw
-# and with typed contents) at 16 and 64 concurrent streams over 2 HTTP/2 connections, with Benchmarks/GRPCLoad;
-# over loopback, bounded duration. Prints requests/s, p50/p99 latency and the server's CPU time per request (from
-# /proc: steadier than requests/s on a noisy VM, since wrk shares the cores) per case.
+# extension) and /invocations at 16 and 64 connections, with wrk; and KServe V2 over gRPC (unary ModelInfer with raw
+# and with typed contents) at 16 and 64 concurrent streams over 2 HTTP/2 connections, with h2load (nghttp2's HTTP/2
+# load generator, sending the message Benchmarks/GRPCLoad writes), against Sluice's gRPC front end and, beside it
+# in the same run, the same service on grpc-swift 2's GRPCServer. Over loopback, bounded duration. Prints
+# requests/s, p50/p99 latency and the server's CPU time per request (from /proc: steadier than requests/s on a
+# noisy VM, since the load generator shares the cores) per case. gRPC errors travel in trailers, which h2load does
+# not read: they are counted from the server's /metrics (every status but OK).
 #
-# Usage: Benchmarks/serve_load.sh [SECONDS_PER_CASE] [ROUNDS]   (defaults 10 and 3; needs wrk, installed if missing)
+# Usage: Benchmarks/serve_load.sh [SECONDS_PER_CASE] [ROUNDS]   (defaults 10 and 3; needs wrk and h2load, installed
+#        from apt if missing)
 #        SERVE_FLAGS=--no-access-log Benchmarks/serve_load.sh   (extra flags for `sluice serve`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
 ROUNDS="${2:-3}"
-if ! command -v wrk >/dev/null; then
-  echo "installing wrk (apt)…" >&2
-  # A fresh machine's package lists may be empty: refresh them once when the install cannot find the package.
-  apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-fi
+for tool in wrk:wrk h2load:nghttp2-client; do
+  if ! command -v "${tool%%:*}" >/dev/null; then
+    echo "installing ${tool#*:} (apt)…" >&2
+    # A fresh machine's package lists may be empty: refresh them once when the install cannot find the package.
+    apt-get install -y -qq "${tool#*:}" >/dev/null 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq "${tool#*:}" >/dev/null; }
+  fi
+done
 swift build -c release --product sluice >/dev/null 2>&1
 swift build -c release --product GRPCLoad >/dev/null 2>&1
 SLUICE="$(swift build -c release --show-bin-path)/sluice"
 GRPCLOAD="$(swift build -c release --show-bin-path)/GRPCLoad"
 WORK="$(mktemp -d)"
-trap 'kill "${SERVER:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill "${SERVER:-0}" "${PEER:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cd "$WORK"
 "$SLUICE" demo >/dev/null 2>&1
-"$SLUICE" serve penguins@production --port 0 --grpc-port 0 ${SERVE_FLAGS:-} 2>"$WORK/serve.log" &
-SERVER=$!
-for _ in $(seq 100); do grep -q "on http://127.0.0.1:" "$WORK/serve.log" && grep -q "^gRPC" "$WORK/serve.log" && break; sleep 0.1; done
-PORT="$(grep -o 'http://127.0.0.1:[0-9]*' "$WORK/serve.log" | head -1 | cut -d: -f3)"
-GRPC_PORT="$(grep '^gRPC' "$WORK/serve.log" | grep -o '127.0.0.1:[0-9]*' | cut -d: -f2)"
+# Starts `sluice serve` with extra flags, logging to $1; sets STARTED to its PID.
+start_server() {
+  local log="$1"
+  shift
+  "$SLUICE" serve penguins@production --port 0 --grpc-port 0 ${SERVE_FLAGS:-} "$@" 2>"$log" &
+  STARTED=$!
+  for _ in $(seq 100); do grep -q "on http://127.0.0.1:" "$log" && grep -q "^gRPC" "$log" && break; sleep 0.1; done
+}
+http_port() { grep -o 'http://127.0.0.1:[0-9]*' "$1" | head -1 | cut -d: -f3; }
+grpc_port() { grep '^gRPC' "$1" | grep -o '127.0.0.1:[0-9]*' | cut -d: -f2; }
+start_server "$WORK/serve.log"
+SERVER=$STARTED
+PORT="$(http_port "$WORK/serve.log")"
+GRPC_PORT="$(grpc_port "$WORK/serve.log")"
+# The peer: the same models and methods on grpc-swift 2's GRPCServer (its HTTP port is only read for /metrics).
+start_server "$WORK/peer.log" --grpc-engine grpc-swift
+PEER=$STARTED
+PEER_PORT="$(http_port "$WORK/peer.log")"
+PEER_GRPC_PORT="$(grpc_port "$WORK/peer.log")"
 # The access log goes to stderr: keep it out of the way of the measurement.
 : > "$WORK/serve.log"
+: > "$WORK/peer.log"
+# The single-row ModelInfer request as gRPC messages on the wire, raw and typed contents.
+"$GRPCLOAD" --dump-body "$WORK/raw.grpc"
+"$GRPCLOAD" --form typed --dump-body "$WORK/typed.grpc"
+# gRPC calls a server answered with any status but OK, from its /metrics.
+grpc_failures() {
+  curl -s "http://127.0.0.1:$1/metrics" |
+    awk '/route="grpc\/ModelInfer"/ && !/status="200"/ && /_total/ {sum += $NF} END {print sum + 0}'
+}
 
 cat > "$WORK/v2.lua" <<'LUA'
 wrk.method = "POST"
@@ -85,18 +115,30 @@ for round in $(seq "$ROUNDS"); do
         >> "$RESULTS"
     done
   done
-  for form in raw typed; do
-    for streams in 16 64; do
-      cpu_before="$(awk '{print $14 + $15}' "/proc/$SERVER/stat")"
-      # requests, requests/s, p50 ms, p99 ms, errors (the warm-up's CPU counts too, so divide by its calls as well)
-      out="$("$GRPCLOAD" --port "$GRPC_PORT" --streams "$streams" --connections 2 --seconds "$DURATION" --warmup 1 \
-        --form "$form")"
-      cpu_ticks=$(( $(awk '{print $14 + $15}' "/proc/$SERVER/stat") - cpu_before ))
-      IFS=$'\t' read -r requests rps p50 p99 errors <<< "$out"
-      total=$(( requests + requests / DURATION ))
-      cpu_us=$(( cpu_ticks * 1000000 / TICKS / total ))
-      printf "%s\t%s\t%s\t%sms\t%sms\t%s\t%s\n" "grpc $form ModelInfer" "$streams" "$rps" "$p50" "$p99" "$cpu_us" \
-        "$errors" >> "$RESULTS"
+  for engine in sluice grpc-swift; do
+    if [ "$engine" = sluice ]; then pid=$SERVER port=$GRPC_PORT metrics=$PORT; else
+      pid=$PEER port=$PEER_GRPC_PORT metrics=$PEER_PORT; fi
+    for form in raw typed; do
+      for streams in 16 64; do
+        failures_before="$(grpc_failures "$metrics")"
+        cpu_before="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
+        rm -f "$WORK/h2load.log"  # h2load appends to its log
+        out="$(h2load -c 2 -m $((streams / 2)) -D "$DURATION" --warm-up-time=1 -d "$WORK/$form.grpc" \
+          -H 'content-type: application/grpc' -H 'te: trailers' --log-file "$WORK/h2load.log" \
+          "http://127.0.0.1:$port/inference.GRPCInferenceService/ModelInfer")"
+        cpu_ticks=$(( $(awk '{print $14 + $15}' "/proc/$pid/stat") - cpu_before ))
+        failures=$(( $(grpc_failures "$metrics") - failures_before ))
+        # Every call the server answered, warm-up included, for the CPU per call; the rest from the measured part.
+        calls="$(awk '/^requests:/ {print $8}' <<< "$out")"
+        answered="$(wc -l < "$WORK/h2load.log")"
+        rps="$(awk '/^finished in/ {print $4}' <<< "$out")"
+        failed="$(awk '/^requests:/ {print $10 + $12 + $14}' <<< "$out")"
+        read -r p50 p99 < <(awk '{print $3}' "$WORK/h2load.log" | sort -n |
+          awk '{v[NR] = $1} END {printf "%.3f %.3f\n", v[int(NR * 0.5) + 1] / 1000, v[int(NR * 0.99) + 1] / 1000}')
+        cpu_us=$(( cpu_ticks * 1000000 / TICKS / (answered > calls ? answered : calls) ))
+        printf "%s\t%s\t%s\t%sms\t%sms\t%s\t%s\n" "grpc $engine $form" "$streams" "$rps" "$p50" "$p99" "$cpu_us" \
+          "$(( failures + failed ))" >> "$RESULTS"
+      done
     done
   done
   echo "round $round of $ROUNDS done" >&2

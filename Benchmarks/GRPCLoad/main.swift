@@ -2,8 +2,12 @@
 // single-row penguins request each, as serve_load.sh's HTTP cases send), spread over C HTTP/2 connections, for a
 // fixed time after a warm-up. Prints one tab-separated line: requests, requests/s, p50 ms, p99 ms, errors.
 //
+// With --dump-body FILE it only writes the request as a gRPC message on the wire (prefix and protobuf bytes) and
+// exits: serve_load.sh has h2load send that file, which costs the shared cores far less than this client.
+//
 // Usage: GRPCLoad --port P [--host 127.0.0.1] [--model penguins] [--streams 16] [--connections 2]
 //                 [--seconds 10] [--warmup 2] [--form raw|typed]
+//        GRPCLoad --dump-body FILE [--model penguins] [--form raw|typed]
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix

@@ -35,6 +35,11 @@ struct ServeCommand: AsyncParsableCommand {
     var host = "127.0.0.1"
     @Option(help: "The port.") var port = 8080
     @Option(help: "Also answer the KServe V2 gRPC API on this port (0: any free port).") var grpcPort: Int?
+    @Option(
+        help: ArgumentHelp(
+            "What answers gRPC: sluice (its own HTTP/2 handler) or grpc-swift (grpc-swift 2's GRPCServer, the load "
+                + "benchmark's peer).", visibility: .hidden))
+    var grpcEngine: GRPCEngineChoice = .sluice
     @Option(help: "The largest request body accepted, in bytes.") var maxBodyBytes = 1 << 20
     @Option(help: "How often to check the registry for a promotion, in milliseconds.") var pollMilliseconds = 500
     @Flag(inversion: .prefixedNo, help: "Write a structured access-log line per request to standard error.")
@@ -65,8 +70,10 @@ struct ServeCommand: AsyncParsableCommand {
             }
             let host = host
             services.append(
-                GRPCInferenceServer(server: server, host: host, port: grpcPort, maxMessageBytes: maxBodyBytes) {
-                    bound in
+                GRPCInferenceServer(
+                    server: server, host: host, port: grpcPort, maxMessageBytes: maxBodyBytes,
+                    engine: grpcEngine == .sluice ? .nio : .grpcSwift
+                ) { bound in
                     printError("gRPC (KServe V2 inference.GRPCInferenceService) on \(host):\(bound)")
                 })
         }
@@ -80,6 +87,12 @@ struct ServeCommand: AsyncParsableCommand {
             )
         }
     }
+}
+
+/// What answers `sluice serve --grpc-port`.
+enum GRPCEngineChoice: String, ExpressibleByArgument {
+    case sluice
+    case grpcSwift = "grpc-swift"
 }
 
 /// A model to serve: the name it answers under and the registry reference it follows.
