@@ -83,13 +83,7 @@ struct RunCommand: AsyncParsableCommand {
             print(resolved.configYAML, terminator: "")
             return
         }
-        let withResources = runConfig.steps.filter { $0.value.resources != nil }.keys.sorted()
-        if engine.slurm == nil, let step = withResources.first {
-            printError(
-                "note: steps.\(step).resources asks a Slurm cluster for resources, but stack "
-                    + "'\(workspace.stack.name)' runs steps \(workspace.stack.orchestrator.rawValue) on this machine, "
-                    + "which ignores them (use a stack with `orchestrator: slurm` to apply them).")
-        }
+        if let note = Self.resourcesNote(runConfig, stack: workspace.stack) { printError(note) }
         if detach, let slurm = engine.slurm {
             let submission = try await engine.submit(resolved, to: slurm)
             await workspace.stack.close()
@@ -352,5 +346,18 @@ struct PipelineRequest {
                     : "run `sluice run NAME` with one of: \(pipelines.map(\.name).joined(separator: ", ")).")
         }
         return pipelines[0]
+    }
+}
+
+extension RunCommand {
+    /// The note for a run config asking for Slurm resources on a stack that does not run steps on Slurm (they do
+    /// not apply there), or nil.
+    static func resourcesNote(_ config: RunConfig, stack: Stack) -> String? {
+        guard stack.orchestrator != .slurm,
+            let step = config.steps.filter({ $0.value.resources != nil }).keys.sorted().first
+        else { return nil }
+        return "note: steps.\(step).resources asks a Slurm cluster for resources, but stack '\(stack.name)' runs "
+            + "steps \(stack.orchestrator.rawValue) on this machine, which ignores them (use a stack with "
+            + "`orchestrator: slurm` to apply them)."
     }
 }

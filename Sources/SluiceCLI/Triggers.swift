@@ -204,7 +204,8 @@ struct TriggeredRunner: Sendable {
         pipeline: String?, options: TriggeredRunOptions, stack: String?, ingest: IngestOverride?
     ) async throws -> TriggeredRunner {
         let request = PipelineRequest(pipeline: pipeline, configPath: options.config, overrides: options.overrides)
-        let (workspace, built, _) = try await request.open(stack: stack)
+        let (workspace, built, config) = try await request.open(stack: stack)
+        if let note = RunCommand.resourcesNote(config, stack: workspace.stack) { printError(note) }
         var ingestStep: String?
         if let ingest {
             let ingests = built.stepNames.filter { built.stepKinds[$0] == IngestKind.name }

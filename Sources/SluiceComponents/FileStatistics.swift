@@ -45,6 +45,9 @@ public struct FileStatistics: ShardedStep, ExternalInputStep {
         try DatasetVersion.compute(try reader().files, cache: FileHashCache(url: IngestCSV.hashCache)).id
     }
 
+    /// The content version of the shards' files.
+    public func externalFingerprint(of files: [String]) throws -> String? { try IngestCSV.contentVersion(of: files) }
+
     public func runShard(_ file: String, context: StepContext) async throws -> DatasetStatistics {
         // No per-shard metrics: a shard job on Slurm has no step run to record them on, and the records must read
         // the same whichever orchestrator ran the shards.

@@ -68,6 +68,11 @@ public struct IngestCSV: ExternalInputStep {
         try DatasetVersion.compute(try reader().files, cache: FileHashCache(url: Self.hashCache)).id
     }
 
+    /// The content version of `paths` (a ``DatasetVersion`` ID; unchanged files are not re-hashed).
+    static func contentVersion(of paths: [String]) throws -> String {
+        try DatasetVersion.compute(paths.map { URL(fileURLWithPath: $0) }, cache: FileHashCache(url: hashCache)).id
+    }
+
     static var hashCache: URL {
         FileManager.default.homeDirectoryForCurrentUser.appending(path: ".cache/sluice/file-hashes.json")
     }
@@ -191,6 +196,9 @@ public struct ShardedIngestCSV: ShardedStep, ExternalInputStep {
 
     /// The dataset's content version, as ``IngestCSV`` computes it.
     public func externalFingerprint() throws -> String { try ingest.externalFingerprint() }
+
+    /// The content version of the shards' files, as ``IngestCSV`` computes it over the same files.
+    public func externalFingerprint(of files: [String]) throws -> String? { try IngestCSV.contentVersion(of: files) }
 
     public func runShard(_ file: String, context: StepContext) async throws -> ShardRows {
         let all = try ingest.reader()

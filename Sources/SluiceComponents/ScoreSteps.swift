@@ -177,10 +177,14 @@ public struct ShardedScoreCSV: ShardedStep, ExternalInputStep {
     public func shardFiles() throws -> [String] { try reader().files.map(\.path) }
 
     /// The files' content version, the model version and its bundle's content hash.
-    public func externalFingerprint() throws -> String {
+    public func externalFingerprint() throws -> String { try fingerprint(try reader().files.map(\.path)) }
+
+    /// The shards' files' content version, the model version and its bundle's content hash.
+    public func externalFingerprint(of files: [String]) throws -> String? { try fingerprint(files) }
+
+    private func fingerprint(_ files: [String]) throws -> String {
         let (model, hash) = try resolved.get()
-        let files = try DatasetVersion.compute(try reader().files, cache: FileHashCache(url: IngestCSV.hashCache))
-        return "\(files.id) \(model.version) \(hash)"
+        return "\(try IngestCSV.contentVersion(of: files)) \(model.version) \(hash)"
     }
 
     public func runShard(_ file: String, context: StepContext) async throws -> ShardRows {

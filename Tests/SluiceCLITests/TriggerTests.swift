@@ -130,6 +130,22 @@ struct ScheduleCommandTests {
         #expect(recorded.first?.status == .cancelled)
     }
 
+    @Test("Slurm resources asked for on a stack that runs steps here are noted at start, as `run` notes them")
+    func resourcesNote() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-schedule")
+        let service = try CommandProcess(
+            "FixturePipelines",
+            [
+                "schedule", "crashy", "--cron", "0 3 * * *", "--set", "steps.wait.resources.cpus=2",
+            ], in: directory.url)
+        // Once the schedule is announced, the service handles SIGTERM.
+        try await service.waitForError(containing: "next run at")
+        service.process.terminate()
+        #expect(await service.wait() == 0)
+        #expect(service.errors.contains("note: steps.wait.resources asks a Slurm cluster"))
+        #expect(service.errors.contains("stack 'local' runs steps in_process on this machine"))
+    }
+
     @Test("a malformed cron expression stops the command at once with status 2 and how to write one")
     func malformed() async throws {
         let directory = try TemporaryDirectory(prefix: "sluice-schedule")

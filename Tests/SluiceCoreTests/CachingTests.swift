@@ -317,3 +317,64 @@ struct CachingTests {
         #expect(counter["read"] == 2)
     }
 }
+
+/// Sums the sizes of the `.txt` files of a folder, one shard per file, counting how often it lists them.
+struct FileSizes: ShardedStep, ExternalInputStep {
+    struct Parameters: Codable, Sendable, Equatable {
+        var folder = ""
+    }
+    typealias Input = Void
+    typealias Output = Int
+    typealias Partial = Int
+    static let name = "file_sizes"
+    static let version = 1
+    var parameters = Parameters()
+    var listings: Counter?
+
+    func shardFiles() throws -> [String] {
+        listings?.hit("list")
+        return try FileManager.default.contentsOfDirectory(atPath: parameters.folder).filter { $0.hasSuffix(".txt") }
+            .sorted().map { parameters.folder + "/" + $0 }
+    }
+
+    /// What the step would key on without the shards' list: a listing of its own.
+    func externalFingerprint() throws -> String { try shardFiles().joined(separator: ",") }
+
+    func externalFingerprint(of files: [String]) throws -> String? {
+        try files.map { "\($0):\(try Data(contentsOf: URL(fileURLWithPath: $0)).count)" }.joined(separator: ",")
+    }
+
+    func runShard(_ file: String, context: StepContext) async throws -> Int {
+        try Data(contentsOf: URL(fileURLWithPath: file)).count
+    }
+
+    func merge(_ partials: [Int], files: [String], context: StepContext) async throws -> Int { partials.reduce(0, +) }
+}
+
+@Suite("Sharded steps' files")
+struct ShardedFilesTests {
+    @Test("a sharded step lists its files once per run: its cache key and its shards cover the same files")
+    func listedOnce() async throws {
+        let folder = try TemporaryDirectory(prefix: "sluice-shards")
+        for (name, size) in [("a.txt", 3), ("b.txt", 5)] {
+            try Data(repeating: 1, count: size).write(to: folder.path(name))
+        }
+        let listings = Counter()
+        var step = FileSizes()
+        step.parameters.folder = folder.url.path
+        step.listings = listings
+        let pipeline = Pipeline("sizes") { p in p.add(step) }
+        let engine = try TestEngine()
+        let first = try await engine.run(pipeline)
+        #expect(try first.value(Int.self, step: "file_sizes") == 8)
+        #expect(listings["list"] == 1)
+        let again = try await engine.run(pipeline)
+        #expect(again.stepRun("file_sizes")?.status == .cached)
+        #expect(listings["list"] == 2)
+        // A file that grows changes the key though the listing does not.
+        try Data(repeating: 1, count: 7).write(to: folder.path("b.txt"))
+        let grown = try await engine.run(pipeline)
+        #expect(grown.stepRun("file_sizes")?.status == .completed)
+        #expect(try grown.value(Int.self, step: "file_sizes") == 10)
+    }
+}

@@ -268,13 +268,16 @@ struct StepBinder: Sendable {
             let json = try canonicalJSON(configured.parameters)
             let tree = try JSONDecoder().decode(ConfigValue.self, from: json)
             let frozen = configured
-            let fingerprint = try (configured as? any ExternalInputStep)?.externalFingerprint()
+            // A sharded step's files are listed once: its fingerprint and its shards cover the same files.
             let shards = try (configured as? any ShardedStep).map { try shardOperations($0) }
+            let fingerprint =
+                try shards?.fingerprint ?? (configured as? any ExternalInputStep)?.externalFingerprint()
             return BoundStep(
                 parametersJSON: String(decoding: json, as: UTF8.self), parameters: tree,
                 externalFingerprint: fingerprint,
                 execute: { values, context in
-                    try await frozen.run(makeInput(values), context: context)
+                    if let shards { return try await shards.runAll(context) }
+                    return try await frozen.run(makeInput(values), context: context)
                 }, shards: shards)
         }
     }

@@ -19,6 +19,15 @@ public protocol ShardedStep: Step where Input == Void {
 
     /// Merges the partial results, in the order of ``shardFiles()``, into the step's output.
     func merge(_ partials: [Partial], files: [String], context: StepContext) async throws -> Output
+
+    /// The part of the step's cache key that reads outside the pipeline, computed over `files` (the list
+    /// ``shardFiles()`` gave, which the shards then read), so the key covers exactly the files computed. `nil`
+    /// (the default): the step's ``ExternalInputStep/externalFingerprint()``, if it has one.
+    func externalFingerprint(of files: [String]) throws -> String?
+}
+
+extension ShardedStep {
+    public func externalFingerprint(of files: [String]) throws -> String? { nil }
 }
 
 extension ShardedStep {
@@ -58,8 +67,12 @@ extension ShardedStep {
 
 /// A bound sharded step's operations on erased values: what a shard job and a merge job call.
 struct ShardOperations: Sendable {
-    /// The files, one shard each.
+    /// The files, one shard each: expanded once, when the step is bound.
     var files: [String]
+    /// The step's external fingerprint over `files`, when it computes one from them.
+    var fingerprint: String?
+    /// Computes every shard in parallel and merges them: the step run when it is not split into jobs.
+    var runAll: @Sendable (StepContext) async throws -> any Sendable
     /// Computes shard `index` and encodes its partial.
     var compute: @Sendable (Int, StepContext) async throws -> Data
     /// Decodes the partials (in file order) and merges them into the step's output.
@@ -68,6 +81,10 @@ struct ShardOperations: Sendable {
     init<S: ShardedStep>(_ step: S) throws {
         let files = try step.shardFiles()
         self.files = files
+        fingerprint = try step.externalFingerprint(of: files)
+        runAll = { context in
+            try await step.merge(try await step.computeShards(files, context: context), files: files, context: context)
+        }
         compute = { index, context in
             try Self.encoder.encode(try await step.runShard(files[index], context: context))
         }
