@@ -41,15 +41,15 @@ extension Stack {
                         "set `orchestrator: process` on that stack in \(project.stackFile.path), or remove `container:`."
                 )
             }
-            // Inside the container the step runs where it is; only the scheduling side starts containers.
+            // Inside the container the step runs where it is; only the scheduling side starts containers. Podman
+            // and the image are looked up when a run starts (`ContainerStepLauncher.prepare`), so commands that only
+            // read records work without them.
             if !ContainerRuntime.isInside {
-                let podman = try ContainerRuntime.podmanPath(stack: name)
                 let artifacts = project.resolve(settings.artifactStore ?? "artifacts").path
                 var mounts = [project.root.path]
                 if !artifacts.hasPrefix(project.root.path + "/") { mounts.append(artifacts) }
                 container = ContainerRuntime(
-                    image: image, imageID: try await ContainerRuntime.imageID(of: image, podman: podman, stack: name),
-                    podman: podman, mounts: mounts, workingDirectory: project.root.path,
+                    image: image, imageID: "", podman: "podman", mounts: mounts, workingDirectory: project.root.path,
                     environment: ["SLUICE_PROJECT": project.root.path, "NO_COLOR": "1"],
                     passThrough: settings.passwordEnv.map { [$0] } ?? [])
             }

@@ -92,5 +92,11 @@ struct ContainerTests {
             "sluice-example", ["run", "prices", "--stack", "missing"], in: directory.url)
         #expect(missing.status == 2)
         #expect(missing.errors.contains("export container"), "\(missing.errors)")
+        // Refused before anything was recorded; and reading records never needs the image (or podman).
+        let listed = try await CommandProcess.run(
+            "sluice-example", ["runs", "list", "--json", "--stack", "missing"], in: directory.url)
+        #expect(listed.status == 0, "\(listed.errors)")
+        let recorded = try JSONSerialization.jsonObject(with: Data(listed.output.utf8)) as? [[String: Any]]
+        #expect(recorded?.count == 1, "the local run only (the stack shares its store)")
     }
 }

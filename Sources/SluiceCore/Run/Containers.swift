@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -12,9 +13,10 @@ import Foundation
 public struct ContainerRuntime: Sendable, Equatable {
     /// The image as the stack names it.
     public var image: String
-    /// Its ID (`sha256:…`), recorded on every step run it runs (`container.image`).
+    /// Its ID (`sha256:…`), recorded on every step run it runs (`container.image`); empty until
+    /// ``resolved(stack:)``.
     public var imageID: String
-    /// The podman executable.
+    /// The podman executable (`podman` until ``resolved(stack:)`` finds it).
     public var podman: String
     /// Host folders mounted at the same path inside the container.
     public var mounts: [String]
@@ -81,6 +83,17 @@ public struct ContainerRuntime: Sendable, Equatable {
         return path
     }
 
+    /// This runtime with podman found and the image's ID read from podman's store: what a launcher needs before
+    /// it starts a step. Opening a container stack does not ask podman, so commands that only read records work
+    /// where podman is not installed.
+    /// - Throws: ``ConfigError`` when podman is missing or does not have the image, saying how to get them.
+    public func resolved(stack: String) async throws -> ContainerRuntime {
+        var runtime = self
+        runtime.podman = try Self.podmanPath(stack: stack)
+        runtime.imageID = try await Self.imageID(of: image, podman: runtime.podman, stack: stack)
+        return runtime
+    }
+
     /// The ID of `image` in podman's local store.
     /// - Throws: ``ConfigError`` when podman does not have it, saying how to build it.
     public static func imageID(of image: String, podman: String, stack: String) async throws -> String {
@@ -95,5 +108,51 @@ public struct ContainerRuntime: Sendable, Equatable {
                     + "executable's `export container`), or pull it with podman.")
         }
         return id.hasPrefix("sha256:") ? id : "sha256:\(id)"
+    }
+}
+
+/// The `process` orchestrator's launcher for a container stack: every step run in its own container of the
+/// stack's image (``ContainerRuntime``). ``prepare()`` finds podman and the image before the run is recorded, so a
+/// missing image stops `run` with the fix (exit status 2) and nothing recorded.
+public final class ContainerStepLauncher: StepLauncher {
+    let container: ContainerRuntime
+    let stack: String
+    let extraMounts: [String]
+    let arguments: [String]
+    let environment: [String: String]
+    private let ready = Mutex<ProcessStepLauncher?>(nil)
+
+    /// Creates a launcher over `container` (not resolved yet) of stack `stack`; `extraMounts` are folders mounted
+    /// beside the container's own (a YAML pipeline's).
+    public init(
+        container: ContainerRuntime, stack: String, extraMounts: [String], arguments: [String],
+        environment: [String: String]
+    ) {
+        self.container = container
+        self.stack = stack
+        self.extraMounts = extraMounts
+        self.arguments = arguments
+        self.environment = environment
+    }
+
+    public func prepare() async throws { _ = try await launcher() }
+
+    public func launch(_ request: StepLaunch) async -> StepProcessEnd {
+        let launcher: ProcessStepLauncher
+        do {
+            launcher = try await self.launcher()
+        } catch {
+            return .notStarted("\(error)")
+        }
+        return await launcher.launch(request)
+    }
+
+    private func launcher() async throws -> ProcessStepLauncher {
+        if let ready = ready.withLock({ $0 }) { return ready }
+        let runtime = try await container.resolved(stack: stack)
+        let launcher = ProcessStepLauncher(
+            command: runtime.command(extraMounts: extraMounts), arguments: arguments, environment: environment)
+        ready.withLock { $0 = launcher }
+        return launcher
     }
 }

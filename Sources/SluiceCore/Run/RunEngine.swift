@@ -92,6 +92,7 @@ public struct RunEngine: Sendable {
         _ resolved: ResolvedPipeline, trigger: RunTrigger = .manual, observer: (any RunObserver)? = nil
     ) async throws -> RunResult {
         if let slurm { return try await runOnSlurm(resolved, slurm: slurm, trigger: trigger, observer: observer) }
+        try await launcher?.prepare()
         let pipeline = resolved.pipeline
         let config = resolved.config
         let startedAt = Date()

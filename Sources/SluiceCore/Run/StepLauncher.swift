@@ -11,8 +11,16 @@ import Synchronization
 /// for it to end. The launched step runs `BINARY step run --run RUN --step STEP --step-run ID`, which writes the step
 /// run's record under the given ID; the scheduler reads that record afterwards.
 public protocol StepLauncher: Sendable {
+    /// Checks the launcher can start steps (a container stack's image is there), before a run is recorded.
+    func prepare() async throws
+
     /// Runs `request` and waits for it. Cancelling the calling task stops the step (it is recorded cancelled).
     func launch(_ request: StepLaunch) async -> StepProcessEnd
+}
+
+extension StepLauncher {
+    /// Nothing to check.
+    public func prepare() async throws {}
 }
 
 /// One step run to start elsewhere.

@@ -24,7 +24,8 @@ public struct Stack: Sendable {
     public let metadataLocation: String
     /// Where step logs (`<run>/<step>.log`) and step scratch folders go.
     public let workDirectory: URL
-    /// With `container: IMAGE` on a `process` stack: how each step run starts inside the image.
+    /// With `container: IMAGE` on a `process` stack: how each step run starts inside the image (podman and the
+    /// image are looked up when a run starts, not when the stack opens).
     public let container: ContainerRuntime?
     private let closeStores: @Sendable () async -> Void
 
@@ -71,13 +72,16 @@ public struct Stack: Sendable {
             // A YAML pipeline's folder is mounted too, so the step reads the same file inside a container.
             let file = zip(pipelineArguments, pipelineArguments.dropFirst()).first { $0.0 == "--file" }
                 .map { URL(fileURLWithPath: $0.1).deletingLastPathComponent().path }
-            engine.launcher =
-                launcher
-                ?? ProcessStepLauncher(
-                    command: container?.command(extraMounts: file.map { [$0] } ?? [])
-                        ?? [ProcessStepLauncher.currentExecutable],
-                    arguments: pipelineArguments + stepArguments,
-                    environment: stepEnvironment)
+            if let launcher {
+                engine.launcher = launcher
+            } else if let container {
+                engine.launcher = ContainerStepLauncher(
+                    container: container, stack: name, extraMounts: file.map { [$0] } ?? [],
+                    arguments: pipelineArguments + stepArguments, environment: stepEnvironment)
+            } else {
+                engine.launcher = ProcessStepLauncher(
+                    arguments: pipelineArguments + stepArguments, environment: stepEnvironment)
+            }
         case .slurm:
             engine.slurm = SlurmSubmitter(
                 settings: settings.slurm ?? SlurmSettings(), command: [ProcessStepLauncher.currentExecutable],
