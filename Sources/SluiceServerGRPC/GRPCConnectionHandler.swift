@@ -16,8 +16,6 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
 
-    /// The service's path prefix.
-    static let servicePrefix = "/inference.GRPCInferenceService/"
     /// Messages up to this size are answered on the event loop; larger ones on the thread pool.
     static let inlineBytes = 64 << 10
     /// The connection-level receive window this side keeps open.
@@ -25,6 +23,9 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
 
     /// A call whose request is still arriving.
     struct Call {
+        /// The request's `:path`.
+        var path: String
+        /// The route it is counted under (`ModelInfer`, `Health/Check`).
         var method: String
         var requestID: String?
         var deadline: NIODeadline?
@@ -156,14 +157,16 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         }
         let path = headers.first(name: ":path") ?? ""
         let requestID = headers.first(name: "x-request-id")
-        let method = path.hasPrefix(Self.servicePrefix) ? String(path.dropFirst(Self.servicePrefix.count)) : path
+        let method = InferenceMethods.methodsByPath[path]
         calls[stream] = Call(
-            method: method, requestID: requestID, deadline: nil, body: context.channel.allocator.buffer(capacity: 0))
-        guard InferenceMethods.wireMethods[method] != nil, path.hasPrefix(Self.servicePrefix) else {
+            path: path, method: method?.route ?? path, requestID: requestID, deadline: nil,
+            body: context.channel.allocator.buffer(capacity: 0))
+        guard method != nil else {
             let known = InferenceMethods.wireMethods.keys.sorted().joined(separator: ", ")
             refuse(
                 stream, .unimplemented,
-                "no method '\(path)': this server answers inference.GRPCInferenceService (\(known))",
+                "no method '\(path)': this server answers inference.GRPCInferenceService (\(known)) and "
+                    + "grpc.health.v1.Health/Check",
                 requestComplete: endStream, context: context)
             return
         }
@@ -193,15 +196,15 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         call.body = ByteBuffer()
         calls[stream] = call
         let methods = self.methods
-        let (method, requestID, deadline) = (call.method, call.requestID, call.deadline)
+        let (path, requestID, deadline) = (call.path, call.requestID, call.deadline)
         if bytes.count <= Self.inlineBytes {
-            let answer = Self.run(methods, method: method, bytes: bytes, requestID: requestID, deadline: deadline)
+            let answer = Self.run(methods, path: path, bytes: bytes, requestID: requestID, deadline: deadline)
             write(answer, stream: stream, context: context)
             closeIfDone(context: context)
         } else {
             offloaded += 1
             NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
-                Self.run(methods, method: method, bytes: bytes, requestID: requestID, deadline: deadline)
+                Self.run(methods, path: path, bytes: bytes, requestID: requestID, deadline: deadline)
             }.assumeIsolated().whenComplete { result in
                 self.offloaded -= 1
                 switch result {
@@ -219,18 +222,18 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
 
     /// Answers one complete call, unless its deadline has passed already.
     private static func run(
-        _ methods: InferenceMethods, method: String, bytes: [UInt8], requestID: String?, deadline: NIODeadline?
+        _ methods: InferenceMethods, path: String, bytes: [UInt8], requestID: String?, deadline: NIODeadline?
     ) -> GRPCAnswer<[UInt8]> {
+        guard let method = InferenceMethods.methodsByPath[path] else {
+            return .refused(.unimplemented, "no method '\(path)'", metadata: [])
+        }
         if let deadline, deadline < .now() {
             return methods.refuse(
-                method, requestID: requestID, code: .deadlineExceeded,
+                method.route, requestID: requestID, code: .deadlineExceeded,
                 message: "the call's deadline (grpc-timeout) passed before it could be answered"
             ).map()
         }
-        guard let answer = InferenceMethods.wireMethods[method] else {
-            return .refused(.unimplemented, "no method '\(method)'", metadata: [])
-        }
-        return answer(methods, bytes, requestID)
+        return method.call(methods, bytes, requestID)
     }
 
     /// What is wrong with a request body so far (`complete`: the client has finished sending): a flag other than

@@ -310,6 +310,88 @@ package struct InferenceMethods: Sendable {
 
     // MARK: Calls as bytes
 
+    /// gRPC's standard health check (`grpc.health.v1.Health/Check`, what Kubernetes' gRPC probes and load
+    /// balancers call): `SERVING` when the service named is ready to answer (`""` or
+    /// `inference.GRPCInferenceService`: every model loaded; a model's name: that model), `NOT_SERVING` when it is
+    /// not yet, `NOT_FOUND` for another name. The messages are small enough to read and write here: the request's
+    /// field 1 is the service's name, the response's field 1 the status (1 SERVING, 2 NOT_SERVING).
+    func healthCheck(_ bytes: [UInt8], requestID: String?) -> GRPCAnswer<[UInt8]> {
+        guard let service = Self.healthCheckService(bytes) else {
+            return refuse(
+                Self.healthCheck, requestID: requestID, code: .invalidArgument,
+                message: "the message is not a valid grpc.health.v1.HealthCheckRequest"
+            ).map()
+        }
+        return answer(Self.healthCheck, requestID: requestID) {
+            let ready: Bool
+            if service.isEmpty || service == "inference.GRPCInferenceService" {
+                ready = server.isReady
+            } else if server.names.contains(service) {
+                ready = server.isReady(model: service, version: "")
+            } else {
+                throw InferenceRefusal(
+                    status: 404,
+                    message: "no service '\(service)': ask about \"\", inference.GRPCInferenceService or a model "
+                        + "this server serves (\(server.names.joined(separator: ", ")))")
+            }
+            return ([0x08, ready ? 1 : 2], nil)
+        }
+    }
+
+    /// The route the health check is counted under.
+    static let healthCheck = "Health/Check"
+
+    /// The `service` field of a `HealthCheckRequest`; nil when the bytes are not a protobuf message.
+    static func healthCheckService(_ bytes: [UInt8]) -> String? {
+        var at = 0
+        func varint() -> UInt64? {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while at < bytes.count, shift < 64 {
+                let byte = bytes[at]
+                at += 1
+                value |= UInt64(byte & 0x7F) << shift
+                if byte & 0x80 == 0 { return value }
+                shift += 7
+            }
+            return nil
+        }
+        var service = ""
+        while at < bytes.count {
+            guard let tag = varint(), tag >> 3 > 0 else { return nil }
+            switch tag & 7 {
+            case 0: guard varint() != nil else { return nil }
+            case 1: at += 8
+            case 5: at += 4
+            case 2:
+                guard let length = varint(), length <= UInt64(bytes.count - at) else { return nil }
+                if tag >> 3 == 1 {
+                    guard let text = String(validating: bytes[at..<at + Int(length)], as: UTF8.self) else {
+                        return nil
+                    }
+                    service = text
+                }
+                at += Int(length)
+            default: return nil
+            }
+            guard at <= bytes.count else { return nil }
+        }
+        return service
+    }
+
+    /// The methods this front end answers by path, each answering a serialized request with a serialized response.
+    static let methodsByPath:
+        [String: (route: String, call: @Sendable (InferenceMethods, [UInt8], String?) -> GRPCAnswer<[UInt8]>)] = {
+            var table = Dictionary(
+                uniqueKeysWithValues: wireMethods.map { name, call in
+                    ("/inference.GRPCInferenceService/\(name)", (name, call))
+                })
+            table["/grpc.health.v1.Health/Check"] = (
+                healthCheck, { methods, bytes, id in methods.healthCheck(bytes, requestID: id) }
+            )
+            return table
+        }()
+
     /// The service's methods by name, each answering a serialized request with a serialized response.
     static let wireMethods: [String: @Sendable (InferenceMethods, [UInt8], String?) -> GRPCAnswer<[UInt8]>] = [
         "ServerLive": { methods, bytes, id in

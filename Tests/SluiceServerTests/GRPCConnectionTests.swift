@@ -121,7 +121,10 @@ struct GRPCConnectionTests {
             ("cut short", [], 0, 900, "3", "cut short: its prefix says 900 bytes"),
             ("bad flag", [], 7, nil, "3", "must be 0 or 1"),
             ("unknown method", [(":path", "/inference.GRPCInferenceService/Nope")], 0, nil, "12", "no method"),
-            ("other service", [(":path", "/grpc.health.v1.Health/Check")], 0, nil, "12", "no method"),
+            (
+                "other service", [(":path", "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")], 0, nil, "12",
+                "no method"
+            ),
             ("gzip message", [("grpc-encoding", "gzip")], 1, nil, "12", "compressed with 'gzip'"),
             ("bad timeout", [("grpc-timeout", "soon")], 0, nil, "3", "grpc-timeout 'soon'"),
             ("deadline passed", [("grpc-timeout", "1n")], 0, nil, "4", "deadline"),

@@ -427,6 +427,66 @@ struct GRPCTests {
         }
     }
 
+    @Test("grpc.health.v1 Check answers SERVING for the server, the service and each model; NOT_FOUND otherwise")
+    func healthCheck() async throws {
+        let (server, _) = try await server()
+        try await withGRPC(server) { _, grpc in
+            let descriptor = MethodDescriptor(fullyQualifiedService: "grpc.health.v1.Health", method: "Check")
+            func check(_ service: String) async throws -> [UInt8] {
+                // HealthCheckRequest { string service = 1; }
+                let request: [UInt8] = service.isEmpty ? [] : [0x0A, UInt8(service.utf8.count)] + Array(service.utf8)
+                return try await grpc.unary(
+                    request: ClientRequest(message: request), descriptor: descriptor, serializer: RawBytes(),
+                    deserializer: RawBytes(), options: .defaults
+                ) { try $0.message }
+            }
+            // HealthCheckResponse { ServingStatus status = 1; }, SERVING = 1.
+            for service in ["", "inference.GRPCInferenceService", "penguins"] {
+                let status = try await check(service)
+                #expect(status == [0x08, 0x01], "\(service)")
+            }
+            await #expect {
+                _ = try await check("walrus")
+            } throws: { error in
+                guard let rpc = error as? RPCError else { return false }
+                return rpc.code == .notFound && rpc.message.contains("penguins")
+            }
+            await #expect {
+                _ = try await grpc.unary(
+                    request: ClientRequest(message: [0x0A, 0x09, 0x41]), descriptor: descriptor,
+                    serializer: RawBytes(), deserializer: RawBytes(), options: .defaults
+                ) { try $0.message }
+            } throws: { ($0 as? RPCError)?.code == .invalidArgument }
+        }
+        #expect(server.metrics.render(models: []).contains(#"route="grpc/Health/Check",status="200"} 3"#))
+    }
+
+    @Test("a model not loaded yet is NOT_SERVING to the health check; its request is read field by field")
+    func healthCheckNotServing() async throws {
+        let source = SwitchableSource(["penguins@1": Fixture.models.0], current: "penguins@1")
+        let unloaded = ModelServer(
+            name: "penguins", source: source, configuration: ServerConfiguration(host: "127.0.0.1", port: 0))
+        let methods = InferenceMethods(server: unloaded)
+        for request: [UInt8] in [[], [0x0A, 0x08] + Array("penguins".utf8)] {
+            guard case .answered(let response, _) = methods.healthCheck(request, requestID: nil) else {
+                Issue.record("the health check was refused")
+                continue
+            }
+            #expect(response == [0x08, 0x02])
+        }
+        try await unloaded.loadCurrent()
+        guard case .answered(let response, _) = methods.healthCheck([], requestID: nil) else {
+            Issue.record("the health check was refused")
+            return
+        }
+        #expect(response == [0x08, 0x01])
+        #expect(InferenceMethods.healthCheckService([]) == "")
+        #expect(InferenceMethods.healthCheckService([0x0A, 0x02, 0x61, 0x62]) == "ab")
+        // Unknown fields are skipped; a length past the end is not a message.
+        #expect(InferenceMethods.healthCheckService([0x10, 0x05, 0x0A, 0x01, 0x78]) == "x")
+        #expect(InferenceMethods.healthCheckService([0x0A, 0x05, 0x61]) == nil)
+    }
+
     @Test("a compressed message is refused as UNIMPLEMENTED with what to send instead")
     func compressedMessage() async throws {
         let (server, _) = try await server()
