@@ -148,7 +148,12 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
             plainRefusal(stream, status: "405", "gRPC calls are POST requests", endStream: endStream, context: context)
             return
         }
-        guard let contentType = headers.first(name: "content-type"), contentType.hasPrefix("application/grpc") else {
+        // application/grpc, application/grpc+proto, application/grpc;…: not gRPC-Web, which wants its trailers in
+        // the body.
+        guard let contentType = headers.first(name: "content-type"),
+            contentType == "application/grpc" || contentType.hasPrefix("application/grpc+")
+                || contentType.hasPrefix("application/grpc;")
+        else {
             plainRefusal(
                 stream, status: "415",
                 "this port answers gRPC (content-type application/grpc); the HTTP API is on the server's --port",

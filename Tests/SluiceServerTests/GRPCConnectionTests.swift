@@ -174,6 +174,7 @@ struct GRPCConnectionTests {
         for (headers, status, reason) in [
             (Self.headers(method: "GET"), "405", "POST"),
             (Self.headers(contentType: "application/json"), "415", "content-type application/grpc"),
+            (Self.headers(contentType: "application/grpc-web+proto"), "415", "content-type application/grpc"),
         ] {
             let channel = try await Self.connection()
             try Self.send(
