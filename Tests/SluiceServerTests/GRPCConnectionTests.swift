@@ -6,6 +6,7 @@ import NIOHTTP2
 import SwiftProtobuf
 import Testing
 
+@testable import SluiceML
 @testable import SluiceServer
 @testable import SluiceServerGRPC
 
@@ -236,6 +237,90 @@ struct GRPCConnectionTests {
         }
         // Half of the 8 MiB window read: one update giving it all back.
         #expect(updates == [4 << 20])
+    }
+
+    @Test("random frames (paths, content types, timeouts, prefixes, bytes, resets) never crash the connection")
+    func fuzzFrames() async throws {
+        let channel = try await Self.connection(maxMessageBytes: 4_096)
+        let seed: [UInt8] = try gentooInfer(raw: true).serializedBytes()
+        var random = SplitMix64(seed: 0xF4A3E)  // deterministic, so a failure replays
+        func pick<T>(_ options: [T]) -> T { options[Int(random.next() % UInt64(options.count))] }
+        var stream = 1
+        var answered = 0
+        for _ in 0..<400 {
+            let id = HTTP2StreamID(stream)
+            stream += 2
+            var headers = Self.headers(
+                path: pick([
+                    "/inference.GRPCInferenceService/ModelInfer", "/inference.GRPCInferenceService/ServerLive",
+                    "/grpc.health.v1.Health/Check", "/nope", "",
+                ]),
+                method: pick(["POST", "POST", "GET"]),
+                contentType: pick(["application/grpc", "application/grpc+proto", "text/plain"]))
+            if random.next() % 4 == 0 {
+                headers.add(name: "grpc-timeout", value: pick(["1S", "5m", "x", "99999999H"]))
+            }
+            if random.next() % 5 == 0 { headers.add(name: "grpc-encoding", value: pick(["gzip", "identity"])) }
+            let endOnHeaders = random.next() % 10 == 0
+            try Self.send(
+                channel, HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers, endStream: endOnHeaders))))
+            if !endOnHeaders {
+                var body: [UInt8]
+                switch random.next() % 4 {
+                case 0:  // a valid message with a few bytes flipped
+                    var message = seed
+                    for _ in 0..<1 + Int(random.next() % 3) {
+                        message[Int(random.next() % UInt64(message.count))] = UInt8(truncatingIfNeeded: random.next())
+                    }
+                    body = [0] + withUnsafeBytes(of: UInt32(message.count).bigEndian, Array.init) + message
+                case 1:  // a prefix that lies
+                    body =
+                        [UInt8(random.next() % 3)]
+                        + withUnsafeBytes(of: UInt32(random.next() % 10_000).bigEndian, Array.init)
+                        + seed.prefix(Int(random.next() % UInt64(seed.count)))
+                case 2:  // random bytes
+                    body = (0..<random.next() % 64).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+                default:  // the valid message
+                    body = [0] + withUnsafeBytes(of: UInt32(seed.count).bigEndian, Array.init) + seed
+                }
+                // In one to three DATA frames, the last one ending the stream (or a reset instead).
+                var cuts = (0..<Int(random.next() % 3)).map { _ in Int(random.next() % UInt64(body.count + 1)) }
+                    .sorted()
+                cuts.append(body.count)
+                var start = 0
+                for (index, cut) in cuts.enumerated() {
+                    let last = index == cuts.count - 1
+                    if last, random.next() % 8 == 0 {
+                        try Self.send(channel, HTTP2Frame(streamID: id, payload: .rstStream(.cancel)))
+                        break
+                    }
+                    let piece = ByteBuffer(bytes: body[start..<max(start, cut)])
+                    start = max(start, cut)
+                    try Self.send(
+                        channel,
+                        HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(piece), endStream: last))))
+                }
+            }
+            for frame in try Self.outbound(channel) {
+                if case .headers(let payload) = frame.payload, payload.endStream {
+                    answered += 1
+                    // Every answer says how it ended: a gRPC status, or a plain HTTP refusal.
+                    #expect(
+                        payload.headers.first(name: "grpc-status") != nil
+                            || payload.headers.first(name: ":status") != nil)
+                    #expect(payload.headers.first(name: "grpc-status") != "13", "\(payload.headers)")
+                }
+                if case .data(let payload) = frame.payload, payload.endStream { answered += 1 }
+            }
+            #expect(channel.isActive)
+        }
+        #expect(answered > 250)
+        // Still answering.
+        let id = HTTP2StreamID(stream)
+        try Self.send(
+            channel, HTTP2Frame(streamID: id, payload: .headers(.init(headers: Self.headers()))),
+            HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(Self.framed(seed)), endStream: true))))
+        #expect(Self.refusal(try Self.outbound(channel)).status == "0")
     }
 
     @Test("grpc-timeout values and grpc-message encoding follow the gRPC spec")
