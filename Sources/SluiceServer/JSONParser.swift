@@ -173,6 +173,15 @@ struct JSONParser {
     private mutating func number() throws -> Double {
         let start = index
         while index < bytes.count, Self.isNumberByte(bytes[index]) { index += 1 }
+        // Whole numbers of up to 15 digits (shapes, sizes, counts) are exact as a Double: read them without a
+        // String and strtod.
+        let negative = index > start && bytes[start] == UInt8(ascii: "-")
+        let digits = (negative ? start + 1 : start)..<index
+        if !digits.isEmpty, digits.count <= 15, bytes[digits].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+            var whole = 0
+            for byte in bytes[digits] { whole = whole &* 10 &+ Int(byte &- 0x30) }
+            return negative ? -Double(whole) : Double(whole)
+        }
         guard index > start,
             let value = Double(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))
         else { throw error("expected a value") }

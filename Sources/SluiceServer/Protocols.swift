@@ -232,17 +232,20 @@ enum Protocols {
         /// The number of rows the shape says: `[rows]` or `[rows, 1]`.
         func rows() throws -> Int {
             let dimensions = shape ?? []
-            let sizes = dimensions.compactMap { value -> Int? in
+            func size(_ value: JSONValue) -> Int? {
                 if case .number(let n) = value, n >= 0, n == n.rounded(), n < 1e15 { return Int(n) }
                 return nil
             }
-            guard !sizes.isEmpty, sizes.count <= 2, sizes.count == dimensions.count else {
+            guard (1...2).contains(dimensions.count), let rows = size(dimensions[0]),
+                dimensions.count == 1 || size(dimensions[1]) != nil
+            else {
                 throw RequestError.badRequest("input '\(name)' needs a shape [rows] or [rows, 1]")
             }
-            if sizes.count == 2, sizes[1] != 1 {
-                throw RequestError.badRequest("input '\(name)' has shape \(sizes); one column per input: [rows, 1]")
+            if dimensions.count == 2, let columns = size(dimensions[1]), columns != 1 {
+                throw RequestError.badRequest(
+                    "input '\(name)' has shape [\(rows), \(columns)]; one column per input: [rows, 1]")
             }
-            return sizes[0]
+            return rows
         }
 
         /// The values of nested lists, row-major; a lone value counts as one.

@@ -31,6 +31,28 @@ struct JSONParserTests {
         #expect(numbers[0].isNaN && numbers[1] == .infinity && numbers[2] == -.infinity && numbers[3] == -1)
     }
 
+    @Test("whole numbers read without strtod are the same Doubles strtod gives, sign and all")
+    func wholeNumbers() throws {
+        let texts = [
+            "0", "-0", "7", "007", "-42", "2008", "999999999999999", "-999999999999999", "9999999999999999",
+            "12345678901234567890", "1.5", "1e3", "-",
+        ]
+        for text in texts {
+            let parsed: Double?
+            if case .number(let x) = try? parse("[\(text)]").array?.first { parsed = x } else { parsed = nil }
+            #expect(parsed?.bitPattern == Double(text)?.bitPattern, "\(text)")
+        }
+    }
+
+    @Test("Inference-Header-Content-Length reads a whole number with blanks around it, and nothing else")
+    func headerByteCount() {
+        #expect(ModelServer.byteCount("372") == 372)
+        #expect(ModelServer.byteCount(" 12\t") == 12)
+        for text in ["", " ", "12 bytes", "1 2", "-5", "+5", "0x10", "1234567890123456789"] {
+            #expect(ModelServer.byteCount(text) == nil, "\(text)")
+        }
+    }
+
     @Test(
         "malformed documents are refused with what is wrong and where",
         arguments: [
