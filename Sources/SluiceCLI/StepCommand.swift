@@ -123,7 +123,12 @@ struct StepCommand: AsyncParsableCommand {
                     index += 2
                 }
                 guard let run = values["--run"], let step = values["--step"] else { return nil }
-                guard var shard = try? RunStep.shardIndex(nil, array: flags.contains("--shard-array")) else {
+                // Not `guard let … = try?`: that also gave up on every step run without a shard (a nil index),
+                // sending each one through ArgumentParser.
+                var shard: Int?
+                do {
+                    shard = try RunStep.shardIndex(nil, array: flags.contains("--shard-array"))
+                } catch {
                     return nil
                 }
                 if let given = values["--shard"] {

@@ -4,6 +4,8 @@ import SluiceStoreSQLite
 import SluiceTesting
 import Testing
 
+@testable import SluiceCLI
+
 @Suite("step run: one step run of a recorded run, as an orchestrator starts it")
 struct StepRunnerTests {
     func stepRuns(_ run: RunID, in directory: URL) async throws -> [StepRun] {
@@ -82,5 +84,32 @@ struct StepRunnerTests {
         let last = try #require(try await stepRuns(run, in: directory.url).last)
         #expect(last.stepName == "broken" && last.status == .failed)
         #expect(last.error?.contains("failed on purpose") == true)
+    }
+}
+
+/// The arguments orchestrators pass to `step run`, read without ArgumentParser (it costs each step process
+/// milliseconds).
+@Suite("step run's fast argument reading")
+struct StepRunArgumentsTests {
+    typealias Request = StepCommand.RunStep.StepRequest
+
+    @Test("an orchestrator's step run is read by the fast path, shard or not; anything else goes to ArgumentParser")
+    func fastPath() throws {
+        let plain = try #require(
+            Request(orchestratorArguments: [
+                "--run", "run-1", "--step", "train", "--step-run", "step-1", "--stack", "local", "--set",
+                "stack.durability=process", "--finish-run",
+            ]))
+        #expect(plain.run == "run-1" && plain.step == "train" && plain.stepRun == "step-1")
+        #expect(plain.stack == "local" && plain.overrides == ["stack.durability=process"] && plain.finishRun)
+        #expect(plain.shard == nil && !plain.mergeShards)
+        let shard = try #require(Request(orchestratorArguments: ["--run", "r", "--step", "s", "--shard", "3"]))
+        #expect(shard.shard == 3)
+        for arguments in [
+            ["--run", "r"], ["--run", "r", "--step", "s", "--help"], ["--run", "r", "--step", "s", "--shard", "x"],
+            ["--run", "r", "--run", "q", "--step", "s"], ["--run", "r", "--step"],
+        ] {
+            #expect(Request(orchestratorArguments: arguments) == nil, "\(arguments)")
+        }
     }
 }
