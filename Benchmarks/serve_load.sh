@@ -58,7 +58,8 @@ PEER_GRPC_PORT="$(grpc_port "$WORK/peer.log")"
 "$GRPCLOAD" --form typed --dump-body "$WORK/typed.grpc"
 # gRPC calls a server answered with any status but OK, from its /metrics.
 grpc_failures() {
-  curl -s "http://127.0.0.1:$1/metrics" |
+  python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' \
+    "http://127.0.0.1:$1/metrics" |
     awk '/route="grpc\/ModelInfer"/ && !/status="200"/ && /_total/ {sum += $NF} END {print sum + 0}'
 }
 

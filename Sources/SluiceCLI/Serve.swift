@@ -39,7 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
         help: ArgumentHelp(
             "What answers gRPC: sluice (its own HTTP/2 handler) or grpc-swift (grpc-swift 2's GRPCServer, the load "
                 + "benchmark's peer).", visibility: .hidden))
-    var grpcEngine: GRPCEngineChoice = .sluice
+    var grpcEngine: GRPCInferenceServer.Engine = .nio
     @Option(help: "The largest request body accepted, in bytes.") var maxBodyBytes = 1 << 20
     @Option(help: "How often to check the registry for a promotion, in milliseconds.") var pollMilliseconds = 500
     @Flag(inversion: .prefixedNo, help: "Write a structured access-log line per request to standard error.")
@@ -72,7 +72,7 @@ struct ServeCommand: AsyncParsableCommand {
             services.append(
                 GRPCInferenceServer(
                     server: server, host: host, port: grpcPort, maxMessageBytes: maxBodyBytes,
-                    engine: grpcEngine == .sluice ? .nio : .grpcSwift
+                    engine: grpcEngine
                 ) { bound in
                     printError("gRPC (KServe V2 inference.GRPCInferenceService) on \(host):\(bound)")
                 })
@@ -89,11 +89,8 @@ struct ServeCommand: AsyncParsableCommand {
     }
 }
 
-/// What answers `sluice serve --grpc-port`.
-enum GRPCEngineChoice: String, ExpressibleByArgument {
-    case sluice
-    case grpcSwift = "grpc-swift"
-}
+/// `--grpc-engine sluice|grpc-swift`.
+extension GRPCInferenceServer.Engine: ExpressibleByArgument {}
 
 /// A model to serve: the name it answers under and the registry reference it follows.
 struct ServedReference: Equatable {

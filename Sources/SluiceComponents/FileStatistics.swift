@@ -41,9 +41,7 @@ public struct FileStatistics: ShardedStep, ExternalInputStep {
     public func shardFiles() throws -> [String] { try reader().files.map(\.path) }
 
     /// The files' content version (unchanged files are not re-hashed).
-    public func externalFingerprint() throws -> String {
-        try DatasetVersion.compute(try reader().files, cache: FileHashCache(url: IngestCSV.hashCache)).id
-    }
+    public func externalFingerprint() throws -> String { try IngestCSV.contentVersion(of: shardFiles()) }
 
     /// The content version of the shards' files.
     public func externalFingerprint(of files: [String]) throws -> String? { try IngestCSV.contentVersion(of: files) }

@@ -288,7 +288,6 @@ public struct ModelServer: Sendable {
     }
 }
 
-/// One model a server answers for: its name in URLs, where its versions come from, and the version loaded now.
 extension ModelServer {
     /// A header's whole number of bytes, blanks around it allowed (read byte by byte: Foundation's trimming
     /// bridges to NSString, and Character-wise trimming walks grapheme clusters; both cost microseconds here).
@@ -309,6 +308,7 @@ extension ModelServer {
     }
 }
 
+/// One model a server answers for: its name in URLs, where its versions come from, and the version loaded now.
 final class HostedModel: Sendable {
     let name: String
     let source: any ModelSource

@@ -167,7 +167,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
             path: path, method: method?.route ?? path, requestID: requestID, deadline: nil,
             body: context.channel.allocator.buffer(capacity: 0))
         guard method != nil else {
-            let known = InferenceMethods.wireMethods.keys.sorted().joined(separator: ", ")
+            let known = InferenceMethods.inferenceMethods.map(\.name).joined(separator: ", ")
             refuse(
                 stream, .unimplemented,
                 "no method '\(path)': this server answers inference.GRPCInferenceService (\(known)) and "
@@ -342,7 +342,9 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
             context.write(
                 wrapOutboundOut(
                     HTTP2Frame(
-                        streamID: stream, payload: .headers(.init(headers: ["grpc-status": "0"], endStream: true)))),
+                        streamID: stream,
+                        payload: .headers(
+                            .init(headers: ["grpc-status": String(GRPCStatusCode.ok.rawValue)], endStream: true)))),
                 promise: nil)
         case .refused(let code, let reason, let metadata):
             // Trailers only: the status and its reason in the one HEADERS frame.

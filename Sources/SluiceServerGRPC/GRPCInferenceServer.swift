@@ -16,13 +16,13 @@ import Synchronization
 /// server with `ModelServer.run(alongside:)`; it stops with it.
 public struct GRPCInferenceServer: Service {
     /// What carries the calls.
-    package enum Engine: Sendable {
+    package enum Engine: String, Sendable, CaseIterable {
         /// Sluice's own HTTP/2 connection handler on swift-nio-http2: every unary call answered on the event loop
         /// that read it, without a task or a child channel per call. The default.
-        case nio
+        case nio = "sluice"
         /// grpc-swift 2's `GRPCServer` with its NIO HTTP/2 transport: a task and a child channel per call, several
         /// times the CPU per call. Kept as the load benchmark's peer.
-        case grpcSwift
+        case grpcSwift = "grpc-swift"
     }
 
     let server: ModelServer

@@ -5,7 +5,6 @@ import SwiftProtobuf
 /// A gRPC status code (the numbers every gRPC implementation shares), for calls answered outside grpc-swift.
 package enum GRPCStatusCode: Int, Sendable {
     case ok = 0
-    case cancelled = 1
     case invalidArgument = 3
     case deadlineExceeded = 4
     case notFound = 5
@@ -30,7 +29,6 @@ package enum GRPCStatusCode: Int, Sendable {
     var httpStatus: Int {
         switch self {
         case .ok: 200
-        case .cancelled: 499
         case .invalidArgument: 400
         case .deadlineExceeded: 504
         case .notFound: 404
@@ -379,65 +377,57 @@ package struct InferenceMethods: Sendable {
         return service
     }
 
-    /// The methods this front end answers by path, each answering a serialized request with a serialized response.
-    static let methodsByPath:
-        [String: (route: String, call: @Sendable (InferenceMethods, [UInt8], String?) -> GRPCAnswer<[UInt8]>)] = {
-            var table = Dictionary(
-                uniqueKeysWithValues: wireMethods.map { name, call in
-                    ("/inference.GRPCInferenceService/\(name)", (name, call))
-                })
-            table["/grpc.health.v1.Health/Check"] = (
-                healthCheck, { methods, bytes, id in methods.healthCheck(bytes, requestID: id) }
-            )
-            return table
-        }()
+    /// A method answering a serialized request with a serialized response.
+    typealias WireCall = @Sendable (InferenceMethods, [UInt8], String?) -> GRPCAnswer<[UInt8]>
 
-    /// The service's methods by name, each answering a serialized request with a serialized response.
-    static let wireMethods: [String: @Sendable (InferenceMethods, [UInt8], String?) -> GRPCAnswer<[UInt8]>] = [
-        "ServerLive": { methods, bytes, id in
-            methods.wire("ServerLive", bytes, id) { (request: Inference_ServerLiveRequest) in
-                (methods.serverLive(request), nil)
-            }
-        },
-        "ServerReady": { methods, bytes, id in
-            methods.wire("ServerReady", bytes, id) { (request: Inference_ServerReadyRequest) in
-                (methods.serverReady(request), nil)
-            }
-        },
-        "ModelReady": { methods, bytes, id in
-            methods.wire("ModelReady", bytes, id) { (request: Inference_ModelReadyRequest) in
-                (methods.modelReady(request), nil)
-            }
-        },
-        "ServerMetadata": { methods, bytes, id in
-            methods.wire("ServerMetadata", bytes, id) { (request: Inference_ServerMetadataRequest) in
-                (methods.serverMetadata(request), nil)
-            }
-        },
-        "ModelMetadata": { methods, bytes, id in
-            methods.wire("ModelMetadata", bytes, id) { (request: Inference_ModelMetadataRequest) in
-                (try methods.modelMetadata(request), nil)
-            }
-        },
-        "RepositoryIndex": { methods, bytes, id in
-            methods.wire("RepositoryIndex", bytes, id) { (request: Inference_RepositoryIndexRequest) in
-                (try methods.repositoryIndex(request), nil)
-            }
-        },
-        "ModelInfer": { methods, bytes, id in
-            methods.wire("ModelInfer", bytes, id, messageID: \.id) { (request: Inference_ModelInferRequest) in
+    /// The V2 service's methods, in the order the UNIMPLEMENTED refusal lists them.
+    static let inferenceMethods: [(name: String, call: WireCall)] = [
+        wire(
+            "ModelInfer", messageID: { $0.id },
+            { (methods, request: Inference_ModelInferRequest) in
                 let (response, version) = try methods.modelInfer(request)
                 return (response, version)
-            }
+            }),
+        wire("ModelMetadata") { (methods, request: Inference_ModelMetadataRequest) in
+            (try methods.modelMetadata(request), nil)
+        },
+        wire("ModelReady") { (methods, request: Inference_ModelReadyRequest) in (methods.modelReady(request), nil) },
+        wire("RepositoryIndex") { (methods, request: Inference_RepositoryIndexRequest) in
+            (try methods.repositoryIndex(request), nil)
+        },
+        wire("ServerLive") { (methods, request: Inference_ServerLiveRequest) in (methods.serverLive(request), nil) },
+        wire("ServerMetadata") { (methods, request: Inference_ServerMetadataRequest) in
+            (methods.serverMetadata(request), nil)
+        },
+        wire("ServerReady") { (methods, request: Inference_ServerReadyRequest) in
+            (methods.serverReady(request), nil)
         },
     ]
+
+    /// The methods this front end answers by path, with the route each is counted under.
+    static let methodsByPath: [String: (route: String, call: WireCall)] = {
+        var table = Dictionary(
+            uniqueKeysWithValues: inferenceMethods.map {
+                ("/inference.GRPCInferenceService/\($0.name)", (route: $0.name, call: $0.call))
+            })
+        table["/grpc.health.v1.Health/Check"] = (healthCheck, { $0.healthCheck($1, requestID: $2) })
+        return table
+    }()
+
+    /// Method `name` over its protobuf messages: decodes the request (refused with `INVALID_ARGUMENT` and the
+    /// decoder's reason when the bytes are not one), answers it and serializes the response.
+    private static func wire<Request: Message, Response: Message>(
+        _ name: String, messageID: (@Sendable (Request) -> String)? = nil,
+        _ body: @escaping @Sendable (InferenceMethods, Request) throws -> (Response, String?)
+    ) -> (name: String, call: WireCall) {
+        (name, { methods, bytes, requestID in methods.wire(name, bytes, requestID, messageID: messageID, body) })
+    }
 
     /// Decodes `bytes` as the method's request (refused with `INVALID_ARGUMENT` and the decoder's reason when they
     /// are not one), answers it and serializes the response.
     private func wire<Request: Message, Response: Message>(
-        _ method: String, _ bytes: [UInt8], _ requestID: String?,
-        messageID: KeyPath<Request, String>? = nil,
-        _ body: (Request) throws -> (Response, String?)
+        _ method: String, _ bytes: [UInt8], _ requestID: String?, messageID: ((Request) -> String)?,
+        _ body: (InferenceMethods, Request) throws -> (Response, String?)
     ) -> GRPCAnswer<[UInt8]> {
         let request: Request
         do {
@@ -448,8 +438,8 @@ package struct InferenceMethods: Sendable {
                 message: "the message is not a valid \(Request.protoMessageName): \(error)"
             ).map()
         }
-        let outcome = answer(method, requestID: requestID, messageID: messageID.map { request[keyPath: $0] } ?? "") {
-            try body(request)
+        let outcome = answer(method, requestID: requestID, messageID: messageID?(request) ?? "") {
+            try body(self, request)
         }
         switch outcome {
         case .answered(let response, let metadata):
