@@ -3,7 +3,9 @@
 # (fsync off, as the tests run it; synchronous_commit on), runs the EngineOverhead benchmark against it (a fresh
 # database per repetition), then stops and removes the cluster. Release build.
 #
-#   Benchmarks/engine_overhead_postgres.sh [--quick]
+#   Benchmarks/engine_overhead_postgres.sh [--quick] [--lengths 10,1000]
+#   ENGINE_OVERHEAD="/tmp/old/EngineOverhead .build/release/EngineOverhead" Benchmarks/engine_overhead_postgres.sh --quick
+#       (built binaries, each in turn against the same server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=/usr/lib/postgresql/15/bin
@@ -27,4 +29,13 @@ full_page_writes = off
 CONF
 as_server "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
 trap 'as_server "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; rm -rf "$dir"' EXIT
-swift run -c release EngineOverhead "$@" --postgres "postgres://postgres:$password@127.0.0.1:$port/postgres"
+url="postgres://postgres:$password@127.0.0.1:$port/postgres"
+if [[ -n "${ENGINE_OVERHEAD:-}" ]]; then
+    # Built binaries, one after the other against the same server (an A/B comparison): ENGINE_OVERHEAD="OLD NEW".
+    for binary in $ENGINE_OVERHEAD; do
+        echo "== $binary"
+        "$binary" "$@" --postgres "$url"
+    done
+else
+    swift run -c release EngineOverhead "$@" --postgres "$url"
+fi

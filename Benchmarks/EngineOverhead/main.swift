@@ -3,6 +3,7 @@
 //
 //   swift run -c release EngineOverhead            # in-process figures and a whole-process cached run
 //   swift run -c release EngineOverhead --quick    # fewer repetitions
+//   swift run -c release EngineOverhead --lengths 10,100   # only these chains (and the fan-out)
 //   swift run -c release EngineOverhead --postgres postgres://USER:PASSWORD@127.0.0.1:5433/DB
 //                                   # the same on PostgreSQL: a fresh database per repetition (the role needs
 //                                   # CREATEDB); Benchmarks/engine_overhead_postgres.sh starts a local server
@@ -40,7 +41,11 @@ func fan(_ width: Int) -> Pipeline {
     }
 }
 
-let lengths = CommandLine.arguments.contains("--container") ? [1, 10, 100] : [1, 10, 100, 1000]
+/// `--lengths 10,100` runs only those chains (a profile of one length).
+let lengths =
+    CommandLine.arguments.firstIndex(of: "--lengths").map {
+        CommandLine.arguments[$0 + 1].split(separator: ",").compactMap { Int($0) }
+    } ?? (CommandLine.arguments.contains("--container") ? [1, 10, 100] : [1, 10, 100, 1000])
 
 let allPipelines: [(name: String, build: () -> Pipeline)] =
     lengths.map { length in ("chain\(length)", { chain(length) }) } + [

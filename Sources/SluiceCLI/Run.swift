@@ -55,7 +55,9 @@ struct RunCommand: AsyncParsableCommand {
         if components {
             for entry in ComponentCatalog.entries {
                 print("\(entry.name): \(entry.summary)")
-                print("  inputs:  \(entry.inputs.map { "\($0.name) (\($0.typeName))" }.joined(separator: ", "))")
+                print(
+                    "  inputs:  \(entry.inputs.map { "\($0.name) (\($0.typeName)\($0.isOptional ? ", optional" : ""))" }.joined(separator: ", "))"
+                )
                 print("  outputs: \(entry.outputs.map { "\($0.name) (\($0.typeName))" }.joined(separator: ", "))")
             }
             return

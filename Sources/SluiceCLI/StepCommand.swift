@@ -72,6 +72,11 @@ struct StepCommand: AsyncParsableCommand {
         var shardArray = false
         @Flag(help: "Of a sharded step: merge the partials its shard jobs saved instead of computing the shards.")
         var mergeShards = false
+        @Flag(
+            help: ArgumentHelp(
+                "Of a sharded step whose input lists its files: list them and submit its Slurm job array (the job "
+                    + "the slurm orchestrator starts once the step's inputs exist)."))
+        var planShards = false
         @OptionGroup var stackOption: StackOption
 
         func run() async throws {
@@ -79,7 +84,7 @@ struct StepCommand: AsyncParsableCommand {
                 StepRequest(
                     run: run, step: step, file: file, stepRun: stepRun, overrides: overrides, stack: stackOption.name,
                     finishRun: finishRun, shard: try Self.shardIndex(shard, array: shardArray),
-                    mergeShards: mergeShards))
+                    mergeShards: mergeShards, planShards: planShards))
         }
 
         /// What `step run` was asked to do.
@@ -93,6 +98,7 @@ struct StepCommand: AsyncParsableCommand {
             var finishRun = false
             var shard: Int?
             var mergeShards = false
+            var planShards = false
 
             /// Reads the arguments an orchestrator passes (`--run R --step S [--file F] [--step-run ID]
             /// [--stack N] [--set K=V]…`, after `step run`) without building the whole command tree: a step process
@@ -106,7 +112,7 @@ struct StepCommand: AsyncParsableCommand {
                 var index = arguments.startIndex
                 while index < arguments.endIndex {
                     let name = arguments[index]
-                    if ["--finish-run", "--shard-array", "--merge-shards"].contains(name) {
+                    if ["--finish-run", "--shard-array", "--merge-shards", "--plan-shards"].contains(name) {
                         guard flags.insert(name).inserted else { return nil }
                         index += 1
                         continue
@@ -138,15 +144,16 @@ struct StepCommand: AsyncParsableCommand {
                 self.init(
                     run: run, step: step, file: values["--file"], stepRun: values["--step-run"], overrides: overrides,
                     stack: values["--stack"], finishRun: flags.contains("--finish-run"), shard: shard,
-                    mergeShards: flags.contains("--merge-shards"))
+                    mergeShards: flags.contains("--merge-shards"), planShards: flags.contains("--plan-shards"))
             }
 
             init(
                 run: String, step: String, file: String?, stepRun: String?, overrides: [String], stack: String?,
-                finishRun: Bool = false, shard: Int? = nil, mergeShards: Bool = false
+                finishRun: Bool = false, shard: Int? = nil, mergeShards: Bool = false, planShards: Bool = false
             ) {
                 self.shard = shard
                 self.mergeShards = mergeShards
+                self.planShards = planShards
                 self.run = run
                 self.step = step
                 self.file = file
@@ -184,6 +191,27 @@ struct StepCommand: AsyncParsableCommand {
             // Inside a container the process orchestrator started, the step run records the image.
             if let image = ProcessInfo.processInfo.environment[ContainerRuntime.imageVariable], !image.isEmpty {
                 engine.stepProperties[ContainerRuntime.imageProperty] = .string(image)
+            }
+            if request.planShards {
+                guard let stepRunID = request.stepRun else {
+                    throw CLIError(
+                        problem: "--plan-shards needs --step-run: the files are listed for that step run's jobs.",
+                        fix: "pass the step run ID the merge job (`--merge-shards`) is given.")
+                }
+                do {
+                    let (files, array) = try await engine.planShards(
+                        step, ofRun: record.id, pipeline: pipeline, stepRunID: stepRunID)
+                    print(
+                        "step '\(step)': \(files.count) shard\(files.count == 1 ? "" : "s")"
+                            + (array.map { ", job array \($0)" } ?? ""))
+                } catch let error as StepRunError {
+                    throw error
+                } catch {
+                    printError("step '\(step)': planning its shards failed: \(error)")
+                    throw ExitCode(ExitStatus.failed.rawValue)
+                }
+                await workspace.stack.close()
+                return
             }
             if let shard = request.shard {
                 guard let stepRunID = request.stepRun else {

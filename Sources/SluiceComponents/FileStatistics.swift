@@ -38,15 +38,17 @@ public struct FileStatistics: ShardedStep, ExternalInputStep {
         return try CSVReader(paths: parameters.paths, options: options)
     }
 
-    public func shardFiles() throws -> [String] { try reader().files.map(\.path) }
+    public func shardFiles(of _: Void) throws -> [String] { try reader().files.map(\.path) }
 
     /// The files' content version (unchanged files are not re-hashed).
-    public func externalFingerprint() throws -> String { try IngestCSV.contentVersion(of: shardFiles()) }
+    public func externalFingerprint() throws -> String { try IngestCSV.contentVersion(of: shardFiles(of: ())) }
 
     /// The content version of the shards' files.
     public func externalFingerprint(of files: [String]) throws -> String? { try IngestCSV.contentVersion(of: files) }
 
-    public func runShard(_ file: String, context: StepContext) async throws -> DatasetStatistics {
+    public func runShard(_ file: String, of files: [String], context: StepContext) async throws
+        -> DatasetStatistics
+    {
         // No per-shard metrics: a shard job on Slurm has no step run to record them on, and the records must read
         // the same whichever orchestrator ran the shards.
         try DatasetStatistics.compute(try reader([URL(fileURLWithPath: file)])).statistics

@@ -192,7 +192,7 @@ public struct ShardedIngestCSV: ShardedStep, ExternalInputStep {
         return ingest
     }
 
-    public func shardFiles() throws -> [String] { try ingest.reader().files.map(\.path) }
+    public func shardFiles(of _: Void) throws -> [String] { try ingest.reader().files.map(\.path) }
 
     /// The dataset's content version, as ``IngestCSV`` computes it.
     public func externalFingerprint() throws -> String { try ingest.externalFingerprint() }
@@ -200,15 +200,16 @@ public struct ShardedIngestCSV: ShardedStep, ExternalInputStep {
     /// The content version of the shards' files, as ``IngestCSV`` computes it over the same files.
     public func externalFingerprint(of files: [String]) throws -> String? { try IngestCSV.contentVersion(of: files) }
 
-    public func runShard(_ file: String, context: StepContext) async throws -> ShardRows {
-        let all = try ingest.reader()
-        // Typed as the first file's rows type the columns, so every shard reads values as one reader would.
-        var options = all.options
-        if let first = all.files.first, first.path != file {
+    public func runShard(_ file: String, of files: [String], context: StepContext) async throws -> ShardRows {
+        // Typed as the first file's rows type the columns, so every shard reads values as one reader would (the
+        // files as the run listed them: not listed again here).
+        let base = try csvOptions(delimiter: parameters.delimiter, skipBadRows: parameters.skipBadRows)
+        var options = base
+        if let first = files.first.map({ URL(fileURLWithPath: $0) }), first.path != file {
             struct Enough: Error {}
             var types: [String: ColumnType] = [:]
             do {
-                try CSVReader(files: [first], options: all.options).forEachChunk { chunk in
+                try CSVReader(files: [first], options: base).forEachChunk { chunk in
                     for column in chunk.table.columns { types[column.name] = column.type }
                     throw Enough()
                 }
@@ -252,7 +253,7 @@ public struct ShardedIngestCSV: ShardedStep, ExternalInputStep {
         try ShardRows.join(tables, into: writer)
         let table = try writer.finish(columnNames: first.columnNames, columnTypes: types)
         let version = try DatasetVersion.compute(
-            try ingest.reader().files, cache: FileHashCache(url: IngestCSV.hashCache))
+            files.map { URL(fileURLWithPath: $0) }, cache: FileHashCache(url: IngestCSV.hashCache))
         let badRows = partials.reduce(0) { $0 + $1.badRows }
         let examples = Array(partials.flatMap(\.badRowExamples).prefix(CSVOptions().badRowExamples))
         let info = DatasetInfo(

@@ -174,7 +174,7 @@ public struct ShardedScoreCSV: ShardedStep, ExternalInputStep {
         return try BatchScorer(bundle: model.bundle, version: model.version, keep: parameters.keep)
     }
 
-    public func shardFiles() throws -> [String] { try reader().files.map(\.path) }
+    public func shardFiles(of _: Void) throws -> [String] { try reader().files.map(\.path) }
 
     /// The files' content version, the model version and its bundle's content hash.
     public func externalFingerprint() throws -> String { try fingerprint(try reader().files.map(\.path)) }
@@ -187,7 +187,7 @@ public struct ShardedScoreCSV: ShardedStep, ExternalInputStep {
         return "\(try IngestCSV.contentVersion(of: files)) \(model.version) \(hash)"
     }
 
-    public func runShard(_ file: String, context: StepContext) async throws -> ShardRows {
+    public func runShard(_ file: String, of files: [String], context: StepContext) async throws -> ShardRows {
         let scorer = try scorer()
         let reader = try reader([URL(fileURLWithPath: file)], schema: scorer.readingSchema)
         let name = ShardRows.fileName(for: file)

@@ -219,26 +219,50 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
     }
 
     private func execute(_ batch: StatementBatch) async throws {
-        guard let query = batch.query else { return }
-        try await execute(query)
+        guard !batch.isEmpty else { return }
+        try await execute(batch.query())
     }
 
     // MARK: Reads
 
     public func cacheHit(for cacheKey: CacheKey) async throws -> CacheHit? {
-        // One round trip: the newest completed step run with the key, joined with its outputs.
-        let rows = try await rows(
-            """
-            WITH hit AS (SELECT * FROM step_runs WHERE cache_key = \(cacheKey.rawValue) AND status = 'completed'
-                ORDER BY ended_at DESC LIMIT 1)
-            SELECT hit.*, e.name AS event_name, a.id AS a_id, a.name AS a_name, a.type_name AS a_type_name,
-                a.uri AS a_uri, a.content_hash AS a_content_hash, a.size AS a_size, a.materializer AS a_materializer,
-                a.materializer_version AS a_materializer_version, a.properties AS a_properties,
-                a.producer_step_run_id AS a_producer_step_run_id, a.created_at AS a_created_at
-            FROM hit LEFT JOIN events e ON e.step_run_id = hit.id AND e.kind = 'output'
-                LEFT JOIN artifacts a ON a.id = e.artifact_id
-            """
-        ) { row in (try Self.stepRun(row), row) }
+        var batch = StatementBatch()
+        let cte = Self.hitCTE(batch.bind(cacheKey.rawValue))
+        return try await hit(batch.query(with: cte, select: Self.hitSelect))
+    }
+
+    public func cacheHitOrStart(_ stepRun: StepRun, inputs: [Event]) async throws -> CacheHit? {
+        guard let key = stepRun.cacheKey else {
+            try await insert(stepRun, inputs: inputs)
+            return nil
+        }
+        // One round trip: the lookup, and the step run's rows written only if it found nothing.
+        var batch = StatementBatch(onlyIf: "NOT EXISTS (SELECT 1 FROM hit)")
+        let cte = Self.hitCTE(batch.bind(key.rawValue))
+        batch.upsert(stepRun)
+        batch.insert(inputs)
+        return try await hit(batch.query(with: cte, select: Self.hitSelect))
+    }
+
+    /// `hit`: the newest completed step run with the cache key in `parameter`.
+    private static func hitCTE(_ parameter: String) -> String {
+        "hit AS (SELECT * FROM step_runs WHERE cache_key = \(parameter) AND status = 'completed' "
+            + "ORDER BY ended_at DESC LIMIT 1)"
+    }
+
+    /// The `hit` step run joined with its outputs, one row per output.
+    private static let hitSelect = """
+        SELECT hit.*, e.name AS event_name, a.id AS a_id, a.name AS a_name, a.type_name AS a_type_name,
+            a.uri AS a_uri, a.content_hash AS a_content_hash, a.size AS a_size, a.materializer AS a_materializer,
+            a.materializer_version AS a_materializer_version, a.properties AS a_properties,
+            a.producer_step_run_id AS a_producer_step_run_id, a.created_at AS a_created_at
+        FROM hit LEFT JOIN events e ON e.step_run_id = hit.id AND e.kind = 'output'
+            LEFT JOIN artifacts a ON a.id = e.artifact_id
+        """
+
+    /// Reads the rows of ``hitSelect`` into a cache hit, or `nil` when there are none.
+    private func hit(_ query: PostgresQuery) async throws -> CacheHit? {
+        let rows = try await rows(query) { row in (try Self.stepRun(row), row) }
         guard let first = rows.first else { return nil }
         var outputs: [String: ArtifactRecord] = [:]
         for (_, row) in rows {
@@ -485,12 +509,31 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
 struct StatementBatch {
     private var parts: [String] = []
     private var binds = PostgresBindings()
+    /// A condition every insert's rows are written under (`INSERT … SELECT … WHERE onlyIf`), or `nil`.
+    private let onlyIf: String?
 
-    /// The statement, or `nil` when there is nothing to write.
-    var query: PostgresQuery? {
-        guard !parts.isEmpty else { return nil }
-        let ctes = parts.enumerated().map { "c\($0.offset) AS (\($0.element))" }.joined(separator: ", ")
-        return PostgresQuery(unsafeSQL: "WITH \(ctes) SELECT 1", binds: binds)
+    /// An empty batch; with `onlyIf`, each insert writes its rows only when that SQL condition holds (it may name
+    /// a common table expression given to ``query(with:select:)``).
+    init(onlyIf: String? = nil) { self.onlyIf = onlyIf }
+
+    /// The columns that may hold NULL and are not text, with their types.
+    static let nullableNonText = [
+        "started_at": "double precision", "ended_at": "double precision", "step": "bigint",
+    ]
+
+    /// Whether nothing was added.
+    var isEmpty: Bool { parts.isEmpty }
+
+    /// Binds a value the statement's other parts can use, and returns its parameter (`$N`).
+    mutating func bind(_ value: String) -> String {
+        binds.append(value)
+        return "$\(binds.count)"
+    }
+
+    /// The statement: `WITH [leading,] c0 AS (…), … select`.
+    func query(with leading: String? = nil, select: String = "SELECT 1") -> PostgresQuery {
+        let ctes = [leading].compactMap { $0 } + parts.enumerated().map { "c\($0.offset) AS (\($0.element))" }
+        return PostgresQuery(unsafeSQL: "WITH \(ctes.joined(separator: ", ")) \(select)", binds: binds)
     }
 
     /// Adds `INSERT INTO table (columns) VALUES (…), (…) suffix` with one row of values per element.
@@ -499,15 +542,21 @@ struct StatementBatch {
         values: (inout PostgresBindings, Int) -> Void
     ) {
         guard rows > 0 else { return }
-        let width = columns.split(separator: ",").count
+        let names = columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let width = names.count
+        // Rows selected from VALUES (under `onlyIf`) are typed by the values, not the table: a NULL would be text.
+        let casts = names.map { onlyIf == nil ? "" : Self.nullableNonText[$0].map { "::\($0)" } ?? "" }
         var tuples: [String] = []
         for row in 0..<rows {
             let first = binds.count + 1
             values(&binds, row)
             precondition(binds.count - first + 1 == width, "\(table): \(width) columns, other count of values")
-            tuples.append("(" + (first..<first + width).map { "$\($0)" }.joined(separator: ", ") + ")")
+            tuples.append(
+                "(" + (0..<width).map { "$\(first + $0)\(casts[$0])" }.joined(separator: ", ") + ")")
         }
-        parts.append("INSERT INTO \(table) (\(columns)) VALUES \(tuples.joined(separator: ", ")) \(suffix)")
+        let values = "VALUES \(tuples.joined(separator: ", "))"
+        let rows = onlyIf.map { "SELECT * FROM (\(values)) AS v WHERE \($0)" } ?? values
+        parts.append("INSERT INTO \(table) (\(columns)) \(rows) \(suffix)")
     }
 
     mutating func upsert(_ stepRun: StepRun) { upsert([stepRun]) }

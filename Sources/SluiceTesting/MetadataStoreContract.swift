@@ -26,6 +26,7 @@ public enum MetadataStoreContract {
         ("finishing a run records its status, end and error", finishRun),
         ("a completed step run is found by its cache key with its outputs by name", cacheLookup),
         ("failed and cached step runs are never cache sources", cacheSourcesAreCompletedOnly),
+        ("a lookup that misses records the step run started; one that hits records nothing", cacheHitOrStart),
         ("a cached step run points at the original's artifacts", cachedStepRunSharesArtifacts),
         ("events link step runs and artifacts both ways", eventsBothWays),
         ("runs are listed newest first and filtered by pipeline, status and limit", runFilters),
@@ -171,6 +172,25 @@ public enum MetadataStoreContract {
         #expect(try await store.cacheHit(for: CacheKey(rawValue: "key-b")) == nil)
         let outputs = try await store.outputs(ofStepRun: "step-1")
         #expect(outputs["output"] == makeArtifact("art-1", producer: "step-1"))
+    }
+
+    static func cacheHitOrStart(_ store: any MetadataStore) async throws {
+        let original = try await completed(store, run: "run-1", step: "step-1", artifact: "art-1", key: "key-a")
+        try await store.insert(makeRun("run-2", at: 1_100))
+        let input = Event(stepRunID: "step-2", artifactID: "art-1", kind: .input, name: "x")
+
+        let again = makeStepRun("step-2", run: "run-2", key: "key-a")
+        let hit = try #require(try await store.cacheHitOrStart(again, inputs: [input]))
+        #expect(hit.stepRun.id == original.id)
+        #expect(hit.outputs == ["output": makeArtifact("art-1", producer: "step-1")])
+        #expect(try await store.stepRun("step-2") == nil, "a hit records nothing")
+        #expect(try await store.events(ofArtifact: "art-1").filter { $0.kind == .input }.isEmpty)
+
+        let fresh = makeStepRun("step-2", run: "run-2", key: "key-new")
+        #expect(try await store.cacheHitOrStart(fresh, inputs: [input]) == nil)
+        #expect(try await store.stepRun("step-2") == fresh)
+        #expect(try await store.events(ofStepRun: "step-2") == [input])
+        #expect(try await store.cacheHit(for: CacheKey(rawValue: "key-new")) == nil, "a running step is no source")
     }
 
     static func cacheSourcesAreCompletedOnly(_ store: any MetadataStore) async throws {

@@ -81,4 +81,99 @@ struct ShardedIngestTests {
             #expect(try table.embeddedStatistics()?.rows == 12_000)
         }
     }
+
+    @Test(
+        "sharded steps over the files list_files listed give the bytes they give over paths, re-run when a listed file changes; paths and files together are refused"
+    )
+    func shardedOverListedFiles() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-listed-files")
+        try FileManager.default.createDirectory(at: directory.path("data"), withIntermediateDirectories: true)
+        for part in 0..<3 {
+            let rows = (0..<500).map { "\(part * 500 + $0),\(($0 * 7) % 13),shop_\($0 % 5)" }
+            try Data((["id,n,shop"] + rows).joined(separator: "\n").appending("\n").utf8).write(
+                to: directory.path("data/part\(part).csv"))
+        }
+        try Data(
+            """
+            pipeline: listed
+            steps:
+              files:
+                component: list_files
+                parameters: {paths: [data/*.csv]}
+              stats:
+                component: file_statistics
+                parameters: {paths: [data/*.csv]}
+              listed_stats:
+                component: file_statistics
+                inputs: {files: files}
+              ingest:
+                component: ingest_csv_sharded
+                parameters: {paths: [data/*.csv]}
+              listed_ingest:
+                component: ingest_csv_sharded
+                inputs: {files: files}
+
+            """.utf8
+        ).write(to: directory.path("listed.yaml"))
+        let initialized = try await CommandProcess.run("sluice", ["init"], in: directory.url)
+        #expect(initialized.status == 0, "\(initialized.errors)")
+        var stackFile = try String(contentsOf: directory.path(".sluice/stack.yaml"), encoding: .utf8)
+        stackFile += "  processes: {orchestrator: process, metadata_store: processes.sqlite}\n"
+        try Data(stackFile.utf8).write(to: directory.path(".sluice/stack.yaml"))
+
+        for stack in ["local", "processes"] {
+            let run = try await CommandProcess.run(
+                "sluice", ["run", "listed.yaml", "--stack", stack], in: directory.url)
+            #expect(run.status == 0, "\(stack): \(run.output)\n\(run.errors)")
+            let hashes = try await Self.outputHashes(stack: stack, in: directory.url)
+            #expect(hashes["stats.output"] != nil && hashes["ingest.table"] != nil, "\(hashes)")
+            #expect(hashes["listed_stats.output"] == hashes["stats.output"], "\(stack): \(hashes)")
+            #expect(hashes["listed_ingest.table"] == hashes["ingest.table"], "\(stack): \(hashes)")
+            #expect(hashes["listed_ingest.info"] == hashes["ingest.info"], "\(stack): \(hashes)")
+        }
+
+        // A listed file changes: the list's bytes change, so the steps reading it run again and agree again.
+        try Data("id,n,shop\n9000,3,shop_9\n".utf8).write(to: directory.path("data/part1.csv"))
+        let again = try await CommandProcess.run("sluice", ["run", "listed.yaml"], in: directory.url)
+        #expect(again.status == 0, "\(again.errors)")
+        let shown = try await CommandProcess.run(
+            "sluice", ["runs", "show", "--json", try await latestRunID(in: directory.url)], in: directory.url)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(shown.output.utf8)) as? [String: Any])
+        let statuses = Dictionary(
+            uniqueKeysWithValues: try #require(object["steps"] as? [[String: Any]]).compactMap { step in
+                (step["stepRun"] as? [String: Any]).flatMap { run in
+                    (run["stepName"] as? String).map { ($0, run["status"] as? String ?? "") }
+                }
+            })
+        #expect(statuses["listed_stats"] == "completed", "\(statuses)")
+        #expect(statuses["listed_ingest"] == "completed", "\(statuses)")
+        let hashes = try await Self.outputHashes(stack: "local", in: directory.url)
+        #expect(hashes["listed_stats.output"] == hashes["stats.output"], "\(hashes)")
+        #expect(hashes["listed_ingest.table"] == hashes["ingest.table"], "\(hashes)")
+
+        // Both `paths` and a `files` input: refused before any step runs, naming both.
+        try Data(
+            """
+            pipeline: both
+            steps:
+              files:
+                component: list_files
+                parameters: {paths: [data/*.csv]}
+              stats:
+                component: file_statistics
+                inputs: {files: files}
+                parameters: {paths: [data/*.csv]}
+
+            """.utf8
+        ).write(to: directory.path("both.yaml"))
+        let refused = try await CommandProcess.run("sluice", ["run", "both.yaml"], in: directory.url)
+        #expect(refused.status == 2, "\(refused.output)\n\(refused.errors)")
+        #expect(refused.errors.contains("'files' input") && refused.errors.contains("paths"), "\(refused.errors)")
+    }
+
+    func latestRunID(in directory: URL) async throws -> String {
+        let list = try await CommandProcess.run("sluice", ["runs", "list", "--json", "--limit", "1"], in: directory)
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(list.output.utf8)) as? [[String: Any]])
+        return try #require(runs.first?["id"] as? String)
+    }
 }

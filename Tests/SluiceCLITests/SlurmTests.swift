@@ -343,6 +343,12 @@ struct SlurmTests {
               sharded:
                 component: ingest_csv_sharded
                 parameters: {paths: [data/*.csv]}
+              files:
+                component: list_files
+                parameters: {paths: [data/*.csv]}
+              listed_stats:
+                component: file_statistics
+                inputs: {files: files}
 
             """.utf8
         ).write(to: directory.path("stats.yaml"))
@@ -375,6 +381,15 @@ struct SlurmTests {
             #expect(outputs["ingest.table"] != nil)
             #expect(outputs["sharded.table"] == outputs["ingest.table"], "\(stack): \(outputs)")
             #expect(outputs["sharded.info"] == outputs["ingest.info"], "\(stack): \(outputs)")
+            // Over the files a list_files step listed: on the cluster a planning job sizes the array once the list
+            // exists, and the result is the same bytes.
+            #expect(outputs["listed_stats.output"] == output["contentHash"] as? String, "\(stack): \(outputs)")
+            if stack == "cluster" {
+                let listed = try #require(
+                    steps.first { ($0["stepRun"] as? [String: Any])?["stepName"] as? String == "listed_stats" })
+                let listedProperties = (listed["stepRun"] as? [String: Any])?["properties"] as? [String: Any]
+                #expect((listedProperties?["shards"] as? Int) == 8, "\(String(describing: listedProperties))")
+            }
         }
         #expect(hashes["local"] != nil)
         #expect(hashes["cluster"] == hashes["local"], "\(hashes)")
@@ -385,6 +400,8 @@ struct SlurmTests {
             )
             .path)
         #expect(logs.filter { $0.hasPrefix("stats.shard-") }.count == 8, "\(logs)")
+        #expect(logs.filter { $0.hasPrefix("listed_stats.shard-") }.count == 8, "\(logs)")
+        #expect(logs.contains("listed_stats.plan.out"), "\(logs)")
 
         // A malformed file fails its shard: the run fails naming the file, line and column.
         try Data("species,island\nAdelie\n".utf8).write(to: directory.path("data/part8.csv"))
@@ -399,5 +416,9 @@ struct SlurmTests {
             failed.latest["stats"]?.error?.contains("part8.csv") == true,
             "\(String(describing: failed.latest["stats"]))")
         #expect(failed.latest["schema"]?.status == "skipped")
+        #expect(failed.latest["listed_stats"]?.status == "failed")
+        #expect(
+            failed.latest["listed_stats"]?.error?.contains("part8.csv") == true,
+            "\(String(describing: failed.latest["listed_stats"]))")
     }
 }

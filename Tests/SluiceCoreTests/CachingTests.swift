@@ -331,20 +331,20 @@ struct FileSizes: ShardedStep, ExternalInputStep {
     var parameters = Parameters()
     var listings: Counter?
 
-    func shardFiles() throws -> [String] {
+    func shardFiles(of _: Void) throws -> [String] {
         listings?.hit("list")
         return try FileManager.default.contentsOfDirectory(atPath: parameters.folder).filter { $0.hasSuffix(".txt") }
             .sorted().map { parameters.folder + "/" + $0 }
     }
 
     /// What the step would key on without the shards' list: a listing of its own.
-    func externalFingerprint() throws -> String { try shardFiles().joined(separator: ",") }
+    func externalFingerprint() throws -> String { try shardFiles(of: ()).joined(separator: ",") }
 
     func externalFingerprint(of files: [String]) throws -> String? {
         try files.map { "\($0):\(try Data(contentsOf: URL(fileURLWithPath: $0)).count)" }.joined(separator: ",")
     }
 
-    func runShard(_ file: String, context: StepContext) async throws -> Int {
+    func runShard(_ file: String, of files: [String], context: StepContext) async throws -> Int {
         try Data(contentsOf: URL(fileURLWithPath: file)).count
     }
 

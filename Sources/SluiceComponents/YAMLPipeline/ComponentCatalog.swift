@@ -12,12 +12,15 @@ public struct ComponentEntry: Sendable {
         public var name: String
         /// The value's type.
         public var type: Any.Type
+        /// Whether a step may leave it unwired.
+        public var isOptional: Bool
         /// The type's name, for messages.
         public var typeName: String { String(describing: type) }
 
-        init(_ name: String, _ type: Any.Type) {
+        init(_ name: String, _ type: Any.Type, optional: Bool = false) {
             self.name = name
             self.type = type
+            self.isOptional = optional
         }
     }
 
@@ -29,9 +32,9 @@ public struct ComponentEntry: Sendable {
     public var inputs: [Port]
     /// Its outputs (`output` when it has one).
     public var outputs: [Port]
-    /// Adds the step named `stepName` reading `inputs` (`Handle`s in input order, types already checked); returns
-    /// its outputs' handles by name.
-    let add: @Sendable (PipelineBuilder, String, [Any], ComponentContext) -> [String: Any]
+    /// Adds the step named `stepName` reading `inputs` (`Handle`s in input order, types already checked; `nil` for
+    /// an optional input left unwired); returns its outputs' handles by name.
+    let add: @Sendable (PipelineBuilder, String, [Any?], ComponentContext) -> [String: Any]
 }
 
 /// What components that touch the registry need from the runner.
@@ -82,11 +85,24 @@ public enum ComponentCatalog {
         },
         ComponentEntry(
             name: "ingest_csv_sharded",
-            summary: "ingest_csv one shard per file (a Slurm job array), joined into the same table and info",
-            inputs: [], outputs: [.init("table", TableFile.self), .init("info", DatasetInfo.self)]
-        ) { p, name, _, _ in
+            summary: "ingest_csv one shard per file (a Slurm job array), joined into the same table and info; "
+                + "the files from paths or from a list_files step (input files)",
+            inputs: [.init("files", FileList.self, optional: true)],
+            outputs: [.init("table", TableFile.self), .init("info", DatasetInfo.self)]
+        ) { p, name, inputs, _ in
+            if let files = inputs[0] as? Handle<FileList> {
+                let o = p.add(OverListedFiles(ShardedIngestCSV()), name: name, files)
+                return ["table": o.table, "info": o.info]
+            }
             let o = p.add(ShardedIngestCSV(), name: name)
             return ["table": o.table, "info": o.info]
+        },
+        ComponentEntry(
+            name: "list_files",
+            summary: "list files (paths, folders, globs) once, with their content version, for sharded steps to read",
+            inputs: [], outputs: [.init("output", FileList.self)]
+        ) { p, name, _, _ in
+            ["output": p.add(ListFiles(), name: name)]
         },
         ComponentEntry(
             name: "statistics", summary: "per-column statistics and their HTML report",
@@ -98,10 +114,14 @@ public enum ComponentCatalog {
         },
         ComponentEntry(
             name: "file_statistics",
-            summary: "per-column statistics of CSV files, one shard per file (parallel; a job array on Slurm)",
-            inputs: [], outputs: [.init("output", DatasetStatistics.self)]
-        ) { p, name, _, _ in
-            ["output": p.add(FileStatistics(), name: name)]
+            summary: "per-column statistics of CSV files, one shard per file (parallel; a job array on Slurm); "
+                + "the files from paths or from a list_files step (input files)",
+            inputs: [.init("files", FileList.self, optional: true)], outputs: [.init("output", DatasetStatistics.self)]
+        ) { p, name, inputs, _ in
+            if let files = inputs[0] as? Handle<FileList> {
+                return ["output": p.add(OverListedFiles(FileStatistics()), name: name, files)]
+            }
+            return ["output": p.add(FileStatistics(), name: name)]
         },
         ComponentEntry(
             name: "schema",

@@ -196,7 +196,7 @@ public struct YAMLPipeline: Sendable {
                     "\(place(wire.location))'\(step.component)' has no input '\(wire.name)'.\(guess) Its inputs: \(known.isEmpty ? "none" : known.joined(separator: ", "))."
                 )
             }
-            for port in entry.inputs where !step.inputs.contains(where: { $0.name == port.name }) {
+            for port in entry.inputs where !port.isOptional && !step.inputs.contains(where: { $0.name == port.name }) {
                 problems.append(
                     "\(place(step.location))step '\(step.name)' does not wire input '\(port.name)' (\(port.typeName)).")
             }
@@ -267,8 +267,8 @@ public struct YAMLPipeline: Sendable {
             var handles: [String: [String: Any]] = [:]
             for step in order {
                 let entry = entries[step.name]!
-                let inputs = entry.inputs.map { port -> Any in
-                    let wire = step.inputs.first { $0.name == port.name }!
+                let inputs = entry.inputs.map { port -> Any? in
+                    guard let wire = step.inputs.first(where: { $0.name == port.name }) else { return nil }
                     let outputs = handles[wire.step]!
                     return outputs[wire.output ?? outputs.keys.first!]!
                 }

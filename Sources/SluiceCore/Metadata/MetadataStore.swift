@@ -29,6 +29,10 @@ public protocol MetadataStore: AccessTokenStore {
     /// The newest completed (not cached) step run with this cache key and its outputs, or `nil` on a miss.
     /// One round trip: this is on every step's path.
     func cacheHit(for cacheKey: CacheKey) async throws -> CacheHit?
+    /// The cache lookup of a step about to run, and on a miss its start: `nil` means no completed step run has
+    /// `stepRun`'s cache key and `stepRun` is now recorded (as ``insert(_:inputs:)`` records it). A hit records
+    /// nothing. Stores on a network answer both in one round trip; the default makes the two calls.
+    func cacheHitOrStart(_ stepRun: StepRun, inputs: [Event]) async throws -> CacheHit?
     /// The artifacts a step run wrote or reused, by output name.
     func outputs(ofStepRun id: String) async throws -> [String: ArtifactRecord]
 
@@ -134,6 +138,13 @@ public struct AmbiguousIDError: Error, CustomStringConvertible {
 }
 
 extension MetadataStore {
+    /// Looks the key up, and records `stepRun` started when nothing matches.
+    public func cacheHitOrStart(_ stepRun: StepRun, inputs: [Event]) async throws -> CacheHit? {
+        if let key = stepRun.cacheKey, let hit = try await cacheHit(for: key) { return hit }
+        try await insert(stepRun, inputs: inputs)
+        return nil
+    }
+
     /// Filters ``stepRuns(ofRun:)``; stores with an index on step names answer it themselves.
     public func stepRuns(ofRun id: RunID, steps: [String]) async throws -> [StepRun] {
         let wanted = Set(steps)

@@ -265,18 +265,19 @@ struct StepBinder: Sendable {
                 }
                 configured.parameters = parameters
             }
+            try (configured as? any ParameterCheckingStep)?.checkParameters()
             let json = try canonicalJSON(configured.parameters)
             let tree = try JSONDecoder().decode(ConfigValue.self, from: json)
             let frozen = configured
             // A sharded step's files are listed once: its fingerprint and its shards cover the same files.
-            let shards = try (configured as? any ShardedStep).map { try shardOperations($0) }
+            let shards = try (configured as? any ShardedStep).map { try shardOperations($0, makeInput: makeInput) }
             let fingerprint =
                 try shards?.fingerprint ?? (configured as? any ExternalInputStep)?.externalFingerprint()
             return BoundStep(
                 parametersJSON: String(decoding: json, as: UTF8.self), parameters: tree,
                 externalFingerprint: fingerprint,
                 execute: { values, context in
-                    if let shards { return try await shards.runAll(context) }
+                    if let shards { return try await shards.runAll(try shards.files(reading: values), context) }
                     return try await frozen.run(makeInput(values), context: context)
                 }, shards: shards)
         }

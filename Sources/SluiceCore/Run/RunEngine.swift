@@ -161,7 +161,30 @@ extension RunEngine {
                 problem: "pipeline '\(pipeline.name)' has no step named '\(step)'.\(guess)",
                 fix: "use one of \(pipeline.stepNames.joined(separator: ", ")).")
         }
-        // Each input from the newest completed (or cached) step run of its producer in this run.
+        let inputs = try await recordedInputs(of: index, in: pipeline, run: run)
+        artifacts.sweepAbandonedTemporaries()
+        var execution = Execution(engine: self, resolved: resolved, run: run, observer: observer)
+        execution.stepRunID = stepRunID
+        let outcome: Execution.StepOutcome
+        switch await execution.reuse(index, inputs: inputs, startOnMiss: true) {
+        case .settled(let reused, let record):
+            if let record {
+                try await shielded { [metadata] in try await metadata.insertCachedStepRuns([record]) }
+            }
+            outcome = reused
+        case .run(let started):
+            outcome = await execution.runStep(index, inputs: inputs, started: started)
+        }
+        if let storeError = outcome.storeError { throw StoreFailure(message: storeError) }
+        return outcome.stepRun
+    }
+}
+
+extension RunEngine {
+    /// The inputs of node `index` in run `run`: each from the newest completed (or cached) step run of its producer.
+    /// - Throws: ``StepRunError`` when a producer has not finished in this run.
+    func recordedInputs(of index: Int, in pipeline: Pipeline, run: Run) async throws -> Execution.Inputs {
+        let nodes = pipeline.nodes
         let recorded = try await metadata.stepRuns(
             ofRun: run.id, steps: Array(Set(nodes[index].inputs.map { nodes[$0.node].name })))
         var inputs: Execution.Inputs = []
@@ -174,26 +197,13 @@ extension RunEngine {
                 let artifact = try await metadata.outputs(ofStepRun: source.id)[edge.output]
             else {
                 throw StepRunError(
-                    problem: "step '\(step)' reads '\(edge.name)', but run \(run.id) has no finished '\(producer)' "
-                        + "step run yet.",
+                    problem: "step '\(nodes[index].name)' reads '\(edge.name)', but run \(run.id) has no finished "
+                        + "'\(producer)' step run yet.",
                     fix: "run step '\(producer)' of this run first (its orchestrator starts steps in DAG order).")
             }
             inputs.append((edge, artifact, nil))
         }
-        artifacts.sweepAbandonedTemporaries()
-        var execution = Execution(engine: self, resolved: resolved, run: run, observer: observer)
-        execution.stepRunID = stepRunID
-        let outcome: Execution.StepOutcome
-        if let (reused, record) = await execution.reuse(index, inputs: inputs) {
-            if let record {
-                try await shielded { [metadata] in try await metadata.insertCachedStepRuns([record]) }
-            }
-            outcome = reused
-        } else {
-            outcome = await execution.runStep(index, inputs: inputs)
-        }
-        if let storeError = outcome.storeError { throw StoreFailure(message: storeError) }
-        return outcome.stepRun
+        return inputs
     }
 }
 
@@ -439,19 +449,27 @@ struct Execution {
                     }
                     // Cache hits are settled here, without a task: a lookup, and a record written in a batch
                     // with the hits around it.
-                    if let (reused, record) = await reuse(index, inputs: inputs) {
+                    // In-process, a miss is also recorded started by the lookup (one store call) unless cached
+                    // records wait to be written before it (records stay in start order). A step process records
+                    // its own start.
+                    let startOnMiss = engine.launcher == nil && pendingCached.isEmpty
+                    let started: StepRun?
+                    switch await reuse(index, inputs: inputs, startOnMiss: startOnMiss) {
+                    case .settled(let reused, let record):
                         if let record { pendingCached.append(record) }
                         if pendingCached.count >= 256 { await flushCached() }
                         await finish(reused)
                         if Task.isCancelled { cancelled = true }
                         continue
+                    case .run(let record):
+                        started = record
                     }
                     await flushCached()  // keep records in start order
                     running += 1
                     if let launcher = engine.launcher {
                         group.addTask { await self.runStep(index, inputs: inputs, launcher: launcher) }
                     } else {
-                        group.addTask { await self.runStep(index, inputs: inputs) }
+                        group.addTask { await self.runStep(index, inputs: inputs, started: started) }
                     }
                 }
                 await flushCached()
@@ -527,15 +545,36 @@ struct Execution {
         inputs.map { Event(stepRunID: stepRunID, artifactID: $0.1.id, kind: .input, name: $0.0.name) }
     }
 
-    /// Reuses an earlier step run's outputs when caching allows and they are all still stored; `nil` means run it.
-    /// The cached step run's record is returned for the caller to write (in a batch), not written here.
-    func reuse(_ index: Int, inputs: Inputs) async -> (StepOutcome, CachedStepRun?)? {
+    /// What ``reuse(_:inputs:startOnMiss:)`` decided for a step.
+    enum Reuse {
+        /// Settled without running: a cache hit (with its record for the caller to write, in a batch), or a store
+        /// failure.
+        case settled(StepOutcome, CachedStepRun?)
+        /// Run it; `started` is its `running` record when the lookup already wrote it.
+        case run(started: StepRun?)
+    }
+
+    /// Reuses an earlier step run's outputs when caching allows and they are all still stored. With `startOnMiss`,
+    /// a miss also records the step run started, in the same store call (one round trip on PostgreSQL), and
+    /// ``runStep(_:inputs:started:)`` goes on from that record. The cached step run's record is returned for the
+    /// caller to write, not written here.
+    func reuse(_ index: Int, inputs: Inputs, startOnMiss: Bool = false) async -> Reuse {
         let node = resolved.pipeline.nodes[index]
         let config = resolved.config
-        guard config.cache && (config.steps[node.name]?.cache ?? node.cacheable) else { return nil }
+        guard config.cache && (config.steps[node.name]?.cache ?? node.cacheable) else { return .run(started: nil) }
         var stepRun = newStepRun(index, inputs: inputs)
         do {
-            guard let hit = try await cachedOutputs(for: stepRun.cacheKey!, node: node) else { return nil }
+            let found: (stepRun: StepRun, outputs: [ArtifactRecord])?
+            if startOnMiss && !Task.isCancelled {
+                guard
+                    let hit = try await engine.metadata.cacheHitOrStart(
+                        stepRun, inputs: inputEvents(stepRun.id, inputs))
+                else { return .run(started: stepRun) }
+                found = available(hit, node: node)
+            } else {
+                found = try await cachedOutputs(for: stepRun.cacheKey!, node: node)
+            }
+            guard let hit = found else { return .run(started: nil) }
             stepRun.status = .cached
             stepRun.cachedFrom = hit.stepRun.id
             // The job the original ran in is not this step run's.
@@ -547,31 +586,43 @@ struct Execution {
             }
             let record = CachedStepRun(stepRun: stepRun, events: inputEvents(stepRun.id, inputs) + outputEvents)
             observer?.stepChanged(node.name, to: .cached(from: hit.stepRun.runID))
-            return (StepOutcome(node: index, stepRun: stepRun, outputs: hit.outputs, values: nil), record)
+            return .settled(StepOutcome(node: index, stepRun: stepRun, outputs: hit.outputs, values: nil), record)
         } catch {
             stepRun.status = .failed
             stepRun.error = "metadata store: \(error)"
             observer?.stepChanged(node.name, to: .failed(reason: stepRun.error!))
-            return (StepOutcome(node: index, stepRun: stepRun, outputs: [], values: nil, storeError: "\(error)"), nil)
+            return .settled(
+                StepOutcome(node: index, stepRun: stepRun, outputs: [], values: nil, storeError: "\(error)"), nil)
         }
     }
 
-    /// Runs one step and stores its outputs. Never throws: every outcome is a record.
-    func runStep(_ index: Int, inputs: Inputs) async -> StepOutcome {
+    /// Runs one step and stores its outputs; `started` is its `running` record when ``reuse(_:inputs:startOnMiss:)``
+    /// already wrote it. Never throws: every outcome is a record.
+    func runStep(_ index: Int, inputs: Inputs, started: StepRun? = nil) async -> StepOutcome {
         let node = resolved.pipeline.nodes[index]
         let bound = resolved.steps[index]!  // bound: the scheduler binds every step, a single step run its own
         let materializers = resolved.materializers[index]
-        var stepRun = newStepRun(index, inputs: inputs)
+        var stepRun = started ?? newStepRun(index, inputs: inputs)
         let seed = stepRun.seed
 
         do {
             if Task.isCancelled { throw CancellationError() }
-            try await engine.metadata.insert(stepRun, inputs: inputEvents(stepRun.id, inputs))
+            if started == nil { try await engine.metadata.insert(stepRun, inputs: inputEvents(stepRun.id, inputs)) }
         } catch is CancellationError {
             stepRun.status = .cancelled
             stepRun.endedAt = Date()
+            stepRun.error = started == nil ? nil : "cancelled"
+            var storeError: String?
+            if started != nil {
+                // Its `running` record is written: it must not stay running.
+                do {
+                    try await shielded { [metadata = engine.metadata, finished = stepRun] in
+                        try await metadata.finishStepRun(finished, metrics: [])
+                    }
+                } catch { storeError = "\(error)" }
+            }
             observer?.stepChanged(node.name, to: .cancelled)
-            return StepOutcome(node: index, stepRun: stepRun, outputs: [], values: nil)
+            return StepOutcome(node: index, stepRun: stepRun, outputs: [], values: nil, storeError: storeError)
         } catch {
             stepRun.status = .failed
             stepRun.error = "metadata store: \(error)"
@@ -608,9 +659,10 @@ struct Execution {
             if mergesSavedShards, let shards = bound.shards {
                 // The shard jobs' folder goes once merged (or once the merge failed: a new run computes them again).
                 defer { try? FileManager.default.removeItem(at: engine.shardFolder(of: stepRun.id)) }
+                let files = try engine.savedShardFiles(of: stepRun.id) ?? shards.files(reading: inputValues)
                 output = try await shards.merge(
-                    try engine.savedShards(of: stepRun.id, count: shards.files.count), context)
-                context.setProperty("shards", .int(shards.files.count))
+                    try engine.savedShards(of: stepRun.id, count: files.count), files, context)
+                context.setProperty("shards", .int(files.count))
             } else {
                 output = try await bound.execute(inputValues, context)
             }
@@ -752,6 +804,11 @@ struct Execution {
     func cachedOutputs(for key: CacheKey, node: StepNode) async throws -> (stepRun: StepRun, outputs: [ArtifactRecord])?
     {
         guard let hit = try await engine.metadata.cacheHit(for: key) else { return nil }
+        return available(hit, node: node)
+    }
+
+    /// A cache hit's outputs in `node`'s order, if they are all still in the artifact store.
+    func available(_ hit: CacheHit, node: StepNode) -> (stepRun: StepRun, outputs: [ArtifactRecord])? {
         var records: [ArtifactRecord] = []
         for slot in node.outputs {
             guard let record = hit.outputs[slot.name], engine.artifacts.contains(uri: record.uri) else { return nil }

@@ -14,6 +14,28 @@ extension RunEngine {
         shardFolder(of: stepRunID).appending(path: "files", directoryHint: .isDirectory)
     }
 
+    /// The files of step run `stepRunID`'s shards as its Slurm jobs see them (`files.json` in its shard folder,
+    /// written at submission or by its planning job), or `nil` when none was saved.
+    func savedShardFiles(of stepRunID: String) throws -> [String]? {
+        let url = shardFolder(of: stepRunID).appending(path: "files.json")
+        guard let data = try? Data(contentsOf: url) else { return nil }
+        do {
+            return try JSONDecoder().decode([String].self, from: data)
+        } catch {
+            throw StepRunError(
+                problem: "the list of shard files \(url.path) does not read: \(error).",
+                fix: "run the step again: a new step run lists its files again.")
+        }
+    }
+
+    /// Saves the files of step run `stepRunID`'s shards for its shard and merge jobs: they compute and merge
+    /// exactly these, whatever arrives in the folders meanwhile.
+    func saveShardFiles(_ files: [String], of stepRunID: String) throws {
+        let folder = shardFolder(of: stepRunID)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try JSONEncoder().encode(files).write(to: folder.appending(path: "files.json"), options: .atomic)
+    }
+
     /// The partials the shard jobs saved, in shard order (the folder is removed once they are merged).
     /// - Throws: when a shard's partial is missing (its job did not finish).
     func savedShards(of stepRunID: String, count: Int) throws -> [Data] {
@@ -47,10 +69,16 @@ extension RunEngine {
                 problem: "step '\(step)' of pipeline '\(pipeline.name)' is not a sharded step.",
                 fix: "run it with `step run` without --shard.")
         }
-        guard shards.files.indices.contains(index) else {
+        guard let files = try savedShardFiles(of: stepRunID) ?? shards.files else {
             throw StepRunError(
-                problem: "step '\(step)' has \(shards.files.count) shards; there is no shard \(index).",
-                fix: "give a shard from 0 to \(shards.files.count - 1).")
+                problem: "step '\(step)' shards the files its input lists, and step run \(stepRunID) has no list "
+                    + "of them yet.",
+                fix: "run its planning job first (`step run … --step-run \(stepRunID) --plan-shards`).")
+        }
+        guard files.indices.contains(index) else {
+            throw StepRunError(
+                problem: "step '\(step)' has \(files.count) shards; there is no shard \(index).",
+                fix: "give a shard from 0 to \(files.count - 1).")
         }
         let node = pipeline.nodes[nodeIndex]
         let logURL = logDirectory.appending(path: "\(run.id)/\(step).shard-\(index).log")
@@ -68,21 +96,96 @@ extension RunEngine {
         let startedAt = Date()
         do {
             defer { context.removeScratch() }
-            let partial = try await shards.compute(index, context)
+            let partial = try await shards.compute(index, files, context)
             let folder = shardFolder(of: stepRunID)
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             // Written whole or not at all: the merge job never reads half a partial.
             try partial.write(to: folder.appending(path: "\(index).json"), options: .atomic)
             sink.close()
         } catch {
-            logger.error("shard \(index) (\(shards.files[index])) failed: \(error)")
+            logger.error("shard \(index) (\(files[index])) failed: \(error)")
             sink.close()
             let failed = StepRun(
                 id: "\(stepRunID)-shard\(index)", runID: run.id, stepName: step, kind: node.kind, status: .failed,
                 cacheKey: nil, codeVersion: node.codeVersion, parameters: bound.parametersJSON, seed: seed,
                 startedAt: startedAt, endedAt: Date(),
-                error: "shard \(index) (\(shards.files[index])) failed: \(Execution.describe(error))",
+                error: "shard \(index) (\(files[index])) failed: \(Execution.describe(error))",
                 logPath: sink.wasWritten ? logURL.path : nil,
+                properties: stepProperties.merging([StepRun.upstreamProperty: .string("")]) { $1 })
+            try await shielded { [metadata] in try await metadata.insert(failed, inputs: []) }
+            throw error
+        }
+    }
+}
+
+/// What the Slurm submitter leaves the planning job of a sharded step whose files its input lists: how to submit
+/// the job array once the files are known, and the merge job to make wait for it.
+struct ShardPlan: Codable, Sendable, Equatable {
+    /// The merge job (the step's own), submitted waiting on the planning job.
+    var mergeJob: String
+    /// The array job's `sbatch` options, without `--array`.
+    var options: [String]
+    /// The array job's command.
+    var command: [String]
+    /// Variables set in the array job's environment.
+    var environment: [String: String]
+}
+
+extension RunEngine {
+    /// Where the submitter leaves the planning job its ``ShardPlan``.
+    func shardPlanURL(of stepRunID: String) -> URL {
+        shardFolder(of: stepRunID).appending(path: "plan.json")
+    }
+
+    /// The planning job of a sharded step whose files its input lists (on Slurm the array's size is not known when
+    /// the run is submitted): reads the step's input, lists its files and saves the list for the shard and merge
+    /// jobs, submits the job array (one task per file) and makes the step's merge job wait for it instead of for
+    /// this job. A planning job that fails records a failed step run of the step (`STEPRUN-plan`) with the reason;
+    /// Slurm then removes the merge job and its dependents.
+    /// - Returns: the files and the array job's ID (`nil` when there are no files: the merge job then runs at once
+    ///   and merges nothing).
+    @discardableResult
+    public func planShards(
+        _ step: String, ofRun runID: RunID, pipeline: Pipeline, stepRunID: String, client: SlurmClient = SlurmClient()
+    ) async throws -> (files: [String], arrayJob: String?) {
+        guard let run = try await metadata.run(runID) else { throw StepRunError.unknownRun(runID) }
+        let resolved = try resolve(pipeline, config: try RunConfig(recordedIn: run), binding: step)
+        guard let index = pipeline.nodes.firstIndex(where: { $0.name == step }),
+            let shards = resolved.steps[index]?.shards
+        else {
+            throw StepRunError(
+                problem: "step '\(step)' of pipeline '\(pipeline.name)' is not a sharded step.",
+                fix: "run it with `step run` without --plan-shards.")
+        }
+        let node = pipeline.nodes[index]
+        let startedAt = Date()
+        do {
+            let planData: Data
+            do {
+                planData = try Data(contentsOf: shardPlanURL(of: stepRunID))
+            } catch {
+                throw StepRunError(
+                    problem: "step run \(stepRunID) has no shard plan at \(shardPlanURL(of: stepRunID).path).",
+                    fix: "submit the run again: the Slurm orchestrator writes the plan before it starts this job.")
+            }
+            let plan = try JSONDecoder().decode(ShardPlan.self, from: planData)
+            let execution = Execution(engine: self, resolved: resolved, run: run, observer: nil)
+            let values = try await recordedInputs(of: index, in: pipeline, run: run).map { edge, record, _ in
+                try execution.load(record, edge: edge)
+            }
+            let files = try shards.files(reading: values)
+            try saveShardFiles(files, of: stepRunID)
+            guard !files.isEmpty else { return (files, nil) }
+            let array = try await client.submit(
+                plan.options + ["--array=0-\(files.count - 1)"], command: plan.command, environment: plan.environment)
+            try await client.setDependency(of: plan.mergeJob, to: "afterok:\(array)")
+            return (files, array)
+        } catch {
+            let failed = StepRun(
+                id: "\(stepRunID)-plan", runID: run.id, stepName: step, kind: node.kind, status: .failed,
+                cacheKey: nil, codeVersion: node.codeVersion, parameters: resolved.steps[index]?.parametersJSON ?? "{}",
+                seed: SeededRandom.derive(seed: resolved.config.seed, name: step), startedAt: startedAt,
+                endedAt: Date(), error: "listing the shards' files failed: \(Execution.describe(error))",
                 properties: stepProperties.merging([StepRun.upstreamProperty: .string("")]) { $1 })
             try await shielded { [metadata] in try await metadata.insert(failed, inputs: []) }
             throw error

@@ -242,6 +242,16 @@ public struct SlurmClient: Sendable {
         return SlurmJob(id: id, step: fields["Comment"] ?? "", state: state, reason: reason)
     }
 
+    /// Replaces a pending job's dependency (`scontrol update JobId=ID Dependency=…`).
+    public func setDependency(of job: String, to dependency: String) async throws {
+        _ = try await run("scontrol", ["update", "JobId=\(job)", "Dependency=\(dependency)"])
+    }
+
+    /// Lets a job submitted with `--hold` be scheduled (`scontrol release`).
+    public func release(_ job: String) async throws {
+        _ = try await run("scontrol", ["release", job])
+    }
+
     /// Cancels every job called `name` (`scancel --name`).
     public func cancelJobs(named name: String) async throws {
         _ = try await run("scancel", ["--name=\(name)"])

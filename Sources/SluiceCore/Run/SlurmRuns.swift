@@ -114,7 +114,7 @@ extension RunEngine {
             let node = nodes[index]
             if node.inputs.allSatisfy({ outputs[$0.node] != nil }) {
                 let inputs: Execution.Inputs = node.inputs.map { ($0, outputs[$0.node]![$0.output]!, nil) }
-                if let (reused, record) = await execution.reuse(index, inputs: inputs) {
+                if case .settled(let reused, let record) = await execution.reuse(index, inputs: inputs) {
                     if let error = reused.storeError { throw StoreFailure(message: error) }
                     if let record { cached.append(record) }
                     outputs[index] = Dictionary(uniqueKeysWithValues: reused.outputs.map { ($0.name, $0) })
@@ -145,21 +145,47 @@ extension RunEngine {
                 let stepRunID = RecordID.make("step")
                 let base =
                     slurm.command + ["step", "run", "--run", run.id, "--step", node.name, "--step-run", stepRunID]
-                let shards = resolved.steps[index]?.shards.map(\.files.count) ?? 0
-                if shards > 1 {
-                    // A sharded step: a job array computes the shards, then the step's own job merges them.
-                    var options = slurm.commonOptions(
+                let sharded = resolved.steps[index]?.shards
+                let arrayOptions =
+                    slurm.commonOptions(
                         run: run.id, comment: node.name, output: runLogs.appending(path: "\(node.name).shard-%a.out"))
+                    + resources.sbatchOptions
+                let arrayCommand = base + ["--shard-array"] + slurm.arguments
+                // The files its shards compute: listed now when its parameters name them, by a planning job (after
+                // the steps it reads from) when its input does.
+                var plan: String?
+                var mergesShards = false
+                if let sharded, let files = sharded.files, files.count > 1 {
+                    // A job array computes the shards, then the step's own job merges them.
+                    try saveShardFiles(files, of: stepRunID)
+                    var options = arrayOptions + ["--array=0-\(files.count - 1)"]
                     if !upstream.isEmpty {
                         options += [
                             "--dependency=afterok:" + upstream.joined(separator: ":"), "--kill-on-invalid-dep=yes",
                         ]
                     }
-                    options += ["--array=0-\(shards - 1)"] + resources.sbatchOptions
-                    let array = try await slurm.client.submit(
-                        options, command: base + ["--shard-array"] + slurm.arguments, environment: environment)
-                    submitted.append(("\(node.name) (\(shards) shards)", array))
+                    let array = try await slurm.client.submit(options, command: arrayCommand, environment: environment)
+                    submitted.append(("\(node.name) (\(files.count) shards)", array))
                     upstream = [array]
+                    mergesShards = true
+                } else if sharded != nil, sharded?.files == nil {
+                    // Held until its plan (naming the merge job) is written.
+                    var options =
+                        slurm.commonOptions(
+                            run: run.id, comment: node.name, output: runLogs.appending(path: "\(node.name).plan.out"))
+                        + ["--hold"]
+                    if !upstream.isEmpty {
+                        options += [
+                            "--dependency=afterok:" + upstream.joined(separator: ":"), "--kill-on-invalid-dep=yes",
+                        ]
+                    }
+                    options += resources.sbatchOptions
+                    let planJob = try await slurm.client.submit(
+                        options, command: base + ["--plan-shards"] + slurm.arguments, environment: environment)
+                    submitted.append(("\(node.name) (plan)", planJob))
+                    upstream = [planJob]
+                    plan = planJob
+                    mergesShards = true
                 }
                 var options = slurm.commonOptions(
                     run: run.id, comment: node.name, output: runLogs.appending(path: "\(node.name).out"))
@@ -168,12 +194,20 @@ extension RunEngine {
                 }
                 options += resources.sbatchOptions
                 var command = base + slurm.arguments
-                if shards > 1 { command.append("--merge-shards") }
+                if mergesShards { command.append("--merge-shards") }
                 // A step nothing reads from may be the run's last: it ends the run when every step is done.
                 if consumers[index].isEmpty { command.append("--finish-run") }
                 let job = try await slurm.client.submit(options, command: command, environment: environment)
                 jobs[index] = job
                 submitted.append((node.name, job))
+                if let plan {
+                    let folder = shardFolder(of: stepRunID)
+                    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                    try JSONEncoder().encode(
+                        ShardPlan(mergeJob: job, options: arrayOptions, command: arrayCommand, environment: environment)
+                    ).write(to: shardPlanURL(of: stepRunID), options: .atomic)
+                    try await slurm.client.release(plan)
+                }
             }
             var options = slurm.commonOptions(
                 run: run.id, comment: SlurmSubmitter.finishComment, output: runLogs.appending(path: "finish.out"))

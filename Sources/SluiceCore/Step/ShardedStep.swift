@@ -5,24 +5,26 @@ import Foundation
 /// parallel inside the step run; the `slurm` orchestrator computes them as a job array followed by a merge job.
 /// Either way the output is the same bytes: the same partials merged in the same order.
 ///
-/// The files come from the step's parameters (a list of paths or globs), so the number of shards is known before
-/// the step runs and a cluster can size its array at submission.
-public protocol ShardedStep: Step where Input == Void {
+/// The files come from the step's parameters (a step whose `Input` is `Void`: listed when the run resolves, so a
+/// cluster sizes its job array at submission) or from its input (an upstream step's ``FileList``: listed once that
+/// input exists; on Slurm a planning job lists them and submits the array).
+public protocol ShardedStep: Step {
     /// What one shard computes: small and mergeable (statistics, counts, sketches), stored between processes as JSON.
     associatedtype Partial: Codable & Sendable
 
     /// The files the work splits over, in the order their partials are merged.
-    func shardFiles() throws -> [String]
+    func shardFiles(of input: Input) throws -> [String]
 
-    /// Computes the partial result of one file.
-    func runShard(_ file: String, context: StepContext) async throws -> Partial
+    /// Computes the partial result of one file; `files` are every shard's files, in merge order.
+    func runShard(_ file: String, of files: [String], context: StepContext) async throws -> Partial
 
-    /// Merges the partial results, in the order of ``shardFiles()``, into the step's output.
+    /// Merges the partial results, in the order of `files`, into the step's output.
     func merge(_ partials: [Partial], files: [String], context: StepContext) async throws -> Output
 
     /// The part of the step's cache key that reads outside the pipeline, computed over `files` (the list
-    /// ``shardFiles()`` gave, which the shards then read), so the key covers exactly the files computed. `nil`
-    /// (the default): the step's ``ExternalInputStep/externalFingerprint()``, if it has one.
+    /// ``shardFiles(of:)`` gave, which the shards then read), so the key covers exactly the files computed. `nil`
+    /// (the default): the step's ``ExternalInputStep/externalFingerprint()``, if it has one. Only asked of a step
+    /// whose files its parameters name; files an input names are covered by that input's content hash.
     func externalFingerprint(of files: [String]) throws -> String?
 }
 
@@ -32,8 +34,8 @@ extension ShardedStep {
 
 extension ShardedStep {
     /// Computes every shard, up to one per core at once, and merges them.
-    public func run(_ input: Void, context: StepContext) async throws -> Output {
-        let files = try shardFiles()
+    public func run(_ input: Input, context: StepContext) async throws -> Output {
+        let files = try shardFiles(of: input)
         let partials = try await computeShards(files, context: context)
         return try await merge(partials, files: files, context: context)
     }
@@ -47,7 +49,7 @@ extension ShardedStep {
             var done = 0
             while next < min(width, files.count) {
                 let index = next
-                group.addTask { (index, try await self.runShard(files[index], context: context)) }
+                group.addTask { (index, try await self.runShard(files[index], of: files, context: context)) }
                 next += 1
             }
             while let (index, partial) = try await group.next() {
@@ -56,7 +58,7 @@ extension ShardedStep {
                 context.reportProgress(completed: done, total: files.count, unit: "files")
                 if next < files.count {
                     let index = next
-                    group.addTask { (index, try await self.runShard(files[index], context: context)) }
+                    group.addTask { (index, try await self.runShard(files[index], of: files, context: context)) }
                     next += 1
                 }
             }
@@ -67,34 +69,45 @@ extension ShardedStep {
 
 /// A bound sharded step's operations on erased values: what a shard job and a merge job call.
 struct ShardOperations: Sendable {
-    /// The files, one shard each: expanded once, when the step is bound.
-    var files: [String]
+    /// The files, one shard each, listed once when the step is bound: for a step whose parameters name them. `nil`
+    /// when its input names them (``list``).
+    var files: [String]?
     /// The step's external fingerprint over `files`, when it computes one from them.
     var fingerprint: String?
-    /// Computes every shard in parallel and merges them: the step run when it is not split into jobs.
-    var runAll: @Sendable (StepContext) async throws -> any Sendable
-    /// Computes shard `index` and encodes its partial.
-    var compute: @Sendable (Int, StepContext) async throws -> Data
-    /// Decodes the partials (in file order) and merges them into the step's output.
-    var merge: @Sendable ([Data], StepContext) async throws -> any Sendable
+    /// Lists the files from the step's input values.
+    var list: @Sendable ([any Sendable]) throws -> [String]
+    /// Computes every shard of `files` in parallel and merges them: the step run when it is not split into jobs.
+    var runAll: @Sendable ([String], StepContext) async throws -> any Sendable
+    /// Computes shard `index` of `files` and encodes its partial.
+    var compute: @Sendable (Int, [String], StepContext) async throws -> Data
+    /// Decodes the partials (in the order of `files`) and merges them into the step's output.
+    var merge: @Sendable ([Data], [String], StepContext) async throws -> any Sendable
 
-    init<S: ShardedStep>(_ step: S) throws {
-        let files = try step.shardFiles()
-        self.files = files
-        fingerprint = try step.externalFingerprint(of: files)
-        runAll = { context in
+    init<S: ShardedStep>(_ step: S, makeInput: @escaping @Sendable ([any Sendable]) -> S.Input) throws {
+        list = { values in try step.shardFiles(of: makeInput(values)) }
+        if S.Input.self == Void.self {
+            let files = try step.shardFiles(of: makeInput([]))
+            self.files = files
+            fingerprint = try step.externalFingerprint(of: files)
+        }
+        runAll = { files, context in
             try await step.merge(try await step.computeShards(files, context: context), files: files, context: context)
         }
-        compute = { index, context in
-            try Self.encoder.encode(try await step.runShard(files[index], context: context))
+        compute = { index, files, context in
+            try Self.encoder.encode(try await step.runShard(files[index], of: files, context: context))
         }
-        merge = { encoded, context in
+        merge = { encoded, files, context in
             let decoder = JSONDecoder()
             decoder.nonConformingFloatDecodingStrategy = .convertFromString(
                 positiveInfinity: "+Infinity", negativeInfinity: "-Infinity", nan: "NaN")
             let partials = try encoded.map { try decoder.decode(S.Partial.self, from: $0) }
             return try await step.merge(partials, files: files, context: context)
         }
+    }
+
+    /// The files of a run of the step that read `values`: listed at binding, or from the input.
+    func files(reading values: [any Sendable]) throws -> [String] {
+        try files ?? list(values)
     }
 
     static var encoder: JSONEncoder {
@@ -106,5 +119,8 @@ struct ShardOperations: Sendable {
     }
 }
 
-/// Opens a sharded step out of an existential (a generic function can call `ShardOperations.init`).
-func shardOperations(_ step: some ShardedStep) throws -> ShardOperations { try ShardOperations(step) }
+/// Opens a sharded step out of an existential (a generic function can call `ShardOperations.init`); `makeInput`
+/// is the binder's, for the same step type.
+func shardOperations<S: ShardedStep>(_ step: S, makeInput: Any) throws -> ShardOperations {
+    try ShardOperations(step, makeInput: makeInput as! @Sendable ([any Sendable]) -> S.Input)
+}
