@@ -122,6 +122,20 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
         }
     }
 
+    /// Runs a prepared statement (prepared on each connection once) and maps each row.
+    func rows<S: PostgresPreparedStatement, T>(_ statement: S, _ map: (Row) throws -> T) async throws -> [T]
+    where S.Row == PostgresRow {
+        do {
+            var result: [T] = []
+            for try await row in try await client.execute(statement, logger: logger) {
+                result.append(try map(Row(row.makeRandomAccess())))
+            }
+            return result
+        } catch {
+            throw PostgresStoreError(location: location, underlying: error, opening: false)
+        }
+    }
+
     /// Runs a query and maps each row.
     func rows<T>(_ query: PostgresQuery, _ map: (Row) throws -> T) async throws -> [T] {
         do {
@@ -197,12 +211,7 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
     }
 
     public func completeStepRun(_ stepRun: StepRun, outputs: [ArtifactRecord], metrics: [MetricRecord]) async throws {
-        var batch = StatementBatch()
-        batch.upsert(stepRun)
-        batch.insert(outputs)
-        batch.insert(outputs.map { Event(stepRunID: stepRun.id, artifactID: $0.id, kind: .output, name: $0.name) })
-        batch.insert(metrics, for: stepRun.id)
-        try await execute(batch)
+        _ = try await rows(CompleteStepRunStatement(stepRun: stepRun, outputs: outputs, metrics: metrics)) { $0 }
     }
 
     public func insertCachedStepRuns(_ records: [CachedStepRun]) async throws {
@@ -226,43 +235,23 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
     // MARK: Reads
 
     public func cacheHit(for cacheKey: CacheKey) async throws -> CacheHit? {
-        var batch = StatementBatch()
-        let cte = Self.hitCTE(batch.bind(cacheKey.rawValue))
-        return try await hit(batch.query(with: cte, select: Self.hitSelect))
+        try await hit(CacheHitStatement(key: cacheKey.rawValue))
     }
 
     public func cacheHitOrStart(_ stepRun: StepRun, inputs: [Event]) async throws -> CacheHit? {
-        guard let key = stepRun.cacheKey else {
+        guard stepRun.cacheKey != nil, inputs.allSatisfy({ $0.stepRunID == stepRun.id && $0.kind == .input }) else {
+            if let key = stepRun.cacheKey, let hit = try await cacheHit(for: key) { return hit }
             try await insert(stepRun, inputs: inputs)
             return nil
         }
         // One round trip: the lookup, and the step run's rows written only if it found nothing.
-        var batch = StatementBatch(onlyIf: "NOT EXISTS (SELECT 1 FROM hit)")
-        let cte = Self.hitCTE(batch.bind(key.rawValue))
-        batch.upsert(stepRun)
-        batch.insert(inputs)
-        return try await hit(batch.query(with: cte, select: Self.hitSelect))
+        return try await hit(CacheHitOrStartStatement(stepRun: stepRun, inputs: inputs))
     }
-
-    /// `hit`: the newest completed step run with the cache key in `parameter`.
-    private static func hitCTE(_ parameter: String) -> String {
-        "hit AS (SELECT * FROM step_runs WHERE cache_key = \(parameter) AND status = 'completed' "
-            + "ORDER BY ended_at DESC LIMIT 1)"
-    }
-
-    /// The `hit` step run joined with its outputs, one row per output.
-    private static let hitSelect = """
-        SELECT hit.*, e.name AS event_name, a.id AS a_id, a.name AS a_name, a.type_name AS a_type_name,
-            a.uri AS a_uri, a.content_hash AS a_content_hash, a.size AS a_size, a.materializer AS a_materializer,
-            a.materializer_version AS a_materializer_version, a.properties AS a_properties,
-            a.producer_step_run_id AS a_producer_step_run_id, a.created_at AS a_created_at
-        FROM hit LEFT JOIN events e ON e.step_run_id = hit.id AND e.kind = 'output'
-            LEFT JOIN artifacts a ON a.id = e.artifact_id
-        """
 
     /// Reads the rows of ``hitSelect`` into a cache hit, or `nil` when there are none.
-    private func hit(_ query: PostgresQuery) async throws -> CacheHit? {
-        let rows = try await rows(query) { row in (try Self.stepRun(row), row) }
+    private func hit<S: PostgresPreparedStatement>(_ statement: S) async throws -> CacheHit?
+    where S.Row == PostgresRow {
+        let rows = try await rows(statement) { row in (try Self.stepRun(row), row) }
         guard let first = rows.first else { return nil }
         var outputs: [String: ArtifactRecord] = [:]
         for (_, row) in rows {
@@ -509,31 +498,14 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
 struct StatementBatch {
     private var parts: [String] = []
     private var binds = PostgresBindings()
-    /// A condition every insert's rows are written under (`INSERT … SELECT … WHERE onlyIf`), or `nil`.
-    private let onlyIf: String?
-
-    /// An empty batch; with `onlyIf`, each insert writes its rows only when that SQL condition holds (it may name
-    /// a common table expression given to ``query(with:select:)``).
-    init(onlyIf: String? = nil) { self.onlyIf = onlyIf }
-
-    /// The columns that may hold NULL and are not text, with their types.
-    static let nullableNonText = [
-        "started_at": "double precision", "ended_at": "double precision", "step": "bigint",
-    ]
 
     /// Whether nothing was added.
     var isEmpty: Bool { parts.isEmpty }
 
-    /// Binds a value the statement's other parts can use, and returns its parameter (`$N`).
-    mutating func bind(_ value: String) -> String {
-        binds.append(value)
-        return "$\(binds.count)"
-    }
-
-    /// The statement: `WITH [leading,] c0 AS (…), … select`.
-    func query(with leading: String? = nil, select: String = "SELECT 1") -> PostgresQuery {
-        let ctes = [leading].compactMap { $0 } + parts.enumerated().map { "c\($0.offset) AS (\($0.element))" }
-        return PostgresQuery(unsafeSQL: "WITH \(ctes.joined(separator: ", ")) \(select)", binds: binds)
+    /// The statement: `WITH c0 AS (…), … SELECT 1`.
+    func query() -> PostgresQuery {
+        let ctes = parts.enumerated().map { "c\($0.offset) AS (\($0.element))" }
+        return PostgresQuery(unsafeSQL: "WITH \(ctes.joined(separator: ", ")) SELECT 1", binds: binds)
     }
 
     /// Adds `INSERT INTO table (columns) VALUES (…), (…) suffix` with one row of values per element.
@@ -542,51 +514,22 @@ struct StatementBatch {
         values: (inout PostgresBindings, Int) -> Void
     ) {
         guard rows > 0 else { return }
-        let names = columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        let width = names.count
-        // Rows selected from VALUES (under `onlyIf`) are typed by the values, not the table: a NULL would be text.
-        let casts = names.map { onlyIf == nil ? "" : Self.nullableNonText[$0].map { "::\($0)" } ?? "" }
+        let width = columns.split(separator: ",").count
         var tuples: [String] = []
         for row in 0..<rows {
             let first = binds.count + 1
             values(&binds, row)
             precondition(binds.count - first + 1 == width, "\(table): \(width) columns, other count of values")
-            tuples.append(
-                "(" + (0..<width).map { "$\(first + $0)\(casts[$0])" }.joined(separator: ", ") + ")")
+            tuples.append("(\(parameters(from: first, count: width)))")
         }
-        let values = "VALUES \(tuples.joined(separator: ", "))"
-        let rows = onlyIf.map { "SELECT * FROM (\(values)) AS v WHERE \($0)" } ?? values
-        parts.append("INSERT INTO \(table) (\(columns)) \(rows) \(suffix)")
+        parts.append("INSERT INTO \(table) (\(columns)) VALUES \(tuples.joined(separator: ", ")) \(suffix)")
     }
 
     mutating func upsert(_ stepRun: StepRun) { upsert([stepRun]) }
 
     mutating func upsert(_ stepRuns: [StepRun]) {
-        insert(
-            into: "step_runs",
-            "id, run_id, step_name, kind, status, cache_key, code_version, parameters, seed, started_at, ended_at, "
-                + "error, log_path, cached_from, properties", rows: stepRuns.count,
-            suffix: """
-                ON CONFLICT (id) DO UPDATE SET status = excluded.status, ended_at = excluded.ended_at,
-                    error = excluded.error, log_path = excluded.log_path, properties = excluded.properties
-                """
-        ) { binds, row in
-            let s = stepRuns[row]
-            binds.append(s.id)
-            binds.append(s.runID)
-            binds.append(s.stepName)
-            binds.append(s.kind)
-            binds.append(s.status.rawValue)
-            binds.append(s.cacheKey?.rawValue)
-            binds.append(s.codeVersion)
-            binds.append(s.parameters)
-            binds.append(Int64(bitPattern: s.seed))
-            binds.append(s.startedAt?.timeIntervalSince1970)
-            binds.append(s.endedAt?.timeIntervalSince1970)
-            binds.append(s.error)
-            binds.append(s.logPath)
-            binds.append(s.cachedFrom)
-            binds.append(json(s.properties))
+        insert(into: "step_runs", stepRunColumns, rows: stepRuns.count, suffix: stepRunConflict) { binds, row in
+            appendStepRun(stepRuns[row], to: &binds)
         }
     }
 
@@ -596,27 +539,6 @@ struct StatementBatch {
             binds.append(events[row].artifactID)
             binds.append(events[row].kind.rawValue)
             binds.append(events[row].name)
-        }
-    }
-
-    mutating func insert(_ artifacts: [ArtifactRecord]) {
-        insert(
-            into: "artifacts",
-            "id, name, type_name, uri, content_hash, size, materializer, materializer_version, properties, "
-                + "producer_step_run_id, created_at", rows: artifacts.count
-        ) { binds, row in
-            let a = artifacts[row]
-            binds.append(a.id)
-            binds.append(a.name)
-            binds.append(a.typeName)
-            binds.append(a.uri)
-            binds.append(a.contentHash)
-            binds.append(a.size)
-            binds.append(a.materializer)
-            binds.append(a.materializerVersion)
-            binds.append(json(a.properties))
-            binds.append(a.producerStepRunID)
-            binds.append(a.createdAt.timeIntervalSince1970)
         }
     }
 
