@@ -211,4 +211,34 @@ struct ConfigTests {
         #expect(["train", "split", "evaluate"].closest(to: "evalute") == "evaluate")
         #expect(["train", "split", "evaluate"].closest(to: "deploy") == nil)
     }
+
+    @Test("a step run reads only its own step's block of the recorded config, with the same settings as the whole")
+    func recordedConfigOfOneStep() throws {
+        var config = RunConfig()
+        let long = Array(repeating: "a long label that the emitter folds over lines", count: 4).joined(separator: " ")
+        try config.apply(overrides: ["scale.factor=5", "numbers.label=\(long)", "steps.scale.cache=false"])
+        config.parallelism = 2
+        let pipeline = Pipeline("p") { p in p.add(Scale(), p.add(Numbers())) }
+        let yaml = try TestEngine().engine.resolve(pipeline, config: config).configYAML
+        let run = Run(
+            id: "run-1", pipeline: "p", status: .running, config: yaml, environment: .basic(), owner: .current,
+            startedAt: Date())
+        let whole = try RunConfig(recordedIn: run)
+        for step in ["numbers", "scale"] {
+            let text = RunConfig.recordedText(yaml, keepingStep: step)
+            #expect(text.contains("  \(step):") && !text.contains(step == "scale" ? "numbers:" : "scale:"), "\(text)")
+            let one = try RunConfig(recordedIn: run, step: step)
+            #expect(one.steps.keys.sorted() == [step])
+            #expect(one.steps[step]?.cache == whole.steps[step]?.cache)
+            #expect(one.steps[step]?.parameters?.yaml() == whole.steps[step]?.parameters?.yaml())
+            #expect(one.seed == whole.seed && one.parallelism == whole.parallelism && one.cache == whole.cache)
+        }
+        #expect(
+            try RunConfig(recordedIn: run, step: "numbers").steps["numbers"]?.parameters?["label"]?.kind
+                == .string(long))
+        #expect(try RunConfig(recordedIn: run, step: "nope").steps.isEmpty, "a step the pipeline does not have")
+        // A name that is not a plain word keeps every block: the same settings, parsed the slow way.
+        let quoted = yaml.replacingOccurrences(of: "  scale:", with: "  \"scale\":")
+        #expect(RunConfig.recordedText(quoted, keepingStep: "numbers").contains("\"scale\":"))
+    }
 }

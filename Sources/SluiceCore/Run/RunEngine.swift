@@ -153,7 +153,7 @@ extension RunEngine {
                 problem: "run \(run.id) is a run of pipeline '\(run.pipeline)', not '\(pipeline.name)'.",
                 fix: "start the step with the executable (or YAML file) of pipeline '\(run.pipeline)'.")
         }
-        let resolved = try resolve(pipeline, config: try RunConfig(recordedIn: run), binding: step)
+        let resolved = try resolve(pipeline, config: try RunConfig(recordedIn: run, step: step), binding: step)
         let nodes = pipeline.nodes
         guard let index = nodes.firstIndex(where: { $0.name == step }) else {
             let guess = pipeline.stepNames.closest(to: step).map { " Did you mean '\($0)'?" } ?? ""
@@ -208,11 +208,42 @@ extension RunEngine {
 }
 
 extension RunConfig {
-    /// The fully resolved config recorded with `run` when it started.
-    public init(recordedIn run: Run) throws {
-        var tree = try ConfigValue.parseYAML(run.config, source: "the config recorded with run \(run.id)")
+    /// The fully resolved config recorded with `run` when it started; with `step`, only that step's settings
+    /// under `steps` (what a step run binds), so a step process of a long pipeline does not parse every step's.
+    public init(recordedIn run: Run, step: String? = nil) throws {
+        let text = step.map { Self.recordedText(run.config, keepingStep: $0) } ?? run.config
+        var tree = try ConfigValue.parseYAML(text, source: "the config recorded with run \(run.id)")
         if let entries = tree.entries { tree = ConfigValue(.object(entries.filter { $0.key != "pipeline" })) }
         try self.init(tree: tree)
+    }
+
+    /// A recorded config's text without the blocks of `steps` other than `step`'s. The recorded config is Sluice's
+    /// own block-style YAML: a step's block starts with its name indented two spaces under `steps:` and goes on
+    /// with deeper lines. A block is dropped only when its name is a plain word that is not `step`; anything else
+    /// (a quoted name, flow style) is kept, so the result parses to the same settings for `step`.
+    static func recordedText(_ text: String, keepingStep step: String) -> String {
+        var kept: [Substring] = []
+        var inSteps = false
+        var keeping = true
+        var stepsLine: Int?
+        var blocks = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let indent = line.prefix { $0 == " " }.count
+            if indent == 0 && !line.isEmpty {
+                inSteps = line == "steps:"
+                if inSteps { stepsLine = kept.count }
+                keeping = true
+            } else if inSteps && indent == 2 {
+                let key = line.dropFirst(2).prefix { $0 != ":" }
+                let plain = !key.isEmpty && key.allSatisfy { $0.isLetter || $0.isNumber || "_-.".contains($0) }
+                keeping = !plain || key == step || !line.dropFirst(2 + key.count).hasPrefix(":")
+                if keeping { blocks += 1 }
+            }
+            if keeping { kept.append(line) }
+        }
+        // No block left (a step the pipeline does not have): an empty mapping, not a null.
+        if let stepsLine, blocks == 0 { kept[stepsLine] = "steps: {}" }
+        return kept.joined(separator: "\n")
     }
 }
 

@@ -61,7 +61,7 @@ extension RunEngine {
         async throws
     {
         guard let run = try await metadata.run(runID) else { throw StepRunError.unknownRun(runID) }
-        let resolved = try resolve(pipeline, config: try RunConfig(recordedIn: run), binding: step)
+        let resolved = try resolve(pipeline, config: try RunConfig(recordedIn: run, step: step), binding: step)
         guard let nodeIndex = pipeline.nodes.firstIndex(where: { $0.name == step }),
             let bound = resolved.steps[nodeIndex], let shards = bound.shards
         else {
@@ -149,7 +149,7 @@ extension RunEngine {
         _ step: String, ofRun runID: RunID, pipeline: Pipeline, stepRunID: String, client: SlurmClient = SlurmClient()
     ) async throws -> (files: [String], arrayJob: String?) {
         guard let run = try await metadata.run(runID) else { throw StepRunError.unknownRun(runID) }
-        let resolved = try resolve(pipeline, config: try RunConfig(recordedIn: run), binding: step)
+        let resolved = try resolve(pipeline, config: try RunConfig(recordedIn: run, step: step), binding: step)
         guard let index = pipeline.nodes.firstIndex(where: { $0.name == step }),
             let shards = resolved.steps[index]?.shards
         else {
