@@ -27,6 +27,25 @@ struct ShardedIngestTests {
         return hashes
     }
 
+    /// Initializes a project in `directory` with a `processes` stack beside `local`, runs `file` on each, and
+    /// returns each stack's output hashes (``outputHashes(stack:in:environment:)``).
+    static func runOnBothStacks(_ file: String, in directory: TemporaryDirectory) async throws
+        -> [(stack: String, hashes: [String: String])]
+    {
+        let initialized = try await CommandProcess.run("sluice", ["init"], in: directory.url)
+        #expect(initialized.status == 0, "\(initialized.errors)")
+        var stackFile = try String(contentsOf: directory.path(".sluice/stack.yaml"), encoding: .utf8)
+        stackFile += "  processes: {orchestrator: process, metadata_store: processes.sqlite}\n"
+        try Data(stackFile.utf8).write(to: directory.path(".sluice/stack.yaml"))
+        var results: [(stack: String, hashes: [String: String])] = []
+        for stack in ["local", "processes"] {
+            let run = try await CommandProcess.run("sluice", ["run", file, "--stack", stack], in: directory.url)
+            #expect(run.status == 0, "\(stack): \(run.output)\n\(run.errors)")
+            results.append((stack, try await outputHashes(stack: stack, in: directory.url)))
+        }
+        return results
+    }
+
     @Test(
         "ingest one shard per file gives the bytes one reader gives: widened columns, text, missing values, bad rows"
     )
@@ -58,17 +77,7 @@ struct ShardedIngestTests {
 
             """.utf8
         ).write(to: directory.path("ingest.yaml"))
-        let initialized = try await CommandProcess.run("sluice", ["init"], in: directory.url)
-        #expect(initialized.status == 0, "\(initialized.errors)")
-        var stackFile = try String(contentsOf: directory.path(".sluice/stack.yaml"), encoding: .utf8)
-        stackFile += "  processes: {orchestrator: process, metadata_store: processes.sqlite}\n"
-        try Data(stackFile.utf8).write(to: directory.path(".sluice/stack.yaml"))
-
-        for stack in ["local", "processes"] {
-            let run = try await CommandProcess.run(
-                "sluice", ["run", "ingest.yaml", "--stack", stack], in: directory.url)
-            #expect(run.status == 0, "\(stack): \(run.output)\n\(run.errors)")
-            let hashes = try await Self.outputHashes(stack: stack, in: directory.url)
+        for (stack, hashes) in try await Self.runOnBothStacks("ingest.yaml", in: directory) {
             #expect(hashes["ingest.table"] != nil)
             #expect(hashes["sharded.table"] == hashes["ingest.table"], "\(stack): \(hashes)")
             #expect(hashes["sharded.info"] == hashes["ingest.info"], "\(stack): \(hashes)")
@@ -115,17 +124,7 @@ struct ShardedIngestTests {
 
             """.utf8
         ).write(to: directory.path("listed.yaml"))
-        let initialized = try await CommandProcess.run("sluice", ["init"], in: directory.url)
-        #expect(initialized.status == 0, "\(initialized.errors)")
-        var stackFile = try String(contentsOf: directory.path(".sluice/stack.yaml"), encoding: .utf8)
-        stackFile += "  processes: {orchestrator: process, metadata_store: processes.sqlite}\n"
-        try Data(stackFile.utf8).write(to: directory.path(".sluice/stack.yaml"))
-
-        for stack in ["local", "processes"] {
-            let run = try await CommandProcess.run(
-                "sluice", ["run", "listed.yaml", "--stack", stack], in: directory.url)
-            #expect(run.status == 0, "\(stack): \(run.output)\n\(run.errors)")
-            let hashes = try await Self.outputHashes(stack: stack, in: directory.url)
+        for (stack, hashes) in try await Self.runOnBothStacks("listed.yaml", in: directory) {
             #expect(hashes["stats.output"] != nil && hashes["ingest.table"] != nil, "\(hashes)")
             #expect(hashes["listed_stats.output"] == hashes["stats.output"], "\(stack): \(hashes)")
             #expect(hashes["listed_ingest.table"] == hashes["ingest.table"], "\(stack): \(hashes)")
