@@ -48,7 +48,9 @@ func parameters(from first: Int, count: Int) -> String {
 
 /// `hit`: the newest completed step run with the cache key in `parameter`.
 func hitCTE(_ parameter: String) -> String {
-    "hit AS (SELECT * FROM step_runs WHERE cache_key = \(parameter) AND status = 'completed' "
+    // Columns by name, never `*`: a prepared statement's result must keep its shape when a later migration adds a
+    // column while a long-lived process (a server, the dashboard) holds the statement.
+    "hit AS (SELECT \(stepRunColumns) FROM step_runs WHERE cache_key = \(parameter) AND status = 'completed' "
         + "ORDER BY ended_at DESC LIMIT 1)"
 }
 

@@ -168,7 +168,7 @@ extension RunEngine {
                     submitted.append(("\(node.name) (\(files.count) shards)", array))
                     upstream = [array]
                     mergesShards = true
-                } else if sharded != nil, sharded?.files == nil {
+                } else if let sharded, sharded.files == nil {
                     // Held until its plan (naming the merge job) is written.
                     var options =
                         slurm.commonOptions(
