@@ -90,13 +90,15 @@ func engine(in directory: URL, pipeline: String = "") async throws -> RunEngine 
     }
     let project = try Project.create(at: directory, settings: settings)
     let stack = try await Stack.open(project: project)
+    // Podman and the image are found when a run starts (as `sluice run` does through the stack's launcher).
+    let container = try await stack.container?.resolved(stack: "local")
     var engine = stack.engine(
         environment: {
             await RunEnvironment.capture(
                 gitDirectory: directory, cacheDirectory: project.directory.appending(path: "cache"))
         },
         launcher: ProcessStepLauncher(
-            command: (stack.container?.command() ?? [ProcessStepLauncher.currentExecutable]) + ["cli-\(pipeline)"],
+            command: (container?.command() ?? [ProcessStepLauncher.currentExecutable]) + ["cli-\(pipeline)"],
             arguments: stack.stepArguments, environment: stack.stepEnvironment))
     engine.slurm?.command = [ProcessStepLauncher.currentExecutable, "cli-\(pipeline)"]
     engine.slurm?.poll = .milliseconds(100)
