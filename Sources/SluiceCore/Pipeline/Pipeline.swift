@@ -107,6 +107,9 @@ public final class PipelineBuilder {
     let pipelineName: String
     var nodes: [StepNode] = []
     var problems: [String] = []
+    /// The names of `nodes`: a duplicate is found without comparing with every node (pipelines of thousands of
+    /// steps are built by every step process of theirs).
+    var names: Set<String> = []
 
     init(pipelineName: String) { self.pipelineName = pipelineName }
 
@@ -186,7 +189,7 @@ public final class PipelineBuilder {
             if let count = used[inputName], count > 1 { inputName += "#\(count)" }
             edges.append(InputEdge(name: inputName, node: node, output: output))
         }
-        if nodes.contains(where: { $0.name == name }) {
+        if !names.insert(name).inserted {
             problems.append("two steps are named '\(name)'; give one another name with `add(_:name:)`.")
         }
         nodes.append(
