@@ -72,7 +72,7 @@ extension ShardedIngestCSV: FilePathsStep {
 /// `Base` split over the files of its input, a ``FileList`` an upstream step made, instead of the files its own
 /// `paths` name: the same parameters (but `paths`, refused), partials and merge, so the same files give the same
 /// bytes. On Slurm the job array is sized when the list exists (a planning job), not at submission.
-public struct OverListedFiles<Base: FilePathsStep>: ShardedStep, ParameterCheckingStep {
+public struct OverListedFiles<Base: FilePathsStep>: ShardedStep {
     public typealias Input = FileList
     public typealias Output = Base.Output
     public typealias Partial = Base.Partial

@@ -9,11 +9,7 @@ struct ShardedIngestTests {
     static func outputHashes(stack: String, in directory: URL, environment: [String: String] = [:]) async throws
         -> [String: String]
     {
-        let list = try await CommandProcess.run(
-            "sluice", ["runs", "list", "--json", "--limit", "1", "--stack", stack], in: directory,
-            environment: environment)
-        let runs = try #require(try JSONSerialization.jsonObject(with: Data(list.output.utf8)) as? [[String: Any]])
-        let id = try #require(runs.first?["id"] as? String)
+        let id = try await latestRunID(stack: stack, in: directory, environment: environment)
         let shown = try await CommandProcess.run(
             "sluice", ["runs", "show", id, "--json", "--stack", stack], in: directory, environment: environment)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(shown.output.utf8)) as? [String: Any])
@@ -136,7 +132,7 @@ struct ShardedIngestTests {
         let again = try await CommandProcess.run("sluice", ["run", "listed.yaml"], in: directory.url)
         #expect(again.status == 0, "\(again.errors)")
         let shown = try await CommandProcess.run(
-            "sluice", ["runs", "show", "--json", try await latestRunID(in: directory.url)], in: directory.url)
+            "sluice", ["runs", "show", "--json", try await Self.latestRunID(in: directory.url)], in: directory.url)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(shown.output.utf8)) as? [String: Any])
         let statuses = Dictionary(
             uniqueKeysWithValues: try #require(object["steps"] as? [[String: Any]]).compactMap { step in
@@ -170,8 +166,13 @@ struct ShardedIngestTests {
         #expect(refused.errors.contains("'files' input") && refused.errors.contains("paths"), "\(refused.errors)")
     }
 
-    func latestRunID(in directory: URL) async throws -> String {
-        let list = try await CommandProcess.run("sluice", ["runs", "list", "--json", "--limit", "1"], in: directory)
+    /// The newest run's ID on `stack`.
+    static func latestRunID(stack: String = "local", in directory: URL, environment: [String: String] = [:])
+        async throws -> String
+    {
+        let list = try await CommandProcess.run(
+            "sluice", ["runs", "list", "--json", "--limit", "1", "--stack", stack], in: directory,
+            environment: environment)
         let runs = try #require(try JSONSerialization.jsonObject(with: Data(list.output.utf8)) as? [[String: Any]])
         return try #require(runs.first?["id"] as? String)
     }

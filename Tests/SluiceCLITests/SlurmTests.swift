@@ -79,11 +79,7 @@ struct SlurmTests {
     }
 
     func latestRun(stack: String, in directory: URL, _ environment: [String: String]) async throws -> String {
-        let list = try await CommandProcess.run(
-            "sluice", ["runs", "list", "--json", "--limit", "1", "--stack", stack], in: directory,
-            environment: environment)
-        let runs = try #require(try JSONSerialization.jsonObject(with: Data(list.output.utf8)) as? [[String: Any]])
-        return try #require(runs.first?["id"] as? String)
+        try await ShardedIngestTests.latestRunID(stack: stack, in: directory, environment: environment)
     }
 
     /// Waits until step `step` of `run` is running in its job; returns the job's ID.

@@ -268,7 +268,6 @@ struct StepBinder: Sendable {
                 }
                 configured.parameters = parameters
             }
-            try (configured as? any ParameterCheckingStep)?.checkParameters()
             let json = try canonicalJSON(configured.parameters)
             let tree = try JSONDecoder().decode(ConfigValue.self, from: json)
             let frozen = configured

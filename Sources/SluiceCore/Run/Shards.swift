@@ -60,15 +60,8 @@ extension RunEngine {
     public func runShard(_ step: String, ofRun runID: RunID, pipeline: Pipeline, stepRunID: String, index: Int)
         async throws
     {
-        guard let run = try await metadata.run(runID) else { throw StepRunError.unknownRun(runID) }
-        let resolved = try resolve(pipeline, config: try RunConfig(recordedIn: run, step: step), binding: step)
-        guard let nodeIndex = pipeline.nodes.firstIndex(where: { $0.name == step }),
-            let bound = resolved.steps[nodeIndex], let shards = bound.shards
-        else {
-            throw StepRunError(
-                problem: "step '\(step)' of pipeline '\(pipeline.name)' is not a sharded step.",
-                fix: "run it with `step run` without --shard.")
-        }
+        let (run, resolved, nodeIndex, shards) = try await shardedStep(
+            step, ofRun: runID, pipeline: pipeline, option: "--shard")
         guard let files = try savedShardFiles(of: stepRunID) ?? shards.files else {
             throw StepRunError(
                 problem: "step '\(step)' shards the files its input lists, and step run \(stepRunID) has no list "
@@ -105,14 +98,10 @@ extension RunEngine {
         } catch {
             logger.error("shard \(index) (\(files[index])) failed: \(error)")
             sink.close()
-            let failed = StepRun(
-                id: "\(stepRunID)-shard\(index)", runID: run.id, stepName: step, kind: node.kind, status: .failed,
-                cacheKey: nil, codeVersion: node.codeVersion, parameters: bound.parametersJSON, seed: seed,
-                startedAt: startedAt, endedAt: Date(),
+            try await recordFailedJob(
+                "\(stepRunID)-shard\(index)", of: nodeIndex, run: run, resolved: resolved, startedAt: startedAt,
                 error: "shard \(index) (\(files[index])) failed: \(Execution.describe(error))",
-                logPath: sink.wasWritten ? logURL.path : nil,
-                properties: stepProperties.merging([StepRun.upstreamProperty: .string("")]) { $1 })
-            try await shielded { [metadata] in try await metadata.insert(failed, inputs: []) }
+                logPath: sink.wasWritten ? logURL.path : nil)
             throw error
         }
     }
@@ -148,16 +137,8 @@ extension RunEngine {
     public func planShards(
         _ step: String, ofRun runID: RunID, pipeline: Pipeline, stepRunID: String, client: SlurmClient = SlurmClient()
     ) async throws -> (files: [String], arrayJob: String?) {
-        guard let run = try await metadata.run(runID) else { throw StepRunError.unknownRun(runID) }
-        let resolved = try resolve(pipeline, config: try RunConfig(recordedIn: run, step: step), binding: step)
-        guard let index = pipeline.nodes.firstIndex(where: { $0.name == step }),
-            let shards = resolved.steps[index]?.shards
-        else {
-            throw StepRunError(
-                problem: "step '\(step)' of pipeline '\(pipeline.name)' is not a sharded step.",
-                fix: "run it with `step run` without --plan-shards.")
-        }
-        let node = pipeline.nodes[index]
+        let (run, resolved, index, shards) = try await shardedStep(
+            step, ofRun: runID, pipeline: pipeline, option: "--plan-shards")
         let startedAt = Date()
         do {
             let planData: Data
@@ -181,14 +162,53 @@ extension RunEngine {
             try await client.setDependency(of: plan.mergeJob, to: "afterok:\(array)")
             return (files, array)
         } catch {
-            let failed = StepRun(
-                id: "\(stepRunID)-plan", runID: run.id, stepName: step, kind: node.kind, status: .failed,
-                cacheKey: nil, codeVersion: node.codeVersion, parameters: resolved.steps[index]?.parametersJSON ?? "{}",
-                seed: SeededRandom.derive(seed: resolved.config.seed, name: step), startedAt: startedAt,
-                endedAt: Date(), error: "listing the shards' files failed: \(Execution.describe(error))",
-                properties: stepProperties.merging([StepRun.upstreamProperty: .string("")]) { $1 })
-            try await shielded { [metadata] in try await metadata.insert(failed, inputs: []) }
+            // The planning job's own output (what the orchestrator asked Slurm to write it to) is its log.
+            let output = logDirectory.appending(path: "\(run.id)/\(step).plan.out")
+            try await recordFailedJob(
+                "\(stepRunID)-plan", of: index, run: run, resolved: resolved, startedAt: startedAt,
+                error: "listing the shards' files failed: \(Execution.describe(error))",
+                logPath: FileManager.default.fileExists(atPath: output.path) ? output.path : nil)
             throw error
         }
+    }
+
+    /// Run `runID` resolved with only `step` bound, the step's index and its shards.
+    /// - Throws: ``StepRunError`` when the run is not there or the step is not sharded (`option` was given to a
+    ///   step it does not apply to).
+    private func shardedStep(_ step: String, ofRun runID: RunID, pipeline: Pipeline, option: String) async throws
+        -> (Run, ResolvedPipeline, Int, ShardOperations)
+    {
+        guard let run = try await metadata.run(runID) else { throw StepRunError.unknownRun(runID) }
+        let resolved = try resolve(pipeline, config: try RunConfig(recordedIn: run, step: step), binding: step)
+        guard let index = pipeline.nodes.firstIndex(where: { $0.name == step }),
+            let shards = resolved.steps[index]?.shards
+        else {
+            throw StepRunError(
+                problem: "step '\(step)' of pipeline '\(pipeline.name)' is not a sharded step.",
+                fix: "run it with `step run` without \(option).")
+        }
+        return (run, resolved, index, shards)
+    }
+
+    /// Records a job of a sharded step run that failed (a shard, or the planning) as a failed step run of the step
+    /// under `id`, so the run's records say what failed and why.
+    private func recordFailedJob(
+        _ id: String, of index: Int, run: Run, resolved: ResolvedPipeline, startedAt: Date, error: String,
+        logPath: String?
+    ) async throws {
+        let node = resolved.pipeline.nodes[index]
+        let failed = StepRun(
+            id: id, runID: run.id, stepName: node.name, kind: node.kind, status: .failed, cacheKey: nil,
+            codeVersion: node.codeVersion, parameters: resolved.steps[index]?.parametersJSON ?? "{}",
+            seed: SeededRandom.derive(seed: resolved.config.seed, name: node.name), startedAt: startedAt,
+            endedAt: Date(), error: error, logPath: logPath,
+            properties: stepProperties.merging([StepRun.upstreamProperty: .string("")]) { $1 })
+        try await shielded { [metadata] in try await metadata.insert(failed, inputs: []) }
+    }
+
+    /// Leaves the planning job of step run `stepRunID` its plan.
+    func saveShardPlan(_ plan: ShardPlan, of stepRunID: String) throws {
+        try FileManager.default.createDirectory(at: shardFolder(of: stepRunID), withIntermediateDirectories: true)
+        try JSONEncoder().encode(plan).write(to: shardPlanURL(of: stepRunID), options: .atomic)
     }
 }

@@ -201,11 +201,10 @@ extension RunEngine {
                 jobs[index] = job
                 submitted.append((node.name, job))
                 if let plan {
-                    let folder = shardFolder(of: stepRunID)
-                    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-                    try JSONEncoder().encode(
-                        ShardPlan(mergeJob: job, options: arrayOptions, command: arrayCommand, environment: environment)
-                    ).write(to: shardPlanURL(of: stepRunID), options: .atomic)
+                    try saveShardPlan(
+                        ShardPlan(
+                            mergeJob: job, options: arrayOptions, command: arrayCommand, environment: environment),
+                        of: stepRunID)
                     try await slurm.client.release(plan)
                 }
             }

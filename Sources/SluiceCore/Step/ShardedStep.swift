@@ -26,10 +26,15 @@ public protocol ShardedStep: Step {
     /// (the default): the step's ``ExternalInputStep/externalFingerprint()``, if it has one. Only asked of a step
     /// whose files its parameters name; files an input names are covered by that input's content hash.
     func externalFingerprint(of files: [String]) throws -> String?
+
+    /// Throws an error naming the problem and the fix when the parameters cannot work together; asked when a run
+    /// binds the step, before any step runs. The default accepts any.
+    func checkParameters() throws
 }
 
 extension ShardedStep {
     public func externalFingerprint(of files: [String]) throws -> String? { nil }
+    public func checkParameters() throws {}
 }
 
 extension ShardedStep {
@@ -84,6 +89,7 @@ struct ShardOperations: Sendable {
     var merge: @Sendable ([Data], [String], StepContext) async throws -> any Sendable
 
     init<S: ShardedStep>(_ step: S, makeInput: @escaping @Sendable ([any Sendable]) -> S.Input) throws {
+        try step.checkParameters()
         list = { values in try step.shardFiles(of: makeInput(values)) }
         if S.Input.self == Void.self {
             let files = try step.shardFiles(of: makeInput([]))

@@ -63,13 +63,6 @@ public protocol ExternalInputStep: Step {
     func externalFingerprint() throws -> String
 }
 
-/// A step whose parameters can be wrong together in ways their types cannot say: it checks them when a run binds
-/// it, before any step runs.
-public protocol ParameterCheckingStep: Step {
-    /// Throws an error naming the problem and the fix when the parameters cannot work.
-    func checkParameters() throws
-}
-
 /// The parameter set of a step that has no settings.
 public struct NoParameters: Codable, Hashable, Sendable {
     /// Creates the empty parameter set.
