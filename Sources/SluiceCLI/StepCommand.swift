@@ -179,7 +179,7 @@ struct StepCommand: AsyncParsableCommand {
             let (run, step, file, overrides) = (request.run, request.step, request.file, request.overrides)
             let workspace = try await Workspace.open(
                 create: false, stack: request.stack,
-                stackOverrides: try StepCommand.stackOverrides(overrides, command: "step run"))
+                stackOverrides: try StepCommand.stackOverrides(overrides, command: "step run"), forOneStep: true)
             let record = try await workspace.requireRun(run)
             let pipeline = try await StepCommand.pipeline(of: record, file: file, workspace: workspace)
             let reporter = RunReporter(terminal: .standardError)

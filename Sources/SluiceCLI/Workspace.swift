@@ -20,12 +20,12 @@ struct Workspace {
     /// Opens the nearest project's stack; `create` makes the project when there is none (for `run`).
     static func open(
         create: Bool, stack name: String? = nil, stackOverrides: StackSettings = StackSettings(),
-        durability: Durability? = nil
+        durability: Durability? = nil, forOneStep: Bool = false
     ) async throws -> Workspace {
         let project = create ? try Project.findOrCreate() : try requireProject()
         let stack = try await Stack.open(
             project: project, name: name, overrides: stackOverrides, durability: durability,
-            materializers: Catalog.materializers)
+            materializers: Catalog.materializers, forOneStep: forOneStep)
         return Workspace(project: project, stack: stack)
     }
 

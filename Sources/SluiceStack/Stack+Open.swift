@@ -10,10 +10,13 @@ extension Stack {
     ///   - overrides: settings on top of the file's (a run config's `stack:`).
     ///   - durability: overrides the stack's durability (a run config's `durability:`).
     ///   - materializers: how this executable stores its output types.
+    ///   - forOneStep: opened by a process that runs one step run (`step run`): an embedded store opens one
+    ///     connection instead of a pool.
     /// - Throws: ``ConfigError`` for a setting that cannot be used, or the store's error when it cannot be opened.
     public static func open(
         project: Project, name: String? = nil, overrides: StackSettings = StackSettings(),
-        durability: Durability? = nil, materializers: MaterializerRegistry = MaterializerRegistry()
+        durability: Durability? = nil, materializers: MaterializerRegistry = MaterializerRegistry(),
+        forOneStep: Bool = false
     ) async throws -> Stack {
         let (name, settings) = try project.stack(named: name, overrides: overrides)
         let orchestrator = try OrchestratorKind(setting: settings.orchestrator ?? "in_process", stack: name)
@@ -75,7 +78,7 @@ extension Stack {
                     fix: "remove \(key) from \(project.stackFile.path), or set metadata_store to a postgres:// URL.")
             }
             let path = project.resolve(location).path
-            metadata = try SQLiteMetadataStore(path: path, durability: durability)
+            metadata = try SQLiteMetadataStore(path: path, durability: durability, singleConnection: forOneStep)
             display = path
         }
         let artifacts = try LocalArtifactStore(

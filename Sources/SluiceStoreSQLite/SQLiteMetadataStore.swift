@@ -10,11 +10,18 @@ import SluiceCore
 public final class SQLiteMetadataStore: MetadataStore {
     /// The database file.
     public let path: String
-    let pool: DatabasePool
+    /// A pool of connections (one writer, readers beside it), or one connection for a process that only runs a
+    /// step (``init(path:durability:busyTimeout:singleConnection:)``).
+    let pool: any DatabaseWriter
 
     /// Opens (creating and migrating as needed) the store at `path`.
+    /// - Parameter singleConnection: one connection for reads and writes instead of a pool: what a process that
+    ///   runs one step run needs (`step run`). Opening a pool switches the file to WAL mode and checks it through
+    ///   Foundation's file attributes, 1 ms of such a process; a file already in WAL mode stays in it.
     /// - Throws: a ``StoreOpenError`` saying what to do when the file cannot be opened.
-    public init(path: String, durability: Durability = .process, busyTimeout: TimeInterval = 30) throws {
+    public init(
+        path: String, durability: Durability = .process, busyTimeout: TimeInterval = 30, singleConnection: Bool = false
+    ) throws {
         self.path = path
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
@@ -28,8 +35,10 @@ public final class SQLiteMetadataStore: MetadataStore {
                 at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
             // Switching a new file to WAL needs a lock that SQLite may refuse at once (no busy wait) while another
             // process is creating the same file: opening is retried like migrating.
-            pool = try Self.retrying(attempts: 10, onlyWhileBusy: true) {
-                try DatabasePool(path: path, configuration: configuration)
+            pool = try Self.retrying(attempts: 10, onlyWhileBusy: true) { () throws -> any DatabaseWriter in
+                singleConnection
+                    ? try Self.singleConnection(path: path, configuration: configuration)
+                    : try DatabasePool(path: path, configuration: configuration)
             }
             try Self.migrate(pool)
         } catch {
@@ -37,9 +46,20 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
+    /// One connection to `path` in WAL mode (a no-op question when the file is in it already, as every file a
+    /// pool opened is).
+    private static func singleConnection(path: String, configuration: Configuration) throws -> DatabaseQueue {
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        let mode = try queue.writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
+        guard mode == "wal" else {
+            throw DatabaseError(message: "could not switch \(path) to WAL mode (it is in \(mode ?? "no") mode)")
+        }
+        return queue
+    }
+
     /// Applies pending migrations; another process migrating at the same moment is waited for, not an error (a
     /// migrator that read the applied list just before the other committed fails, and its retry finds it done).
-    static func migrate(_ pool: DatabasePool) throws {
+    static func migrate(_ pool: any DatabaseWriter) throws {
         try retrying(attempts: 5, onlyWhileBusy: false) { try Migrations.migrator.migrate(pool) }
     }
 

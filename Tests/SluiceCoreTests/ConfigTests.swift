@@ -240,5 +240,8 @@ struct ConfigTests {
         // A name that is not a plain word keeps every block: the same settings, parsed the slow way.
         let quoted = yaml.replacingOccurrences(of: "  scale:", with: "  \"scale\":")
         #expect(RunConfig.recordedText(quoted, keepingStep: "numbers").contains("\"scale\":"))
+        // So does a name with letters beyond ASCII (the scan is over bytes).
+        let accented = yaml.replacingOccurrences(of: "  scale:", with: "  scalé:")
+        #expect(RunConfig.recordedText(accented, keepingStep: "numbers").contains("  scalé:"))
     }
 }

@@ -105,6 +105,35 @@ struct PipelineTests {
                 == true)
     }
 
+    /// A generic step whose kind is its type's name.
+    struct Wrap<Value: Codable & Sendable>: Step {
+        static var name: String { "wrap" }
+        static var version: Int { 1 }
+        var parameters = NoParameters()
+        func run(_ input: Void, context: StepContext) async throws -> [String: [Value?]] { [:] }
+    }
+
+    @Test("recorded output type names and step kinds read as String(reflecting:) and String(describing:) write them")
+    func typeNamesAsBefore() {
+        struct Local: Codable, Sendable {}
+        struct Pair: Codable, Sendable {
+            var label: String
+            var values: [Int]
+        }
+        let pipeline = Pipeline("names") { p in
+            p.add(Wrap<Local>())
+            p.add(Wrap<Int>(), name: "ints")
+            p.step("pair", version: 1) { _ in Pair(label: "a", values: [1]) }
+        }
+        let types: [Any.Type] = [[String: [Local?]].self, [String: [Int?]].self]
+        for (node, type) in zip(pipeline.nodes, types) {
+            #expect(node.outputs.first?.typeName == String(reflecting: type))
+        }
+        #expect(pipeline.nodes[0].kind == String(describing: Wrap<Local>.self))
+        #expect(pipeline.nodes[1].kind == String(describing: Wrap<Int>.self))
+        #expect(pipeline.nodes[2].outputs.first?.typeName == String(reflecting: Pair.self))
+    }
+
     @Test("an unknown step in the config gets a did-you-mean", arguments: ["scael", "sacle", "scales"])
     func unknownStepInConfig(typo: String) throws {
         let pipeline = Pipeline("p") { p in p.add(Scale(), p.add(Numbers())) }

@@ -56,6 +56,26 @@ struct SQLiteMetadataStoreTests {
         #expect(try again.appliedMigrations().count == 6)
     }
 
+    @Test("a single-connection store (a step process's) creates, migrates and shares a file with a pooled one")
+    func singleConnection() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("m.sqlite").path
+        let single = try SQLiteMetadataStore(path: path, singleConnection: true)
+        #expect(single.pool is DatabaseQueue)
+        #expect(try await single.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
+        #expect(try single.appliedMigrations().count == 6)
+        let pooled = try SQLiteMetadataStore(path: path)
+        #expect(pooled.pool is DatabasePool)
+        try await pooled.registerPipeline("p")
+        let run = Run(
+            id: "run-1", pipeline: "p", status: .running, config: "", environment: .basic(), owner: .current,
+            startedAt: Date())
+        try await single.insert(run)
+        #expect(try await pooled.run("run-1")?.status == .running)
+        try await pooled.finishRun("run-1", status: .completed, endedAt: Date(), error: nil)
+        #expect(try await single.run("run-1")?.status == .completed)
+    }
+
     @Test("records written with absolute file:// artifact URIs are rewritten relative to the store's root")
     func relativeURIMigration() async throws {
         let directory = try TemporaryDirectory()

@@ -144,6 +144,21 @@ public struct MaterializerRegistry: Sendable {
         return nil
     }
 
+    /// The materializer of each output of each node, `nil` where none can store it; looked up once per type (a
+    /// cast to `Codable` per output of a long pipeline costs every step process of it).
+    func materializers(forOutputsOf nodes: [StepNode]) -> [[AnyMaterializer?]] {
+        var found: [ObjectIdentifier: AnyMaterializer?] = [:]
+        return nodes.map { node in
+            node.outputs.map { output in
+                let key = ObjectIdentifier(output.valueType)
+                if let known = found[key] { return known }
+                let materializer = materializer(for: output.valueType)
+                found[key] = materializer
+                return materializer
+            }
+        }
+    }
+
     private static func codableSendable<T: Codable & Sendable>(_ type: T.Type) -> AnyMaterializer {
         AnyMaterializer(CodableMaterializer<T>())
     }

@@ -17,16 +17,22 @@ extension Pipeline {
     public func validate(config: RunConfig = RunConfig(), materializers: MaterializerRegistry = MaterializerRegistry())
         throws
     {
+        _ = try validated(config: config, materializers: materializers)
+    }
+
+    /// Validates, returning the materializer of each output of each node (what a run writes them with).
+    func validated(config: RunConfig, materializers: MaterializerRegistry) throws -> [[AnyMaterializer]] {
         var problems = self.problems
         if nodes.isEmpty { problems.append("it has no steps; add one with `p.add(...)`.") }
-        for node in nodes {
+        let found = materializers.materializers(forOutputsOf: nodes)
+        for (node, outputMaterializers) in zip(nodes, found) {
             for edge in node.inputs {
                 if edge.node >= nodes.count || !nodes[edge.node].outputs.contains(where: { $0.name == edge.output }) {
                     problems.append(
                         "step '\(node.name)' reads '\(edge.name)', which no step produces; wire it to a step's output.")
                 }
             }
-            for output in node.outputs where materializers.materializer(for: output.valueType) == nil {
+            for (output, materializer) in zip(node.outputs, outputMaterializers) where materializer == nil {
                 problems.append(
                     "step '\(node.name)' outputs a \(output.typeName), which no materializer can store; "
                         + "make it Codable or register a Materializer for it.")
@@ -42,6 +48,7 @@ extension Pipeline {
             problems.append(error.description)
         }
         if !problems.isEmpty { throw PipelineValidationError(pipeline: name, problems: problems) }
+        return found.map { $0.map { $0! } }
     }
 
     /// The first cycle found by depth-first search, as step names, or `nil`.

@@ -194,7 +194,7 @@ public final class PipelineBuilder {
         }
         nodes.append(
             StepNode(
-                name: name, kind: identified?.stepName ?? String(describing: S.self),
+                name: name, kind: identified?.stepName ?? _typeName(S.self, qualified: false),
                 codeVersion: identified?.codeVersion ?? S.version, inputs: edges, outputs: outputs,
                 cacheable: cache, usesRunSeed: S.usesRunSeed, binder: StepBinder(step, makeInput: makeInput)))
         return nodes.count - 1
@@ -216,7 +216,10 @@ struct OutputSlot: @unchecked Sendable {
     var name: String
     var valueType: Any.Type
     var extract: @Sendable (any Sendable) -> any Sendable
-    var typeName: String { String(reflecting: valueType) }
+    /// The output type's qualified name, as `String(reflecting:)` writes it. `_typeName` asks the runtime for the
+    /// name directly; `String(reflecting:)` first tries the metatype against the printing protocols, and each such
+    /// cast searches every conformance record of the executable once per process (1 ms of a step process).
+    var typeName: String { _typeName(valueType, qualified: true) }
 }
 
 /// A step invocation with its types erased, as the engine runs it.
