@@ -33,13 +33,14 @@ fi
 
 if [[ -z "$binary" ]]; then
     flags=(-c "$configuration" --product sluice)
-    # A release build carries the Swift runtime and Foundation inside it: the installed binary needs no toolchain.
-    # It is linked at a fixed address and exports no symbols: the dynamic loader then has ~500 relocations to apply
-    # instead of ~170,000 and no 70,000-symbol table to search, which takes about a fifth off every process it
-    # starts (each step run of the process orchestrator is one). Its own build folder: these flags rebuild
-    # everything, and would make every other release build start over.
-    [[ "$configuration" == release ]] && flags+=(--static-swift-stdlib -Xlinker --no-export-dynamic
-        -Xlinker -no-pie --scratch-path .build/install)
+    # A release build starts fast (Scripts/step-binary-flags.sh): the Swift runtime, Foundation, SQLite, zlib and
+    # the C++ runtime linked in, a fixed load address and no exported symbols. Each step run of the process and
+    # Slurm orchestrators starts it once. Its own build folder: these flags rebuild everything, and would make
+    # every other release build start over.
+    if [[ "$configuration" == release ]]; then
+        read -r -a fast <<< "$(Scripts/step-binary-flags.sh .build/static-libs)"
+        flags+=("${fast[@]}" --scratch-path .build/install)
+    fi
     echo "building sluice ($configuration)…" >&2
     swift build "${flags[@]}" >&2
     binary="$(swift build "${flags[@]}" --show-bin-path)/sluice"
