@@ -55,4 +55,28 @@ struct InstallTests {
         #expect(wrong.status == 2)
         #expect(wrong.errors.contains("unknown option '--prefx'"))
     }
+
+    @Test("Scripts/step-binary-flags.sh prints the fast-start flags and links the static C archives this machine has")
+    func stepBinaryFlags() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-flags")
+        let script = Self.script.deletingLastPathComponent().appending(path: "step-binary-flags.sh")
+        let result = try await CommandProcess.run(
+            "/usr/bin/env", ["bash", script.path, "libs"], in: directory.url)
+        #expect(result.status == 0, "\(result.errors)")
+        let flags = result.output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").map(String.init)
+        #expect(
+            flags.dropLast() == [
+                "--static-swift-stdlib", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-no-pie", "-Xswiftc", "-L",
+                "-Xswiftc",
+            ])
+        let folder = directory.path("libs").resolvingSymlinksInPath().path
+        #expect(flags.last.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().path } == folder)
+        // libsqlite3-dev (which GRDB needs to build) ships the archive; every link made points at a real archive.
+        let linked = try FileManager.default.contentsOfDirectory(atPath: folder)
+        #expect(linked.contains("libsqlite3.a"), "\(linked) \(result.errors)")
+        for name in linked {
+            let target = try FileManager.default.destinationOfSymbolicLink(atPath: folder + "/" + name)
+            #expect(target.hasSuffix("/" + name) && FileManager.default.fileExists(atPath: target), "\(target)")
+        }
+    }
 }
