@@ -110,4 +110,15 @@ struct EnvironmentCaptureTests {
         #expect(text.contains("Swift version \(stated) ") || text.contains("Swift version \(version) "), "\(text)")
         #expect(environment.sluiceVersion == RunEnvironment.sluiceVersion)
     }
+
+    @Test("a run's owner is this host, boot, process and its start time: the boot ID as the kernel writes it")
+    func processOwner() throws {
+        let owner = ProcessOwner.current
+        #expect(owner.pid == getpid())
+        #expect(owner.host == ProcessInfo.processInfo.hostName)
+        let bootID = try String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)
+        #expect(owner.bootID == bootID.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(owner.bootID.count == 36, "a UUID, without its newline")
+        #expect(owner.startTicks > 0 && !owner.isKnownDead)
+    }
 }
