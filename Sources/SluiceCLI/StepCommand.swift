@@ -175,6 +175,29 @@ struct StepCommand: AsyncParsableCommand {
             return index
         }
 
+        /// The step run a planning or shard job works for (`--step-run`), which `flag` needs for `purpose`.
+        static func jobStepRun(_ request: StepRequest, flag: String, purpose: String) throws -> String {
+            guard let stepRunID = request.stepRun else {
+                throw CLIError(
+                    problem: "\(flag) needs --step-run: \(purpose).",
+                    fix: "pass the step run ID the merge job (`--merge-shards`) is given.")
+            }
+            return stepRunID
+        }
+
+        /// Runs a planning or shard job's work: a ``StepRunError`` (the run, step or an input is not there) passes
+        /// on as it is; any other failure is printed after `failure` and exits with status 1.
+        static func job(failure: String, _ work: () async throws -> Void) async throws {
+            do {
+                try await work()
+            } catch let error as StepRunError {
+                throw error
+            } catch {
+                printError("\(failure): \(error)")
+                throw ExitCode(ExitStatus.failed.rawValue)
+            }
+        }
+
         static func execute(_ request: StepRequest) async throws {
             let (run, step, file, overrides) = (request.run, request.step, request.file, request.overrides)
             let workspace = try await Workspace.open(
@@ -193,40 +216,24 @@ struct StepCommand: AsyncParsableCommand {
                 engine.stepProperties[ContainerRuntime.imageProperty] = .string(image)
             }
             if request.planShards {
-                guard let stepRunID = request.stepRun else {
-                    throw CLIError(
-                        problem: "--plan-shards needs --step-run: the files are listed for that step run's jobs.",
-                        fix: "pass the step run ID the merge job (`--merge-shards`) is given.")
-                }
-                do {
+                let stepRunID = try Self.jobStepRun(
+                    request, flag: "--plan-shards", purpose: "the files are listed for that step run's jobs")
+                try await Self.job(failure: "step '\(step)': planning its shards failed") {
                     let (files, array) = try await engine.planShards(
                         step, ofRun: record.id, pipeline: pipeline, stepRunID: stepRunID)
                     print(
                         "step '\(step)': \(files.count) shard\(files.count == 1 ? "" : "s")"
                             + (array.map { ", job array \($0)" } ?? ""))
-                } catch let error as StepRunError {
-                    throw error
-                } catch {
-                    printError("step '\(step)': planning its shards failed: \(error)")
-                    throw ExitCode(ExitStatus.failed.rawValue)
                 }
                 await workspace.stack.close()
                 return
             }
             if let shard = request.shard {
-                guard let stepRunID = request.stepRun else {
-                    throw CLIError(
-                        problem: "--shard needs --step-run: the shard's partial is saved for that step run's merge.",
-                        fix: "pass the step run ID the merge job (`--merge-shards`) is given.")
-                }
-                do {
+                let stepRunID = try Self.jobStepRun(
+                    request, flag: "--shard", purpose: "the shard's partial is saved for that step run's merge")
+                try await Self.job(failure: "step '\(step)' shard \(shard) failed") {
                     try await engine.runShard(
                         step, ofRun: record.id, pipeline: pipeline, stepRunID: stepRunID, index: shard)
-                } catch let error as StepRunError {
-                    throw error
-                } catch {
-                    printError("step '\(step)' shard \(shard) failed: \(error)")
-                    throw ExitCode(ExitStatus.failed.rawValue)
                 }
                 await workspace.stack.close()
                 return
