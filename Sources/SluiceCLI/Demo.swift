@@ -76,7 +76,8 @@ struct DemoCommand: AsyncParsableCommand {
             of: Self.model, registry: registry, artifacts: workspace.artifacts)
         let reference = try await TrainingReference.production(
             of: Self.model, registry: registry, artifacts: workspace.artifacts)
-        return StandardPipeline.make(options, registry: registry, baseline: baseline, reference: reference)
+        return StandardPipeline.make(
+            options, registry: registry, baseline: baseline, reference: reference, artifacts: workspace.artifacts)
     }
 
     private func printOutcome(_ result: RunResult, workspace: Workspace) throws {

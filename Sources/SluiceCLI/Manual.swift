@@ -71,7 +71,8 @@ struct ManualCommand: AsyncParsableCommand {
             a dashboard. Every command that opens a project takes
             .B \\-\\-stack
             .IR NAME .
-            Exit status: 0 success, 1 the run or validation failed, 2 unusable input or usage, 130 interrupted.
+            Exit status: 0 success, 1 the run or validation failed, 2 unusable input or usage, 3 a wait timed
+            out, 4 a conflicting change came first (nothing changed), 130 interrupted.
             .SH COMMANDS
 
             """

@@ -119,6 +119,13 @@ struct ModelsCommand: AsyncParsableCommand {
         @Argument(help: "The version number.") var version: Int
         @Option(help: "none, staging, production or archived.") var to: String = "production"
         @Option(help: "Why (recorded).") var reason: String = ""
+        @Option(
+            help: ArgumentHelp(
+                "Move only if this version (or none) is in production when the move commits.",
+                discussion: "Without it the move expects what the registry holds when the command reads it; either "
+                    + "way a promotion that lands first stops the move (exit status 4) and changes nothing.",
+                valueName: "VERSION|none"))
+        var expectProduction: String?
 
         @OptionGroup var stackOption: StackOption
 
@@ -126,10 +133,24 @@ struct ModelsCommand: AsyncParsableCommand {
             guard let stage = ModelStage(rawValue: to) else {
                 throw ValidationError("--to must be one of none, staging, production, archived.")
             }
+            let expected = try expectProduction.map { text -> Int? in
+                guard let version = StageExpectation.productionVersion(parsing: text) else {
+                    throw ValidationError("--expect-production takes a version number or 'none', not '\(text)'.")
+                }
+                return version
+            }
             let workspace = try await Workspace.open(create: false, stack: stackOption.name)
-            let moved = try await workspace.metadata.moveModelVersion(
-                model, version: version, to: stage, by: ModelsCommand.user, reason: reason)
-            print("\(moved.model)@\(moved.version) is now in \(moved.stage)")
+            let registry = workspace.metadata
+            let before = try await registry.productionVersion(model)
+            let moved = try await registry.moveModelVersion(
+                model, version: version, to: stage,
+                expecting: try await registry.expectation(model, moving: version, production: expected),
+                by: ModelsCommand.user, reason: reason)
+            var line = "\(moved.model)@\(moved.version) is now in \(moved.stage)"
+            if stage == .production, let before, before.version != moved.version {
+                line += " (v\(before.version) archived)"
+            }
+            print(line)
         }
     }
 
@@ -138,13 +159,27 @@ struct ModelsCommand: AsyncParsableCommand {
             abstract: "Put back in production the version that was there before the current one.")
         @Argument(help: "The model.") var model: String
         @Option(help: "Why (recorded).") var reason: String = ""
+        @Option(
+            help: ArgumentHelp(
+                "Roll back only if this version is the one in production when the move commits.",
+                discussion: "Without it the rollback expects the production version it reads; either way a "
+                    + "promotion that lands first stops it (exit status 4) and changes nothing.",
+                valueName: "VERSION"))
+        var expectProduction: String?
 
         @OptionGroup var stackOption: StackOption
 
         func run() async throws {
+            var expected: Int?
+            if let text = expectProduction {
+                guard let version = StageExpectation.productionVersion(parsing: text), let version else {
+                    throw ValidationError("--expect-production takes the version number in production, not '\(text)'.")
+                }
+                expected = version
+            }
             let workspace = try await Workspace.open(create: false, stack: stackOption.name)
             let restored = try await workspace.metadata.rollback(
-                model, by: ModelsCommand.user, reason: reason)
+                model, expectedProduction: expected, by: ModelsCommand.user, reason: reason)
             print("\(restored.model)@\(restored.version) is back in production")
         }
     }

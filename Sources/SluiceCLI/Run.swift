@@ -147,7 +147,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         return try yaml.build(
             context: ComponentContext(
-                registry: workspace.metadata, baselines: baselines, reference: reference, scoringModels: scoringModels))
+                registry: workspace.metadata, baselines: baselines, reference: reference, scoringModels: scoringModels,
+                artifacts: workspace.artifacts))
     }
 
     /// Runs a resolved pipeline with live per-step progress on standard error and Ctrl-C cancelling it.

@@ -3,11 +3,37 @@ import Foundation
 import SluiceCore
 import SluiceStack
 
-/// `sluice store`: moving a project's records between metadata stores.
+/// `sluice store`: moving a project's records between metadata stores, and checking a store's invariants.
 struct StoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "store", abstract: "Move a project's records from one metadata store to another.",
-        subcommands: [Copy.self])
+        commandName: "store", abstract: "Move a project's records between metadata stores, or check a store.",
+        subcommands: [Copy.self, Check.self])
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the registry's and the run records' invariants on a stack's store.",
+            discussion: """
+                Reads every model's versions and stage history and the newest runs: version numbers without gaps                 or repeats, at most one production version at every point of the history, each stage change                 starting where the previous one left the version, and every ended run with one final status, an                 end time and no step still running. Exit status 0 when all hold, 1 listing what does not.
+                """)
+        @Option(help: "Check the newest N runs.") var runs: Int = 100_000
+        @OptionGroup var stackOption: StackOption
+
+        func run() async throws {
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+            let violations =
+                try await StoreInvariants.registryViolations(workspace.metadata)
+                + StoreInvariants.runViolations(workspace.metadata, limit: runs)
+            let models = try await workspace.metadata.registeredModels().count
+            guard violations.isEmpty else {
+                for line in violations { print(line) }
+                printError("\(violations.count) invariant violations in \(workspace.metadataLocation)")
+                throw ExitCode(ExitStatus.failed.rawValue)
+            }
+            print(
+                "OK: \(models) models and their stage histories, and the newest runs (up to \(runs)), keep every invariant"
+            )
+        }
+    }
 
     struct Copy: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -456,22 +456,26 @@ public struct RegisterModel: Step {
     public var parameters = Parameters()
     let store: any MetadataStore & ModelRegistry
     let baseline: Baseline?
+    let artifacts: (any ArtifactStore)?
 
-    /// Creates the step, writing to `store`'s registry and comparing with `baseline`.
-    public init(store: any MetadataStore & ModelRegistry, baseline: Baseline?) {
+    /// Creates the step, writing to `store`'s registry and comparing with `baseline`. With `artifacts`, a version
+    /// promoted while the run went on is loaded from there and compared on the same rows before a `when_blessed`
+    /// promotion replaces it; without, such a candidate is not promoted (the step says why).
+    public init(store: any MetadataStore & ModelRegistry, baseline: Baseline?, artifacts: (any ArtifactStore)? = nil) {
         self.store = store
         self.baseline = baseline
+        self.artifacts = artifacts
     }
+
+    /// How many times the policy decides again when another promotion lands between its reading of the registry
+    /// and its move.
+    static let promotionAttempts = 16
 
     public func run(_ input: (TableFile, ModelBundle, Evaluation), context: StepContext) async throws -> Registration {
         let (eval, bundle, evaluation) = input
         var baselineEvaluation: Evaluation?
         if let baseline {
-            baselineEvaluation = try EvaluateModel.evaluate(
-                baseline.bundle.model, baseline.bundle.transforms, on: eval, label: parameters.label,
-                slices: evaluation.slices.map(\.column).reduce(into: [String]()) {
-                    if !$0.contains($1) { $0.append($1) }
-                })
+            baselineEvaluation = try evaluateOnSameRows(baseline.bundle, eval: eval, like: evaluation)
         }
         let blessing = Blessing(
             candidate: evaluation, baseline: baselineEvaluation,
@@ -519,14 +523,18 @@ public struct RegisterModel: Step {
             isNew = true
         }
         var promoted = false
-        if version.stage != .production,
-            let reason = try await promotionReason(
-                version: version.version, evaluation: evaluation, baseline: baselineEvaluation, runID: context.runID)
-        {
-            version = try await store.moveModelVersion(
-                parameters.model, version: version.version, to: .production, by: user, reason: reason)
-            promoted = true
-            context.logger.info("promoted \(parameters.model)@\(version.version) to production: \(reason)")
+        if parameters.promote != .never {
+            var evaluations: [Int: Evaluation] = [:]
+            if let baseline, let baselineEvaluation { evaluations[baseline.version.version] = baselineEvaluation }
+            let outcome = try await promote(
+                version, evaluation: evaluation, eval: eval, comparedWith: evaluations, user: user, context: context)
+            version = outcome.version
+            promoted = outcome.promoted
+            context.setProperty("promotion", .string(outcome.reason))
+            context.logger.info(
+                promoted
+                    ? "promoted \(parameters.model)@\(version.version) to production: \(outcome.reason)"
+                    : "\(parameters.model)@\(version.version) not promoted: \(outcome.reason)")
         }
         context.setProperty("version", .int(version.version))
         context.setProperty("promoted", .bool(promoted))
@@ -535,34 +543,120 @@ public struct RegisterModel: Step {
             baseline: baseline.map { RegisteredVersion($0.version) }, isNew: isNew, promoted: promoted)
     }
 
-    /// Why the blessed `version` goes to production under the promotion policy, or `nil` when it does not. The
-    /// production version is read from the registry now (not the baseline taken when the run started), so a
-    /// promotion made meanwhile is respected: a candidate is only compared with what it would replace.
-    func promotionReason(version: Int, evaluation: Evaluation, baseline: Evaluation?, runID: RunID) async throws
-        -> String?
-    {
-        guard parameters.promote != .never else { return nil }
-        guard let production = try await store.productionVersion(parameters.model) else {
-            return "first blessed version (run \(runID))"
+    /// Applies the promotion policy to the blessed `version`: reads the production version now, decides, and moves
+    /// expecting exactly what it decided on (one conditional transition). When another promotion lands in between,
+    /// the move is refused and the policy decides again against the new production version: a `when_blessed`
+    /// candidate is then evaluated against that version on the same rows (`comparedWith` holds the evaluations
+    /// made so far, by production version), so it never replaces a version it was not compared with.
+    func promote(
+        _ version: ModelVersion, evaluation: Evaluation, eval: TableFile, comparedWith: [Int: Evaluation],
+        user: String, context: StepContext
+    ) async throws -> (version: ModelVersion, promoted: Bool, reason: String) {
+        var evaluations = comparedWith
+        var conflicts: [String] = []
+        for _ in 0..<Self.promotionAttempts {
+            let versions = try await store.modelVersions(parameters.model)
+            guard let candidate = versions.first(where: { $0.version == version.version }) else {
+                throw ComponentError(
+                    problem: "\(parameters.model)@\(version.version) disappeared from the registry while registering",
+                    fix: "check the project's metadata store (was it replaced during the run?), then run again.")
+            }
+            if candidate.stage == .production {
+                return (candidate, false, "it is already in production")
+            }
+            let production = versions.first { $0.stage == .production }
+            let reason: String
+            switch (parameters.promote, production) {
+            case (.never, _):
+                return (candidate, false, "the policy is promote: never")
+            case (_, nil):
+                reason = "first blessed version (run \(context.runID))"
+            case (.first, let production?):
+                return (
+                    candidate, false,
+                    "v\(production.version) is in production and promote: first only promotes the first blessed version"
+                )
+            case (.whenBlessed, let production?):
+                let theirs: Evaluation
+                if let known = evaluations[production.version] {
+                    theirs = known
+                } else {
+                    guard let artifacts else {
+                        return (
+                            candidate, false,
+                            "production became v\(production.version) during the run and its bundle could not be "
+                                + "read here to compare on the same rows (promote by hand after comparing)"
+                        )
+                    }
+                    let bundle = try ModelBundle.load(
+                        try await bundleData(of: production, in: store, artifacts: artifacts))
+                    theirs = try evaluateOnSameRows(bundle, eval: eval, like: evaluation)
+                    evaluations[production.version] = theirs
+                    context.logger.info(
+                        "production is v\(production.version) now; evaluated it on the same \(evaluation.overall.count) rows"
+                    )
+                }
+                let verdict = comparison(evaluation, with: theirs, production: production.version)
+                guard verdict.beats else { return (candidate, false, verdict.reason) }
+                reason = verdict.reason + " (run \(context.runID))"
+            }
+            do {
+                let moved = try await store.moveModelVersion(
+                    parameters.model, version: candidate.version, to: .production,
+                    expecting: StageExpectation(production: .some(production?.version), stage: candidate.stage),
+                    by: user, reason: reason)
+                return (
+                    moved, true,
+                    reason + (conflicts.isEmpty ? "" : "; decided again after: " + conflicts.joined(separator: "; "))
+                )
+            } catch let conflict as StageConflict {
+                conflicts.append(
+                    "expected \(conflict.expected.describe(moving: conflict.version)), found \(conflict.found)")
+                context.logger.info("\(conflict.problem) Deciding again.")
+            }
         }
-        guard parameters.promote == .whenBlessed else { return nil }
-        // It must have been compared with that very version on this run's evaluation rows.
-        guard let baselineVersion = self.baseline?.version.version, baselineVersion == production.version,
-            let baseline
-        else { return nil }
+        return (
+            version, false,
+            "the registry changed under each of \(Self.promotionAttempts) attempts to promote (\(conflicts.last ?? "")); "
+                + "promote by hand with `sluice models promote \(parameters.model) \(version.version)`"
+        )
+    }
+
+    /// Whether the candidate beats or matches production on each metric the thresholds name (every overall
+    /// metric when there are none), both measured on the same rows, and the reason in words either way.
+    func comparison(_ evaluation: Evaluation, with production: Evaluation, production version: Int)
+        -> (beats: Bool, reason: String)
+    {
         var names = parameters.thresholds.map(\.metric)
         if names.isEmpty { names = evaluation.overall.names }
         var compared: [String] = []
         for name in Set(names).sorted() {
-            guard let mine = evaluation.overall.value(name), let theirs = baseline.overall.value(name) else {
+            guard let mine = evaluation.overall.value(name), let theirs = production.overall.value(name) else {
                 continue
             }
+            let line = "\(name) \(String(format: "%.4f", mine)) vs \(String(format: "%.4f", theirs))"
             let better = MetricSet.higherIsBetter(name) ? mine >= theirs - 1e-12 : mine <= theirs + 1e-12
-            guard better else { return nil }
-            compared.append("\(name) \(String(format: "%.4f", mine)) vs \(String(format: "%.4f", theirs))")
+            guard better else {
+                return (false, "it does not beat or match production v\(version) on the same rows (\(line))")
+            }
+            compared.append(line)
         }
-        guard !compared.isEmpty else { return nil }
-        return "blessed and beats or matches production v\(production.version) on the same "
-            + "\(evaluation.overall.count) evaluation rows (\(compared.joined(separator: ", "))) (run \(runID))"
+        guard !compared.isEmpty else {
+            return (false, "no metric could be compared with production v\(version) (\(names.joined(separator: ", ")))")
+        }
+        return (
+            true,
+            "blessed and beats or matches production v\(version) on the same "
+                + "\(evaluation.overall.count) evaluation rows (\(compared.joined(separator: ", ")))"
+        )
+    }
+
+    /// `bundle`'s evaluation on the candidate's evaluation rows, sliced as the candidate's was.
+    func evaluateOnSameRows(_ bundle: ModelBundle, eval: TableFile, like evaluation: Evaluation) throws -> Evaluation {
+        try EvaluateModel.evaluate(
+            bundle.model, bundle.transforms, on: eval, label: parameters.label,
+            slices: evaluation.slices.map(\.column).reduce(into: [String]()) {
+                if !$0.contains($1) { $0.append($1) }
+            })
     }
 }

@@ -46,9 +46,10 @@ public enum StandardPipeline {
     /// Builds the pipeline; without a registry the register step is left out. With `reference` (the production
     /// version's ``TrainingReference``), new data is validated against the schema and statistics that version was
     /// trained on instead of a schema inferred from the new data itself; the first run infers and records one.
+    /// `artifacts` lets the register step read a version promoted while the run went on, to compare with it.
     public static func make(
         _ options: Options, registry: (any MetadataStore & ModelRegistry)?, baseline: Baseline?,
-        reference: TrainingReference? = nil
+        reference: TrainingReference? = nil, artifacts: (any ArtifactStore)? = nil
     ) -> Pipeline {
         Pipeline(options.name) { p in
             let data = p.add(IngestCSV(paths: options.paths))
@@ -79,7 +80,7 @@ public enum StandardPipeline {
             evaluate.parameters.slices = options.slices
             let result = p.add(evaluate, sets.eval, transforms, model, data.info, statistics.statistics)
             if let registry {
-                var register = RegisterModel(store: registry, baseline: baseline)
+                var register = RegisterModel(store: registry, baseline: baseline, artifacts: artifacts)
                 register.parameters.model = options.model
                 register.parameters.label = options.label
                 register.parameters.thresholds = options.thresholds

@@ -14,6 +14,10 @@ extension RegistryError: SluiceError {
     public var exitStatus: ExitStatus { .unusableInput }
 }
 
+extension StageConflict: SluiceError {
+    public var exitStatus: ExitStatus { .conflict }
+}
+
 extension AmbiguousIDError: SluiceError {
     public var problem: String { "'\(prefix)' matches several records (\(matches.prefix(5).joined(separator: ", ")))." }
     public var fix: String { "type more characters of the ID." }

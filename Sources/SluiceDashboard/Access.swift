@@ -95,6 +95,7 @@ struct ErrorPages: RouterMiddleware {
                 return (.unauthorized, "this dashboard needs an access token: send `Authorization: Bearer TOKEN`")
             }
         case let error as RegistryError: return (.badRequest, "\(error.problem) \(error.fix)")
+        case let error as StageConflict: return (.conflict, "\(error.problem) Reload the page to see it.")
         case let error as AmbiguousIDError: return (.badRequest, error.problem)
         case let error as HTTPError: return (error.status, error.body ?? error.status.reasonPhrase)
         case let error as DecodingError: return (.badRequest, "the request body is not what was expected: \(error)")

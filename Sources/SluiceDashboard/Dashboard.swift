@@ -160,8 +160,10 @@ public struct Dashboard: Sendable {
                     "choose a stage: one of \(ModelStage.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             let moved = try await self.data.metadata.moveModelVersion(
-                model, version: version, to: stage, by: context.identity?.name ?? Viewer.local.name,
-                reason: try Self.reason(form["reason"]))
+                model, version: version, to: stage,
+                expecting: try await self.expectation(
+                    model, moving: version, production: form["expected_production"], stage: form["expected_stage"]),
+                by: context.identity?.name ?? Viewer.local.name, reason: try Self.reason(form["reason"]))
             return Self.redirect(
                 "/models/\(Self.pathComponent(model))?notice="
                     + Self.queryValue("Moved v\(moved.version) to \(moved.stage.rawValue)."))
@@ -171,7 +173,8 @@ public struct Dashboard: Sendable {
             let model = try context.parameters.require("model")
             let form = try await Self.form(request, context: context)
             let restored = try await self.data.metadata.rollback(
-                model, by: context.identity?.name ?? Viewer.local.name, reason: try Self.reason(form["reason"]))
+                model, expectedProduction: try Self.expectedRollback(form["expected_production"]),
+                by: context.identity?.name ?? Viewer.local.name, reason: try Self.reason(form["reason"]))
             return Self.redirect(
                 "/models/\(Self.pathComponent(model))?notice="
                     + Self.queryValue("Rolled back: v\(restored.version) is in production again."))
@@ -236,19 +239,24 @@ public struct Dashboard: Sendable {
                     "unknown stage '\(body.stage)': use one of \(ModelStage.allCases.map(\.rawValue).joined(separator: ", "))"
                 )
             }
+            let model = try context.parameters.require("model")
+            let version = try context.parameters.require("version", as: Int.self)
             return Self.json(
                 try await self.data.metadata.moveModelVersion(
-                    try context.parameters.require("model"),
-                    version: try context.parameters.require("version", as: Int.self),
-                    to: stage, by: context.identity?.name ?? Viewer.local.name, reason: try Self.reason(body.reason)))
+                    model, version: version, to: stage,
+                    expecting: try await self.expectation(
+                        model, moving: version, production: body.expectedProduction?.text,
+                        stage: body.expectedStage),
+                    by: context.identity?.name ?? Viewer.local.name, reason: try Self.reason(body.reason)))
         }
         router.post("api/models/{model}/rollback") { request, context in
             try Self.requireWrite(context)
             let body = try await request.decode(as: RollbackRequest.self, context: context)
             return Self.json(
                 try await self.data.metadata.rollback(
-                    try context.parameters.require("model"), by: context.identity?.name ?? Viewer.local.name,
-                    reason: try Self.reason(body.reason)))
+                    try context.parameters.require("model"),
+                    expectedProduction: try Self.expectedRollback(body.expectedProduction?.text),
+                    by: context.identity?.name ?? Viewer.local.name, reason: try Self.reason(body.reason)))
         }
         router.get("api/compare") { request, _ in
             let runs = Self.runList(request)
@@ -269,10 +277,73 @@ public struct Dashboard: Sendable {
     struct StageRequest: Decodable {
         var stage: String
         var reason: String?
+        /// The production version the move was decided on: a number, or "none".
+        var expectedProduction: VersionOrNone?
+        /// The stage the moved version was seen in.
+        var expectedStage: String?
+
+        enum CodingKeys: String, CodingKey {
+            case stage, reason
+            case expectedProduction = "expected_production"
+            case expectedStage = "expected_stage"
+        }
     }
 
     struct RollbackRequest: Decodable {
         var reason: String?
+        var expectedProduction: VersionOrNone?
+
+        enum CodingKeys: String, CodingKey {
+            case reason
+            case expectedProduction = "expected_production"
+        }
+    }
+
+    /// A JSON version number or the string "none".
+    struct VersionOrNone: Decodable {
+        var text: String
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let number = try? container.decode(Int.self) {
+                text = String(number)
+            } else {
+                text = try container.decode(String.self)
+            }
+        }
+    }
+
+    /// What a stage form or request expects: the fields it sent (the state its page showed), and for those it left
+    /// out, what the registry holds now.
+    func expectation(_ model: String, moving version: Int, production: String?, stage: String?) async throws
+        -> StageExpectation
+    {
+        var expected: Int??
+        if let production, !production.isEmpty {
+            guard let parsed = StageExpectation.productionVersion(parsing: production) else {
+                throw DashboardError.badRequest(
+                    "expected_production must be a version number or \"none\", not '\(production)'")
+            }
+            expected = parsed
+        }
+        var expectation = try await data.metadata.expectation(model, moving: version, production: expected)
+        if let stage, !stage.isEmpty {
+            guard let parsed = ModelStage(rawValue: stage) else {
+                throw DashboardError.badRequest(
+                    "expected_stage must be one of \(ModelStage.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            expectation.stage = parsed
+        }
+        return expectation
+    }
+
+    /// The production version a rollback form or request expects to replace, if it names one.
+    static func expectedRollback(_ text: String?) throws -> Int? {
+        guard let text, !text.isEmpty else { return nil }
+        guard let parsed = StageExpectation.productionVersion(parsing: text), let version = parsed else {
+            throw DashboardError.badRequest("expected_production must be the version number in production")
+        }
+        return version
     }
 
     // MARK: Pages

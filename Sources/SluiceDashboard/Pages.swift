@@ -253,6 +253,9 @@ enum Pages {
             let lowerIsBetter = ["loss", "error", "rmse", "mae", "mse", "logloss"].contains { name.contains($0) }
             best[name] = lowerIsBetter ? values.min() : values.max()
         }
+        // Every stage form carries the state it was shown with, so a move that another one overtook is refused (409).
+        let expectedProduction =
+            details.versions.first { $0.version.stage == .production }.map { String($0.version.version) } ?? "none"
         let versions = details.versions.map { entry -> [String: Any] in
             let v = entry.version
             return [
@@ -277,12 +280,14 @@ enum Pages {
                 "p50": entry.profile?["inProcess.p50"].map { String(format: "%.1f", $0) } ?? "–",
                 "p99": entry.profile?["inProcess.p99"].map { String(format: "%.1f", $0) } ?? "–",
                 "stages": ModelStage.allCases.filter { $0 != v.stage }.map(\.rawValue),
+                "expectedProduction": expectedProduction,
             ]
         }
         let shown = details.versions.first { $0.version.stage == .production } ?? details.versions.first
         return [
             "name": details.name, "metricNames": details.metricNames, "versions": versions,
             "hasProduction": details.versions.contains { $0.version.stage == .production },
+            "expectedProduction": expectedProduction,
             "notice": Pages.present(notice),
             "history": details.stageChanges.reversed().map {
                 [

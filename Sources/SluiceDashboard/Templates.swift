@@ -157,9 +157,11 @@ enum Templates {
         {{#metrics}}<td class="num{{#best}} best{{/best}}">{{value}}</td>{{/metrics}}<td class="num">{{size}}</td><td class="num">{{load}}</td><td class="num">{{memory}}</td><td class="num">{{p50}}</td><td class="num">{{p99}}</td><td class="num">{{throughput}}</td>
         <td><form method="post" action="/models/{{model}}/versions/{{version}}/stage" class="inline stage-form">
         <select name="stage" aria-label="stage">{{#stages}}<option value="{{.}}">{{.}}</option>{{/stages}}</select>
+        <input type="hidden" name="expected_production" value="{{expectedProduction}}"><input type="hidden" name="expected_stage" value="{{stage}}">
         <input name="reason" placeholder="why" required size="12"><button type="submit">Move</button></form>
         <a href="/artifacts/{{artifactID}}/lineage">lineage</a></td></tr>{{/versions}}</tbody></table></div>
         {{#hasProduction}}<form method="post" action="/models/{{name}}/rollback" class="inline" id="rollback-form">
+        <input type="hidden" name="expected_production" value="{{expectedProduction}}">
         <input name="reason" placeholder="why roll back" required size="24"><button class="danger" type="submit">Roll back production</button></form>{{/hasProduction}}
         <section><h2>Stage history</h2><table class="list" id="history"><thead><tr><th>When</th><th>Version</th><th>From</th><th>To</th><th>Who</th><th>Why</th></tr></thead><tbody>
         {{#history}}<tr><td>{{at}}</td><td>v{{version}}</td><td>{{from}}</td><td>{{to}}</td><td>{{by}}</td><td>{{reason}}</td></tr>{{/history}}

@@ -21,6 +21,8 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
     case unusableInput = 2
     /// A wait gave up at its time limit (`runs wait --timeout`) while the work goes on.
     case timedOut = 3
+    /// Someone else changed the record first (a promotion meanwhile): nothing was changed; look, then try again.
+    case conflict = 4
     /// The user interrupted it (Ctrl-C); the run is recorded as cancelled.
     case interrupted = 130
 }

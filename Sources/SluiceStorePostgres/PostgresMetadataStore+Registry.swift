@@ -40,12 +40,15 @@ extension PostgresMetadataStore: ModelRegistry {
             "SELECT * FROM model_versions WHERE model = \(model) ORDER BY version DESC", Self.modelVersion)
     }
 
-    public func moveModelVersion(_ model: String, version: Int, to stage: ModelStage, by: String, reason: String)
-        async throws -> ModelVersion
-    {
+    public func moveModelVersion(
+        _ model: String, version: Int, to stage: ModelStage, expecting expected: StageExpectation, by: String,
+        reason: String
+    ) async throws -> ModelVersion {
         let known = try await registeredModels()
         return try await transaction { connection in
-            // Serializes moves of one model across processes and hosts: each reads the stages the last one left.
+            // Serializes moves of one model across processes and hosts: each reads the stages the last one left
+            // (READ COMMITTED: every statement after the lock sees what the previous holder committed), so the
+            // expectation is checked against the stages this move replaces.
             try await self.lock(model, connection)
             var current: [ModelVersion] = []
             for try await row in try await connection.query(
@@ -54,8 +57,13 @@ extension PostgresMetadataStore: ModelRegistry {
                 current.append(try Self.modelVersion(Row(row.makeRandomAccess())))
             }
             guard !current.isEmpty else { throw RegistryRules.unknownModel(model, known: known) }
+            var latest: StageChange?
+            if !expected.holds(in: current, moving: version) {
+                latest = try await self.changes(model, connection, latestOnly: true).last
+            }
             let (updated, changes) = try RegistryRules.move(
-                current, model: model, version: version, to: stage, by: by, reason: reason, at: Date())
+                current, model: model, version: version, to: stage, expecting: expected, by: by, reason: reason,
+                at: Date(), latestChange: { latest })
             // Archive the old production version first: the unique index allows one production row per model.
             for record in updated {
                 try await connection.query(
@@ -77,14 +85,29 @@ extension PostgresMetadataStore: ModelRegistry {
     }
 
     public func stageChanges(_ model: String) async throws -> [StageChange] {
-        try await rows("SELECT * FROM stage_changes WHERE model = \(model) ORDER BY id") { row in
-            StageChange(
-                model: try row.string("model"), version: try row.int("version"),
-                from: ModelStage(rawValue: try row.string("from_stage")) ?? .none,
-                to: ModelStage(rawValue: try row.string("to_stage")) ?? .none,
-                at: Date(timeIntervalSince1970: try row.double("at")), by: try row.string("by"),
-                reason: try row.string("reason"))
+        try await rows("SELECT * FROM stage_changes WHERE model = \(model) ORDER BY id", Self.stageChange)
+    }
+
+    /// A model's stage changes read on `connection` (inside a transaction), oldest first, or only the newest.
+    func changes(_ model: String, _ connection: PostgresConnection, latestOnly: Bool) async throws -> [StageChange] {
+        let query: PostgresQuery =
+            latestOnly
+            ? "SELECT * FROM stage_changes WHERE model = \(model) ORDER BY id DESC LIMIT 1"
+            : "SELECT * FROM stage_changes WHERE model = \(model) ORDER BY id"
+        var changes: [StageChange] = []
+        for try await row in try await connection.query(query, logger: logger) {
+            changes.append(try Self.stageChange(Row(row.makeRandomAccess())))
         }
+        return changes
+    }
+
+    static func stageChange(_ row: Row) throws -> StageChange {
+        StageChange(
+            model: try row.string("model"), version: try row.int("version"),
+            from: ModelStage(rawValue: try row.string("from_stage")) ?? .none,
+            to: ModelStage(rawValue: try row.string("to_stage")) ?? .none,
+            at: Date(timeIntervalSince1970: try row.double("at")), by: try row.string("by"),
+            reason: try row.string("reason"))
     }
 
     public func attachProfile(_ model: String, version: Int, profile: Data, uri: String) async throws {

@@ -105,8 +105,11 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
             return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
         } catch let error as RegistryError {
             throw error
+        } catch let error as StageConflict {
+            throw error
         } catch let error as PostgresTransactionError {
             if let closure = error.closureError as? RegistryError { throw closure }
+            if let closure = error.closureError as? StageConflict { throw closure }
             throw PostgresStoreError(location: location, underlying: error.closureError ?? error, opening: false)
         } catch {
             throw PostgresStoreError(location: location, underlying: error, opening: false)
@@ -175,12 +178,14 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
             """)
     }
 
-    public func finishRun(_ id: RunID, status: RunStatus, endedAt: Date, error: String?) async throws {
-        try await execute(
+    @discardableResult
+    public func finishRun(_ id: RunID, status: RunStatus, endedAt: Date, error: String?) async throws -> Bool {
+        try await rows(
             """
             UPDATE runs SET status = \(status.rawValue), ended_at = \(endedAt.timeIntervalSince1970), error = \(error)
-            WHERE id = \(id)
-            """)
+            WHERE id = \(id) AND status = 'running' RETURNING id
+            """
+        ) { try $0.string("id") }.count > 0
     }
 
     public func updateEnvironment(_ id: RunID, _ e: RunEnvironment) async throws {
@@ -394,12 +399,18 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
         let now = Date().timeIntervalSince1970
         try await transaction { connection in
             for id in dead {
-                try await connection.query(
+                var crashed = false
+                for try await _ in try await connection.query(
                     """
                     UPDATE runs SET status = 'crashed', ended_at = COALESCE(ended_at, \(now)),
                         error = COALESCE(error, 'the process running it stopped without finishing (killed or crashed)')
-                    WHERE id = \(id) AND status = 'running'
+                    WHERE id = \(id) AND status = 'running' RETURNING id
                     """, logger: self.logger)
+                {
+                    crashed = true
+                }
+                // Only when the run above is crashed now: a run that ended meanwhile keeps its step runs as they are.
+                guard crashed else { continue }
                 try await connection.query(
                     """
                     UPDATE step_runs SET status = 'crashed', ended_at = COALESCE(ended_at, \(now))

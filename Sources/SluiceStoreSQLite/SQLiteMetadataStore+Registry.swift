@@ -28,15 +28,19 @@ extension SQLiteMetadataStore: ModelRegistry {
         try read { db in try Self.versions(db, model: model) }
     }
 
-    public func moveModelVersion(_ model: String, version: Int, to stage: ModelStage, by: String, reason: String)
-        async throws -> ModelVersion
-    {
+    public func moveModelVersion(
+        _ model: String, version: Int, to stage: ModelStage, expecting expected: StageExpectation, by: String,
+        reason: String
+    ) async throws -> ModelVersion {
         let known = try await registeredModels()
+        // One IMMEDIATE transaction (GRDB's kind for writes): other processes' writers wait, so the expectation is
+        // checked against the stages this move replaces.
         return try write { db in
             let current = try Self.versions(db, model: model)
             guard !current.isEmpty else { throw RegistryRules.unknownModel(model, known: known) }
             let (updated, changes) = try RegistryRules.move(
-                current, model: model, version: version, to: stage, by: by, reason: reason, at: Date())
+                current, model: model, version: version, to: stage, expecting: expected, by: by, reason: reason,
+                at: Date(), latestChange: { try Self.changes(db, model: model, latestOnly: true).last })
             // Archive the old production version first: the unique index allows one production row per model.
             for record in updated {
                 try db.execute(
@@ -49,16 +53,20 @@ extension SQLiteMetadataStore: ModelRegistry {
     }
 
     public func stageChanges(_ model: String) async throws -> [StageChange] {
-        try read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM stage_changes WHERE model = ? ORDER BY id", arguments: [model]
-            ).map { row in
-                StageChange(
-                    model: row["model"], version: row["version"],
-                    from: ModelStage(rawValue: row["from_stage"]) ?? .none,
-                    to: ModelStage(rawValue: row["to_stage"]) ?? .none,
-                    at: Date(timeIntervalSince1970: row["at"]), by: row["by"], reason: row["reason"])
-            }
+        try read { db in try Self.changes(db, model: model, latestOnly: false) }
+    }
+
+    private static func changes(_ db: Database, model: String, latestOnly: Bool) throws -> [StageChange] {
+        let sql =
+            latestOnly
+            ? "SELECT * FROM stage_changes WHERE model = ? ORDER BY id DESC LIMIT 1"
+            : "SELECT * FROM stage_changes WHERE model = ? ORDER BY id"
+        return try Row.fetchAll(db, sql: sql, arguments: [model]).map { row in
+            StageChange(
+                model: row["model"], version: row["version"],
+                from: ModelStage(rawValue: row["from_stage"]) ?? .none,
+                to: ModelStage(rawValue: row["to_stage"]) ?? .none,
+                at: Date(timeIntervalSince1970: row["at"]), by: row["by"], reason: row["reason"])
         }
     }
 

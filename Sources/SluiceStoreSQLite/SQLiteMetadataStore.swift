@@ -127,11 +127,13 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
-    public func finishRun(_ id: RunID, status: RunStatus, endedAt: Date, error: String?) async throws {
+    @discardableResult
+    public func finishRun(_ id: RunID, status: RunStatus, endedAt: Date, error: String?) async throws -> Bool {
         try write { db in
             try db.execute(
-                sql: "UPDATE runs SET status = ?, ended_at = ?, error = ? WHERE id = ?",
+                sql: "UPDATE runs SET status = ?, ended_at = ?, error = ? WHERE id = ? AND status = 'running'",
                 arguments: [status.rawValue, endedAt.timeIntervalSince1970, error, id])
+            return db.changesCount > 0
         }
     }
 
@@ -412,6 +414,8 @@ public final class SQLiteMetadataStore: MetadataStore {
                             error = COALESCE(error, 'the process running it stopped without finishing (killed or crashed)')
                         WHERE id = ? AND status = 'running'
                         """, arguments: [now, id])
+                // Only when the run above is crashed now: a run that ended meanwhile keeps its step runs as they are.
+                guard db.changesCount > 0 else { continue }
                 try db.execute(
                     sql:
                         "UPDATE step_runs SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE run_id = ? AND status = 'running'",

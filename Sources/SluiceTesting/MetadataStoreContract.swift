@@ -37,7 +37,34 @@ public enum MetadataStoreContract {
         ("step runs of a run come back in insertion order", stepRunOrder),
         ("what triggered a run is read back as recorded; manual when none was", triggerRoundTrip),
         ("access tokens are found by hash, one live token per name, and revoked by ID or name", accessTokens),
+        ("a run ends once: the first of concurrent finishes stands and the others change nothing", finishOnce),
     ]
+
+    static func finishOnce(_ store: any MetadataStore) async throws {
+        try await store.registerPipeline("p")
+        try await store.insert(makeRun("run-1"))
+        let statuses: [RunStatus] = [
+            .completed, .failed, .cancelled, .completed, .failed, .cancelled, .completed, .failed,
+        ]
+        let winners = try await withThrowingTaskGroup(of: RunStatus?.self) { group in
+            for (index, status) in statuses.enumerated() {
+                group.addTask {
+                    let ended = try await store.finishRun(
+                        "run-1", status: status, endedAt: Date(timeIntervalSince1970: 2_000 + Double(index)),
+                        error: status == .completed ? nil : "finisher \(index)")
+                    return ended ? status : nil
+                }
+            }
+            return try await group.reduce(into: [RunStatus]()) { if let status = $1 { $0.append(status) } }
+        }
+        #expect(winners.count == 1, "\(winners.count) finishes each recorded an end")
+        let run = try #require(try await store.run("run-1"))
+        #expect(run.status == winners.first)
+        let again = try await store.finishRun("run-1", status: .crashed, endedAt: Date(), error: "late")
+        #expect(!again)
+        #expect(try await store.run("run-1")?.status == winners.first)
+        #expect(StoreInvariants.runViolations(run, stepRuns: []).isEmpty)
+    }
 
     static func accessTokens(_ store: any MetadataStore) async throws {
         let (reader, readerSecret) = AccessToken.make(

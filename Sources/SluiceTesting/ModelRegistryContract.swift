@@ -21,7 +21,186 @@ public enum ModelRegistryContract {
         ("unknown models and versions fail with what to use instead", errors),
         ("a profile attaches to a version and a newer one replaces it", profiles),
         ("an imported model keeps its numbers, stages, times and history, and is imported once", importModel),
+        ("a move whose expectation no longer holds is refused, changes nothing and says who moved what", conflict),
+        ("a rollback expecting a production version that was replaced is refused", rollbackConflict),
+        ("concurrent registrations number versions without gaps or repeats", concurrentNumbering),
+        ("concurrent first promotions put exactly one version in production", concurrentFirstPromotions),
+        ("concurrent promotions, rollbacks and moves keep every registry invariant", concurrentMoves),
     ]
+
+    /// The registry's invariants hold (``StoreInvariants``): fails the test naming each broken one.
+    public static func expectInvariants(
+        _ registry: any ModelRegistry, sourceLocation: Testing.SourceLocation = #_sourceLocation
+    )
+        async throws
+    {
+        let violations = try await StoreInvariants.registryViolations(registry)
+        #expect(violations.isEmpty, "\(violations.joined(separator: "\n"))", sourceLocation: sourceLocation)
+    }
+
+    static func conflict(_ registry: any ModelRegistry) async throws {
+        try await register(registry, "m", 3)
+        _ = try await registry.moveModelVersion(
+            "m", version: 1, to: .production, expecting: .production(nil), by: "ann", reason: "first")
+        // bob decided with v1 in production; carol promotes v2 before bob's move commits.
+        _ = try await registry.moveModelVersion(
+            "m", version: 2, to: .production, expecting: .production(1), by: "carol", reason: "better recall")
+        let before = try await registry.stageChanges("m")
+        await #expect {
+            try await registry.moveModelVersion(
+                "m", version: 3, to: .production, expecting: .production(1), by: "bob", reason: "beats v1")
+        } throws: { error in
+            guard let conflict = error as? StageConflict else { return false }
+            return conflict.production == 2 && conflict.stage == .none && conflict.latestChange?.by == "carol"
+                && conflict.problem.contains("expected v1 in production, found v2 in production, v3 in none")
+                && conflict.problem.contains("by carol") && conflict.problem.contains("better recall")
+                && conflict.problem.hasSuffix("Nothing was changed.") && conflict.exitStatus == .conflict
+        }
+        #expect(try await registry.stageChanges("m") == before, "a refused move records nothing")
+        #expect(try await registry.productionVersion("m")?.version == 2)
+        // Expecting "no production version" fails the same way once one is in production.
+        await #expect(throws: StageConflict.self) {
+            try await registry.moveModelVersion(
+                "m", version: 3, to: .production, expecting: .production(nil), by: "bot", reason: "first")
+        }
+        // The moved version's own stage is checked too: v3 is not in staging.
+        await #expect(throws: StageConflict.self) {
+            try await registry.moveModelVersion(
+                "m", version: 3, to: .archived, expecting: StageExpectation(stage: .staging), by: "bot", reason: "")
+        }
+        // What the registry holds now is what a person's move expects, and that move goes through.
+        let expected = try await registry.expectation("m", moving: 3)
+        #expect(expected == StageExpectation(production: .some(2), stage: ModelStage.none))
+        let moved = try await registry.moveModelVersion(
+            "m", version: 3, to: .production, expecting: expected, by: "bob", reason: "beats v2")
+        #expect(moved.stage == .production)
+        try await expectInvariants(registry)
+    }
+
+    static func rollbackConflict(_ registry: any ModelRegistry) async throws {
+        try await register(registry, "m", 3)
+        _ = try await registry.moveModelVersion("m", version: 1, to: .production, by: "a", reason: "")
+        _ = try await registry.moveModelVersion("m", version: 2, to: .production, by: "a", reason: "")
+        // The on-call engineer saw v2 misbehave; meanwhile v3 went to production.
+        _ = try await registry.moveModelVersion("m", version: 3, to: .production, by: "bot", reason: "")
+        await #expect(throws: StageConflict.self) {
+            try await registry.rollback("m", expectedProduction: 2, by: "oncall", reason: "v2 is slow")
+        }
+        #expect(try await registry.productionVersion("m")?.version == 3)
+        #expect(try await registry.rollback("m", expectedProduction: 3, by: "oncall", reason: "").version == 2)
+        try await expectInvariants(registry)
+    }
+
+    static func concurrentNumbering(_ registry: any ModelRegistry) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<8 {
+                group.addTask {
+                    for k in 0..<6 {
+                        _ = try await registry.registerModelVersion(
+                            model: "m", artifactID: "art-\(writer)-\(k)", runID: nil, createdBy: "w\(writer)",
+                            metrics: [:], datasetVersion: nil)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await registry.modelVersions("m").map(\.version).sorted() == Array(1...48))
+        try await expectInvariants(registry)
+    }
+
+    /// What the register step's `first` policy does: promote when nothing is in production, expecting exactly
+    /// that, and decide again on a conflict. Returns whether this writer promoted.
+    static func promoteIfFirst(_ registry: any ModelRegistry, version: Int, writer: Int) async throws -> Bool {
+        while true {
+            guard try await registry.productionVersion("m") == nil else { return false }
+            do {
+                _ = try await registry.moveModelVersion(
+                    "m", version: version, to: .production, expecting: .production(nil), by: "w\(writer)",
+                    reason: "first blessed version")
+                return true
+            } catch is StageConflict {
+                continue
+            }
+        }
+    }
+
+    static func concurrentFirstPromotions(_ registry: any ModelRegistry) async throws {
+        for round in 0..<3 {
+            let model = "m"
+            if round > 0 {
+                // Each round starts from no production version: archive the winner.
+                let current = try #require(try await registry.productionVersion(model))
+                _ = try await registry.moveModelVersion(
+                    model, version: current.version, to: .archived, by: "reset", reason: "next round")
+            }
+            let promotions = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for writer in 0..<12 {
+                    group.addTask {
+                        let version = try await registry.registerModelVersion(
+                            model: model, artifactID: "art-\(round)-\(writer)", runID: nil, createdBy: "w\(writer)",
+                            metrics: [:], datasetVersion: nil)
+                        return try await promoteIfFirst(registry, version: version.version, writer: writer)
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(promotions == 1, "round \(round): \(promotions) writers promoted a first version")
+        }
+        let firsts = try await registry.stageChanges("m").filter { $0.reason == "first blessed version" }
+        #expect(firsts.count == 3)
+        try await expectInvariants(registry)
+    }
+
+    static func concurrentMoves(_ registry: any ModelRegistry) async throws {
+        try await register(registry, "m", 6)
+        _ = try await registry.moveModelVersion("m", version: 1, to: .production, by: "a", reason: "")
+        _ = try await registry.moveModelVersion("m", version: 2, to: .production, by: "a", reason: "")
+        let outcomes = try await withThrowingTaskGroup(of: (moved: Int, refused: Int).self) { group in
+            for writer in 0..<8 {
+                group.addTask {
+                    var state: UInt64 = 0x9E37_79B9_7F4A_7C15 &* UInt64(writer + 1)
+                    func next(_ n: Int) -> Int {
+                        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                        return Int((state >> 33) % UInt64(n))
+                    }
+                    var (moved, refused) = (0, 0)
+                    for _ in 0..<12 {
+                        do {
+                            switch next(4) {
+                            case 0:
+                                _ = try await registry.rollback("m", by: "w\(writer)", reason: "")
+                            case 1:
+                                let version = 1 + next(6)
+                                let stage = ModelStage.allCases[next(4)]
+                                _ = try await registry.moveModelVersion(
+                                    "m", version: version, to: stage,
+                                    expecting: try await registry.expectation("m", moving: version), by: "w\(writer)",
+                                    reason: "")
+                            default:
+                                let version = 1 + next(6)
+                                _ = try await registry.moveModelVersion(
+                                    "m", version: version, to: .production,
+                                    expecting: try await registry.expectation("m", moving: version), by: "w\(writer)",
+                                    reason: "")
+                            }
+                            moved += 1
+                        } catch is StageConflict {
+                            refused += 1
+                        } catch is RegistryError {
+                            // Already in that stage, or nothing to roll back to: refused before any write.
+                        }
+                    }
+                    return (moved, refused)
+                }
+            }
+            return try await group.reduce((moved: 0, refused: 0)) { ($0.moved + $1.moved, $0.refused + $1.refused) }
+        }
+        #expect(outcomes.moved > 0)
+        let changes = try await registry.stageChanges("m")
+        // Every move that went through is in the history (a promotion that replaced a version adds two changes).
+        #expect(changes.count >= 2 + outcomes.moved)
+        try await expectInvariants(registry)
+    }
 
     static func importModel(_ registry: any ModelRegistry) async throws {
         let at = Date(timeIntervalSince1970: 1_700_000_000.25)

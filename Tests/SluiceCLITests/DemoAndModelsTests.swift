@@ -81,6 +81,36 @@ struct DemoAndModelsTests {
             "sluice", ["models", "rollback", "penguins", "--reason", "check"], in: directory.url, environment: env)
         #expect(rollback.output.contains("penguins@1 is back in production"))
 
+        // A move decided on a state that no longer holds is refused (exit 4) and changes nothing.
+        let stale = try await CommandProcess.run(
+            "sluice", ["models", "promote", "penguins", "2", "--expect-production", "2", "--to", "staging"],
+            in: directory.url, environment: env)
+        #expect(stale.status == 4, "\(stale.errors)")
+        #expect(
+            stale.errors.contains(
+                "expected v2 in production and v2 in archived, found v1 in production, v2 in archived"))
+        #expect(stale.errors.contains("by tester at ") && stale.errors.contains(": check). Nothing was changed."))
+        #expect(stale.errors.contains("To fix: look at `sluice models show penguins`"))
+        let staleRollback = try await CommandProcess.run(
+            "sluice", ["models", "rollback", "penguins", "--expect-production", "2"], in: directory.url,
+            environment: env)
+        #expect(staleRollback.status == 4, "\(staleRollback.errors)")
+        let unreadable = try await CommandProcess.run(
+            "sluice", ["models", "promote", "penguins", "2", "--expect-production", "two"], in: directory.url,
+            environment: env)
+        #expect(unreadable.status == 2 && unreadable.errors.contains("a version number or 'none'"))
+        let expected = try await CommandProcess.run(
+            "sluice", ["models", "promote", "penguins", "2", "--expect-production", "1", "--reason", "again"],
+            in: directory.url, environment: env)
+        #expect(expected.status == 0, "\(expected.errors)")
+        #expect(expected.output.contains("penguins@2 is now in production (v1 archived)"))
+        _ = try await CommandProcess.run(
+            "sluice", ["models", "rollback", "penguins", "--expect-production", "v2"], in: directory.url,
+            environment: env)
+        let check = try await CommandProcess.run("sluice", ["store", "check"], in: directory.url, environment: env)
+        #expect(check.status == 0, "\(check.output)\(check.errors)")
+        #expect(check.output.contains("OK: 1 models"))
+
         let card = try await CommandProcess.run(
             "sluice", ["models", "show", "penguins@production"], in: directory.url, environment: env)
         #expect(card.output.contains("# Model card: penguins"))

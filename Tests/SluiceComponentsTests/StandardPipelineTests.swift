@@ -51,14 +51,31 @@ struct Project {
             try config.apply(overrides: ["train.rounds=30", "train.max_depth=3"] + overrides)
             let pipeline = try yaml.build(
                 context: ComponentContext(
-                    registry: store, baselines: baseline.map { ["register": $0] } ?? [:], reference: reference))
+                    registry: store, baselines: baseline.map { ["register": $0] } ?? [:], reference: reference,
+                    artifacts: engine.engine.artifacts))
             return try await engine.run(pipeline, config: config)
         }
         var config = RunConfig()
         try config.apply(overrides: overrides)
         return try await engine.run(
             StandardPipeline.make(
-                options ?? self.options(), registry: store, baseline: baseline, reference: reference), config: config)
+                options ?? self.options(), registry: store, baseline: baseline, reference: reference,
+                artifacts: engine.engine.artifacts), config: config)
+    }
+
+    /// Builds the pipeline against the registry as it is now, lets `meanwhile` change the registry (a teammate's
+    /// promotion while the run goes on), then runs it.
+    func run(
+        _ overrides: [String], options: StandardPipeline.Options, meanwhile: () async throws -> Void
+    ) async throws -> RunResult {
+        let baseline = try await Baseline.production(
+            of: "penguins", registry: store, artifacts: engine.engine.artifacts)
+        let pipeline = StandardPipeline.make(
+            options, registry: store, baseline: baseline, artifacts: engine.engine.artifacts)
+        try await meanwhile()
+        var config = RunConfig()
+        try config.apply(overrides: overrides)
+        return try await engine.run(pipeline, config: config)
     }
 }
 
@@ -165,6 +182,55 @@ struct StandardPipelineTests {
         #expect(change.reason.contains("run \(better.run.id)"))
         #expect(change.reason.contains("beats or matches production v1"))
         #expect(better.stepRun("register")?.properties["promoted"] == .bool(true))
+    }
+
+    @Test(
+        "a promotion made during the run is what a when_blessed candidate is compared with, on the same rows"
+    )
+    func promotionDuringRun() async throws {
+        let project = try Project()
+        var options = project.options()
+        options.thresholds = [MetricThreshold(metric: "accuracy", atLeast: 0.5)]
+        func accuracy(_ result: RunResult) throws -> Double {
+            try #require(
+                try result.value(Evaluation.self, step: "evaluate", output: "evaluation").overall.value("accuracy"))
+        }
+        // v1: a strong model in production; v2: a weak one, registered only.
+        options.promote = .first
+        let strong = try await project.run(["train.rounds=60", "train.max_depth=4"], options: options)
+        options.promote = .never
+        let weak = try await project.run(["train.rounds=1", "train.max_depth=1"], options: options)
+        try #require(try accuracy(weak) < accuracy(strong))
+        _ = try await project.store.moveModelVersion("penguins", version: 2, to: .production, by: "ann", reason: "")
+
+        // A weak candidate's run starts against v2 in production; meanwhile v1 is put back. The candidate beats v2
+        // but not v1, which it would replace: it is compared with v1 on its rows and not promoted.
+        options.promote = .whenBlessed
+        let candidate = try await project.run(["train.rounds=2", "train.max_depth=1"], options: options) {
+            _ = try await project.store.rollback("penguins", by: "bob", reason: "v2 is worse")
+        }
+        try #require(try accuracy(candidate) < accuracy(strong))
+        let registration = try candidate.value(Registration.self, step: "register")
+        #expect(registration.baseline?.version == 2, "the run started against v2")
+        #expect(!registration.promoted)
+        let why = try #require(candidate.stepRun("register")?.properties["promotion"]?.description)
+        #expect(why.contains("does not beat or match production v1 on the same rows"), "\(why)")
+        #expect(try await project.store.productionVersion("penguins")?.version == 1)
+
+        // A candidate as good as v1, started against v1 while a teammate promotes v2 again: it is compared with v2,
+        // beats it, and replaces v2 (not v1), saying so.
+        let good = try await project.run(["train.rounds=70", "train.max_depth=4"], options: options) {
+            _ = try await project.store.moveModelVersion(
+                "penguins", version: 2, to: .production, by: "carol", reason: "")
+        }
+        let promoted = try good.value(Registration.self, step: "register")
+        #expect(promoted.baseline?.version == 1 && promoted.promoted)
+        let change = try #require(try await project.store.stageChanges("penguins").last)
+        #expect(change.to == .production && change.version == promoted.version?.version)
+        #expect(change.reason.contains("beats or matches production v2"), "\(change.reason)")
+        let replaced = try await project.store.stageChanges("penguins").dropLast().last
+        #expect(replaced?.version == 2 && replaced?.to == .archived)
+        try await ModelRegistryContract.expectInvariants(project.store)
     }
 
     @Test(

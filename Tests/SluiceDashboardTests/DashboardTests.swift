@@ -183,6 +183,49 @@ struct DashboardTests {
         }
     }
 
+    @Test("a stage form or API call decided on a page that is out of date is refused with 409, naming who moved what")
+    func staleStageChange() async throws {
+        let fixture = try await DashboardFixture.make()
+        try await fixture.test { client in
+            // The page is shown with v1 in production: its forms say so.
+            let page = try await client.execute(uri: "/models/churn", method: .get).text
+            #expect(page.contains(#"name="expected_production" value="1""#))
+            #expect(page.contains(#"name="expected_stage" value="none""#))
+            // Meanwhile a register step promotes v2.
+            _ = try await fixture.stack.metadata.moveModelVersion(
+                "churn", version: 2, to: .production, expecting: .production(1), by: "ci-bot",
+                reason: "first blessed version (run r-9)")
+            let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+            let archive = try await client.execute(
+                uri: "/models/churn/versions/2/stage", method: .post, headers: form,
+                body: ByteBuffer(string: "stage=archived&reason=stale&expected_production=1&expected_stage=none"))
+            #expect(archive.status == .conflict)
+            #expect(archive.text.contains("expected v1 in production and v2 in none, found v2 in production"))
+            #expect(archive.text.contains("by ci-bot"))
+            let rollback = try await client.execute(
+                uri: "/models/churn/rollback", method: .post, headers: form,
+                body: ByteBuffer(string: "reason=v1+misbehaves&expected_production=1"))
+            #expect(rollback.status == .conflict)
+            #expect(try await fixture.stack.metadata.productionVersion("churn")?.version == 2, "nothing changed")
+            // The API answers the same in JSON; with the state as it is now the move goes through.
+            let stale = try await client.execute(
+                uri: "/api/models/churn/versions/1/stage", method: .post,
+                body: ByteBuffer(string: #"{"stage":"production","reason":"back","expected_production":1}"#))
+            #expect(stale.status == .conflict)
+            #expect(stale.text.contains(#""error""#) && stale.text.contains("Nothing was changed."))
+            let unreadable = try await client.execute(
+                uri: "/api/models/churn/versions/1/stage", method: .post,
+                body: ByteBuffer(string: #"{"stage":"production","reason":"back","expected_production":"two"}"#))
+            #expect(unreadable.status == .badRequest)
+            let fresh = try await client.execute(
+                uri: "/api/models/churn/versions/1/stage", method: .post,
+                body: ByteBuffer(string: #"{"stage":"production","reason":"back","expected_production":"v2"}"#))
+            #expect(fresh.status == .ok, "\(fresh.text)")
+            #expect(try await fixture.stack.metadata.productionVersion("churn")?.version == 1)
+        }
+        try await ModelRegistryContract.expectInvariants(fixture.stack.metadata)
+    }
+
     @Test("compare shows differing parameters and draws the per-iteration metric of each run")
     func compare() async throws {
         let fixture = try await DashboardFixture.make()

@@ -49,6 +49,9 @@ public struct ComponentContext: Sendable {
     /// What each `model` step's reference resolved to (by step name): the version and its bundle's content hash,
     /// or why it could not be read.
     public var scoringModels: [String: Result<(ScoringModel, String), ComponentError>]
+    /// Where register steps read a production version promoted during the run, to compare with it (nil: such a
+    /// candidate is not promoted).
+    public var artifacts: (any ArtifactStore)?
 
     /// What the runner resolved for the step `name` (a `model` or `score_files` step), or why there is nothing.
     func scoringModel(forStep name: String, component: String) -> Result<(ScoringModel, String), ComponentError> {
@@ -63,8 +66,10 @@ public struct ComponentContext: Sendable {
     public init(
         registry: (any MetadataStore & ModelRegistry)?, baselines: [String: Baseline] = [:],
         reference: TrainingReference? = nil,
-        scoringModels: [String: Result<(ScoringModel, String), ComponentError>] = [:]
+        scoringModels: [String: Result<(ScoringModel, String), ComponentError>] = [:],
+        artifacts: (any ArtifactStore)? = nil
     ) {
+        self.artifacts = artifacts
         self.registry = registry
         self.baselines = baselines
         self.reference = reference
@@ -194,7 +199,8 @@ public enum ComponentCatalog {
             outputs: [.init("output", Registration.self)]
         ) { p, name, inputs, context in
             // The model name is a parameter; the runner loads each register step's baseline under the step's name.
-            let step = RegisterModel(store: context.registry!, baseline: context.baselines[name])
+            let step = RegisterModel(
+                store: context.registry!, baseline: context.baselines[name], artifacts: context.artifacts)
             return [
                 "output": p.add(
                     step, name: name, cache: false, inputs[0] as! Handle<TableFile>, inputs[1] as! Handle<ModelBundle>,

@@ -21,10 +21,13 @@ public actor InMemoryMetadataStore: MetadataStore {
 
     public func insert(_ run: Run) { runRecords[run.id] = run }
 
-    public func finishRun(_ id: RunID, status: RunStatus, endedAt: Date, error: String?) {
+    @discardableResult
+    public func finishRun(_ id: RunID, status: RunStatus, endedAt: Date, error: String?) -> Bool {
+        guard runRecords[id]?.status == .running else { return false }
         runRecords[id]?.status = status
         runRecords[id]?.endedAt = endedAt
         runRecords[id]?.error = error
+        return true
     }
 
     public func setProperties(_ properties: [String: PropertyValue], ofArtifact id: String) {

@@ -10,8 +10,10 @@ public protocol MetadataStore: AccessTokenStore {
     func registerPipeline(_ name: String) async throws
     /// Saves a new run.
     func insert(_ run: Run) async throws
-    /// Records how a run ended.
-    func finishRun(_ id: RunID, status: RunStatus, endedAt: Date, error: String?) async throws
+    /// Records how a run ended, when it is still running: a run ends once. Returns whether this call ended it
+    /// (false when another finisher, a cancellation or the crash check recorded its end first; that end stands).
+    @discardableResult
+    func finishRun(_ id: RunID, status: RunStatus, endedAt: Date, error: String?) async throws -> Bool
     /// Replaces a run's environment (filled in while the run executes).
     func updateEnvironment(_ id: RunID, _ environment: RunEnvironment) async throws
 

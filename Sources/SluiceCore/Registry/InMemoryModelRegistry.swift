@@ -27,13 +27,16 @@ public actor InMemoryModelRegistry: ModelRegistry {
         versions.filter { $0.model == model }.sorted { $0.version > $1.version }
     }
 
-    public func moveModelVersion(_ model: String, version: Int, to stage: ModelStage, by: String, reason: String)
-        throws -> ModelVersion
-    {
+    public func moveModelVersion(
+        _ model: String, version: Int, to stage: ModelStage, expecting expected: StageExpectation, by: String,
+        reason: String
+    ) throws -> ModelVersion {
+        // Synchronous on the actor: nothing runs between the check and the write.
         let current = modelVersions(model)
         guard !current.isEmpty else { throw RegistryRules.unknownModel(model, known: registeredModels()) }
         let (updated, newChanges) = try RegistryRules.move(
-            current, model: model, version: version, to: stage, by: by, reason: reason, at: Date())
+            current, model: model, version: version, to: stage, expecting: expected, by: by, reason: reason,
+            at: Date(), latestChange: { self.changes.last { $0.model == model } })
         for record in updated {
             if let index = versions.firstIndex(where: { $0.model == model && $0.version == record.version }) {
                 versions[index] = record

@@ -110,6 +110,118 @@ public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible
     }
 }
 
+/// What a stage move expects to find when it commits. Each store checks it in the same transaction as the move, so
+/// a decision made on what was read (a person's page, a register step's comparison) never lands on a state it was
+/// not made for: the move is refused with a ``StageConflict`` instead.
+public struct StageExpectation: Sendable, Equatable, CustomStringConvertible {
+    /// The model's production version the move expects (`.some(nil)`: none in production); `nil` checks nothing.
+    public var production: Int??
+    /// The stage the moved version is expected to be in; `nil` checks nothing.
+    public var stage: ModelStage?
+
+    /// Creates an expectation; the default expects nothing (the move is unconditional).
+    public init(production: Int?? = nil, stage: ModelStage? = nil) {
+        self.production = production
+        self.stage = stage
+    }
+
+    /// Expects nothing: the move applies to whatever is there.
+    public static let nothing = StageExpectation()
+
+    /// Expects `version` in production, or no version in production when `nil`.
+    public static func production(_ version: Int?) -> StageExpectation { StageExpectation(production: .some(version)) }
+
+    /// Whether the versions as stored (all versions of one model) hold what this expects of the move of `version`.
+    public func holds(in versions: [ModelVersion], moving version: Int) -> Bool {
+        if let production, versions.first(where: { $0.stage == .production })?.version != production { return false }
+        if let stage, let moved = versions.first(where: { $0.version == version }), moved.stage != stage {
+            return false
+        }
+        return true
+    }
+
+    /// Reads `none`, `3` or `v3` as an expected production version (`.some(nil)` for none); nil when it is
+    /// neither.
+    public static func productionVersion(parsing text: String) -> Int?? {
+        let trimmed = text.lowercased()
+        if trimmed == "none" { return .some(nil) }
+        guard let number = Int(trimmed.hasPrefix("v") ? String(trimmed.dropFirst()) : trimmed), number > 0 else {
+            return nil
+        }
+        return .some(number)
+    }
+
+    public var description: String { describe(moving: nil) }
+
+    /// The expectation in words, naming the moved version: "v3 in production and v5 in staging".
+    public func describe(moving version: Int?) -> String {
+        var parts: [String] = []
+        if let production { parts.append(production.map { "v\($0) in production" } ?? "no version in production") }
+        if let stage { parts.append("\(version.map { "v\($0)" } ?? "the version") in \(stage)") }
+        return parts.isEmpty ? "nothing" : parts.joined(separator: " and ")
+    }
+}
+
+/// A stage move refused because the registry no longer holds what the mover expected: someone else moved a
+/// version first. Nothing was changed; the error says what is there now and who put it there.
+public struct StageConflict: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The model.
+    public var model: String
+    /// The version that was to move.
+    public var version: Int
+    /// The stage it was to move to.
+    public var target: ModelStage
+    /// What the move expected.
+    public var expected: StageExpectation
+    /// The version in production now, if any.
+    public var production: Int?
+    /// The stage the version to move is in now.
+    public var stage: ModelStage
+    /// The latest recorded stage change of the model (who moved what, when and why), if any.
+    public var latestChange: StageChange?
+
+    /// Creates the error.
+    public init(
+        model: String, version: Int, target: ModelStage, expected: StageExpectation, production: Int?,
+        stage: ModelStage, latestChange: StageChange?
+    ) {
+        self.model = model
+        self.version = version
+        self.target = target
+        self.expected = expected
+        self.production = production
+        self.stage = stage
+        self.latestChange = latestChange
+    }
+
+    /// What the registry holds now, in words: "v4 in production, v5 in staging".
+    public var found: String {
+        var parts = [production.map { "v\($0) in production" } ?? "no version in production"]
+        if production != version { parts.append("v\(version) in \(stage)") }
+        return parts.joined(separator: ", ")
+    }
+
+    public var problem: String {
+        var text =
+            "model '\(model)' changed before v\(version) could move to \(target): expected "
+            + "\(expected.describe(moving: version)), found \(found)"
+        if let change = latestChange {
+            let when = ISO8601DateFormatter.string(
+                from: change.at, timeZone: TimeZone(identifier: "UTC")!, formatOptions: [.withInternetDateTime])
+            text +=
+                " (last change: v\(change.version) \(change.from) → \(change.to) by \(change.by) at \(when)"
+                + (change.reason.isEmpty ? ")" : ": \(change.reason))")
+        }
+        return text + ". Nothing was changed."
+    }
+
+    public var fix: String {
+        "look at `sluice models show \(model)`, then move the version again if it is still what you want."
+    }
+
+    public var description: String { "\(problem)\n  To fix: \(fix)" }
+}
+
 /// Named models, their versions and stages, with every stage change recorded. At most one version of a model is
 /// in production: promoting one archives the one it replaces.
 public protocol ModelRegistry: Sendable {
@@ -122,10 +234,13 @@ public protocol ModelRegistry: Sendable {
     func registeredModels() async throws -> [RegisteredModel]
     /// The versions of a model, newest first (empty for an unknown model).
     func modelVersions(_ model: String) async throws -> [ModelVersion]
-    /// Moves a version to a stage, recording who and why; moving to production archives the previous
-    /// production version. Returns the moved version.
-    func moveModelVersion(_ model: String, version: Int, to stage: ModelStage, by: String, reason: String)
-        async throws -> ModelVersion
+    /// Moves a version to a stage, recording who and why, when the registry still holds what `expected` says (in
+    /// the same transaction as the move; otherwise it throws ``StageConflict`` and changes nothing). Moving to
+    /// production archives the previous production version. Returns the moved version.
+    func moveModelVersion(
+        _ model: String, version: Int, to stage: ModelStage, expecting expected: StageExpectation, by: String,
+        reason: String
+    ) async throws -> ModelVersion
     /// The stage changes of a model, oldest first.
     func stageChanges(_ model: String) async throws -> [StageChange]
     /// Attaches a measured profile (JSON, also stored at `uri` in the artifact store) to a version, replacing an
@@ -139,6 +254,26 @@ public protocol ModelRegistry: Sendable {
 }
 
 extension ModelRegistry {
+    /// Moves a version to a stage whatever the registry holds now (``StageExpectation/nothing``). A decision made
+    /// on what was read earlier belongs in ``moveModelVersion(_:version:to:expecting:by:reason:)``.
+    public func moveModelVersion(_ model: String, version: Int, to stage: ModelStage, by: String, reason: String)
+        async throws -> ModelVersion
+    {
+        try await moveModelVersion(model, version: version, to: stage, expecting: .nothing, by: by, reason: reason)
+    }
+
+    /// What the registry holds now for a move of `version`: the model's production version (or `production`, when
+    /// given) and the version's stage. A person's move decided on this state expects exactly it, so a promotion
+    /// that lands first makes the move a ``StageConflict`` instead of being overwritten unseen.
+    public func expectation(_ model: String, moving version: Int, production: Int?? = nil) async throws
+        -> StageExpectation
+    {
+        let versions = try await modelVersions(model)
+        return StageExpectation(
+            production: production ?? .some(versions.first { $0.stage == .production }?.version),
+            stage: versions.first { $0.version == version }?.stage)
+    }
+
     /// One version of a model.
     public func modelVersion(_ model: String, version: Int) async throws -> ModelVersion? {
         try await modelVersions(model).first { $0.version == version }
@@ -150,7 +285,11 @@ extension ModelRegistry {
     }
 
     /// Puts back in production the version that was there before the current one (the current one is archived).
-    public func rollback(_ model: String, by: String, reason: String) async throws -> ModelVersion {
+    /// The move expects the production version it read (or `expectedProduction`, when given, which must be in
+    /// production), so a promotion made meanwhile is never rolled back unseen: that is a ``StageConflict``.
+    public func rollback(_ model: String, expectedProduction: Int? = nil, by: String, reason: String) async throws
+        -> ModelVersion
+    {
         let versions = try await modelVersions(model)
         guard !versions.isEmpty else { throw RegistryRules.unknownModel(model, known: try await registeredModels()) }
         guard let current = versions.first(where: { $0.stage == .production }) else {
@@ -158,14 +297,22 @@ extension ModelRegistry {
                 problem: "model '\(model)' has no version in production to roll back",
                 fix: "promote a version with `sluice models promote \(model) VERSION`.")
         }
+        if let expectedProduction, expectedProduction != current.version {
+            throw StageConflict(
+                model: model, version: current.version, target: .archived,
+                expected: .production(expectedProduction), production: current.version, stage: current.stage,
+                latestChange: try await stageChanges(model).last)
+        }
         let promotions = try await stageChanges(model).filter { $0.to == .production && $0.version != current.version }
         guard let previous = promotions.last else {
             throw RegistryError(
                 problem: "model '\(model)' version \(current.version) is the only version that was ever in production",
                 fix: "promote another version instead.")
         }
+        let restored = versions.first { $0.version == previous.version }
         return try await moveModelVersion(
-            model, version: previous.version, to: .production, by: by,
+            model, version: previous.version, to: .production,
+            expecting: StageExpectation(production: .some(current.version), stage: restored?.stage), by: by,
             reason: reason.isEmpty ? "rollback from version \(current.version)" : reason)
     }
 
@@ -206,14 +353,23 @@ extension ModelRegistry {
 public enum RegistryRules {
     /// The records to write when `version` moves to `stage`: the new stages of the versions that change and the
     /// stage changes to append.
+    /// `versions` are all of the model's versions as stored now, read in the transaction that writes the result;
+    /// `latestChange` (the model's newest stage change) is only read for a conflict's message.
     public static func move(
-        _ versions: [ModelVersion], model: String, version: Int, to stage: ModelStage, by: String, reason: String,
-        at date: Date
+        _ versions: [ModelVersion], model: String, version: Int, to stage: ModelStage,
+        expecting expected: StageExpectation = .nothing, by: String, reason: String, at date: Date,
+        latestChange: () throws -> StageChange? = { nil }
     ) throws -> (updated: [ModelVersion], changes: [StageChange]) {
         guard let target = versions.first(where: { $0.version == version }) else {
             throw RegistryError(
                 problem: "model '\(model)' has no version \(version)",
                 fix: "use one of \(versions.map { String($0.version) }.joined(separator: ", ")).")
+        }
+        guard expected.holds(in: versions, moving: version) else {
+            throw StageConflict(
+                model: model, version: version, target: stage, expected: expected,
+                production: versions.first { $0.stage == .production }?.version, stage: target.stage,
+                latestChange: try latestChange())
         }
         guard target.stage != stage else {
             throw RegistryError(

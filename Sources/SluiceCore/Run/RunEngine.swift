@@ -114,11 +114,13 @@ public struct RunEngine: Sendable {
         finished.endedAt = Date()
         finished.status = outcome.status
         finished.error = outcome.error
-        try await shielded { [metadata, finished] in
+        let ended = try await shielded { [metadata, finished] in
             try await metadata.updateEnvironment(run.id, finished.environment)
-            try await metadata.finishRun(
+            return try await metadata.finishRun(
                 run.id, status: finished.status, endedAt: finished.endedAt!, error: finished.error)
         }
+        // A run ends once: an end recorded first by someone else stands, and the result reports it.
+        if !ended, let recorded = try await metadata.run(run.id.description) { finished = recorded }
         if let storeError = outcome.storeError { throw storeError }
         let result = RunResult(
             run: finished, stepRuns: outcome.stepRuns, outputs: outcome.outputs, artifacts: artifacts,
