@@ -94,8 +94,11 @@ struct GCCommand: AsyncParsableCommand {
             }
             return
         }
-        let freed = try await retention.apply(plan, metadata: workspace.metadata, artifacts: workspace.artifacts)
-        print("  " + t.paint("deleted \(plan.deletable.count) artifacts, freed \(formatBytes(freed))", .bold))
+        let outcome = try await retention.apply(plan, metadata: workspace.metadata, artifacts: workspace.artifacts)
+        print("  " + t.paint("deleted \(outcome.deleted) artifacts, freed \(formatBytes(outcome.freed))", .bold))
+        if outcome.keptSince > 0 {
+            print("  kept \(outcome.keptSince) artifacts a run or a model version started using while gc planned")
+        }
         await workspace.stack.close()
     }
 }

@@ -65,6 +65,11 @@ struct StoreCommand: AsyncParsableCommand {
             if summary.skippedRuns + summary.skippedModels > 0 {
                 print("Skipped \(summary.skippedRuns) runs and \(summary.skippedModels) models the target already had.")
             }
+            if summary.runningRuns > 0 {
+                print(
+                    "Left out \(summary.runningRuns) runs still running in \(source.metadataLocation): copy again once "
+                        + "they end.")
+            }
             if target.artifacts.root != source.artifacts.root {
                 print(
                     "Artifact content stays in \(source.artifacts.root.path); stack '\(target.name)' reads "

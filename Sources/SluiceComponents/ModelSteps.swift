@@ -497,31 +497,16 @@ public struct RegisterModel: Step {
                 fix: "set bundle_step to the step that evaluates the model.")
         }
         let user = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
-        var version: ModelVersion
-        let isNew: Bool
-        // The same bundle registered before (the same record, or the same bytes made again) is that version.
-        var existing: ModelVersion?
-        for candidate in try await store.modelVersions(parameters.model) {
-            if candidate.artifactID == artifact.id {
-                existing = candidate
-                break
-            }
-            if existing == nil, try await store.artifact(candidate.artifactID)?.contentHash == artifact.contentHash {
-                existing = candidate
-            }
+        // The same bundle registered before (the same record, or the same bytes made again, by this run or one
+        // running beside it) is that version: decided and written in one transaction.
+        var metrics: [String: Double] = [:]
+        for name in evaluation.overall.names {
+            if let value = evaluation.overall.value(name) { metrics[name] = value }
         }
-        if let existing {
-            (version, isNew) = (existing, false)
-        } else {
-            var metrics: [String: Double] = [:]
-            for name in evaluation.overall.names {
-                if let value = evaluation.overall.value(name) { metrics[name] = value }
-            }
-            version = try await store.registerModelVersion(
-                model: parameters.model, artifactID: artifact.id, runID: context.runID.description, createdBy: user,
-                metrics: metrics, datasetVersion: bundle.datasetVersion)
-            isNew = true
-        }
+        let (registered, isNew) = try await store.registerModelVersionIfNew(
+            model: parameters.model, artifactID: artifact.id, contentHash: artifact.contentHash,
+            runID: context.runID.description, createdBy: user, metrics: metrics, datasetVersion: bundle.datasetVersion)
+        var version = registered
         var promoted = false
         if parameters.promote != .never {
             var evaluations: [Int: Evaluation] = [:]

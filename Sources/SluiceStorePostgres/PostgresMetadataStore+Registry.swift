@@ -7,26 +7,34 @@ extension PostgresMetadataStore: ModelRegistry {
         model: String, artifactID: String, runID: String?, createdBy: String, metrics: [String: Double],
         datasetVersion: String?
     ) async throws -> ModelVersion {
-        let metricsJSON = json(metrics)
-        return try await transaction { connection in
+        try await transaction { connection in
             try await self.lock(model, connection)
-            var next = 1
-            for try await latest in try await connection.query(
-                "SELECT MAX(version) FROM model_versions WHERE model = \(model)", logger: self.logger
-            ).decode(Int?.self) {
-                next = (latest ?? 0) + 1
-            }
-            let version = ModelVersion(
-                model: model, version: next, artifactID: artifactID, runID: runID, stage: .none, createdAt: Date(),
-                createdBy: createdBy, metrics: metrics, datasetVersion: datasetVersion)
-            try await connection.query(
+            return try await self.insertNextVersion(
+                model: model, artifactID: artifactID, runID: runID, createdBy: createdBy, metrics: metrics,
+                datasetVersion: datasetVersion, connection)
+        }
+    }
+
+    public func registerModelVersionIfNew(
+        model: String, artifactID: String, contentHash: String?, runID: String?, createdBy: String,
+        metrics: [String: Double], datasetVersion: String?
+    ) async throws -> (version: ModelVersion, isNew: Bool) {
+        try await transaction { connection in
+            // Under the model's lock: a concurrent registration of the same bytes waits, then finds this one.
+            try await self.lock(model, connection)
+            for try await row in try await connection.query(
                 """
-                INSERT INTO model_versions
-                    (model, version, artifact_id, run_id, stage, created_at, created_by, metrics, dataset_version)
-                VALUES (\(model), \(next), \(artifactID), \(runID), \(ModelStage.none.rawValue),
-                    \(version.createdAt.timeIntervalSince1970), \(createdBy), \(metricsJSON), \(datasetVersion))
+                SELECT mv.* FROM model_versions mv LEFT JOIN artifacts a ON a.id = mv.artifact_id
+                WHERE mv.model = \(model) AND (mv.artifact_id = \(artifactID) OR a.content_hash = \(contentHash))
+                ORDER BY mv.version DESC LIMIT 1
                 """, logger: self.logger)
-            return version
+            {
+                return (try Self.modelVersion(Row(row.makeRandomAccess())), false)
+            }
+            let version = try await self.insertNextVersion(
+                model: model, artifactID: artifactID, runID: runID, createdBy: createdBy, metrics: metrics,
+                datasetVersion: datasetVersion, connection)
+            return (version, true)
         }
     }
 
@@ -160,6 +168,30 @@ extension PostgresMetadataStore: ModelRegistry {
                     """, logger: self.logger)
             }
         }
+    }
+
+    /// Inserts the model's next version in stage `none`; the caller holds the model's lock.
+    private func insertNextVersion(
+        model: String, artifactID: String, runID: String?, createdBy: String, metrics: [String: Double],
+        datasetVersion: String?, _ connection: PostgresConnection
+    ) async throws -> ModelVersion {
+        var next = 1
+        for try await latest in try await connection.query(
+            "SELECT MAX(version) FROM model_versions WHERE model = \(model)", logger: logger
+        ).decode(Int?.self) {
+            next = (latest ?? 0) + 1
+        }
+        let version = ModelVersion(
+            model: model, version: next, artifactID: artifactID, runID: runID, stage: .none, createdAt: Date(),
+            createdBy: createdBy, metrics: metrics, datasetVersion: datasetVersion)
+        try await connection.query(
+            """
+            INSERT INTO model_versions
+                (model, version, artifact_id, run_id, stage, created_at, created_by, metrics, dataset_version)
+            VALUES (\(model), \(next), \(artifactID), \(runID), \(ModelStage.none.rawValue),
+                \(version.createdAt.timeIntervalSince1970), \(createdBy), \(json(metrics)), \(datasetVersion))
+            """, logger: logger)
+        return version
     }
 
     /// Takes the transaction-scoped advisory lock of one model's registry rows.

@@ -7,16 +7,33 @@ extension SQLiteMetadataStore: ModelRegistry {
         model: String, artifactID: String, runID: String?, createdBy: String, metrics: [String: Double],
         datasetVersion: String?
     ) async throws -> ModelVersion {
-        return try write { db in
-            let next =
-                (try Int.fetchOne(
-                    db, sql: "SELECT MAX(version) FROM model_versions WHERE model = ?", arguments: [model])
-                    ?? 0) + 1
-            let version = ModelVersion(
-                model: model, version: next, artifactID: artifactID, runID: runID, stage: .none, createdAt: Date(),
-                createdBy: createdBy, metrics: metrics, datasetVersion: datasetVersion)
-            try Self.insert(version, db)
-            return version
+        try write { db in
+            try Self.insertNextVersion(
+                model: model, artifactID: artifactID, runID: runID, createdBy: createdBy, metrics: metrics,
+                datasetVersion: datasetVersion, db)
+        }
+    }
+
+    public func registerModelVersionIfNew(
+        model: String, artifactID: String, contentHash: String?, runID: String?, createdBy: String,
+        metrics: [String: Double], datasetVersion: String?
+    ) async throws -> (version: ModelVersion, isNew: Bool) {
+        try write { db in
+            // In the same IMMEDIATE transaction as the insert: a concurrent registration of the same bytes waits.
+            if let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT mv.* FROM model_versions mv LEFT JOIN artifacts a ON a.id = mv.artifact_id
+                    WHERE mv.model = ? AND (mv.artifact_id = ? OR a.content_hash = ?)
+                    ORDER BY mv.version DESC LIMIT 1
+                    """, arguments: [model, artifactID, contentHash])
+            {
+                return (Self.version(row), false)
+            }
+            let version = try Self.insertNextVersion(
+                model: model, artifactID: artifactID, runID: runID, createdBy: createdBy, metrics: metrics,
+                datasetVersion: datasetVersion, db)
+            return (version, true)
         }
     }
 
@@ -105,6 +122,21 @@ extension SQLiteMetadataStore: ModelRegistry {
         }
     }
 
+    /// Inserts the model's next version in stage `none`, inside the caller's write transaction.
+    private static func insertNextVersion(
+        model: String, artifactID: String, runID: String?, createdBy: String, metrics: [String: Double],
+        datasetVersion: String?, _ db: Database
+    ) throws -> ModelVersion {
+        let next =
+            (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM model_versions WHERE model = ?", arguments: [model])
+                ?? 0) + 1
+        let version = ModelVersion(
+            model: model, version: next, artifactID: artifactID, runID: runID, stage: .none, createdAt: Date(),
+            createdBy: createdBy, metrics: metrics, datasetVersion: datasetVersion)
+        try insert(version, db)
+        return version
+    }
+
     private static func insert(_ v: ModelVersion, _ db: Database) throws {
         try db.execute(
             sql: """
@@ -137,15 +169,17 @@ extension SQLiteMetadataStore: ModelRegistry {
                 try Row.fetchAll(
                     db, sql: "SELECT * FROM model_versions WHERE model = ? ORDER BY version DESC", arguments: [$0])
             } ?? Row.fetchAll(db, sql: "SELECT * FROM model_versions ORDER BY model, version DESC")
-        return rows.map { row in
-            let metricsJSON: String = row["metrics"]
-            return ModelVersion(
-                model: row["model"], version: row["version"], artifactID: row["artifact_id"], runID: row["run_id"],
-                stage: ModelStage(rawValue: row["stage"]) ?? .none,
-                createdAt: Date(timeIntervalSince1970: row["created_at"]), createdBy: row["created_by"],
-                metrics: (try? JSONDecoder().decode([String: Double].self, from: Data(metricsJSON.utf8))) ?? [:],
-                datasetVersion: row["dataset_version"])
-        }
+        return rows.map(version)
+    }
+
+    private static func version(_ row: Row) -> ModelVersion {
+        let metricsJSON: String = row["metrics"]
+        return ModelVersion(
+            model: row["model"], version: row["version"], artifactID: row["artifact_id"], runID: row["run_id"],
+            stage: ModelStage(rawValue: row["stage"]) ?? .none,
+            createdAt: Date(timeIntervalSince1970: row["created_at"]), createdBy: row["created_by"],
+            metrics: (try? JSONDecoder().decode([String: Double].self, from: Data(metricsJSON.utf8))) ?? [:],
+            datasetVersion: row["dataset_version"])
     }
 }
 

@@ -24,6 +24,7 @@ public enum ModelRegistryContract {
         ("a move whose expectation no longer holds is refused, changes nothing and says who moved what", conflict),
         ("a rollback expecting a production version that was replaced is refused", rollbackConflict),
         ("concurrent registrations number versions without gaps or repeats", concurrentNumbering),
+        ("concurrent registrations of one bundle add one version", concurrentSameBundle),
         ("concurrent first promotions put exactly one version in production", concurrentFirstPromotions),
         ("concurrent promotions, rollbacks and moves keep every registry invariant", concurrentMoves),
     ]
@@ -105,6 +106,30 @@ public enum ModelRegistryContract {
             try await group.waitForAll()
         }
         #expect(try await registry.modelVersions("m").map(\.version).sorted() == Array(1...48))
+        try await expectInvariants(registry)
+    }
+
+    static func concurrentSameBundle(_ registry: any ModelRegistry) async throws {
+        try await register(registry, "m", 2)
+        let outcomes = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+            for writer in 0..<10 {
+                group.addTask {
+                    let (version, isNew) = try await registry.registerModelVersionIfNew(
+                        model: "m", artifactID: "art-same", contentHash: nil, runID: "run-\(writer)",
+                        createdBy: "w\(writer)", metrics: [:], datasetVersion: nil)
+                    return (version.version, isNew)
+                }
+            }
+            return try await group.reduce(into: [(Int, Bool)]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter(\.1).count == 1, "one registration added the version")
+        #expect(Set(outcomes.map(\.0)) == [3], "every registration got version 3")
+        #expect(try await registry.modelVersions("m").count == 3)
+        // An earlier version's bundle registered again is that earlier version.
+        let again = try await registry.registerModelVersionIfNew(
+            model: "m", artifactID: "art-m-0", contentHash: nil, runID: nil, createdBy: "x", metrics: [:],
+            datasetVersion: nil)
+        #expect(again.version.version == 1 && !again.isNew)
         try await expectInvariants(registry)
     }
 

@@ -96,6 +96,22 @@ struct ArtifactStoreTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path) == ["\(getpid())-mine"])
     }
 
+    @Test("on a shared store, another host's temporary is never swept, whatever its PID; this host's dead ones are")
+    func sweepSharedStore() throws {
+        let directory = try TemporaryDirectory()
+        let store = try LocalArtifactStore(root: directory.path("a"))
+        let tmp = directory.path("a/.tmp")
+        let uuid = "0D6E2C4A-9F57-4A5B-8C43-2B7A6E1D9F00"
+        let other = "4194305-\(uuid)-otherhost"
+        try Data("x".utf8).write(to: tmp.appending(path: other))
+        try Data("x".utf8).write(to: tmp.appending(path: "4194305-\(uuid)-\(LocalArtifactStore.hostTag)"))
+        store.sweepAbandonedTemporaries()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path) == [other])
+        // What this store writes carries this host's name.
+        #expect(LocalArtifactStore.temporaryName().hasSuffix("-" + LocalArtifactStore.hostTag))
+        #expect(LocalArtifactStore.temporaryName().split(separator: "-").count == 7)
+    }
+
     @Test("small in-memory artifacts are packed into one file and read back by range")
     func packing() throws {
         let directory = try TemporaryDirectory()

@@ -50,7 +50,7 @@ public enum Durability: String, Codable, Sendable, CaseIterable {
 ///
 /// Layout under the root:
 /// - `sha256/<hex>`: one file or directory per artifact, named by its content hash. A write goes to
-///   `.tmp/<pid>-<uuid>`, is hashed, then renamed into place; identical content is stored once. The directory
+///   `.tmp/<pid>-<uuid>-<host>`, is hashed, then renamed into place; identical content is stored once. The directory
 ///   is flat: ext4 and XFS index large directories, and a directory per hash prefix costs a `mkdir` per prefix.
 /// - `packs/<pid>-<uuid>.pack`: small in-memory artifacts (up to ``packThreshold`` bytes), appended to one
 ///   file per store instance. Creating a file costs about 0.7 ms on this project's reference VM disk against
@@ -81,7 +81,7 @@ public struct LocalArtifactStore: ArtifactStore {
     }
 
     public func store(_ write: (URL) throws -> Void) throws -> StoredContent {
-        let temporary = temporaryRoot.appending(path: "\(getpid())-\(UUID().uuidString)")
+        let temporary = temporaryRoot.appending(path: Self.temporaryName())
         do {
             try write(temporary)
             let (hash, size) = try ContentHasher.hash(temporary, sync: durability == .power)
@@ -100,7 +100,7 @@ public struct LocalArtifactStore: ArtifactStore {
                 uri: "\(Self.packFolder)/\(pack.lastPathComponent)#offset=\(offset)&length=\(data.count)",
                 contentHash: hash, size: Int64(data.count))
         }
-        let temporary = temporaryRoot.appending(path: "\(getpid())-\(UUID().uuidString)")
+        let temporary = temporaryRoot.appending(path: Self.temporaryName())
         do {
             try Self.writeFile(temporary.path, data, sync: durability == .power)
             return try moveIntoPlace(temporary, hash: hash, size: Int64(data.count))
@@ -204,10 +204,22 @@ public struct LocalArtifactStore: ArtifactStore {
     }
 
     /// Removes temporaries left by processes that are gone (a killed run's half-written artifacts).
+    /// This host's name as it appears in temporary names: letters and digits only.
+    static let hostTag = String(
+        ProcessOwner.current.host.unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) && $0.isASCII }
+            .map(Character.init))
+
+    /// `<pid>-<uuid>-<host>`: who writes it, so a sweep on a shared store leaves other hosts' writes alone.
+    static func temporaryName() -> String { "\(getpid())-\(UUID().uuidString)-\(hostTag)" }
+
     public func sweepAbandonedTemporaries() {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: temporaryRoot.path) else { return }
         for name in names {
-            guard let pid = name.split(separator: "-").first.flatMap({ Int32($0) }) else { continue }
+            let parts = name.split(separator: "-")
+            guard let pid = parts.first.flatMap({ Int32($0) }) else { continue }
+            // Another host's write in progress on a shared store: its PID means nothing here. (Names without a
+            // host come from older versions of Sluice and are judged by their PID, as before.)
+            if parts.count == 7 && parts[6] != Self.hostTag { continue }
             if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
                 try? FileManager.default.removeItem(at: temporaryRoot.appending(path: name))
             }

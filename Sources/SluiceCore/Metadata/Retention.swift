@@ -35,6 +35,10 @@ public struct Retention: Sendable {
         public var keptForRuns: [ArtifactRecord]
         /// Their artifacts packed with others, which stay.
         public var packed: [ArtifactRecord]
+        /// The runs the plan read (old and kept): a run not among them started after it.
+        public var seenRuns: Set<RunID> = []
+        /// The registered versions the plan read, as `model@version`.
+        public var seenVersions: Set<String> = []
         /// The bytes deleting would free.
         public var bytes: Int64 { Dictionary(deletable.map { ($0.uri, $0.size) }) { a, _ in a }.values.reduce(0, +) }
     }
@@ -55,22 +59,12 @@ public struct Retention: Sendable {
             }
         }
         // Everything a registered model version needs.
-        var forModels = Set<String>()
-        for model in try await metadata.registeredModels() {
-            for version in try await metadata.modelVersions(model.name) {
-                guard let artifact = try await metadata.artifact(version.artifactID) else { continue }
-                let graph = try await Lineage.trace(artifact, .upstream, in: metadata)
-                forModels.formUnion(graph.artifacts.map(\.id))
-            }
-        }
+        let (forModels, versions) = try await Self.modelLineage(metadata, skipping: [])
         // Everything the kept runs read or produced.
-        var forRuns = Set<String>()
-        for run in kept {
-            for stepRun in try await metadata.stepRuns(ofRun: run.id) {
-                forRuns.formUnion(try await metadata.events(ofStepRun: stepRun.id).map(\.artifactID))
-            }
-        }
+        let forRuns = try await Self.artifactsUsed(by: kept, metadata)
         var plan = Plan(oldRuns: old, deletable: [], keptForModels: [], keptForRuns: [], packed: [])
+        plan.seenRuns = Set(runs.map(\.id))
+        plan.seenVersions = versions
         var candidates: [ArtifactRecord] = []
         var seen = Set<String>()
         for run in old.sorted(by: { $0.startedAt < $1.startedAt }) {
@@ -102,19 +96,81 @@ public struct Retention: Sendable {
         return plan
     }
 
-    /// Deletes the plan's deletable content and marks each record; returns the bytes freed.
+    /// What ``apply(_:metadata:artifacts:now:)`` did.
+    public struct Outcome: Sendable, Equatable {
+        /// The bytes freed.
+        public var freed: Int64
+        /// The artifacts whose content was deleted.
+        public var deleted: Int
+        /// The plan's deletable artifacts kept because a run or a version since the plan needs them.
+        public var keptSince: Int
+    }
+
+    /// Deletes the plan's deletable content and marks each record. What changed since
+    /// the plan was made is read again first: an artifact that a run started since then reads or reused from the
+    /// cache, or that a version registered since then needs (its bundle or its upstream lineage), keeps its content
+    /// (``keptSince(_:metadata:)``).
     public func apply(
-        _ plan: Plan, metadata: any MetadataStore, artifacts: any ArtifactStore, now: Date = Date()
-    ) async throws -> Int64 {
+        _ plan: Plan, metadata: any MetadataStore & ModelRegistry, artifacts: any ArtifactStore, now: Date = Date()
+    ) async throws -> Outcome {
         var freed: Int64 = 0
+        var deleted = 0
         var removed = Set<String>()
         let stamp = ISO8601DateFormatter().string(from: now)
-        for artifact in plan.deletable {
+        let keep = try await keptSince(plan, metadata: metadata)
+        var keptURIs = Set<String>()
+        for artifact in plan.deletable where keep.contains(artifact.id) { keptURIs.insert(artifact.uri) }
+        for artifact in plan.deletable where !keep.contains(artifact.id) && !keptURIs.contains(artifact.uri) {
             if removed.insert(artifact.uri).inserted { freed += try artifacts.remove(uri: artifact.uri) }
             var properties = artifact.properties
             properties[Self.deletedProperty] = .string("\(stamp) by sluice gc")
             try await metadata.setProperties(properties, ofArtifact: artifact.id)
+            deleted += 1
         }
-        return freed
+        return Outcome(freed: freed, deleted: deleted, keptSince: plan.deletable.count - deleted)
+    }
+
+    /// The plan's deletable artifacts that became needed after it was made: read or reused by a run it did not
+    /// see or that was still running, or in the lineage of a version it did not see. A run that looks an artifact
+    /// up in the cache in the moment between this check and the deletion reads a missing file: its step fails
+    /// with ``ArtifactReadError`` naming the artifact, and a re-run computes it again (a deleted artifact is never
+    /// a cache hit).
+    public func keptSince(_ plan: Plan, metadata: any MetadataStore & ModelRegistry) async throws -> Set<String> {
+        let runs = try await metadata.runs(RunFilter(limit: Int(Int32.max)))
+        let newer = runs.filter { !plan.seenRuns.contains($0.id) || !$0.status.isFinal }
+        let (forModels, _) = try await Self.modelLineage(metadata, skipping: plan.seenVersions)
+        let needed = try await Self.artifactsUsed(by: newer, metadata).union(forModels)
+        return Set(plan.deletable.map(\.id)).intersection(needed)
+    }
+
+    /// The artifacts in the upstream lineage of every registered version not in `skipping`, and the versions read.
+    static func modelLineage(_ metadata: any MetadataStore & ModelRegistry, skipping: Set<String>) async throws
+        -> (artifacts: Set<String>, versions: Set<String>)
+    {
+        var artifacts = Set<String>()
+        var versions = Set<String>()
+        for model in try await metadata.registeredModels() {
+            for version in try await metadata.modelVersions(model.name) {
+                let name = "\(version.model)@\(version.version)"
+                versions.insert(name)
+                guard !skipping.contains(name), let artifact = try await metadata.artifact(version.artifactID) else {
+                    continue
+                }
+                let graph = try await Lineage.trace(artifact, .upstream, in: metadata)
+                artifacts.formUnion(graph.artifacts.map(\.id))
+            }
+        }
+        return (artifacts, versions)
+    }
+
+    /// Every artifact the runs' step runs read or produced.
+    static func artifactsUsed(by runs: [Run], _ metadata: any MetadataStore) async throws -> Set<String> {
+        var used = Set<String>()
+        for run in runs {
+            for stepRun in try await metadata.stepRuns(ofRun: run.id) {
+                used.formUnion(try await metadata.events(ofStepRun: stepRun.id).map(\.artifactID))
+            }
+        }
+        return used
     }
 }

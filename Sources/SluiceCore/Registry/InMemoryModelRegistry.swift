@@ -21,6 +21,21 @@ public actor InMemoryModelRegistry: ModelRegistry {
         return version
     }
 
+    /// Keeps no artifact records: only the same artifact record counts as the same bundle here.
+    public func registerModelVersionIfNew(
+        model: String, artifactID: String, contentHash: String?, runID: String?, createdBy: String,
+        metrics: [String: Double], datasetVersion: String?
+    ) -> (version: ModelVersion, isNew: Bool) {
+        if let existing = modelVersions(model).first(where: { $0.artifactID == artifactID }) {
+            return (existing, false)
+        }
+        return (
+            registerModelVersion(
+                model: model, artifactID: artifactID, runID: runID, createdBy: createdBy, metrics: metrics,
+                datasetVersion: datasetVersion), true
+        )
+    }
+
     public func registeredModels() -> [RegisteredModel] { RegistryRules.summaries(versions) }
 
     public func modelVersions(_ model: String) -> [ModelVersion] {

@@ -230,6 +230,14 @@ public protocol ModelRegistry: Sendable {
         model: String, artifactID: String, runID: String?, createdBy: String, metrics: [String: Double],
         datasetVersion: String?
     ) async throws -> ModelVersion
+    /// Adds the next version of `model` unless one of its versions already holds this bundle: the same artifact
+    /// record, or (in a registry that keeps artifact records) one with `contentHash`. Decided and written in one
+    /// transaction, so runs that made the same bundle at the same moment register it once. Returns the version
+    /// (the newest such one when it exists) and whether this call added it.
+    func registerModelVersionIfNew(
+        model: String, artifactID: String, contentHash: String?, runID: String?, createdBy: String,
+        metrics: [String: Double], datasetVersion: String?
+    ) async throws -> (version: ModelVersion, isNew: Bool)
     /// Every model with a summary of its versions, by name.
     func registeredModels() async throws -> [RegisteredModel]
     /// The versions of a model, newest first (empty for an unknown model).
