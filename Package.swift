@@ -144,6 +144,12 @@ let package = Package(
         .executableTarget(
             name: "MLBenchmark", dependencies: ["SluiceML", "SluiceData"], path: "Benchmarks/MLBenchmark"
         ),
+        // 16 writers mixing runs, when_blessed registrations, promotions, rollbacks and gc; invariants checked.
+        .executableTarget(
+            name: "RegistrySoak",
+            dependencies: ["Sluice", "SluiceComponents", "SluiceStorePostgres", "SluiceStoreSQLite"],
+            path: "Benchmarks/RegistrySoak"
+        ),
         // The gRPC load generator serve_load.sh drives: unary ModelInfer calls over a few HTTP/2 connections.
         .executableTarget(
             name: "GRPCLoad",

@@ -453,6 +453,17 @@ public struct RegisterModel: Step {
     public static let version = 1
     /// Draws nothing from the run seed: a new seed reuses its cached output.
     public static let usesRunSeed = false
+    /// `promote_first: true|false` became `promote: first|never`.
+    public static let renamedParameters = [
+        RenamedParameter(old: "promote_first", new: "promote") { value in
+            guard case .bool(let first) = value.kind else {
+                throw ConfigError(
+                    problem: "\(value.location.map { "\($0): " } ?? "")promote_first is \(value.kindDescription)",
+                    fix: "write `promote: first`, `promote: when_blessed` or `promote: never`.")
+            }
+            return ConfigValue(.string(first ? Promotion.first.rawValue : Promotion.never.rawValue))
+        }
+    ]
     public var parameters = Parameters()
     let store: any MetadataStore & ModelRegistry
     let baseline: Baseline?

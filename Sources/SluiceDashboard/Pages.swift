@@ -208,13 +208,53 @@ enum Pages {
 
     /// A model card's Markdown as a standalone HTML page (shown sandboxed).
     static func modelCardPage(markdown: String, title: String) -> String {
-        let body = MarkdownParser().html(from: markdown)
+        let body = MarkdownParser().html(from: inkEscapes(markdown))
         return """
             <!doctype html><html lang="en"><head><meta charset="utf-8"><title>\(HTML.escape(title))</title>
             <style>body{font:14px/1.5 system-ui,"DejaVu Sans",sans-serif;margin:16px 24px;color:#1f2937}
             table{border-collapse:collapse}td,th{border:1px solid #e5e7eb;padding:4px 8px}code,pre{font-family:monospace}
             </style></head><body>\(body)</body></html>
             """
+    }
+
+    /// CommonMark's backslash escapes (`bill\_length\_mm`, as ``Markdown/escaped(_:)`` writes them) as numeric
+    /// character references, which Ink passes through: Ink drops the backslash but still reads the character as
+    /// markup. Code spans and fenced blocks are copied as they are (escapes mean nothing there).
+    static func inkEscapes(_ markdown: String) -> String {
+        var out = ""
+        var inFence = false
+        for (index, line) in markdown.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            if index > 0 { out.append("\n") }
+            if line.hasPrefix("```") { inFence.toggle() }
+            if inFence || line.hasPrefix("```") {
+                out += line
+                continue
+            }
+            var characters = line[...]
+            while let character = characters.first {
+                if character == "`" {
+                    // A code span runs to the next run of as many backticks; without one the backticks are text.
+                    let fence = characters.prefix { $0 == "`" }
+                    let rest = characters.dropFirst(fence.count)
+                    if let close = rest.firstRange(of: fence) {
+                        out += characters[..<close.upperBound]
+                        characters = characters[close.upperBound...]
+                    } else {
+                        out += fence
+                        characters = rest
+                    }
+                } else if character == "\\", let next = characters.dropFirst().first, next.isASCII,
+                    next.isPunctuation || next.isSymbol
+                {
+                    out += "&#\(next.unicodeScalars.first!.value);"
+                    characters = characters.dropFirst(2)
+                } else {
+                    out.append(character)
+                    characters = characters.dropFirst()
+                }
+            }
+        }
+        return out
     }
 
     // MARK: Lineage

@@ -11,7 +11,8 @@ extension Stack {
     ///   - durability: overrides the stack's durability (a run config's `durability:`).
     ///   - materializers: how this executable stores its output types.
     ///   - forOneStep: opened by a process that runs one step run (`step run`): an embedded store opens one
-    ///     connection instead of a pool.
+    ///     connection instead of a pool, and no store marks runs crashed (the step's process, perhaps in a
+    ///     container's PID namespace, is not the judge of whether its run's owner is alive).
     /// - Throws: ``ConfigError`` for a setting that cannot be used, or the store's error when it cannot be opened.
     public static func open(
         project: Project, name: String? = nil, overrides: StackSettings = StackSettings(),
@@ -65,7 +66,8 @@ extension Stack {
         if PostgresURL.isPostgres(location) {
             let url = try PostgresURL(location)
             let password = try Self.password(settings, url: url, stack: name, project: project)
-            let store = try await PostgresMetadataStore(url: location, password: password)
+            let store = try await PostgresMetadataStore(
+                url: location, password: password, marksCrashedRuns: !forOneStep)
             metadata = store
             display = store.location
             close = { await store.close() }
@@ -78,7 +80,8 @@ extension Stack {
                     fix: "remove \(key) from \(project.stackFile.path), or set metadata_store to a postgres:// URL.")
             }
             let path = project.resolve(location).path
-            metadata = try SQLiteMetadataStore(path: path, durability: durability, singleConnection: forOneStep)
+            metadata = try SQLiteMetadataStore(
+                path: path, durability: durability, singleConnection: forOneStep, marksCrashedRuns: !forOneStep)
             display = path
         }
         let artifacts = try LocalArtifactStore(

@@ -13,6 +13,8 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
     /// The server and database, without the password: `postgres://USER@HOST:PORT/DB`.
     public let location: String
     let client: PostgresClient
+    /// Whether reads mark runs whose owner is gone as crashed (not in a process that runs one step of a run).
+    let marksCrashedRuns: Bool
     private let runner: Task<Void, Never>
     /// Errors reach callers as thrown `PostgresStoreError`s; the driver's own chatter (a lease requested before the
     /// pool's run loop has started, which it waits for) stays off the user's terminal.
@@ -25,7 +27,12 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
     /// Connects to the database that `url` names (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`), creating and
     /// migrating the schema as needed. `password` overrides one in the URL.
     /// - Throws: ``PostgresStoreError`` naming the server and what to check.
-    public init(url: String, password: String? = nil, maximumConnections: Int = 8) async throws {
+    /// `marksCrashedRuns` false: reads never mark a run crashed (a process that runs one step of a run, perhaps in
+    /// a container's PID namespace, is not the judge of its owner).
+    public init(url: String, password: String? = nil, maximumConnections: Int = 8, marksCrashedRuns: Bool = true)
+        async throws
+    {
+        self.marksCrashedRuns = marksCrashedRuns
         let target = try PostgresURL(url)
         location = target.display
         // One plain connection first: a wrong password or an unreachable server fails at once with the server's
@@ -49,7 +56,7 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
         configuration.options.keepAliveBehavior = nil
         let client = PostgresClient(configuration: configuration, backgroundLogger: Logger(label: "sluice.postgres"))
         self.client = client
-        runner = Task { await client.run() }
+        runner = await client.running()
         do {
             try await migrate()
         } catch {
@@ -383,6 +390,7 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
 
     /// Marks runs whose owning process is known to be gone (on this host) as crashed, with their running steps.
     func reconcileCrashedRuns() async throws {
+        guard marksCrashedRuns else { return }
         let running = try await rows(
             "SELECT id, owner_host, owner_boot, owner_pid, owner_start FROM runs WHERE status = 'running'"
         ) { row in

@@ -128,12 +128,29 @@ public enum PostgresDatabases {
                 logger.logLevel = .error
                 return logger
             }())
-        let runner = Task { await client.run() }
+        let runner = await client.running()
         defer { runner.cancel() }
         do {
             try await body(client)
         } catch {
             throw PostgresStoreError(location: target.display, underlying: error, opening: false)
         }
+    }
+}
+
+extension PostgresClient {
+    /// Starts `run()` in a task and returns once that task has begun it: a query right after would otherwise lease a
+    /// connection before `run()` flips the client's running flag, and postgres-nio warns on every command ("Trying
+    /// to lease connection from `PostgresClient`, but `PostgresClient.run()` hasn't been called yet").
+    func running() async -> Task<Void, Never> {
+        let (started, signal) = AsyncStream<Void>.makeStream()
+        let task = Task {
+            signal.finish()
+            await self.run()
+        }
+        for await _ in started {}
+        // `run()` sets the flag first thing, without suspending; give its task the moment to get there.
+        await Task.yield()
+        return task
     }
 }

@@ -11,18 +11,25 @@ public final class SQLiteMetadataStore: MetadataStore {
     /// The database file.
     public let path: String
     /// A pool of connections (one writer, readers beside it), or one connection for a process that only runs a
-    /// step (``init(path:durability:busyTimeout:singleConnection:)``).
+    /// step (``init(path:durability:busyTimeout:singleConnection:marksCrashedRuns:)``).
     let pool: any DatabaseWriter
+    /// Whether reads mark runs whose owner is gone as crashed (``init(path:durability:busyTimeout:singleConnection:marksCrashedRuns:)``).
+    let marksCrashedRuns: Bool
 
     /// Opens (creating and migrating as needed) the store at `path`.
     /// - Parameter singleConnection: one connection for reads and writes instead of a pool: what a process that
     ///   runs one step run needs (`step run`). Opening a pool switches the file to WAL mode and checks it through
     ///   Foundation's file attributes, 1 ms of such a process; a file already in WAL mode stays in it.
+    /// - Parameter marksCrashedRuns: whether reads of runs mark a running run whose owner is gone as crashed. A
+    ///   process that runs one step of a run is not the judge of its owner: in a container it sees another PID
+    ///   namespace, where the owner's PID does not exist, so it would mark a live run crashed.
     /// - Throws: a ``StoreOpenError`` saying what to do when the file cannot be opened.
     public init(
-        path: String, durability: Durability = .process, busyTimeout: TimeInterval = 30, singleConnection: Bool = false
+        path: String, durability: Durability = .process, busyTimeout: TimeInterval = 30, singleConnection: Bool = false,
+        marksCrashedRuns: Bool = true
     ) throws {
         self.path = path
+        self.marksCrashedRuns = marksCrashedRuns
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
         configuration.foreignKeysEnabled = true
@@ -394,6 +401,7 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     /// Marks runs whose owning process is gone as crashed, with their running step runs.
     func reconcileCrashedRuns() async throws {
+        guard marksCrashedRuns else { return }
         let running = try read { db in
             try Row.fetchAll(
                 db, sql: "SELECT id, owner_host, owner_boot, owner_pid, owner_start FROM runs WHERE status = 'running'")

@@ -91,7 +91,8 @@ public enum MetadataStoreContract {
 
     // MARK: Fixtures
 
-    static func makeRun(
+    /// A running run record of pipeline `pipeline` (registered by the caller), owned by `owner`.
+    public static func makeRun(
         _ id: String, pipeline: String = "p", at time: TimeInterval = 1_000, owner: ProcessOwner = .current
     )
         -> Run

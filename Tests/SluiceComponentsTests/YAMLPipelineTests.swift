@@ -4,6 +4,7 @@ import SluiceComponents
 import SluiceML
 import SluiceStoreSQLite
 import SluiceTesting
+import Synchronization
 import Testing
 
 @Suite("YAML pipelines")
@@ -91,6 +92,31 @@ struct YAMLPipelineTests {
             return message.contains("penguins.yaml:") && message.contains("max_dept")
                 && message.contains("Did you mean 'max_depth'?")
         }
+    }
+
+    @Test("a renamed parameter (promote_first) still works for a release, with a warning naming the new form")
+    func renamedParameter() async throws {
+        let project = try Project()
+        let warnings = Mutex<[String]>([])
+        for (old, promoted) in [("promote_first: true", true), ("promote_first: false", false)] {
+            let project = try Project()
+            let text = try example(project).replacingOccurrences(of: "promote: first", with: old)
+            #expect(text.contains(old))
+            let collect: @Sendable (String) -> Void = { message in warnings.withLock { $0.append(message) } }
+            let result = try await ConfigWarnings.$report.withValue(collect) { try await run(text, project) }
+            #expect(result.run.status == .completed, "\(result.run.error ?? "")")
+            #expect(try result.value(Registration.self, step: "register").promoted == promoted)
+        }
+        let said = warnings.withLock { $0 }
+        #expect(
+            said.contains { $0.contains("penguins.yaml:") && $0.contains("write `promote: first` instead") }, "\(said)")
+        #expect(said.contains { $0.contains("write `promote: never` instead") }, "\(said)")
+        // Both names at once, or an old value that is not a boolean, are refused with the fix.
+        let both = try example(project).replacingOccurrences(
+            of: "promote: first", with: "promote: first\n      promote_first: true")
+        await #expect { _ = try await run(both, project) } throws: { "\($0)".contains("sets both 'promote_first'") }
+        let text = try example(project).replacingOccurrences(of: "promote: first", with: "promote_first: maybe")
+        await #expect { _ = try await run(text, project) } throws: { "\($0)".contains("write `promote: first`") }
     }
 
     @Test("a cycle is refused")

@@ -22,6 +22,22 @@ struct SQLiteMetadataStoreTests {
         try await ModelRegistryContract.check(check, on: store)
     }
 
+    @Test("a store opened for one step never marks a run crashed; the run's own reads still do")
+    func stepProcessesDoNotJudgeOwners() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("metadata.sqlite").path
+        let store = try SQLiteMetadataStore(path: path)
+        // The owner as a step process in a container's PID namespace would see it: its PID is not there.
+        var elsewhere = ProcessOwner.current
+        elsewhere.startTicks &+= 1
+        try await store.registerPipeline("p")
+        try await store.insert(MetadataStoreContract.makeRun("run-1", owner: elsewhere))
+        let forOneStep = try SQLiteMetadataStore(path: path, singleConnection: true, marksCrashedRuns: false)
+        #expect(try await forOneStep.run("run-1")?.status == .running)
+        #expect(try await forOneStep.runs(RunFilter()).first?.status == .running)
+        #expect(try await store.run("run-1")?.status == .crashed)
+    }
+
     @Test("the database refuses a second production version of a model even outside the registry's rules")
     func oneProductionIndex() async throws {
         let directory = try TemporaryDirectory()

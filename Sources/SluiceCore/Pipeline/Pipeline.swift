@@ -257,7 +257,8 @@ struct StepBinder: Sendable {
         defaults = { try ConfigValue.encoding(step.parameters) }
         bind = { overrides, path in
             var configured = step
-            if let overrides {
+            if var overrides {
+                overrides = try RenamedParameter.apply(S.renamedParameters, to: overrides, path: path)
                 let base = try ConfigValue.encoding(step.parameters)
                 let merged = base.overlaid(with: overrides) { key, existing in
                     existing.first { $0 == key || snakeCased($0) == key }

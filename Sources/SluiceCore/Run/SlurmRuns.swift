@@ -221,7 +221,7 @@ extension RunEngine {
         } catch {
             // Nothing of a half-submitted run may go on: cancel what went in and record why the run failed.
             if !submitted.isEmpty { try? await slurm.client.cancelJobs(named: SlurmSubmitter.jobName(run.id)) }
-            try await shielded { [metadata] in
+            _ = try await shielded { [metadata] in
                 try await metadata.finishRun(
                     run.id, status: .failed, endedAt: Date(), error: "submitting to Slurm failed: \(error)")
             }

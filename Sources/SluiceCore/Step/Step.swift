@@ -32,6 +32,9 @@ public protocol Step: Sendable {
     /// it joins the cache key. `true` unless a step declares otherwise; a step that declares `false` and then
     /// calls `context.random()` fails, since its cache key would not change with the seed.
     static var usesRunSeed: Bool { get }
+    /// Parameter keys renamed since an earlier release: configs that still write the old key keep working for a
+    /// release, with a warning naming the new form (``RenamedParameter``).
+    static var renamedParameters: [RenamedParameter] { get }
     /// The parameters this invocation runs with; configuration may override them before a run.
     var parameters: Parameters { get set }
 
@@ -43,6 +46,9 @@ extension Step {
     /// Steps draw from the run seed unless they say they do not: a key with a seed it did not need only costs a
     /// re-run when the seed changes, a key without one it needed reuses wrong results.
     public static var usesRunSeed: Bool { true }
+
+    /// No parameter of the step was renamed.
+    public static var renamedParameters: [RenamedParameter] { [] }
 }
 
 extension Step where Parameters == NoParameters {

@@ -198,13 +198,14 @@ public struct ModelBundle: Codable, Sendable, Equatable {
 /// Writes a bundle's model card.
 enum ModelCard {
     static func markdown(_ bundle: ModelBundle) -> String {
-        var lines = ["# Model card: \(bundle.name)", ""]
+        let md = Markdown.escaped
+        var lines = ["# Model card: \(md(bundle.name))", ""]
         switch bundle.model.task {
-        case .regression: lines.append("Predicts **\(bundle.signature.label)** (regression).")
+        case .regression: lines.append("Predicts **\(md(bundle.signature.label))** (regression).")
         case .classification(let classes):
             lines.append(
-                "Predicts **\(bundle.signature.label)**, one of \(classes.count) classes: "
-                    + classes.map { "`\($0)`" }.joined(separator: ", ") + ".")
+                "Predicts **\(md(bundle.signature.label))**, one of \(classes.count) classes: "
+                    + classes.map(Markdown.code).joined(separator: ", ") + ".")
         }
         lines.append("")
         lines.append("## Training")
@@ -218,15 +219,17 @@ enum ModelCard {
             learner = "gradient-boosted trees (\(model.objective.rawValue)), \(model.rounds) rounds kept"
         }
         lines.append("- Learner: \(learner)")
-        if let run = bundle.trainingRun { lines.append("- Training run: `\(run)`") }
-        if let version = bundle.datasetVersion { lines.append("- Dataset version: `\(version)`") }
-        for key in bundle.trainingFacts.keys.sorted() { lines.append("- \(key): \(bundle.trainingFacts[key]!)") }
+        if let run = bundle.trainingRun { lines.append("- Training run: \(Markdown.code(run))") }
+        if let version = bundle.datasetVersion { lines.append("- Dataset version: \(Markdown.code(version))") }
+        for key in bundle.trainingFacts.keys.sorted() {
+            lines.append("- \(md(key)): \(md(bundle.trainingFacts[key]!))")
+        }
         lines.append("")
         lines.append("## Inputs")
         lines.append("| column | type | required |")
         lines.append("| --- | --- | --- |")
         for column in bundle.signature.inputs {
-            lines.append("| \(column.name) | \(column.type) | \(column.required ? "yes" : "no") |")
+            lines.append("| \(md(column.name)) | \(column.type) | \(column.required ? "yes" : "no") |")
         }
         lines.append("")
         lines.append(
@@ -239,7 +242,7 @@ enum ModelCard {
             lines.append("| --- | ---: |")
             for name in evaluation.overall.names {
                 if let value = evaluation.overall.value(name) {
-                    lines.append("| \(name) | \(String(format: "%.4f", value)) |")
+                    lines.append("| \(md(name)) | \(String(format: "%.4f", value)) |")
                 }
             }
             lines.append("")
@@ -248,9 +251,9 @@ enum ModelCard {
             for column in columns {
                 let key = evaluation.overall.names.first { evaluation.overall.value($0) != nil } ?? "accuracy"
                 let parts = evaluation.slices.filter { $0.column == column }.map { slice in
-                    "\(slice.value) \(slice.metrics.value(key).map { String(format: "%.3f", $0) } ?? "–") (\(slice.metrics.count) rows)"
+                    "\(md(slice.value)) \(slice.metrics.value(key).map { String(format: "%.3f", $0) } ?? "–") (\(slice.metrics.count) rows)"
                 }
-                lines.append("By \(column) (\(key)): " + parts.joined(separator: "; ") + ".")
+                lines.append("By \(md(column)) (\(md(key))): " + parts.joined(separator: "; ") + ".")
             }
         }
         if case .trees(let model) = bundle.model.learner {
@@ -258,7 +261,7 @@ enum ModelCard {
             if !top.isEmpty {
                 lines.append("")
                 lines.append("## Most important features (total split gain)")
-                for (feature, gain) in top { lines.append("- \(feature): \(String(format: "%.1f", gain))") }
+                for (feature, gain) in top { lines.append("- \(md(feature)): \(String(format: "%.1f", gain))") }
             }
         }
         lines.append("")
