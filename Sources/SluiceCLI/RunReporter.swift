@@ -23,6 +23,9 @@ final class RunReporter: RunObserver, Sendable {
         var total = 0
         var counts: [String: Int] = [:]
         var finished = false
+        /// The state each step was last reported in: an observer that hears one twice (a Slurm run's cache hits
+        /// are settled when it is submitted and read back from the records while it is followed) says it once.
+        var last: [String: StepState] = [:]
     }
 
     init(
@@ -42,6 +45,7 @@ final class RunReporter: RunObserver, Sendable {
 
     func stepChanged(_ step: String, to stepState: StepState) {
         state.withLock { state in
+            guard state.last.updateValue(stepState, forKey: step) != stepState else { return }
             var line: String?
             switch stepState {
             case .queued:

@@ -54,7 +54,7 @@ package struct SluiceCommand: AsyncParsableCommand {
             if code.rawValue != 0, !(error is ExitCode) {
                 // ArgumentParser's own messages (usage errors) already say what to do; a usage mistake is
                 // unusable input, status 2, like every other one (not ArgumentParser's 64).
-                if "\(type(of: error))".contains("CommandError") || error is ValidationError {
+                if code == .validationFailure {
                     printError(fullMessage(for: error))
                     return ExitStatus.unusableInput.rawValue
                 } else {

@@ -79,6 +79,5 @@ struct Workspace {
 struct CLIError: SluiceError {
     var problem: String
     var fix: String
-    var description: String { "\(problem)\n  To fix: \(fix)" }
     var exitStatus: ExitStatus { .unusableInput }
 }

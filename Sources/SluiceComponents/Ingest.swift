@@ -105,7 +105,6 @@ public struct ComponentError: Error, Sendable, Equatable, CustomStringConvertibl
     public var problem: String
     /// What to do.
     public var fix: String
-    public var description: String { "\(problem)\n  To fix: \(fix)" }
 
     /// Creates an error.
     public init(problem: String, fix: String) {

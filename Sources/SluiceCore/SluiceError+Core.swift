@@ -49,7 +49,12 @@ extension StoreFailure: SluiceError {
 }
 
 extension UndeclaredSeedError: SluiceError {
-    public var problem: String { String(description.prefix { $0 != "\n" }) }
-    public var fix: String { "remove `usesRunSeed = false` from \(kind), or draw from context.random(seed:)." }
+    public var problem: String {
+        "step '\(step)' (\(kind)) declares `usesRunSeed = false` but drew from context.random(), so its cache key "
+            + "would not change with the seed."
+    }
+    public var fix: String {
+        "remove `usesRunSeed = false` from \(kind), or draw from context.random(seed:) with a seed among its parameters."
+    }
     public var exitStatus: ExitStatus { .failed }
 }

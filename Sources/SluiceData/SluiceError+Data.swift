@@ -19,3 +19,7 @@ extension ArrowFile.FormatError: SluiceError {
     public var fix: String { "check that the file is an uncompressed Arrow IPC (Feather v2) file written whole." }
     public var exitStatus: ExitStatus { .unusableInput }
 }
+
+extension TableFileError: SluiceError {
+    public var exitStatus: ExitStatus { .unusableInput }
+}

@@ -11,6 +11,12 @@ public protocol SluiceError: Error, CustomStringConvertible {
     var exitStatus: ExitStatus { get }
 }
 
+extension SluiceError {
+    /// The problem, then what to do next: how the command line, logs and step records show every Sluice error.
+    /// Types whose problem needs a prefix (a CSV file's `file:line:column`) write their own.
+    public var description: String { "\(problem)\n  To fix: \(fix)" }
+}
+
 /// What a `sluice` command's exit status means.
 public enum ExitStatus: Int32, Sendable, CaseIterable {
     /// It did what was asked.

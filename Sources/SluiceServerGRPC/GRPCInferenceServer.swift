@@ -190,5 +190,4 @@ struct GRPCListenError: SluiceError {
     var problem: String { "could not serve gRPC on \(host):\(port): \(reason)" }
     var fix: String { "choose another --grpc-port (0 picks a free one), or stop what listens on \(port)" }
     var exitStatus: ExitStatus { .failed }
-    var description: String { "\(problem)\n  To fix: \(fix)" }
 }

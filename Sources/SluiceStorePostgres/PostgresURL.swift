@@ -71,8 +71,6 @@ public struct PostgresStoreError: SluiceError {
     /// Whether this happened while connecting and migrating.
     public var opening: Bool
 
-    public var description: String { "\(problem)\n  To fix: \(fix)" }
-
     public var problem: String {
         (opening ? "cannot open the metadata store \(location): " : "the metadata store \(location) failed: ")
             + Self.reason(underlying)

@@ -511,11 +511,6 @@ public struct StoreOpenError: Error, CustomStringConvertible {
     public var path: String
     /// What SQLite said.
     public var underlying: Error
-    public var description: String {
-        "cannot open the metadata store at \(path): \(underlying)\n"
-            + "  To fix: check that the folder is writable and the file is a Sluice store, "
-            + "or point `metadata_store` in .sluice/stack.yaml elsewhere."
-    }
 }
 
 extension StoreOpenError: SluiceError {

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -119,12 +120,13 @@ func withFileLock<T>(_ path: String, _ body: () throws -> T) throws -> T {
 }
 
 /// A test prerequisite (a Python package, a database server) that could not be set up.
-public struct SetupError: Error, CustomStringConvertible {
+public struct SetupError: SluiceError {
     /// What failed.
     public var problem: String
     /// What to do.
     public var fix: String
-    public var description: String { "\(problem)\n  To fix: \(fix)" }
+    /// A test's setup failed: the check could not be made.
+    public var exitStatus: ExitStatus { .failed }
 }
 
 /// Runs blocking work (installing packages, starting servers) on a thread of its own, so the few threads that run

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import SluiceCore
+import SluiceML
 import SluiceTesting
 import Testing
 
@@ -224,6 +225,47 @@ struct DashboardTests {
             #expect(try await fixture.stack.metadata.productionVersion("churn")?.version == 1)
         }
         try await ModelRegistryContract.expectInvariants(fixture.stack.metadata)
+    }
+
+    @Test("a model card's names from data read as themselves on the dashboard: no emphasis, no markup")
+    func modelCardText() {
+        /// The text a reader sees: tags dropped, character references decoded.
+        func visible(_ html: String) -> String {
+            var text = html.replacingOccurrences(of: "<[^>]*>", with: "", options: .regularExpression)
+            while let range = text.range(of: "&#[0-9]+;", options: .regularExpression) {
+                let code = UInt32(text[range].dropFirst(2).dropLast())!
+                text.replaceSubrange(range, with: String(Character(Unicode.Scalar(code)!)))
+            }
+            for (entity, character) in [("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&#39;", "'"), ("&amp;", "&")]
+            {
+                text = text.replacingOccurrences(of: entity, with: character)
+            }
+            return text
+        }
+        for name in ["bill_length_mm", #"_*[]<>&"'`$"#, "a**b**c", "x~~y~~", "__init__"] {
+            let markdown = """
+                # Model card: \(Markdown.escaped(name))
+
+                Predicts **\(Markdown.escaped(name))**, one of 2 classes: \(Markdown.code(name)), `b`.
+
+                | column | type |
+                | --- | --- |
+                | \(Markdown.escaped(name)) | float |
+
+                By \(Markdown.escaped(name)) (accuracy): \(Markdown.escaped(name)) 0.900 (10 rows).
+
+                """
+            let html = Pages.modelCardPage(markdown: markdown, title: "card")
+            let body = String(html[html.range(of: "<body>")!.upperBound...])
+            for tag in ["<em>", "<del>", "<s>", "<a "] {
+                #expect(!body.contains(tag), "\(name) became markup (\(tag)): \(body)")
+            }
+            #expect(body.components(separatedBy: "<strong>").count == 2, "only the one bold label: \(body)")
+            let text = visible(body)
+            #expect(text.contains("Model card: \(name)"), "\(name): \(text)")
+            #expect(text.contains("Predicts \(name), one of 2 classes: \(name), b."), "\(name): \(text)")
+            #expect(text.contains("By \(name) (accuracy): \(name) 0.900"), "\(name): \(text)")
+        }
     }
 
     @Test("compare shows differing parameters and draws the per-iteration metric of each run")

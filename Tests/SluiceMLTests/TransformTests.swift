@@ -312,3 +312,41 @@ extension Table {
             })
     }
 }
+
+@Suite("Model cards")
+struct ModelCardTests {
+    @Test("text from data reads as itself in a model card: Markdown's characters in names are escaped")
+    func escaping() throws {
+        let weird = #"a_b*c[d]<e>&"'`$"#
+        #expect(Markdown.escaped(weird) == #"a\_b\*c\[d\]\<e\>\&"'\`$"#)
+        #expect(Markdown.escaped("bill_length_mm") == #"bill\_length\_mm"#)
+        #expect(Markdown.escaped("two\nlines") == "two lines")
+        #expect(Markdown.code("a`b") == #"a\`b"#)
+        #expect(Markdown.code("a_b") == "`a_b`")
+        #expect(Markdown.code("plain") == "`plain`")
+
+        let table = Table(columns: [
+            Tables.numbers("bill_length_mm", [1, 2, 3, 4, 5, 6, 7, 8]),
+            Tables.numbers(weird, [0, 1, 0, 1, 0, 1, 1, 0]),
+            Tables.texts("is_adult", ["x_y", "x_y", "z*", "z*", "x_y", "z*", "z*", "x_y"]),
+        ])
+        let spec = TransformSpec(features: [
+            FeatureSpec("bill_length_mm", .impute(.mean)), FeatureSpec(weird, .impute(.mean)),
+        ])
+        let graph = try TransformGraph.fit(spec, on: table)
+        let labels = try LabelMapping(fitting: table["is_adult"]!)
+        let linear = try LogisticRegression().fit(
+            try graph.transform(table), labels: try labels.encode(table["is_adult"]!))
+        let bundle = ModelBundle(
+            name: "pen_guins", transforms: graph,
+            model: TrainedModel(task: .classification(classes: labels.classes), learner: .linear(linear)),
+            label: "is_adult", trainingStatistics: nil, evaluation: nil, trainingRun: nil, datasetVersion: nil,
+            trainingFacts: ["rows_seen": "8"])
+        #expect(bundle.card.contains("# Model card: pen\\_guins"))
+        #expect(bundle.card.contains("Predicts **is\\_adult**"))
+        #expect(bundle.card.contains("| bill\\_length\\_mm | "))
+        #expect(bundle.card.contains("| \(Markdown.escaped(weird)) | "))
+        #expect(bundle.card.contains("`x_y`, `z*`") || bundle.card.contains("`z*`, `x_y`"))
+        #expect(bundle.card.contains("- rows\\_seen: 8"))
+    }
+}

@@ -42,6 +42,36 @@ struct RetentionTests {
         #expect(third.stepRuns.allSatisfy { $0.status == .cached })
     }
 
+    @Test("two gc runs at once delete each artifact once, and neither fails on what the other deleted")
+    func concurrentGC() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteMetadataStore(path: directory.path("metadata.sqlite").path)
+        let engine = try TestEngine(metadata: store)
+        for size in [20_000, 30_000, 40_000] {
+            var config = RunConfig()
+            config.seed = UInt64(size)
+            _ = try await engine.run(
+                Pipeline("p\(size)") { p in
+                    let numbers = p.step("numbers", version: 1) { _ in Array(1...size) }
+                    p.step("doubled", version: 1, numbers) { numbers, _ in numbers.map { $0 * 2 } }
+                }, config: config)
+        }
+        let retention = Retention(olderThan: 0, keepLast: 0)
+        let plan = try await retention.plan(metadata: store, now: Date().addingTimeInterval(1))
+        #expect(plan.deletable.count == 6)
+        let artifacts = engine.engine.artifacts
+        let outcomes = try await withThrowingTaskGroup(of: Retention.Outcome.self) { group in
+            for _ in 0..<4 {
+                group.addTask { try await retention.apply(plan, metadata: store, artifacts: artifacts) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.map(\.freed).reduce(0, +) == plan.bytes, "each byte freed once")
+        #expect(plan.deletable.allSatisfy { !artifacts.contains(uri: $0.uri) })
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: artifacts.root.appending(path: ".tmp").path).isEmpty)
+    }
+
     @Test("gc keeps an old run's output that a version registered after its plan points at, with its lineage")
     func versionSincePlan() async throws {
         let directory = try TemporaryDirectory()

@@ -87,5 +87,4 @@ public enum AccessTokenError: SluiceError, Sendable, Equatable {
     }
 
     public var exitStatus: ExitStatus { .unusableInput }
-    public var description: String { "\(problem)\n  To fix: \(fix)" }
 }

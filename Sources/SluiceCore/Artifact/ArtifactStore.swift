@@ -177,8 +177,15 @@ public struct LocalArtifactStore: ArtifactStore {
         guard packed(uri) == nil, let url = url(for: uri), FileManager.default.fileExists(atPath: url.path) else {
             return 0
         }
-        let size = Self.size(of: url)
-        try FileManager.default.removeItem(at: url)
+        // Claimed by one rename first: of two removals at once (two `sluice gc` runs), one gets it and the other
+        // finds nothing, instead of failing on a file that went away between looking and deleting.
+        let claimed = temporaryRoot.appending(path: Self.temporaryName() + "-removing")
+        guard rename(url.path, claimed.path) == 0 else {
+            if errno == ENOENT { return 0 }
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
+        }
+        let size = Self.size(of: claimed)
+        try FileManager.default.removeItem(at: claimed)
         return size
     }
 

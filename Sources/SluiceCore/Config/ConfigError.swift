@@ -12,8 +12,6 @@ public struct ConfigError: Error, Equatable, CustomStringConvertible {
         self.fix = fix
     }
 
-    public var description: String { "\(problem)\n  To fix: \(fix)" }
-
     static func unknownKey(
         _ key: String, path: String, at location: SourceLocation?, known: [String], what: String = "key"
     ) -> ConfigError {

@@ -133,10 +133,6 @@ public struct AmbiguousIDError: Error, CustomStringConvertible {
         self.matches = matches
     }
 
-    public var description: String {
-        "'\(prefix)' matches several records (\(matches.prefix(5).joined(separator: ", "))).\n"
-            + "  To fix: type more characters of the ID."
-    }
 }
 
 extension MetadataStore {

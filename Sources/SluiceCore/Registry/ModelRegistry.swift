@@ -101,7 +101,6 @@ public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible
     public var problem: String
     /// What to do.
     public var fix: String
-    public var description: String { "\(problem)\n  To fix: \(fix)" }
 
     /// Creates an error.
     public init(problem: String, fix: String) {
@@ -219,7 +218,6 @@ public struct StageConflict: Error, Sendable, Equatable, CustomStringConvertible
         "look at `sluice models show \(model)`, then move the version again if it is still what you want."
     }
 
-    public var description: String { "\(problem)\n  To fix: \(fix)" }
 }
 
 /// Named models, their versions and stages, with every stage change recorded. At most one version of a model is

@@ -295,7 +295,6 @@ extension RunEngine {
 public struct StepRunError: SluiceError, Equatable {
     public var problem: String
     public var fix: String
-    public var description: String { "\(problem)\n  To fix: \(fix)" }
     public var exitStatus: ExitStatus { .unusableInput }
 
     /// Creates the error.
@@ -911,11 +910,6 @@ public struct UndeclaredSeedError: Error, CustomStringConvertible {
     public var step: String
     /// Its type.
     public var kind: String
-    public var description: String {
-        "step '\(step)' (\(kind)) declares `usesRunSeed = false` but drew from context.random(), so its cache key "
-            + "would not change with the seed.\n  To fix: remove `usesRunSeed = false` from \(kind), or draw from "
-            + "context.random(seed:) with a seed among its parameters."
-    }
 }
 
 /// A metadata store failure that stopped a run.
@@ -937,8 +931,4 @@ public struct ArtifactWriteError: Error, CustomStringConvertible {
 public struct ArtifactReadError: Error, CustomStringConvertible {
     public var artifact: ArtifactRecord
     public var underlying: Error
-    public var description: String {
-        "while reading artifact \(artifact.id) ('\(artifact.name)', \(artifact.uri)): \(underlying)\n"
-            + "  To fix: re-run with --no-cache to rebuild it."
-    }
 }

@@ -175,7 +175,6 @@ public struct SlurmClient: Sendable {
     public struct CommandError: SluiceError {
         public var problem: String
         public var fix: String
-        public var description: String { "\(problem)\n  To fix: \(fix)" }
         public var exitStatus: ExitStatus { .unusableInput }
     }
 

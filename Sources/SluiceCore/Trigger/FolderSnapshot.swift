@@ -72,5 +72,4 @@ public struct FolderWatchError: SluiceError {
     public var problem: String { "cannot watch '\(folder)': no such folder." }
     public var fix: String { "create the folder (mkdir -p \(folder)) or point --path at the folder data arrives in." }
     public var exitStatus: ExitStatus { .unusableInput }
-    public var description: String { "\(problem)\n  To fix: \(fix)" }
 }

@@ -185,7 +185,6 @@ public struct SchemaError: Error, Sendable, CustomStringConvertible {
     public var file: String
     /// What is wrong.
     public var problem: String
-    public var description: String {
-        "\(file): \(problem)\n  To fix: correct the schema file, or write a fresh one with `sluice data schema DATA > schema.yaml`."
-    }
+    /// The file, then the problem and the fix (``SluiceError/fix``).
+    public var description: String { "\(file): \(problem)\n  To fix: \(fix)" }
 }

@@ -43,7 +43,6 @@ public struct SplitError: Error, Sendable, Equatable, CustomStringConvertible {
     public var problem: String
     /// What to do.
     public var fix: String
-    public var description: String { "\(problem)\n  To fix: \(fix)" }
 }
 
 extension Table {

@@ -147,7 +147,6 @@ public struct TableFileError: Error, Sendable, Equatable, CustomStringConvertibl
     public var problem: String
     /// What to do.
     public var fix: String
-    public var description: String { "\(problem)\n  To fix: \(fix)" }
 }
 
 /// Writes a ``TableFile`` from tables of any size arriving in any pieces: rows are cut into batches of a fixed

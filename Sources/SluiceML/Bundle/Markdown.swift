@@ -20,18 +20,11 @@ public enum Markdown {
         return out
     }
 
-    /// `text` as an inline code span: fenced with one backtick more than the longest run of backticks inside it,
-    /// padded with a space when it starts or ends with one (CommonMark §6.1).
+    /// `text` as an inline code span; text with a backtick in it is written escaped instead (a code span holding a
+    /// backtick needs a longer fence, which CommonMark reads but not every renderer: the dashboard's does not).
     public static func code(_ text: String) -> String {
         let flat = String(text.map { $0.isNewline ? " " : $0 })
-        var longest = 0
-        var run = 0
-        for character in flat {
-            run = character == "`" ? run + 1 : 0
-            longest = max(longest, run)
-        }
-        let fence = String(repeating: "`", count: longest + 1)
-        let padded = flat.hasPrefix("`") || flat.hasSuffix("`") ? " \(flat) " : flat
-        return fence + padded + fence
+        guard !flat.contains("`") else { return escaped(flat) }
+        return "`" + flat + "`"
     }
 }

@@ -42,5 +42,4 @@ public struct TrainingError: Error, Sendable, Equatable, CustomStringConvertible
     public var problem: String
     /// What to do.
     public var fix: String
-    public var description: String { "\(problem)\n  To fix: \(fix)" }
 }

@@ -115,5 +115,4 @@ public struct ScoringError: Error, Sendable, Equatable, CustomStringConvertible,
     /// What to do.
     public var fix: String
     public var exitStatus: ExitStatus { .unusableInput }
-    public var description: String { "\(problem)\n  To fix: \(fix)" }
 }

@@ -23,7 +23,6 @@ public struct TransformError: Error, Sendable, Equatable, CustomStringConvertibl
     public var problem: String
     /// What to do.
     public var fix: String
-    public var description: String { "\(problem)\n  To fix: \(fix)" }
 }
 
 /// The fitted preprocessing: maps raw rows (by column name, with raw types) to a model's ``FeatureMatrix``. It is a
