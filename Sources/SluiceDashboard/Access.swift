@@ -65,7 +65,10 @@ struct ErrorPages: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch {
-            let (status, message) = Self.describe(error)
+            let (status, message) = Self.describe(error, requestID: context.id)
+            if status == .internalServerError {
+                context.logger.error("unexpected error answering \(request.method) \(request.uri.path): \(error)")
+            }
             if request.uri.path.hasPrefix("/api/") || request.uri.path.hasPrefix("/events/") {
                 var response = Dashboard.json(["error": message], status: status)
                 if status == .unauthorized { response.headers[.wwwAuthenticate] = "Bearer" }
@@ -83,7 +86,9 @@ struct ErrorPages: RouterMiddleware {
         }
     }
 
-    static func describe(_ error: any Error) -> (HTTPResponse.Status, String) {
+    /// The status and text an error is answered with; an error nobody expected is a 500 naming the request, never
+    /// with the error's own text (it goes to the log).
+    static func describe(_ error: any Error, requestID: String) -> (HTTPResponse.Status, String) {
         switch error {
         case let error as DashboardError:
             switch error {
@@ -99,7 +104,7 @@ struct ErrorPages: RouterMiddleware {
         case let error as AmbiguousIDError: return (.badRequest, error.problem)
         case let error as HTTPError: return (error.status, error.body ?? error.status.reasonPhrase)
         case let error as DecodingError: return (.badRequest, "the request body is not what was expected: \(error)")
-        default: return (.internalServerError, "\(error)")
+        default: return (.internalServerError, UnexpectedErrorAnswer.message(requestID: requestID))
         }
     }
 }

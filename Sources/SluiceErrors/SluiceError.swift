@@ -32,3 +32,13 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
     /// The user interrupted it (Ctrl-C); the run is recorded as cancelled.
     case interrupted = 130
 }
+
+/// What an HTTP surface (the model server, the dashboard) answers when a request meets an error it did not expect:
+/// the status is 500 and the text names the request, never the error's own words (which may hold paths, SQL or
+/// records); the error itself goes to the server's log under the same request ID.
+public enum UnexpectedErrorAnswer {
+    /// The answer's text: `internal error, request ID ID (the server's log has the details)`.
+    public static func message(requestID: String) -> String {
+        "internal error, request ID \(requestID) (the server's log has the details)"
+    }
+}

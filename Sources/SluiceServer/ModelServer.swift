@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+import SluiceErrors
 import SluiceML
 
 /// How the server listens and behaves.
@@ -367,7 +368,9 @@ private struct Responder: HTTPResponder {
             } catch let error as RequestError {
                 response = refusal(error)
             } catch {
-                response = refusal(RequestError(status: 500, message: "internal error: \(error)"))
+                server.logger.error(
+                    "unexpected error answering \(request.method) \(path): \(error)", metadata: ["request_id": "\(id)"])
+                response = refusal(RequestError(status: 500, message: UnexpectedErrorAnswer.message(requestID: id)))
             }
         } else if let endpoint {
             response = refusal(

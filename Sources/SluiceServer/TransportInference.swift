@@ -1,5 +1,6 @@
 import Foundation
 import SluiceData
+import SluiceErrors
 import SluiceML
 
 /// One input tensor as a front end other than HTTP (gRPC) hands it to the model server: its values either as the
@@ -293,7 +294,9 @@ extension ModelServer {
         } catch let error as RequestError {
             throw InferenceRefusal(status: error.status, message: error.message)
         } catch {
-            throw InferenceRefusal(status: 500, message: "internal error: \(error)")
+            let id = RequestIDs.next()
+            logger.error("unexpected error answering an inference call: \(error)", metadata: ["request_id": "\(id)"])
+            throw InferenceRefusal(status: 500, message: UnexpectedErrorAnswer.message(requestID: id))
         }
     }
 }

@@ -227,6 +227,23 @@ struct DashboardTests {
         try await ModelRegistryContract.expectInvariants(fixture.stack.metadata)
     }
 
+    @Test(
+        "an unexpected error is a 500 naming the request ID, never the error's own text; known ones keep their status")
+    func unexpectedErrors() {
+        struct Leaky: Error, CustomStringConvertible {
+            var description: String { "SQLITE_CORRUPT at /home/alice/secret/metadata.sqlite" }
+        }
+        let (status, message) = ErrorPages.describe(Leaky(), requestID: "req-42")
+        #expect(status == .internalServerError)
+        #expect(message == "internal error, request ID req-42 (the server's log has the details)")
+        #expect(!message.contains("secret"))
+        #expect(ErrorPages.describe(DashboardError.notFound("no run 'x'"), requestID: "r").0 == .notFound)
+        let conflict = StageConflict(
+            model: "m", version: 2, target: .production, expected: .production(1), production: 3, stage: .none,
+            latestChange: nil)
+        #expect(ErrorPages.describe(conflict, requestID: "r").0 == .conflict)
+    }
+
     @Test("a model card's names from data read as themselves on the dashboard: no emphasis, no markup")
     func modelCardText() {
         /// The text a reader sees: tags dropped, character references decoded.

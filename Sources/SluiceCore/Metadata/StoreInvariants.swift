@@ -13,8 +13,17 @@ public enum StoreInvariants {
     public static func registryViolations(_ registry: any ModelRegistry) async throws -> [String] {
         var violations: [String] = []
         for model in try await registry.registeredModels() {
-            let versions = try await registry.modelVersions(model.name)
-            let changes = try await registry.stageChanges(model.name)
+            // The versions and the history come from two reads; while writers go on, a move may land between them.
+            // Read the versions again after the history: when they are unchanged, the history is the one that
+            // led to them (a move committed in between would have changed them).
+            var versions = try await registry.modelVersions(model.name)
+            var changes = try await registry.stageChanges(model.name)
+            for _ in 0..<50 {
+                let again = try await registry.modelVersions(model.name)
+                if again == versions { break }
+                versions = again
+                changes = try await registry.stageChanges(model.name)
+            }
             violations += registryViolations(model: model.name, versions: versions, changes: changes)
         }
         return violations
