@@ -41,7 +41,7 @@ public struct ModelServer: Sendable {
     let hosted: [HostedModel]
     let configuration: ServerConfiguration
     let metrics = ServerMetrics()
-    let logger: Logger
+    package let logger: Logger
 
     /// Creates a server for the model `name` from `source`.
     public init(

@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import SluiceErrors
 import SluiceServer
 import SwiftProtobuf
 
@@ -267,7 +269,10 @@ package struct InferenceMethods: Sendable {
             outcome = .refused(
                 GRPCStatusCode(httpStatus: refusal.status), refusal.message, metadata: [("x-request-id", id)])
         } catch {
-            outcome = .refused(.internalError, "internal error: \(error)", metadata: [("x-request-id", id)])
+            server.logger.error(
+                "unexpected error answering \(method): \(error)", metadata: ["request_id": "\(id)"])
+            outcome = .refused(
+                .internalError, UnexpectedErrorAnswer.message(requestID: id), metadata: [("x-request-id", id)])
         }
         record(method, id: id, outcome: outcome, version: version, since: start)
         return outcome
@@ -446,8 +451,10 @@ package struct InferenceMethods: Sendable {
             do {
                 return .answered(try response.serializedBytes(), metadata: metadata)
             } catch {
-                return .refused(
-                    .internalError, "internal error: the response does not serialize: \(error)", metadata: metadata)
+                let id = metadata.first { $0.0 == "x-request-id" }?.1 ?? "-"
+                server.logger.error(
+                    "the response to \(method) does not serialize: \(error)", metadata: ["request_id": "\(id)"])
+                return .refused(.internalError, UnexpectedErrorAnswer.message(requestID: id), metadata: metadata)
             }
         case .refused(let code, let message, let metadata): return .refused(code, message, metadata: metadata)
         }
