@@ -10,6 +10,7 @@ extension Stack {
     ///   - overrides: settings on top of the file's (a run config's `stack:`).
     ///   - durability: overrides the stack's durability (a run config's `durability:`).
     ///   - materializers: how this executable stores its output types.
+    ///   - environment: where `password_env` is looked up (this process's environment by default).
     ///   - forOneStep: opened by a process that runs one step run (`step run`): an embedded store opens one
     ///     connection instead of a pool, and no store marks runs crashed (the step's process, perhaps in a
     ///     container's PID namespace, is not the judge of whether its run's owner is alive).
@@ -17,7 +18,7 @@ extension Stack {
     public static func open(
         project: Project, name: String? = nil, overrides: StackSettings = StackSettings(),
         durability: Durability? = nil, materializers: MaterializerRegistry = MaterializerRegistry(),
-        forOneStep: Bool = false
+        forOneStep: Bool = false, environment: [String: String] = ProcessInfo.processInfo.environment
     ) async throws -> Stack {
         let (name, settings) = try project.stack(named: name, overrides: overrides)
         let orchestrator = try OrchestratorKind(setting: settings.orchestrator ?? "in_process", stack: name)
@@ -65,7 +66,8 @@ extension Stack {
         var close: @Sendable () async -> Void = {}
         if PostgresURL.isPostgres(location) {
             let url = try PostgresURL(location)
-            let password = try Self.password(settings, url: url, stack: name, project: project)
+            let password = try Self.password(
+                settings, url: url, stack: name, project: project, environment: environment)
             let store = try await PostgresMetadataStore(
                 url: location, password: password, marksCrashedRuns: !forOneStep)
             metadata = store
@@ -96,11 +98,11 @@ extension Stack {
     }
 
     /// The PostgreSQL password: from `password_env`, `password_file`, or the URL, in that order.
-    static func password(_ settings: StackSettings, url: PostgresURL, stack: String, project: Project) throws
-        -> String?
-    {
+    static func password(
+        _ settings: StackSettings, url: PostgresURL, stack: String, project: Project, environment: [String: String]
+    ) throws -> String? {
         if let variable = settings.passwordEnv {
-            guard let value = ProcessInfo.processInfo.environment[variable] else {
+            guard let value = environment[variable] else {
                 throw ConfigError(
                     problem: "stack '\(stack)' reads the PostgreSQL password from $\(variable), which is not set.",
                     fix: "export \(variable)=… before running, or use password_file in \(project.stackFile.path).")

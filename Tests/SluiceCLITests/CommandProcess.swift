@@ -1,6 +1,7 @@
 import Foundation
 import SluiceML
 import SluiceTesting
+import Synchronization
 import Testing
 
 /// A built executable of this package run as a real child process, its output captured in files.
@@ -41,8 +42,12 @@ struct CommandProcess {
         process.environment = env
         process.standardOutput = try FileHandle(forWritingTo: stdout)
         process.standardError = try FileHandle(forWritingTo: stderr)
-        try process.run()
+        // One launch at a time: Foundation's `Process.run()` crashed (in memcpy) with dozens started at once from
+        // several threads (the registry stress test). The processes still run side by side.
+        try Self.launching.withLock { _ in try process.run() }
     }
+
+    private static let launching = Mutex(())
 
     var output: String { (try? String(contentsOf: stdout, encoding: .utf8)) ?? "" }
     var errors: String { (try? String(contentsOf: stderr, encoding: .utf8)) ?? "" }

@@ -15,7 +15,7 @@ struct RegistryStressTests {
 
     @Test(
         "8 and 32 processes registering one model at once: one first promotion per round, invariants after each",
-        arguments: ["sqlite", "postgres"])
+        .serialized, arguments: ["sqlite", "postgres"])
     func concurrentRegistrations(_ kind: String) async throws {
         let project: TemporaryDirectory
         let stack: String

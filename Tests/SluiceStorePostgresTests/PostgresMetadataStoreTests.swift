@@ -95,8 +95,9 @@ struct PostgresMetadataStoreTests {
         let project = try Project.create(
             at: directory.url, settings: StackSettings(metadataStore: url, passwordEnv: "SLUICE_TEST_PG_PASSWORD_X"))
         await #expect(throws: ConfigError.self) { try await Stack.open(project: project) }
-        setenv("SLUICE_TEST_PG_PASSWORD_X", TestPostgres.password, 1)
-        let stack = try await Stack.open(project: project)
+        // Not setenv: the test process launches child processes from other threads meanwhile.
+        let stack = try await Stack.open(
+            project: project, environment: ["SLUICE_TEST_PG_PASSWORD_X": TestPostgres.password])
         #expect(stack.metadataLocation == url)
         #expect(stack.metadata is PostgresMetadataStore)
         #expect(try await stack.metadata.registeredModels().isEmpty)
