@@ -40,11 +40,19 @@ struct CommandProcess {
         env.removeValue(forKey: "SLUICE_PROJECT")
         for (key, value) in environment { env[key] = value }
         process.environment = env
-        process.standardOutput = try FileHandle(forWritingTo: stdout)
-        process.standardError = try FileHandle(forWritingTo: stderr)
+        let output = try FileHandle(forWritingTo: stdout)
+        let errors = try FileHandle(forWritingTo: stderr)
+        process.standardOutput = output
+        process.standardError = errors
         // One launch at a time: Foundation's `Process.run()` crashed (in memcpy) with dozens started at once from
         // several threads (the registry stress test). The processes still run side by side.
         try Self.launching.withLock { _ in try process.run() }
+        // The child has its own copies. The parent's would stay open as long as Foundation keeps the Process (for
+        // ever, when `wait` reaps the child itself), and every later child would inherit them: after the stress
+        // test's hundreds of processes a PostgreSQL server started by a test refused to start ("insufficient file
+        // descriptors").
+        try output.close()
+        try errors.close()
     }
 
     private static let launching = Mutex(())
