@@ -141,14 +141,13 @@ struct ModelsCommand: AsyncParsableCommand {
             }
             let workspace = try await Workspace.open(create: false, stack: stackOption.name)
             let registry = workspace.metadata
-            let before = try await registry.productionVersion(model)
+            let expectation = try await registry.expectation(model, moving: version, production: expected)
             let moved = try await registry.moveModelVersion(
-                model, version: version, to: stage,
-                expecting: try await registry.expectation(model, moving: version, production: expected),
-                by: ModelsCommand.user, reason: reason)
+                model, version: version, to: stage, expecting: expectation, by: ModelsCommand.user, reason: reason)
             var line = "\(moved.model)@\(moved.version) is now in \(moved.stage)"
-            if stage == .production, let before, before.version != moved.version {
-                line += " (v\(before.version) archived)"
+            // The move held to its expectation, so the version it expected in production is the one it replaced.
+            if stage == .production, let replaced = expectation.production ?? nil, replaced != moved.version {
+                line += " (v\(replaced) archived)"
             }
             print(line)
         }

@@ -562,17 +562,14 @@ public struct RegisterModel: Step {
             }
             let production = versions.first { $0.stage == .production }
             let reason: String
-            switch (parameters.promote, production) {
-            case (.never, _):
-                return (candidate, false, "the policy is promote: never")
-            case (_, nil):
-                reason = "first blessed version (run \(context.runID))"
-            case (.first, let production?):
-                return (
-                    candidate, false,
-                    "v\(production.version) is in production and promote: first only promotes the first blessed version"
-                )
-            case (.whenBlessed, let production?):
+            if let production {
+                // Only `when_blessed` replaces a production version (the caller never asks under `never`).
+                guard parameters.promote == .whenBlessed else {
+                    return (
+                        candidate, false,
+                        "v\(production.version) is in production and promote: first only promotes the first blessed version"
+                    )
+                }
                 let theirs: Evaluation
                 if let known = evaluations[production.version] {
                     theirs = known
@@ -595,6 +592,8 @@ public struct RegisterModel: Step {
                 let verdict = comparison(evaluation, with: theirs, production: production.version)
                 guard verdict.beats else { return (candidate, false, verdict.reason) }
                 reason = verdict.reason + " (run \(context.runID))"
+            } else {
+                reason = "first blessed version (run \(context.runID))"
             }
             do {
                 let moved = try await store.moveModelVersion(

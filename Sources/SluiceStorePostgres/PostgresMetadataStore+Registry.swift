@@ -67,7 +67,7 @@ extension PostgresMetadataStore: ModelRegistry {
             guard !current.isEmpty else { throw RegistryRules.unknownModel(model, known: known) }
             var latest: StageChange?
             if !expected.holds(in: current, moving: version) {
-                latest = try await self.changes(model, connection, latestOnly: true).last
+                latest = try await self.latestChange(model, connection)
             }
             let (updated, changes) = try RegistryRules.move(
                 current, model: model, version: version, to: stage, expecting: expected, by: by, reason: reason,
@@ -96,17 +96,14 @@ extension PostgresMetadataStore: ModelRegistry {
         try await rows("SELECT * FROM stage_changes WHERE model = \(model) ORDER BY id", Self.stageChange)
     }
 
-    /// A model's stage changes read on `connection` (inside a transaction), oldest first, or only the newest.
-    func changes(_ model: String, _ connection: PostgresConnection, latestOnly: Bool) async throws -> [StageChange] {
-        let query: PostgresQuery =
-            latestOnly
-            ? "SELECT * FROM stage_changes WHERE model = \(model) ORDER BY id DESC LIMIT 1"
-            : "SELECT * FROM stage_changes WHERE model = \(model) ORDER BY id"
-        var changes: [StageChange] = []
-        for try await row in try await connection.query(query, logger: logger) {
-            changes.append(try Self.stageChange(Row(row.makeRandomAccess())))
+    /// A model's newest stage change, read on `connection` (inside the move's transaction).
+    func latestChange(_ model: String, _ connection: PostgresConnection) async throws -> StageChange? {
+        for try await row in try await connection.query(
+            "SELECT * FROM stage_changes WHERE model = \(model) ORDER BY id DESC LIMIT 1", logger: logger)
+        {
+            return try Self.stageChange(Row(row.makeRandomAccess()))
         }
-        return changes
+        return nil
     }
 
     static func stageChange(_ row: Row) throws -> StageChange {

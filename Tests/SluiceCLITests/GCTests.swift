@@ -15,43 +15,7 @@ struct GCTests {
     @Test("a dry run deletes nothing; gc deletes only an unregistered old run's own outputs and marks their records")
     func retention() async throws {
         let directory = try TemporaryDirectory(prefix: "sluice-gc")
-        var rows = "x1,x2,label\n"
-        var state: UInt64 = 7
-        func next() -> Double {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Double(state >> 11) / Double(1 << 53)
-        }
-        for _ in 0..<6_000 {
-            let (a, b) = (next(), next())
-            rows += String(format: "%.6f,%.6f,%@\n", a, b, a + b + (next() - 0.5) * 0.4 > 1 ? "yes" : "no")
-        }
-        try Data(rows.utf8).write(to: directory.path("data.csv"))
-        try Data(
-            """
-            pipeline: gcdemo
-            steps:
-              ingest: {component: ingest_csv, parameters: {paths: [data.csv]}}
-              statistics: {component: statistics, inputs: {table: ingest.table}}
-              schema: {component: schema, inputs: {statistics: statistics.statistics}}
-              validate: {component: validate, inputs: {statistics: statistics.statistics, schema: schema}}
-              split: {component: split, inputs: {table: ingest.table, validation: validate}}
-              transform: {component: transform, inputs: {train: split.train}, parameters: {label: label}}
-              train:
-                component: train
-                inputs: {train: split.train, transforms: transform}
-                parameters: {label: label, learner: gbdt, rounds: 5, max_depth: 3}
-              evaluate:
-                component: evaluate
-                inputs: {eval: split.eval, transforms: transform, model: train, dataset: ingest.info,
-                         statistics: statistics.statistics}
-                parameters: {label: label}
-              register:
-                component: register
-                inputs: {eval: split.eval, bundle: evaluate.bundle, evaluation: evaluate.evaluation}
-                parameters: {model: m, label: label, promote: first, thresholds: [{metric: accuracy, at_least: 0.5}]}
-
-            """.utf8
-        ).write(to: directory.path("p.yaml"))
+        try TwoClassPipeline.write(in: directory, name: "gcdemo", file: "p.yaml", rows: 6_000)
         // Run 1 registers m@1; run 2 is not blessed (registers nothing); run 3 registers m@2.
         let notBlessed = ["--set", "register.thresholds=[{metric: accuracy, at_least: 1.1}]"]
         for extra in [

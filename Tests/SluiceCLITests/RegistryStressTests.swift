@@ -28,7 +28,7 @@ struct RegistryStressTests {
             project = try TemporaryDirectory(prefix: "sluice-race")
             stack = "local"
         }
-        try Self.writePipeline(in: project)
+        try TwoClassPipeline.write(in: project, name: "race", file: "race.yaml", rows: 400)
         let initialized = try await CommandProcess.run(
             "sluice", ["run", "race.yaml", "--stack", stack, "--set", "register.model=warmup"], in: project.url,
             environment: environment)
@@ -99,46 +99,5 @@ struct RegistryStressTests {
             return try await PostgresMetadataStore(url: url, password: TestPostgres.password)
         }
         return try SQLiteMetadataStore(path: project.path(".sluice/metadata.sqlite").path)
-    }
-
-    /// A small two-class data set and the standard pipeline over it in YAML, with `promote: first`.
-    static func writePipeline(in project: TemporaryDirectory) throws {
-        var rows = "a,b,label\n"
-        var state: UInt64 = 7
-        func next() -> Double {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Double(state >> 11) / Double(1 << 53)
-        }
-        for _ in 0..<400 {
-            let (a, b) = (next(), next())
-            rows += String(format: "%.6f,%.6f,%@\n", a, b, a + b + (next() - 0.5) * 0.4 > 1 ? "yes" : "no")
-        }
-        try Data(rows.utf8).write(to: project.path("data.csv"))
-        try Data(
-            """
-            pipeline: race
-            steps:
-              ingest: {component: ingest_csv, parameters: {paths: [data.csv]}}
-              statistics: {component: statistics, inputs: {table: ingest.table}}
-              schema: {component: schema, inputs: {statistics: statistics.statistics}}
-              validate: {component: validate, inputs: {statistics: statistics.statistics, schema: schema}}
-              split: {component: split, inputs: {table: ingest.table, validation: validate}}
-              transform: {component: transform, inputs: {train: split.train}, parameters: {label: label}}
-              train:
-                component: train
-                inputs: {train: split.train, transforms: transform}
-                parameters: {label: label, learner: gbdt, rounds: 5, max_depth: 3}
-              evaluate:
-                component: evaluate
-                inputs: {eval: split.eval, transforms: transform, model: train, dataset: ingest.info,
-                         statistics: statistics.statistics}
-                parameters: {label: label}
-              register:
-                component: register
-                inputs: {eval: split.eval, bundle: evaluate.bundle, evaluation: evaluate.evaluation}
-                parameters: {model: m, label: label, promote: first, thresholds: [{metric: accuracy, at_least: 0.5}]}
-
-            """.utf8
-        ).write(to: project.path("race.yaml"))
     }
 }

@@ -6,10 +6,32 @@ import Testing
 
 @Suite("Retention (sluice gc) against writers that keep going")
 struct RetentionTests {
-    static let pipeline = Pipeline("p") { p in
-        // Outputs over the artifact store's 64 KiB packing threshold: each has a file gc can delete.
-        let numbers = p.step("numbers", version: 1) { _ in Array(1...20_000) }
-        p.step("doubled", version: 1, numbers) { numbers, _ in numbers.map { $0 * 2 } }
+    /// Two steps whose outputs are over the artifact store's 64 KiB packing threshold: each has a file gc can delete.
+    static func makePipeline(_ name: String = "p", size: Int = 20_000) -> Pipeline {
+        Pipeline(name) { p in
+            let numbers = p.step("numbers", version: 1) { _ in Array(1...size) }
+            p.step("doubled", version: 1, numbers) { numbers, _ in numbers.map { $0 * 2 } }
+        }
+    }
+
+    static let pipeline = makePipeline()
+
+    /// A SQLite project with one finished run of ``pipeline`` and a gc plan made after it, to which that run is old.
+    struct OldRun {
+        let directory: TemporaryDirectory
+        let store: SQLiteMetadataStore
+        let engine: TestEngine
+        let first: RunResult
+        let retention = Retention(olderThan: 0, keepLast: 0)
+        let plan: Retention.Plan
+
+        init() async throws {
+            directory = try TemporaryDirectory()
+            store = try SQLiteMetadataStore(path: directory.path("metadata.sqlite").path)
+            engine = try TestEngine(metadata: store)
+            first = try await engine.run(RetentionTests.pipeline)
+            plan = try await retention.plan(metadata: store, now: Date().addingTimeInterval(1))
+        }
     }
 
     static func outputs(_ result: RunResult, in store: SQLiteMetadataStore) async throws -> [String: ArtifactRecord] {
@@ -22,12 +44,8 @@ struct RetentionTests {
 
     @Test("gc keeps what a run started after its plan reused from the cache; the next run still hits the cache")
     func runSincePlan() async throws {
-        let directory = try TemporaryDirectory()
-        let store = try SQLiteMetadataStore(path: directory.path("metadata.sqlite").path)
-        let engine = try TestEngine(metadata: store)
-        let first = try await engine.run(Self.pipeline)
-        let retention = Retention(olderThan: 0, keepLast: 0)
-        let plan = try await retention.plan(metadata: store, now: Date().addingTimeInterval(1))
+        let old = try await OldRun()
+        let (store, engine, first, retention, plan) = (old.store, old.engine, old.first, old.retention, old.plan)
         #expect(plan.deletable.count == 2, "both outputs of the only, old run")
         // A run starts after the plan and reuses both outputs.
         let second = try await engine.run(Self.pipeline)
@@ -50,11 +68,7 @@ struct RetentionTests {
         for size in [20_000, 30_000, 40_000] {
             var config = RunConfig()
             config.seed = UInt64(size)
-            _ = try await engine.run(
-                Pipeline("p\(size)") { p in
-                    let numbers = p.step("numbers", version: 1) { _ in Array(1...size) }
-                    p.step("doubled", version: 1, numbers) { numbers, _ in numbers.map { $0 * 2 } }
-                }, config: config)
+            _ = try await engine.run(Self.makePipeline("p\(size)", size: size), config: config)
         }
         let retention = Retention(olderThan: 0, keepLast: 0)
         let plan = try await retention.plan(metadata: store, now: Date().addingTimeInterval(1))
@@ -74,12 +88,8 @@ struct RetentionTests {
 
     @Test("gc keeps an old run's output that a version registered after its plan points at, with its lineage")
     func versionSincePlan() async throws {
-        let directory = try TemporaryDirectory()
-        let store = try SQLiteMetadataStore(path: directory.path("metadata.sqlite").path)
-        let engine = try TestEngine(metadata: store)
-        let first = try await engine.run(Self.pipeline)
-        let retention = Retention(olderThan: 0, keepLast: 0)
-        let plan = try await retention.plan(metadata: store, now: Date().addingTimeInterval(1))
+        let old = try await OldRun()
+        let (store, engine, first, retention, plan) = (old.store, old.engine, old.first, old.retention, old.plan)
         #expect(plan.deletable.count == 2)
         let outputs = try await Self.outputs(first, in: store)
         let total = try #require(outputs["doubled"])
@@ -88,7 +98,7 @@ struct RetentionTests {
         let outcome = try await retention.apply(plan, metadata: store, artifacts: engine.engine.artifacts)
         #expect(outcome.deleted == 0 && outcome.keptSince == 2, "the version's artifact and its upstream input")
         #expect(outputs.values.allSatisfy { engine.engine.artifacts.contains(uri: $0.uri) })
-        // Without anything new, the same plan deletes both.
+        // A plan made now keeps them itself: the registered version's lineage is part of it.
         let fresh = try await retention.plan(metadata: store, now: Date().addingTimeInterval(1))
         #expect(fresh.deletable.isEmpty, "the registered version's lineage is kept by the plan itself now")
     }

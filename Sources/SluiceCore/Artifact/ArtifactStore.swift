@@ -174,9 +174,7 @@ public struct LocalArtifactStore: ArtifactStore {
     }
 
     public func remove(uri: String) throws -> Int64 {
-        guard packed(uri) == nil, let url = url(for: uri), FileManager.default.fileExists(atPath: url.path) else {
-            return 0
-        }
+        guard packed(uri) == nil, let url = url(for: uri) else { return 0 }
         // Claimed by one rename first: of two removals at once (two `sluice gc` runs), one gets it and the other
         // finds nothing, instead of failing on a file that went away between looking and deleting.
         let claimed = temporaryRoot.appending(path: Self.temporaryName() + "-removing")
@@ -210,7 +208,6 @@ public struct LocalArtifactStore: ArtifactStore {
         return FileManager.default.fileExists(atPath: url.path)
     }
 
-    /// Removes temporaries left by processes that are gone (a killed run's half-written artifacts).
     /// This host's name as it appears in temporary names: letters and digits only.
     static let hostTag = String(
         ProcessOwner.current.host.unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) && $0.isASCII }
@@ -219,14 +216,15 @@ public struct LocalArtifactStore: ArtifactStore {
     /// `<pid>-<uuid>-<host>`: who writes it, so a sweep on a shared store leaves other hosts' writes alone.
     static func temporaryName() -> String { "\(getpid())-\(UUID().uuidString)-\(hostTag)" }
 
+    /// Removes temporaries left by processes that are gone (a killed run's half-written artifacts).
     public func sweepAbandonedTemporaries() {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: temporaryRoot.path) else { return }
         for name in names {
             let parts = name.split(separator: "-")
             guard let pid = parts.first.flatMap({ Int32($0) }) else { continue }
-            // Another host's write in progress on a shared store: its PID means nothing here. (Names without a
-            // host come from older versions of Sluice and are judged by their PID, as before.)
-            if parts.count == 7 && parts[6] != Self.hostTag { continue }
+            // Another host's write (or removal) in progress on a shared store: its PID means nothing here. (Names
+            // without a host come from older versions of Sluice and are judged by their PID, as before.)
+            if parts.count >= 7 && parts[6] != Self.hostTag { continue }
             if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
                 try? FileManager.default.removeItem(at: temporaryRoot.appending(path: name))
             }

@@ -132,7 +132,6 @@ public struct AmbiguousIDError: Error, CustomStringConvertible {
         self.prefix = prefix
         self.matches = matches
     }
-
 }
 
 extension MetadataStore {

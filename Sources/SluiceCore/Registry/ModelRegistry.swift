@@ -217,7 +217,6 @@ public struct StageConflict: Error, Sendable, Equatable, CustomStringConvertible
     public var fix: String {
         "look at `sluice models show \(model)`, then move the version again if it is still what you want."
     }
-
 }
 
 /// Named models, their versions and stages, with every stage change recorded. At most one version of a model is

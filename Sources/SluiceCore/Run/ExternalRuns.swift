@@ -96,7 +96,7 @@ extension RunEngine {
         // A run ends once: when another finisher (Slurm's finishing job and a watcher, say) recorded its end
         // first, that end stands and is what this returns.
         guard try await metadata.finishRun(run.id, status: run.status, endedAt: run.endedAt!, error: run.error) else {
-            return try await metadata.run(run.id.description) ?? run
+            return try await metadata.run(run.id) ?? run
         }
         return run
     }

@@ -120,7 +120,7 @@ public struct RunEngine: Sendable {
                 run.id, status: finished.status, endedAt: finished.endedAt!, error: finished.error)
         }
         // A run ends once: an end recorded first by someone else stands, and the result reports it.
-        if !ended, let recorded = try await metadata.run(run.id.description) { finished = recorded }
+        if !ended, let recorded = try await metadata.run(run.id) { finished = recorded }
         if let storeError = outcome.storeError { throw storeError }
         let result = RunResult(
             run: finished, stepRuns: outcome.stepRuns, outputs: outcome.outputs, artifacts: artifacts,
