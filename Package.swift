@@ -78,9 +78,9 @@ let package = Package(
             ]
         ),
         // The model server's gRPC front end: the V2 GRPCInferenceService on its own HTTP/2 connection handler
-        // (swift-nio-http2), answering from the same model slots, metrics and promotions as the HTTP one; grpc-swift
-        // 2's GRPCServer serves the same methods as the load benchmark's peer. Its protobuf code is generated once
-        // and committed (Scripts/generate-grpc.sh), so no build runs protoc.
+        // (swift-nio-http2), answering from the same model slots, metrics and promotions as the HTTP one. Its protobuf
+        // code is generated once and committed (Scripts/generate-grpc.sh), so no build runs protoc. grpc-swift's NIO
+        // transport (and BoringSSL through it) is not a dependency: only the benchmark's peer below uses it.
         .target(
             name: "SluiceServerGRPC",
             dependencies: [
@@ -89,7 +89,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -151,11 +150,22 @@ let package = Package(
             dependencies: ["Sluice", "SluiceComponents", "SluiceStorePostgres", "SluiceStoreSQLite"],
             path: "Benchmarks/RegistrySoak"
         ),
+        // The load benchmark's peer: the same gRPC methods on grpc-swift 2's GRPCServer and NIO transport.
+        .target(
+            name: "SluiceGRPCSwiftPeer",
+            dependencies: [
+                "SluiceServerGRPC", "SluiceServer", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Benchmarks/GRPCSwiftPeer"
+        ),
         // The gRPC load generator serve_load.sh drives: unary ModelInfer calls over a few HTTP/2 connections.
         .executableTarget(
             name: "GRPCLoad",
             dependencies: [
-                "SluiceServerGRPC", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                "SluiceServerGRPC", "SluiceGRPCSwiftPeer", "SluiceServer", "SluiceML",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             ],
             path: "Benchmarks/GRPCLoad"
@@ -166,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "SluiceServerTests",
             dependencies: [
-                "SluiceServer", "SluiceServerGRPC", "SluiceML", "SluiceComponents",
+                "SluiceServer", "SluiceServerGRPC", "SluiceGRPCSwiftPeer", "SluiceML", "SluiceComponents",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),

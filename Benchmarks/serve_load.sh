@@ -45,9 +45,12 @@ start_server "$WORK/serve.log"
 SERVER=$STARTED
 PORT="$(http_port "$WORK/serve.log")"
 GRPC_PORT="$(grpc_port "$WORK/serve.log")"
-# The peer: the same models and methods on grpc-swift 2's GRPCServer (its HTTP port is only read for /metrics).
-start_server "$WORK/peer.log" --grpc-engine grpc-swift
-PEER=$STARTED
+# The peer: the same model and methods on grpc-swift 2's GRPCServer (its HTTP port is only read for /metrics),
+# a benchmark-only executable, so `sluice` never links grpc-swift's NIO transport.
+"$SLUICE" models export penguins@production -o "$WORK/penguins.json" >/dev/null
+"$GRPCLOAD" --serve-bundle "$WORK/penguins.json" --model penguins --port 0 --grpc-port 0 2>"$WORK/peer.log" &
+PEER=$!
+for _ in $(seq 100); do grep -q "on http://127.0.0.1:" "$WORK/peer.log" && grep -q "^gRPC" "$WORK/peer.log" && break; sleep 0.1; done
 PEER_PORT="$(http_port "$WORK/peer.log")"
 PEER_GRPC_PORT="$(grpc_port "$WORK/peer.log")"
 # The access log goes to stderr: keep it out of the way of the measurement.

@@ -5,12 +5,20 @@
 // With --dump-body FILE it only writes the request as a gRPC message on the wire (prefix and protobuf bytes) and
 // exits: serve_load.sh has h2load send that file, which costs the shared cores far less than this client.
 //
+// With --serve-bundle FILE it is the benchmark's peer server instead: the bundle (`sluice models export`) served
+// under --model on an HTTP port (for /metrics) and the same V2 gRPC methods on grpc-swift 2's GRPCServer, printing
+// the lines `sluice serve` prints, until SIGTERM.
+//
 // Usage: GRPCLoad --port P [--host 127.0.0.1] [--model penguins] [--streams 16] [--connections 2]
 //                 [--seconds 10] [--warmup 2] [--form raw|typed]
 //        GRPCLoad --dump-body FILE [--model penguins] [--form raw|typed]
+//        GRPCLoad --serve-bundle FILE [--model penguins] [--port 0] [--grpc-port 0]
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import SluiceGRPCSwiftPeer
+import SluiceML
+import SluiceServer
 import SluiceServerGRPC
 import Synchronization
 
@@ -24,6 +32,8 @@ struct Options {
     var warmup = 2.0
     var raw = true
     var dumpBody: String?
+    var serveBundle: String?
+    var grpcPort = 0
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -38,6 +48,8 @@ struct Options {
             case "--seconds": seconds = Double(try Self.number(flag, value))
             case "--warmup": warmup = Double(try Self.number(flag, value))
             case "--dump-body": dumpBody = value
+            case "--serve-bundle": serveBundle = value
+            case "--grpc-port": grpcPort = try Self.number(flag, value)
             case "--form":
                 guard value == "raw" || value == "typed" else { throw UsageError("--form is raw or typed") }
                 raw = value == "raw"
@@ -139,6 +151,22 @@ if let path = options.dumpBody {
     withUnsafeBytes(of: UInt32(bytes.count).bigEndian) { body.append(contentsOf: $0) }
     body.append(contentsOf: bytes)
     try body.write(to: URL(fileURLWithPath: path))
+    exit(0)
+}
+if let path = options.serveBundle {
+    let bundle = try ModelBundle.load(try Data(contentsOf: URL(fileURLWithPath: path)))
+    var configuration = ServerConfiguration(host: options.host, port: options.port)
+    configuration.accessLog = nil
+    let server = ModelServer(
+        models: [(options.model, FixedModelSource(bundle: bundle, version: "\(options.model)@1"))],
+        configuration: configuration)
+    let host = options.host
+    let peer = GRPCSwiftInferenceServer(server: server, host: host, port: options.grpcPort) { bound in
+        FileHandle.standardError.write(Data("gRPC (grpc-swift 2's GRPCServer) on \(host):\(bound)\n".utf8))
+    }
+    try await server.run(alongside: [peer]) { port in
+        FileHandle.standardError.write(Data("serving \(options.model) on http://\(host):\(port)\n".utf8))
+    }
     exit(0)
 }
 let tally = Tally()

@@ -35,11 +35,6 @@ struct ServeCommand: AsyncParsableCommand {
     var host = "127.0.0.1"
     @Option(help: "The port.") var port = 8080
     @Option(help: "Also answer the KServe V2 gRPC API on this port (0: any free port).") var grpcPort: Int?
-    @Option(
-        help: ArgumentHelp(
-            "What answers gRPC: sluice (its own HTTP/2 handler) or grpc-swift (grpc-swift 2's GRPCServer, the load "
-                + "benchmark's peer).", visibility: .hidden))
-    var grpcEngine: GRPCInferenceServer.Engine = .nio
     @Option(help: "The largest request body accepted, in bytes.") var maxBodyBytes = 1 << 20
     @Option(help: "How often to check the registry for a promotion, in milliseconds.") var pollMilliseconds = 500
     @Flag(inversion: .prefixedNo, help: "Write a structured access-log line per request to standard error.")
@@ -71,8 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
             let host = host
             services.append(
                 GRPCInferenceServer(
-                    server: server, host: host, port: grpcPort, maxMessageBytes: maxBodyBytes,
-                    engine: grpcEngine
+                    server: server, host: host, port: grpcPort, maxMessageBytes: maxBodyBytes
                 ) { bound in
                     printError("gRPC (KServe V2 inference.GRPCInferenceService) on \(host):\(bound)")
                 })
@@ -88,9 +82,6 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 }
-
-/// `--grpc-engine sluice|grpc-swift`.
-extension GRPCInferenceServer.Engine: ExpressibleByArgument {}
 
 /// A model to serve: the name it answers under and the registry reference it follows.
 struct ServedReference: Equatable {

@@ -1,6 +1,5 @@
 import Foundation
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 import GRPCProtobuf
 import NIOCore
 import NIOHTTP2
@@ -15,21 +14,10 @@ import Synchronization
 /// answering from the same models, promotions, metrics and access log as the HTTP API. Run it beside the HTTP
 /// server with `ModelServer.run(alongside:)`; it stops with it.
 public struct GRPCInferenceServer: Service {
-    /// What carries the calls.
-    package enum Engine: String, Sendable, CaseIterable {
-        /// Sluice's own HTTP/2 connection handler on swift-nio-http2: every unary call answered on the event loop
-        /// that read it, without a task or a child channel per call. The default.
-        case nio = "sluice"
-        /// grpc-swift 2's `GRPCServer` with its NIO HTTP/2 transport: a task and a child channel per call, several
-        /// times the CPU per call. Kept as the load benchmark's peer.
-        case grpcSwift = "grpc-swift"
-    }
-
     let server: ModelServer
     let host: String
     let port: Int
     let maxMessageBytes: Int
-    let engine: Engine
     let onListening: @Sendable (Int) async -> Void
 
     /// Creates the gRPC front end of `server` on `host`:`port` (0: any free port, reported to `onListening`),
@@ -38,33 +26,15 @@ public struct GRPCInferenceServer: Service {
         server: ModelServer, host: String = "127.0.0.1", port: Int, maxMessageBytes: Int = 4 << 20,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) {
-        self.init(
-            server: server, host: host, port: port, maxMessageBytes: maxMessageBytes, engine: .nio,
-            onListening: onListening)
-    }
-
-    /// Creates the front end on the given engine.
-    package init(
-        server: ModelServer, host: String = "127.0.0.1", port: Int, maxMessageBytes: Int = 4 << 20, engine: Engine,
-        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) {
         self.server = server
         self.host = host == "localhost" ? "127.0.0.1" : host
         self.port = port
         self.maxMessageBytes = maxMessageBytes
-        self.engine = engine
         self.onListening = onListening
     }
 
     /// Serves until the service group shuts down (then finishes the calls in flight) or the task is cancelled.
     public func run() async throws {
-        switch engine {
-        case .nio: try await runNIO()
-        case .grpcSwift: try await runGRPCSwift()
-        }
-    }
-
-    private func runNIO() async throws {
         let methods = InferenceMethods(server: server)
         let maxMessageBytes = maxMessageBytes
         let connections = OpenConnections()
@@ -110,36 +80,6 @@ public struct GRPCInferenceServer: Service {
             try? await Task.sleep(for: .milliseconds(5))
         }
         connections.closeAll()
-    }
-
-    private func runGRPCSwift() async throws {
-        var config = HTTP2ServerTransport.Posix.Config.defaults
-        config.rpc.maxRequestPayloadSize = maxMessageBytes
-        let address: GRPCNIOTransportCore.SocketAddress =
-            host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
-        let transport = HTTP2ServerTransport.Posix(
-            address: address, transportSecurity: .plaintext, config: config)
-        let grpc = GRPCServer(
-            transport: transport, services: [InferenceService(methods: InferenceMethods(server: server))])
-        let (host, port, onListening) = (host, port, onListening)
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                let listening = Atomic<Bool>(false)
-                group.addTask {
-                    do {
-                        try await grpc.serve()
-                    } catch  where !listening.load(ordering: .relaxed) {
-                        throw GRPCListenError(host: host, port: port, reason: "\(error)")
-                    }
-                }
-                // When binding fails, serve() above throws the reason; this only reports the port when it worked.
-                guard let bound = try? await transport.listeningAddress else { return }
-                listening.store(true, ordering: .relaxed)
-                await onListening(bound.ipv4?.port ?? bound.ipv6?.port ?? port)
-            }
-        } onGracefulShutdown: {
-            grpc.beginGracefulShutdown()
-        }
     }
 }
 

@@ -1,48 +1,51 @@
 import GRPCCore
 import SluiceServer
 
-/// The V2 gRPC methods as a grpc-swift 2 service, answering through ``InferenceMethods``: what
-/// ``GRPCInferenceServer`` runs with ``GRPCInferenceServer/Engine/grpcSwift`` (the load benchmark's peer).
-struct InferenceService: Inference_GRPCInferenceService.ServiceProtocol {
+/// The V2 gRPC methods as a grpc-swift 2 service, answering through ``InferenceMethods``: what the load benchmark's
+/// peer (`Benchmarks/GRPCSwiftPeer`, grpc-swift 2's `GRPCServer`) serves.
+package struct InferenceService: Inference_GRPCInferenceService.ServiceProtocol {
     let methods: InferenceMethods
 
-    func serverLive(
+    /// Answers through `methods`.
+    package init(methods: InferenceMethods) { self.methods = methods }
+
+    package func serverLive(
         request: ServerRequest<Inference_ServerLiveRequest>, context: ServerContext
     ) async throws -> ServerResponse<Inference_ServerLiveResponse> {
         try respond("ServerLive", request) { (methods.serverLive($0), nil) }
     }
 
-    func serverReady(
+    package func serverReady(
         request: ServerRequest<Inference_ServerReadyRequest>, context: ServerContext
     ) async throws -> ServerResponse<Inference_ServerReadyResponse> {
         try respond("ServerReady", request) { (methods.serverReady($0), nil) }
     }
 
-    func modelReady(
+    package func modelReady(
         request: ServerRequest<Inference_ModelReadyRequest>, context: ServerContext
     ) async throws -> ServerResponse<Inference_ModelReadyResponse> {
         try respond("ModelReady", request) { (methods.modelReady($0), nil) }
     }
 
-    func serverMetadata(
+    package func serverMetadata(
         request: ServerRequest<Inference_ServerMetadataRequest>, context: ServerContext
     ) async throws -> ServerResponse<Inference_ServerMetadataResponse> {
         try respond("ServerMetadata", request) { (methods.serverMetadata($0), nil) }
     }
 
-    func modelMetadata(
+    package func modelMetadata(
         request: ServerRequest<Inference_ModelMetadataRequest>, context: ServerContext
     ) async throws -> ServerResponse<Inference_ModelMetadataResponse> {
         try respond("ModelMetadata", request) { (try methods.modelMetadata($0), nil) }
     }
 
-    func repositoryIndex(
+    package func repositoryIndex(
         request: ServerRequest<Inference_RepositoryIndexRequest>, context: ServerContext
     ) async throws -> ServerResponse<Inference_RepositoryIndexResponse> {
         try respond("RepositoryIndex", request) { (try methods.repositoryIndex($0), nil) }
     }
 
-    func modelInfer(
+    package func modelInfer(
         request: ServerRequest<Inference_ModelInferRequest>, context: ServerContext
     ) async throws -> ServerResponse<Inference_ModelInferResponse> {
         try respond("ModelInfer", request, messageID: request.message.id) {

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import NIOCore
 import SluiceComponents
 import SluiceData
+import SluiceGRPCSwiftPeer
 import SwiftProtobuf
 import Synchronization
 import Testing
@@ -523,7 +524,7 @@ struct GRPCTests {
     func grpcSwiftEngine() async throws {
         let (server, _) = try await server()
         let (ports, sink) = AsyncStream.makeStream(of: Int.self)
-        let front = GRPCInferenceServer(server: server, port: 0, engine: .grpcSwift) { sink.yield($0) }
+        let front = GRPCSwiftInferenceServer(server: server, port: 0) { sink.yield($0) }
         try await withThrowingTaskGroup { group in
             group.addTask { try await front.run() }
             var iterator = ports.makeAsyncIterator()
