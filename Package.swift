@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "SluiceStoreSQLite", targets: ["SluiceStoreSQLite"]),
         .library(name: "SluiceStorePostgres", targets: ["SluiceStorePostgres"]),
         .library(name: "SluiceStack", targets: ["SluiceStack"]),
+        .library(name: "SluiceOrchestrators", targets: ["SluiceOrchestrators"]),
         .library(name: "SluiceErrors", targets: ["SluiceErrors"]),
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-example", targets: ["PricePipeline"]),
@@ -119,14 +120,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The one place a stack file becomes opened stores (`Stack.open`): knows every store implementation.
-        .target(name: "SluiceStack", dependencies: ["SluiceCore", "SluiceStoreSQLite", "SluiceStorePostgres"]),
+        // Where step runs execute beyond this process: child processes, containers (podman), Slurm jobs; each an
+        // `Orchestrator` the core's run engine hands ready steps (or whole runs) to. Needs only the core.
+        .target(name: "SluiceOrchestrators", dependencies: ["SluiceCore"]),
+        // The one place a stack file becomes opened stores and an orchestrator (`Stack.open`): knows every store
+        // and orchestrator implementation.
+        .target(
+            name: "SluiceStack",
+            dependencies: ["SluiceCore", "SluiceOrchestrators", "SluiceStoreSQLite", "SluiceStorePostgres"]),
         // The `sluice` command line, one file per command group.
         .target(
             name: "SluiceCLI",
             dependencies: [
-                "SluiceCore", "SluiceStack", "SluiceStoreSQLite", "SluiceStorePostgres", "SluiceData", "SluiceML",
-                "SluiceComponents", "SluiceServer", "SluiceServerGRPC", "SluiceDashboard",
+                "SluiceCore", "SluiceStack", "SluiceOrchestrators", "SluiceStoreSQLite", "SluiceStorePostgres",
+                "SluiceData", "SluiceML", "SluiceComponents", "SluiceServer", "SluiceServerGRPC", "SluiceDashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -139,7 +146,8 @@ let package = Package(
         .target(name: "SluiceTesting", dependencies: ["SluiceCore"]),
         .executableTarget(name: "PricePipeline", dependencies: ["Sluice"], path: "Examples/PricePipeline"),
         .executableTarget(
-            name: "EngineOverhead", dependencies: ["Sluice", "SluiceStorePostgres"], path: "Benchmarks/EngineOverhead"
+            name: "EngineOverhead", dependencies: ["Sluice", "SluiceOrchestrators", "SluiceStorePostgres"],
+            path: "Benchmarks/EngineOverhead"
         ),
         .executableTarget(
             name: "MLBenchmark", dependencies: ["SluiceML", "SluiceData"], path: "Benchmarks/MLBenchmark"
@@ -192,6 +200,8 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTesting"]),
+        .testTarget(
+            name: "SluiceOrchestratorsTests", dependencies: ["SluiceOrchestrators", "SluiceCore", "SluiceTesting"]),
         .testTarget(name: "SluiceDataTests", dependencies: ["SluiceData", "SluiceTesting"]),
         .testTarget(
             name: "SluiceMLTests", dependencies: ["SluiceML", .product(name: "Yams", package: "Yams")],
@@ -210,7 +220,7 @@ let package = Package(
             name: "SluiceCLITests",
             dependencies: [
                 "Sluice", "SluiceComponents", "SluiceML", "SluiceServer", "SluiceStoreSQLite", "SluiceStorePostgres",
-                "SluiceTesting",
+                "SluiceOrchestrators", "SluiceTesting",
             ],
             // The Playwright script the browser test runs (read from the source tree, not built).
             exclude: ["dashboard_browser.py"]),

@@ -17,6 +17,7 @@
 //                                   # `sbatch --wrap true` jobs with the same dependencies; combines with --postgres
 import Foundation
 import Sluice
+import SluiceOrchestrators
 import SluiceStorePostgres
 
 /// A chain of `length` steps, each adding one to its input.
@@ -90,18 +91,17 @@ func engine(in directory: URL, pipeline: String = "") async throws -> RunEngine 
     }
     let project = try Project.create(at: directory, settings: settings)
     let stack = try await Stack.open(project: project)
-    // Podman and the image are found when a run starts (as `sluice run` does through the stack's launcher).
-    let container = try await stack.container?.resolved(stack: "local")
-    var engine = stack.engine(
-        environment: {
-            await RunEnvironment.capture(
-                gitDirectory: directory, cacheDirectory: project.directory.appending(path: "cache"))
-        },
-        launcher: ProcessStepLauncher(
-            command: (container?.command() ?? [ProcessStepLauncher.currentExecutable]) + ["cli-\(pipeline)"],
-            arguments: stack.stepArguments, environment: stack.stepEnvironment))
-    engine.slurm?.command = [ProcessStepLauncher.currentExecutable, "cli-\(pipeline)"]
-    engine.slurm?.poll = .milliseconds(100)
+    var engine = stack.engine(environment: {
+        await RunEnvironment.capture(
+            gitDirectory: directory, cacheDirectory: project.directory.appending(path: "cache"))
+    })
+    // Step processes run this benchmark's own `cli-PIPELINE` command (in a container: the image's entry point, this
+    // executable, with the same command); podman and the image are found when a run starts.
+    engine.stepCommand.executable = [StepCommandLine.currentExecutable, "cli-\(pipeline)"]
+    if var slurm = engine.orchestrator as? SlurmOrchestrator {
+        slurm.poll = .milliseconds(100)
+        engine.orchestrator = slurm
+    }
     return engine
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SluiceComponents
 import SluiceCore
+import SluiceOrchestrators
 
 extension RunsCommand {
     /// `runs start`: records a run for an outside scheduler and prints its ID.
@@ -177,7 +178,7 @@ extension ExportCommand {
             }
             let safe = String(name.lowercased().map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "-" })
             let tag = tag ?? "localhost/sluice-\(safe):latest"
-            let binary = URL(fileURLWithPath: ProcessStepLauncher.currentExecutable).resolvingSymlinksInPath()
+            let binary = URL(fileURLWithPath: StepCommandLine.currentExecutable).resolvingSymlinksInPath()
             let context = ContainerContext(binary: binary, pipeline: name)
             let folder = URL(fileURLWithPath: output)
             let written = try await context.write(to: folder)

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import SluiceComponents
 import SluiceCore
+import SluiceOrchestrators
 import Synchronization
 
 /// `sluice run`: runs a pipeline in this process.
@@ -72,9 +73,11 @@ struct RunCommand: AsyncParsableCommand {
                 let (name, settings) =
                     try Project.find()?.stack(named: stackOption.name, overrides: config.stack)
                     ?? ("local", StackFile.defaults.overlaid(with: config.stack))
-                guard settings.orchestrator == OrchestratorKind.slurm.rawValue else {
+                guard Orchestrators.detaching.contains(settings.orchestrator ?? "in_process") else {
                     throw ValidationError(
-                        "--detach is for stacks whose orchestrator is slurm; stack '\(name)' runs steps "
+                        "--detach is for stacks whose orchestrator is "
+                            + Orchestrators.detaching.sorted().joined(separator: " or ")
+                            + "; stack '\(name)' runs steps "
                             + "\(settings.orchestrator ?? "in_process"), which ends with this command.")
                 }
             }
@@ -86,8 +89,10 @@ struct RunCommand: AsyncParsableCommand {
             return
         }
         if let note = Self.resourcesNote(runConfig, stack: workspace.stack) { printError(note) }
-        if detach, let slurm = engine.slurm {
-            let submission = try await engine.submit(resolved, to: slurm)
+        if detach,
+            let submission = try await engine.orchestrator.submit(
+                resolved, engine: engine, trigger: .manual, observer: nil)
+        {
             await workspace.stack.close()
             print(submission.run.id)
             let file = request.yamlFile.map { " --file \($0)" } ?? ""
@@ -95,7 +100,7 @@ struct RunCommand: AsyncParsableCommand {
                 printError("run \(submission.run.id) \(submission.run.status.rawValue): every step was in the cache")
             } else {
                 printError(
-                    "submitted run \(submission.run.id): \(submission.jobs.count) Slurm jobs "
+                    "submitted run \(submission.run.id): \(submission.jobs.count) \(engine.orchestrator.name) jobs "
                         + "(\(submission.jobs.map { "\($0.step)=\($0.job)" }.joined(separator: " "))), "
                         + "\(submission.cachedSteps.count) steps from the cache. Follow it with "
                         + "`sluice runs wait \(submission.run.id)\(file)`; cancel it with "
@@ -356,11 +361,11 @@ extension RunCommand {
     /// The note for a run config asking for Slurm resources on a stack that does not run steps on Slurm (they do
     /// not apply there), or nil.
     static func resourcesNote(_ config: RunConfig, stack: Stack) -> String? {
-        guard stack.orchestrator != .slurm,
+        guard !stack.orchestrator.usesStepResources,
             let step = config.steps.filter({ $0.value.resources != nil }).keys.sorted().first
         else { return nil }
         return "note: steps.\(step).resources asks a Slurm cluster for resources, but stack '\(stack.name)' runs "
-            + "steps \(stack.orchestrator.rawValue) on this machine, which ignores them (use a stack with "
+            + "steps \(stack.orchestrator.name) on this machine, which ignores them (use a stack with "
             + "`orchestrator: slurm` to apply them)."
     }
 }

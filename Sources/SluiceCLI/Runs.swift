@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceCore
+import SluiceOrchestrators
 
 extension RunStatus: ExpressibleByArgument {}
 
@@ -106,11 +107,15 @@ struct RunsCommand: AsyncParsableCommand {
                         outputs: try await workspace.metadata.outputs(ofStepRun: stepRun.id),
                         metrics: try await workspace.metadata.metrics(ofStepRun: stepRun.id)))
             }
-            let onSlurm = record.owner.externalOrchestrator == "slurm"
-            var queued: [SlurmJob] = []
-            if onSlurm && record.status == .running {
+            // A run handed to an orchestrator's own scheduler (Slurm): its jobs, and where it places steps.
+            let placement = record.owner.externalOrchestrator.flatMap {
+                Orchestrators.owning($0, stack: workspace.stack, project: workspace.project)
+            }.flatMap { owner in owner.placementSummary(of: record.id).map { (owner, $0) } }
+            let onCluster = placement != nil
+            var queued: [OrchestratorJob] = []
+            if let (owner, _) = placement, record.status == .running {
                 do {
-                    queued = try await SlurmClient().queuedJobs(named: SlurmSubmitter.jobName(record.id))
+                    queued = try await owner.jobs(of: record.id)
                 } catch {
                     printError("note: the cluster's queue could not be read: \(error)")
                 }
@@ -120,7 +125,7 @@ struct RunsCommand: AsyncParsableCommand {
                     try jsonString(
                         Details(
                             run: record, durationSeconds: record.duration, steps: steps,
-                            queuedJobs: onSlurm
+                            queuedJobs: onCluster
                                 ? queued.map {
                                     QueuedJob(step: $0.step, job: $0.id, state: $0.state, reason: $0.reason)
                                 }
@@ -134,8 +139,8 @@ struct RunsCommand: AsyncParsableCommand {
             print("  started   \(formatDate(record.startedAt))   duration \(formatDuration(record.duration))")
             print("  by        \(e.user)@\(e.host)   \(e.os)")
             print("  trigger   \(record.trigger.summary)")
-            if onSlurm {
-                print("  steps     Slurm jobs named \(SlurmSubmitter.jobName(record.id)) (`squeue --name` lists them)")
+            if let (_, summary) = placement {
+                print("  steps     \(summary)")
             } else if let scheduler = record.owner.externalOrchestrator {
                 print("  steps     run by \(scheduler) (`step run`), ended by `sluice runs finish`")
             }
@@ -150,22 +155,22 @@ struct RunsCommand: AsyncParsableCommand {
                     separator: " ")
                 let note = s.status == .cached ? "from \(s.cachedFrom ?? "?")" : (s.error ?? "")
                 var row = [s.stepName, paint(s.status, t), s.duration.map(formatDuration) ?? "-", outputs, note]
-                if onSlurm {
-                    let job = s.properties[SlurmSubmitter.jobProperty].map { "\($0)" }
+                if let (owner, _) = placement {
+                    let job = owner.placementProperties.first.flatMap { s.properties[$0] }.map { "\($0)" }
                     let live = queued.first { $0.step == s.stepName }
                     row.insert(live.map { "\($0.id) \($0.state.lowercased())" } ?? job ?? "-", at: 2)
                 }
                 return row
             }
             var headers = ["STEP", "STATUS", "TIME", "OUTPUTS", "NOTE"]
-            if onSlurm {
+            if onCluster {
                 headers.insert("JOB", at: 2)
                 // Steps whose jobs wait in the queue have no record yet.
                 for job in queued where !steps.contains(where: { $0.stepRun.stepName == job.step }) {
                     let state = job.state == "PENDING" ? t.paint("pending", .cyan) : paint(StepRunStatus.running, t)
                     rows.append(
                         [
-                            job.step == SlurmSubmitter.finishComment ? "(\(job.step))" : job.step, state,
+                            job.endsRun ? "(\(job.step))" : job.step, state,
                             "\(job.id) \(job.state.lowercased())", "-", "", job.reason.map { "waiting: \($0)" } ?? "",
                         ])
                 }
@@ -286,11 +291,16 @@ extension RunsCommand {
             let pipeline = try? await StepCommand.pipeline(of: record, file: file, workspace: workspace)
             let reporter = RunReporter(terminal: .standardError)
             let deadline = timeout.map { ContinuousClock.now + .milliseconds(Int($0 * 1000)) }
+            // The stack's orchestrator follows a run it was handed (and finishes one whose last job died); any
+            // other run is followed through its records.
+            let owner = record.owner.externalOrchestrator == engine.orchestrator.name ? engine.orchestrator : nil
             let follow = Task {
-                try await engine.follow(
-                    record.id, pipeline: pipeline,
-                    slurm: record.owner.externalOrchestrator == "slurm" ? engine.slurm : nil, observer: reporter,
-                    cancelsRun: false)
+                if let owner {
+                    try await owner.follow(
+                        record.id, pipeline: pipeline, engine: engine, observer: reporter, cancelsRun: false)
+                } else {
+                    try await engine.follow(record.id, observer: reporter)
+                }
             }
             let result: RunResult
             if let deadline {
@@ -337,16 +347,25 @@ extension RunsCommand {
             }
             let ended: Run
             switch record.owner.externalOrchestrator {
-            case "slurm":
+            case .some(let scheduler) where Orchestrators.detaching.contains(scheduler):
                 let engine = workspace.engine(pipelineFile: file)
-                guard let slurm = engine.slurm else {
+                guard engine.orchestrator.name == scheduler else {
                     throw CLIError(
-                        problem: "run \(record.id) runs on Slurm, but stack '\(workspace.stack.name)' is not a Slurm "
-                            + "stack, so its jobs cannot be cancelled from here.",
-                        fix: "run `sluice runs cancel \(record.id) --stack STACK` with the Slurm stack it ran on.")
+                        problem: "run \(record.id) runs on \(scheduler), but stack '\(workspace.stack.name)' is not a "
+                            + "\(scheduler) stack, so its jobs cannot be cancelled from here.",
+                        fix:
+                            "run `sluice runs cancel \(record.id) --stack STACK` with the \(scheduler) stack it ran on."
+                    )
                 }
                 let pipeline = try await StepCommand.pipeline(of: record, file: file, workspace: workspace)
-                ended = try await engine.cancelOnSlurm(record.id, pipeline: pipeline, slurm: slurm)
+                guard
+                    let cancelled = try await engine.orchestrator.cancel(record.id, pipeline: pipeline, engine: engine)
+                else {
+                    throw CLIError(
+                        problem: "\(scheduler) did not cancel run \(record.id).",
+                        fix: "cancel its jobs with the cluster's own commands, then `sluice runs finish \(record.id)`.")
+                }
+                ended = cancelled
             case .some(let scheduler):
                 throw CLIError(
                     problem: "run \(record.id) is run by \(scheduler), which Sluice does not stop.",

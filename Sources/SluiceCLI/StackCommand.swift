@@ -65,7 +65,7 @@ struct StackCommand: AsyncParsableCommand {
             let models = try await stack.metadata.registeredModels().count
             await stack.close()
             let details = Details(
-                name: stack.name, orchestrator: stack.orchestrator.rawValue, metadata: stack.metadataLocation,
+                name: stack.name, orchestrator: stack.orchestrator.name, metadata: stack.metadataLocation,
                 artifacts: stack.artifacts.root.path, durability: stack.settings.durability?.rawValue ?? "process",
                 runs: runs, models: models)
             if json { return print(try jsonString(details)) }

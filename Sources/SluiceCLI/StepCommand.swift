@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SluiceComponents
 import SluiceCore
+import SluiceOrchestrators
 
 /// `step run`: runs one step run of a recorded run, the entry point out-of-process orchestrators call.
 struct StepCommand: AsyncParsableCommand {
@@ -207,20 +208,21 @@ struct StepCommand: AsyncParsableCommand {
             let pipeline = try await StepCommand.pipeline(of: record, file: file, workspace: workspace)
             let reporter = RunReporter(terminal: .standardError)
             var engine = workspace.engine()
-            // Inside a Slurm job the step run records its job, which `runs show` and `runs finish` read.
-            if let job = ProcessInfo.processInfo.environment["SLURM_JOB_ID"], !job.isEmpty {
-                engine.stepProperties[SlurmSubmitter.jobProperty] = .string(job)
-            }
-            // Inside a container the process orchestrator started, the step run records the image.
-            if let image = ProcessInfo.processInfo.environment[ContainerRuntime.imageVariable], !image.isEmpty {
-                engine.stepProperties[ContainerRuntime.imageProperty] = .string(image)
-            }
+            // Where the step runs as its orchestrator reads it from the environment (a cluster's job, a container's
+            // image), recorded on the step run; `runs show` and `runs finish` read it.
+            engine.stepProperties = engine.orchestrator.placement(environment: ProcessInfo.processInfo.environment)
             if request.planShards {
+                guard let slurm = engine.orchestrator as? SlurmOrchestrator else {
+                    throw CLIError(
+                        problem: "--plan-shards submits a job array, but stack '\(workspace.stack.name)' runs steps "
+                            + "\(engine.orchestrator.name).",
+                        fix: "use --plan-shards only in the jobs the slurm orchestrator submits.")
+                }
                 let stepRunID = try Self.jobStepRun(
                     request, flag: "--plan-shards", purpose: "the files are listed for that step run's jobs")
                 try await Self.job(failure: "step '\(step)': planning its shards failed") {
                     let (files, array) = try await engine.planShards(
-                        step, ofRun: record.id, pipeline: pipeline, stepRunID: stepRunID)
+                        step, ofRun: record.id, pipeline: pipeline, stepRunID: stepRunID, client: slurm.client)
                     print(
                         "step '\(step)': \(files.count) shard\(files.count == 1 ? "" : "s")"
                             + (array.map { ", job array \($0)" } ?? ""))

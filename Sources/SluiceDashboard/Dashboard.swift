@@ -551,7 +551,7 @@ public struct Dashboard: Sendable {
         if let scheduler = run.owner.externalOrchestrator {
             throw DashboardError.conflict(
                 "run \(run.id) is run by \(scheduler), not by a process of this machine: cancel it with "
-                    + "`sluice runs cancel \(run.id)`" + (scheduler == "slurm" ? " (it cancels its Slurm jobs)" : ""))
+                    + "`sluice runs cancel \(run.id)` (it cancels the run's \(scheduler) jobs, or says how to stop it)")
         }
         guard Self.isLocal(run) else {
             throw DashboardError.conflict(

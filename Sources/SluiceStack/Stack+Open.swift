@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceOrchestrators
 import SluiceStorePostgres
 import SluiceStoreSQLite
 
@@ -21,44 +22,7 @@ extension Stack {
         forOneStep: Bool = false, environment: [String: String] = ProcessInfo.processInfo.environment
     ) async throws -> Stack {
         let (name, settings) = try project.stack(named: name, overrides: overrides)
-        let orchestrator = try OrchestratorKind(setting: settings.orchestrator ?? "in_process", stack: name)
-        if let slurm = settings.slurm {
-            guard orchestrator == .slurm else {
-                throw ConfigError(
-                    problem: "stack '\(name)' has `slurm:` settings, but its orchestrator is "
-                        + "\(orchestrator.rawValue): they would be ignored.",
-                    fix: "set `orchestrator: slurm` on that stack in \(project.stackFile.path), or remove `slurm:`.")
-            }
-            try slurm.resources.validate(at: "stacks.\(name).slurm")
-            if let account = slurm.account, account.isEmpty || account.contains(where: \.isWhitespace) {
-                throw ConfigError(
-                    problem: "stack '\(name)' has slurm.account \"\(account)\": a Slurm account is one word.",
-                    fix: "write the account as `sacctmgr show assoc` lists it.")
-            }
-        }
-        var container: ContainerRuntime?
-        if let image = settings.container {
-            guard orchestrator == .process else {
-                throw ConfigError(
-                    problem: "stack '\(name)' names a container image, but its orchestrator is "
-                        + "\(orchestrator.rawValue): only the process orchestrator starts steps in containers.",
-                    fix:
-                        "set `orchestrator: process` on that stack in \(project.stackFile.path), or remove `container:`."
-                )
-            }
-            // Inside the container the step runs where it is; only the scheduling side starts containers. Podman
-            // and the image are looked up when a run starts (`ContainerStepLauncher.prepare`), so commands that only
-            // read records work without them.
-            if !ContainerRuntime.isInside {
-                let artifacts = project.resolve(settings.artifactStore ?? "artifacts").path
-                var mounts = [project.root.path]
-                if !artifacts.hasPrefix(project.root.path + "/") { mounts.append(artifacts) }
-                container = ContainerRuntime(
-                    image: image, imageID: "", podman: "podman", mounts: mounts, workingDirectory: project.root.path,
-                    environment: ["SLUICE_PROJECT": project.root.path, "NO_COLOR": "1"],
-                    passThrough: settings.passwordEnv.map { [$0] } ?? [])
-            }
-        }
+        let orchestrator = try Orchestrators.make(settings: settings, stack: name, project: project)
         let durability = durability ?? settings.durability ?? .process
         let location = settings.metadataStore ?? "metadata.sqlite"
         let metadata: any MetadataStore & ModelRegistry
@@ -92,9 +56,9 @@ extension Stack {
         effective.durability = durability
         return Stack(
             name: name, settings: effective, overrides: overrides, metadata: metadata, artifacts: artifacts,
-            materializers: materializers,
-            orchestrator: orchestrator, metadataLocation: display, workDirectory: project.directory,
-            container: container, close: close)
+            materializers: materializers, orchestrator: orchestrator,
+            placementProperties: Orchestrators.placementProperties, metadataLocation: display,
+            workDirectory: project.directory, close: close)
     }
 
     /// The PostgreSQL password: from `password_env`, `password_file`, or the URL, in that order.

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceOrchestrators
 import SluiceTesting
 import Testing
 

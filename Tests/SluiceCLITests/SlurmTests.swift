@@ -1,6 +1,7 @@
 import Foundation
 import SluiceComponents
 import SluiceCore
+import SluiceOrchestrators
 import SluiceStorePostgres
 import SluiceTesting
 import Testing
@@ -90,7 +91,7 @@ struct SlurmTests {
         while ContinuousClock.now < deadline {
             let shown = try await show(run, in: directory, environment)
             if shown.latest[step]?.status == "running",
-                case .string(let job)? = shown.latest[step]?.properties[SlurmSubmitter.jobProperty]
+                case .string(let job)? = shown.latest[step]?.properties[SlurmOrchestrator.jobProperty]
             {
                 return job
             }
@@ -173,9 +174,9 @@ struct SlurmTests {
         #expect(onCluster.steps.map(\.stepRun.stepName) == onLaptop.steps.map(\.stepRun.stepName))
         #expect(onCluster.steps.map(\.stepRun.status) == onLaptop.steps.map(\.stepRun.status))
         #expect(onCluster.steps.map(\.stepRun.cacheKey) == onLaptop.steps.map(\.stepRun.cacheKey))
-        let jobs = onCluster.steps.compactMap { $0.stepRun.properties[SlurmSubmitter.jobProperty] }
+        let jobs = onCluster.steps.compactMap { $0.stepRun.properties[SlurmOrchestrator.jobProperty] }
         #expect(jobs.count == 9 && Set(jobs).count == 9, "every step ran in a job of its own: \(jobs)")
-        #expect(onLaptop.steps.allSatisfy { $0.stepRun.properties[SlurmSubmitter.jobProperty] == nil })
+        #expect(onLaptop.steps.allSatisfy { $0.stepRun.properties[SlurmOrchestrator.jobProperty] == nil })
 
         // Again: ingest and statistics are settled from the cache at submission, without a job. Schema and
         // validate run again (the schema now comes from the production version the first run registered), so the
@@ -187,7 +188,7 @@ struct SlurmTests {
         #expect(again.output.contains("3 done, 6 cached"), "\(again.output)")
         let second = try await show(
             try await latestRun(stack: "cluster", in: directory.url, environment), in: directory.url, environment)
-        let withJobs = second.steps.filter { $0.stepRun.properties[SlurmSubmitter.jobProperty] != nil }
+        let withJobs = second.steps.filter { $0.stepRun.properties[SlurmOrchestrator.jobProperty] != nil }
         #expect(
             withJobs.map(\.stepRun.stepName) == [
                 "schema", "validate", "split", "transform", "train", "evaluate", "register",
@@ -230,7 +231,7 @@ struct SlurmTests {
             again.output.trimmingCharacters(in: .whitespacesAndNewlines), in: directory.url, environment)
         #expect(cached.run.status == "completed")
         #expect(cached.steps.count == 8 && cached.steps.allSatisfy { $0.stepRun.status == "cached" })
-        #expect(cached.steps.allSatisfy { $0.stepRun.properties[SlurmSubmitter.jobProperty] == nil })
+        #expect(cached.steps.allSatisfy { $0.stepRun.properties[SlurmOrchestrator.jobProperty] == nil })
         #expect(!FileManager.default.fileExists(atPath: directory.path(".sluice/logs/\(cached.run.id)").path))
     }
 

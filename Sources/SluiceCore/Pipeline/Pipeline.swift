@@ -14,7 +14,7 @@ import Foundation
 public struct Pipeline: Sendable {
     /// The pipeline's name, recorded with each run.
     public let name: String
-    let nodes: [StepNode]
+    package let nodes: [StepNode]
     let problems: [String]
 
     /// Builds a pipeline by adding steps to the builder.
@@ -204,10 +204,10 @@ public final class PipelineBuilder {
 // MARK: - Type-erased graph
 
 /// One input of a node: which node and output it reads, and the name the read is recorded under.
-struct InputEdge: Sendable, Equatable {
-    var name: String
-    var node: Int
-    var output: String
+package struct InputEdge: Sendable, Equatable {
+    package var name: String
+    package var node: Int
+    package var output: String
 }
 
 /// One output of a node.
@@ -223,11 +223,11 @@ struct OutputSlot: @unchecked Sendable {
 }
 
 /// A step invocation with its types erased, as the engine runs it.
-struct StepNode: Sendable {
-    var name: String
+package struct StepNode: Sendable {
+    package var name: String
     var kind: String
     var codeVersion: Int
-    var inputs: [InputEdge]
+    package var inputs: [InputEdge]
     var outputs: [OutputSlot]
     var cacheable: Bool
     /// Whether the step seed joins the cache key (``Step/usesRunSeed``).
@@ -236,7 +236,7 @@ struct StepNode: Sendable {
 }
 
 /// A step with its parameters resolved and its body ready to run on erased values.
-struct BoundStep: Sendable {
+package struct BoundStep: Sendable {
     /// Canonical JSON of the resolved parameters.
     var parametersJSON: String
     /// The resolved parameters as a tree, for the printed config.
@@ -245,7 +245,7 @@ struct BoundStep: Sendable {
     var externalFingerprint: String?
     var execute: @Sendable ([any Sendable], StepContext) async throws -> any Sendable
     /// For a ``ShardedStep``: its shards and merge, for orchestrators that run shards as jobs of their own.
-    var shards: ShardOperations?
+    package var shards: ShardOperations?
 }
 
 /// Resolves a step's parameters from configuration, and wraps its `run` for erased inputs.

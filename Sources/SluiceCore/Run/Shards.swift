@@ -4,19 +4,19 @@ import Logging
 extension RunEngine {
     /// Where the shard jobs of step run `stepRunID` leave their partials for its merge job: under the artifact
     /// store's root (a path every node sees), removed once merged.
-    func shardFolder(of stepRunID: String) -> URL {
+    package func shardFolder(of stepRunID: String) -> URL {
         artifacts.root.appending(path: ".shards/\(stepRunID)", directoryHint: .isDirectory)
     }
 
     /// Where the shard jobs of step run `stepRunID` leave the files their partials name
     /// (``StepContext/shardDirectory``).
-    func shardFilesFolder(of stepRunID: String) -> URL {
+    package func shardFilesFolder(of stepRunID: String) -> URL {
         shardFolder(of: stepRunID).appending(path: "files", directoryHint: .isDirectory)
     }
 
-    /// The files of step run `stepRunID`'s shards as its Slurm jobs see them (`files.json` in its shard folder,
+    /// The files of step run `stepRunID`'s shards as its shard jobs see them (`files.json` in its shard folder,
     /// written at submission or by its planning job), or `nil` when none was saved.
-    func savedShardFiles(of stepRunID: String) throws -> [String]? {
+    package func savedShardFiles(of stepRunID: String) throws -> [String]? {
         let url = shardFolder(of: stepRunID).appending(path: "files.json")
         guard let data = try? Data(contentsOf: url) else { return nil }
         do {
@@ -30,7 +30,7 @@ extension RunEngine {
 
     /// Saves the files of step run `stepRunID`'s shards for its shard and merge jobs: they compute and merge
     /// exactly these, whatever arrives in the folders meanwhile.
-    func saveShardFiles(_ files: [String], of stepRunID: String) throws {
+    package func saveShardFiles(_ files: [String], of stepRunID: String) throws {
         let folder = shardFolder(of: stepRunID)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try JSONEncoder().encode(files).write(to: folder.appending(path: "files.json"), options: .atomic)
@@ -38,7 +38,7 @@ extension RunEngine {
 
     /// The partials the shard jobs saved, in shard order (the folder is removed once they are merged).
     /// - Throws: when a shard's partial is missing (its job did not finish).
-    func savedShards(of stepRunID: String, count: Int) throws -> [Data] {
+    package func savedShards(of stepRunID: String, count: Int) throws -> [Data] {
         let folder = shardFolder(of: stepRunID)
         let partials = try (0..<count).map { index in
             do {
@@ -53,7 +53,7 @@ extension RunEngine {
     }
 
     /// Computes shard `index` of the sharded step `step` of run `runID` and saves its partial result for the merge
-    /// job of step run `stepRunID` (a job of a Slurm array). A shard that fails records a failed step run of the
+    /// job of step run `stepRunID` (a job of a cluster's job array). A shard that fails records a failed step run of the
     /// step (`STEPRUN-shardN`), so the run's records say which file failed and why.
     /// - Throws: ``StepRunError`` when the step is not sharded or has no such shard; the shard's own error after
     ///   recording it.
@@ -100,82 +100,18 @@ extension RunEngine {
             sink.close()
             try await recordFailedJob(
                 "\(stepRunID)-shard\(index)", of: nodeIndex, run: run, resolved: resolved, startedAt: startedAt,
-                error: "shard \(index) (\(files[index])) failed: \(Execution.describe(error))",
+                error: "shard \(index) (\(files[index])) failed: \(StepRunner.describe(error))",
                 logPath: sink.wasWritten ? logURL.path : nil)
             throw error
         }
     }
 }
 
-/// What the Slurm submitter leaves the planning job of a sharded step whose files its input lists: how to submit
-/// the job array once the files are known, and the merge job to make wait for it.
-struct ShardPlan: Codable, Sendable, Equatable {
-    /// The merge job (the step's own), submitted waiting on the planning job.
-    var mergeJob: String
-    /// The array job's `sbatch` options, without `--array`.
-    var options: [String]
-    /// The array job's command.
-    var command: [String]
-    /// Variables set in the array job's environment.
-    var environment: [String: String]
-}
-
 extension RunEngine {
-    /// Where the submitter leaves the planning job its ``ShardPlan``.
-    func shardPlanURL(of stepRunID: String) -> URL {
-        shardFolder(of: stepRunID).appending(path: "plan.json")
-    }
-
-    /// The planning job of a sharded step whose files its input lists (on Slurm the array's size is not known when
-    /// the run is submitted): reads the step's input, lists its files and saves the list for the shard and merge
-    /// jobs, submits the job array (one task per file) and makes the step's merge job wait for it instead of for
-    /// this job. A planning job that fails records a failed step run of the step (`STEPRUN-plan`) with the reason;
-    /// Slurm then removes the merge job and its dependents.
-    /// - Returns: the files and the array job's ID (`nil` when there are no files: the merge job then runs at once
-    ///   and merges nothing).
-    @discardableResult
-    public func planShards(
-        _ step: String, ofRun runID: RunID, pipeline: Pipeline, stepRunID: String, client: SlurmClient = SlurmClient()
-    ) async throws -> (files: [String], arrayJob: String?) {
-        let (run, resolved, index, shards) = try await shardedStep(
-            step, ofRun: runID, pipeline: pipeline, option: "--plan-shards")
-        let startedAt = Date()
-        do {
-            let planData: Data
-            do {
-                planData = try Data(contentsOf: shardPlanURL(of: stepRunID))
-            } catch {
-                throw StepRunError(
-                    problem: "step run \(stepRunID) has no shard plan at \(shardPlanURL(of: stepRunID).path).",
-                    fix: "submit the run again: the Slurm orchestrator writes the plan before it starts this job.")
-            }
-            let plan = try JSONDecoder().decode(ShardPlan.self, from: planData)
-            let execution = Execution(engine: self, resolved: resolved, run: run, observer: nil)
-            let values = try await recordedInputs(of: index, in: pipeline, run: run).map { edge, record, _ in
-                try execution.load(record, edge: edge)
-            }
-            let files = try shards.files(reading: values)
-            try saveShardFiles(files, of: stepRunID)
-            guard !files.isEmpty else { return (files, nil) }
-            let array = try await client.submit(
-                plan.options + ["--array=0-\(files.count - 1)"], command: plan.command, environment: plan.environment)
-            try await client.setDependency(of: plan.mergeJob, to: "afterok:\(array)")
-            return (files, array)
-        } catch {
-            // The planning job's own output (what the orchestrator asked Slurm to write it to) is its log.
-            let output = logDirectory.appending(path: "\(run.id)/\(step).plan.out")
-            try await recordFailedJob(
-                "\(stepRunID)-plan", of: index, run: run, resolved: resolved, startedAt: startedAt,
-                error: "listing the shards' files failed: \(Execution.describe(error))",
-                logPath: FileManager.default.fileExists(atPath: output.path) ? output.path : nil)
-            throw error
-        }
-    }
-
     /// Run `runID` resolved with only `step` bound, the step's index and its shards.
     /// - Throws: ``StepRunError`` when the run is not there or the step is not sharded (`option` was given to a
     ///   step it does not apply to).
-    private func shardedStep(_ step: String, ofRun runID: RunID, pipeline: Pipeline, option: String) async throws
+    package func shardedStep(_ step: String, ofRun runID: RunID, pipeline: Pipeline, option: String) async throws
         -> (Run, ResolvedPipeline, Int, ShardOperations)
     {
         guard let run = try await metadata.run(runID) else { throw StepRunError.unknownRun(runID) }
@@ -192,7 +128,7 @@ extension RunEngine {
 
     /// Records a job of a sharded step run that failed (a shard, or the planning) as a failed step run of the step
     /// under `id`, so the run's records say what failed and why.
-    private func recordFailedJob(
+    package func recordFailedJob(
         _ id: String, of index: Int, run: Run, resolved: ResolvedPipeline, startedAt: Date, error: String,
         logPath: String?
     ) async throws {
@@ -204,11 +140,5 @@ extension RunEngine {
             endedAt: Date(), error: error, logPath: logPath,
             properties: stepProperties.merging([StepRun.upstreamProperty: .string("")]) { $1 })
         try await shielded { [metadata] in try await metadata.insert(failed, inputs: []) }
-    }
-
-    /// Leaves the planning job of step run `stepRunID` its plan.
-    func saveShardPlan(_ plan: ShardPlan, of stepRunID: String) throws {
-        try FileManager.default.createDirectory(at: shardFolder(of: stepRunID), withIntermediateDirectories: true)
-        try JSONEncoder().encode(plan).write(to: shardPlanURL(of: stepRunID), options: .atomic)
     }
 }

@@ -73,10 +73,10 @@ extension ShardedStep {
 }
 
 /// A bound sharded step's operations on erased values: what a shard job and a merge job call.
-struct ShardOperations: Sendable {
+package struct ShardOperations: Sendable {
     /// The files, one shard each, listed once when the step is bound: for a step whose parameters name them. `nil`
     /// when its input names them (``list``).
-    var files: [String]?
+    package var files: [String]?
     /// The step's external fingerprint over `files`, when it computes one from them.
     var fingerprint: String?
     /// Lists the files from the step's input values.
@@ -112,7 +112,7 @@ struct ShardOperations: Sendable {
     }
 
     /// The files of a run of the step that read `values`: listed at binding, or from the input.
-    func files(reading values: [any Sendable]) throws -> [String] {
+    package func files(reading values: [any Sendable]) throws -> [String] {
         try files ?? list(values)
     }
 

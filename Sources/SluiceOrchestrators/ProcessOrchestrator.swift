@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -7,9 +8,31 @@ import Synchronization
     import Darwin
 #endif
 
-/// Starts one step run of a recorded run outside the scheduling process (a child process, a cluster job) and waits
-/// for it to end. The launched step runs `BINARY step run --run RUN --step STEP --step-run ID`, which writes the step
-/// run's record under the given ID; the scheduler reads that record afterwards.
+/// Every step run that is not a cache hit runs as `BINARY step run …` in a process of its own, through a
+/// ``StepLauncher``: a child process of this machine (``ProcessStepLauncher``), or a container of the stack's image
+/// (``ContainerStepLauncher``); up to the run's parallelism at once.
+public struct ProcessOrchestrator: Orchestrator {
+    /// How each step's process starts.
+    public var launcher: any StepLauncher
+
+    /// Creates the orchestrator; child processes of this machine by default.
+    public init(launcher: any StepLauncher = ProcessStepLauncher()) { self.launcher = launcher }
+
+    public var name: String { "process" }
+    public func prepare() async throws { try await launcher.prepare() }
+    public func execute(_ step: ReadyStep) async -> StepExecution { .elsewhere(await launcher.launch(step.launch)) }
+    public var placementProperties: [String] { [ContainerRuntime.imageProperty] }
+
+    /// Inside a container the orchestrator started, the step run records the image.
+    public func placement(environment: [String: String]) -> [String: PropertyValue] {
+        guard let image = environment[ContainerRuntime.imageVariable], !image.isEmpty else { return [:] }
+        return [ContainerRuntime.imageProperty: .string(image)]
+    }
+}
+
+/// Starts one step run of a recorded run in a process of its own and waits for it to end. The process runs
+/// ``StepLaunch/arguments`` (`BINARY step run --run RUN --step STEP --step-run ID …`), which writes the step run's
+/// record under the given ID; the engine reads that record afterwards.
 public protocol StepLauncher: Sendable {
     /// Checks the launcher can start steps (a container stack's image is there), before a run is recorded.
     func prepare() async throws
@@ -23,95 +46,42 @@ extension StepLauncher {
     public func prepare() async throws {}
 }
 
-/// One step run to start elsewhere.
-public struct StepLaunch: Sendable, Equatable {
-    /// The recorded run the step belongs to.
-    public var runID: RunID
-    /// The step's name in the pipeline.
-    public var step: String
-    /// The ID the step run's record is written under.
-    public var stepRunID: String
-    /// Where the step process's own standard output and error go.
-    public var outputFile: URL
-
-    /// Creates a request.
-    public init(runID: RunID, step: String, stepRunID: String, outputFile: URL) {
-        self.runID = runID
-        self.step = step
-        self.stepRunID = stepRunID
-        self.outputFile = outputFile
-    }
-}
-
-/// How a launched step's process ended.
-public enum StepProcessEnd: Sendable, Equatable, CustomStringConvertible {
-    /// It exited with this status (0 done or cached, 1 failed, 2 could not start the step, 130 cancelled).
-    case exited(Int32)
-    /// A signal ended it.
-    case signalled(Int32)
-    /// It could not be started at all.
-    case notStarted(String)
-
-    public var description: String {
-        switch self {
-        case .exited(let status): "exited with status \(status)"
-        case .signalled(let signal): "was killed by signal \(signal) (\(Self.signalName(signal)))"
-        case .notStarted(let reason): "could not be started: \(reason)"
-        }
-    }
-
-    static func signalName(_ signal: Int32) -> String {
-        let names: [Int32: String] = [
-            SIGKILL: "SIGKILL", SIGTERM: "SIGTERM", SIGINT: "SIGINT", SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT",
-            SIGBUS: "SIGBUS", SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGFPE: "SIGFPE", SIGHUP: "SIGHUP",
-            SIGPIPE: "SIGPIPE", SIGQUIT: "SIGQUIT",
-        ]
-        return names[signal] ?? "signal \(signal)"
-    }
-}
-
-/// The `process` orchestrator's launcher: every step run in its own child process of this machine,
-/// `COMMAND… step run --run RUN --step STEP --step-run ID ARGUMENTS…`.
+/// Every step run in its own child process of this machine: the request's command line, or with ``executable``
+/// set, that in place of the request's executable path (its leading arguments kept).
 ///
 /// Children get their own process group, so a Ctrl-C at the terminal reaches the scheduler only; it stops them with
 /// SIGTERM (each records its step run cancelled) and, after ``terminationGrace``, SIGKILL.
 public struct ProcessStepLauncher: StepLauncher {
-    /// The executable that has the pipeline (`sluice` for YAML pipelines) as an absolute path, and any arguments
-    /// that come before its `step run` command.
-    public var command: [String]
-    /// Arguments after the step's own: `--file` for a YAML pipeline, `--stack`, `--set stack.KEY=VALUE`.
-    public var arguments: [String]
-    /// Variables set in the children's environment on top of this process's.
+    /// Words that start the step's process in place of the request's executable path (a container's
+    /// `podman run … IMAGE`); `nil`: the request's own.
+    public var executable: [String]?
+    /// Variables set in the children's environment on top of this process's and the request's.
     public var environment: [String: String]
     /// How long a child may take to record itself cancelled after SIGTERM before it is killed.
     public var terminationGrace: Duration
 
     /// Creates a launcher.
     public init(
-        command: [String] = [currentExecutable], arguments: [String] = [], environment: [String: String] = [:],
-        terminationGrace: Duration = .seconds(10)
+        executable: [String]? = nil, environment: [String: String] = [:], terminationGrace: Duration = .seconds(10)
     ) {
-        precondition(!command.isEmpty, "a step command needs an executable")
-        self.command = command
-        self.arguments = arguments
+        precondition(executable?.isEmpty != true, "a step command needs an executable")
+        self.executable = executable
         self.environment = environment
         self.terminationGrace = terminationGrace
     }
 
-    /// The absolute path of the running executable.
-    public static var currentExecutable: String {
-        RunEnvironment.executablePath() ?? URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+    /// The command line `request` starts with this launcher.
+    public func arguments(of request: StepLaunch) -> [String] {
+        guard let executable else { return request.arguments }
+        return executable + request.arguments.dropFirst(1)
     }
 
     public func launch(_ request: StepLaunch) async -> StepProcessEnd {
         let child = ChildProcess()
         return await withTaskCancellationHandler {
-            let argv =
-                command + [
-                    "step", "run", "--run", request.runID, "--step", request.step, "--step-run", request.stepRunID,
-                ]
-                + arguments
+            let argv = arguments(of: request)
             var env = ProcessInfo.processInfo.environment
+            for (key, value) in request.command.environment { env[key] = value }
             for (key, value) in environment { env[key] = value }
             do {
                 try FileManager.default.createDirectory(

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -112,47 +113,38 @@ public struct ContainerRuntime: Sendable, Equatable {
 }
 
 /// The `process` orchestrator's launcher for a container stack: every step run in its own container of the
-/// stack's image (``ContainerRuntime``). ``prepare()`` finds podman and the image before the run is recorded, so a
-/// missing image stops `run` with the fix (exit status 2) and nothing recorded.
+/// stack's image (``ContainerRuntime``), whose entry point is the pipeline's executable; a YAML pipeline's folder is
+/// mounted too, so the step reads the same file inside. ``prepare()`` finds podman and the image before the run is
+/// recorded, so a missing image stops `run` with the fix (exit status 2) and nothing recorded.
 public final class ContainerStepLauncher: StepLauncher {
     let container: ContainerRuntime
     let stack: String
-    let extraMounts: [String]
-    let arguments: [String]
-    let environment: [String: String]
-    private let ready = Mutex<ProcessStepLauncher?>(nil)
+    private let ready = Mutex<ContainerRuntime?>(nil)
 
-    /// Creates a launcher over `container` (not resolved yet) of stack `stack`; `extraMounts` are folders mounted
-    /// beside the container's own (a YAML pipeline's).
-    public init(
-        container: ContainerRuntime, stack: String, extraMounts: [String], arguments: [String],
-        environment: [String: String]
-    ) {
+    /// Creates a launcher over `container` (not resolved yet) of stack `stack`.
+    public init(container: ContainerRuntime, stack: String) {
         self.container = container
         self.stack = stack
-        self.extraMounts = extraMounts
-        self.arguments = arguments
-        self.environment = environment
     }
 
-    public func prepare() async throws { _ = try await launcher() }
+    public func prepare() async throws { _ = try await runtime() }
 
     public func launch(_ request: StepLaunch) async -> StepProcessEnd {
-        let launcher: ProcessStepLauncher
+        let runtime: ContainerRuntime
         do {
-            launcher = try await self.launcher()
+            runtime = try await self.runtime()
         } catch {
             return .notStarted("\(error)")
         }
-        return await launcher.launch(request)
+        let folder = request.command.pipelineFile.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
+        return await ProcessStepLauncher(executable: runtime.command(extraMounts: folder.map { [$0] } ?? []))
+            .launch(request)
     }
 
-    private func launcher() async throws -> ProcessStepLauncher {
+    private func runtime() async throws -> ContainerRuntime {
         if let ready = ready.withLock({ $0 }) { return ready }
         let runtime = try await container.resolved(stack: stack)
-        let launcher = ProcessStepLauncher(
-            command: runtime.command(extraMounts: extraMounts), arguments: arguments, environment: environment)
-        ready.withLock { $0 = launcher }
-        return launcher
+        ready.withLock { $0 = runtime }
+        return runtime
     }
 }
