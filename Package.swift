@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "SluiceOrchestrators", targets: ["SluiceOrchestrators"]),
         .library(name: "SluiceErrors", targets: ["SluiceErrors"]),
         .executable(name: "sluice", targets: ["sluice"]),
+        .executable(name: "sluice-step", targets: ["sluice-step"]),
         .executable(name: "sluice-example", targets: ["PricePipeline"]),
     ],
     dependencies: [
@@ -128,20 +129,33 @@ let package = Package(
         .target(
             name: "SluiceStack",
             dependencies: ["SluiceCore", "SluiceOrchestrators", "SluiceStoreSQLite", "SluiceStorePostgres"]),
-        // The `sluice` command line, one file per command group.
+        // The `sluice` command line, one file per command group: everything a pipeline executable needs. `serve`, `ui`
+        // and `profile` are stand-ins here that run the `sluice` tool (SluiceServeCommands has the real ones).
         .target(
             name: "SluiceCLI",
             dependencies: [
                 "SluiceCore", "SluiceStack", "SluiceOrchestrators", "SluiceStoreSQLite", "SluiceStorePostgres",
-                "SluiceData", "SluiceML", "SluiceComponents", "SluiceServer", "SluiceServerGRPC", "SluiceDashboard",
+                "SluiceData", "SluiceML", "SluiceComponents",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The `sluice` tool's serving commands (serve, ui, profile): the model server, its gRPC front end and the
+        // dashboard, which pipeline executables (the step processes) do not link.
+        .target(
+            name: "SluiceServeCommands",
+            dependencies: [
+                "SluiceCLI", "SluiceCore", "SluiceComponents", "SluiceML", "SluiceServer", "SluiceServerGRPC",
+                "SluiceDashboard", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // What users import: `Sluice.main(pipelines:)` plus the core API.
         .target(
             name: "Sluice", dependencies: ["SluiceCore", "SluiceStack", "SluiceStoreSQLite", "SluiceData", "SluiceCLI"]),
-        .executableTarget(name: "sluice", dependencies: ["Sluice"]),
+        .executableTarget(name: "sluice", dependencies: ["Sluice", "SluiceServeCommands"]),
+        // The `sluice` tool's step processes: its command line without the serving commands.
+        .executableTarget(name: "sluice-step", dependencies: ["Sluice"]),
         // Temporary projects and the metadata-store contract suite, for Sluice's tests and for users'.
         .target(name: "SluiceTesting", dependencies: ["SluiceCore"]),
         .executableTarget(name: "PricePipeline", dependencies: ["Sluice"], path: "Examples/PricePipeline"),

@@ -3,7 +3,6 @@ import Foundation
 import SluiceComponents
 import SluiceCore
 import SluiceML
-import SluiceServer
 
 /// `sluice models`: the model registry.
 struct ModelsCommand: AsyncParsableCommand {
@@ -96,7 +95,7 @@ struct ModelsCommand: AsyncParsableCommand {
                 if let dataset = version.datasetVersion { print("  dataset version \(dataset)") }
                 if let stored = try await registry.profile(model, version: version.version) {
                     if let profile = try? ModelProfile(json: stored.json) {
-                        print(ProfileCommand.text(profile))
+                        print(profile.summary)
                     } else {
                         print(
                             "  the stored profile (\(stored.uri)) is not readable by this Sluice: sluice profile \(model)@\(version.version) measures it again"

@@ -2,20 +2,39 @@ import ArgumentParser
 import Foundation
 import SluiceCore
 import SluiceData
+import Synchronization
 
 /// The `sluice` command line: `sluice <noun> <verb>`.
 package struct SluiceCommand: AsyncParsableCommand {
-    package static let configuration = CommandConfiguration(
-        commandName: CommandLine.arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "sluice",
-        abstract: "Reproducible, traceable ML pipelines.",
-        version: RunEnvironment.sluiceVersion,
-        subcommands: [
-            InitCommand.self, RunCommand.self, RunsCommand.self, ArtifactsCommand.self, PipelinesCommand.self,
-            DataCommand.self, DemoCommand.self, ModelsCommand.self, ServeCommand.self, ScoreCommand.self,
-            ProfileCommand.self, UICommand.self, TokensCommand.self, ManualCommand.self, ExportCommand.self,
-            StackCommand.self, StoreCommand.self, StepCommand.self, GCCommand.self, ScheduleCommand.self,
-            WatchCommand.self,
-        ])
+    package static var configuration: CommandConfiguration {
+        let tool = toolCommands.withLock { $0 }
+        // The `sluice` tool's own commands where it registered them, stand-ins that run it elsewhere.
+        func command(_ name: String, _ delegate: any ParsableCommand.Type) -> any ParsableCommand.Type {
+            tool.first { $0.configuration.commandName == name } ?? delegate
+        }
+        return CommandConfiguration(
+            commandName: CommandLine.arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "sluice",
+            abstract: "Reproducible, traceable ML pipelines.",
+            version: RunEnvironment.sluiceVersion,
+            subcommands: [
+                InitCommand.self, RunCommand.self, RunsCommand.self, ArtifactsCommand.self, PipelinesCommand.self,
+                DataCommand.self, DemoCommand.self, ModelsCommand.self, command("serve", ServeDelegate.self),
+                ScoreCommand.self, command("profile", ProfileDelegate.self), command("ui", UIDelegate.self),
+                TokensCommand.self, ManualCommand.self, ExportCommand.self, StackCommand.self, StoreCommand.self,
+                StepCommand.self, GCCommand.self, ScheduleCommand.self, WatchCommand.self,
+            ])
+    }
+
+    /// The commands the `sluice` tool links and pipeline executables do not (serve, ui, profile).
+    private static let toolCommands = Mutex<[any ParsableCommand.Type]>([])
+
+    /// Registers the `sluice` tool's own `serve`, `ui` and `profile` in place of the stand-ins that run the tool.
+    package static func register(_ commands: [any ParsableCommand.Type]) {
+        toolCommands.withLock { $0 = commands }
+    }
+
+    /// Whether this executable is the `sluice` tool (it registered the serving commands).
+    static var isTool: Bool { !toolCommands.withLock { $0.isEmpty } }
 
     package init() {}
 

@@ -35,7 +35,7 @@ struct Terminal: Sendable {
 }
 
 /// Prints to standard error without buffering surprises.
-func printError(_ text: String, terminator: String = "\n") {
+package func printError(_ text: String, terminator: String = "\n") {
     FileHandle.standardError.write(Data((text + terminator).utf8))
 }
 

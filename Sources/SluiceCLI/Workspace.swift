@@ -4,21 +4,23 @@ import SluiceCore
 import SluiceStack
 
 /// `--stack NAME`, on every command that opens a project.
-struct StackOption: ParsableArguments {
+package struct StackOption: ParsableArguments {
     @Option(name: .customLong("stack"), help: "The stack of .sluice/stack.yaml to use (default: the file's default).")
-    var name: String?
+    package var name: String?
+
+    package init() {}
 }
 
 /// The project and its opened stack, as every command needs them.
-struct Workspace {
-    let project: Project
-    let stack: Stack
-    var metadata: any MetadataStore & ModelRegistry { stack.metadata }
-    var artifacts: any ArtifactStore { stack.artifacts }
+package struct Workspace {
+    package let project: Project
+    package let stack: Stack
+    package var metadata: any MetadataStore & ModelRegistry { stack.metadata }
+    package var artifacts: any ArtifactStore { stack.artifacts }
     var metadataLocation: String { stack.metadataLocation }
 
     /// Opens the nearest project's stack; `create` makes the project when there is none (for `run`).
-    static func open(
+    package static func open(
         create: Bool, stack name: String? = nil, stackOverrides: StackSettings = StackSettings(),
         durability: Durability? = nil, forOneStep: Bool = false
     ) async throws -> Workspace {
@@ -45,12 +47,24 @@ struct Workspace {
     func engine(pipelineFile: String? = nil) -> RunEngine {
         let project = self.project
         let file = pipelineFile.map { ["--file", URL(fileURLWithPath: $0).standardizedFileURL.path] } ?? []
-        return stack.engine(
+        var engine = stack.engine(
             environment: {
                 await RunEnvironment.capture(
                     gitDirectory: Project.currentDirectory, cacheDirectory: project.directory.appending(path: "cache"))
             },
             pipelineArguments: file)
+        if let lean = Self.stepExecutable() { engine.stepCommand.executable = [lean] }
+        return engine
+    }
+
+    /// The executable step processes of the `sluice` tool run: `sluice-step` beside it (the same commands without
+    /// the serving ones, so it starts without loading the model server and the dashboard), when it is there;
+    /// `nil` in a pipeline executable, which is lean itself.
+    static func stepExecutable(tool: Bool = SluiceCommand.isTool) -> String? {
+        guard tool else { return nil }
+        let path = URL(fileURLWithPath: StepCommandLine.currentExecutable).deletingLastPathComponent()
+            .appending(path: "sluice-step").path
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
 
     /// A path shown relative to the working directory when it is below it.
@@ -76,8 +90,13 @@ struct Workspace {
 }
 
 /// A mistake on the command line or in the project: what is wrong and what to do.
-struct CLIError: SluiceError {
-    var problem: String
-    var fix: String
-    var exitStatus: ExitStatus { .unusableInput }
+package struct CLIError: SluiceError {
+    package var problem: String
+    package var fix: String
+    package var exitStatus: ExitStatus { .unusableInput }
+
+    package init(problem: String, fix: String) {
+        self.problem = problem
+        self.fix = fix
+    }
 }

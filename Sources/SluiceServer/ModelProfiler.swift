@@ -3,56 +3,6 @@ import Histogram
 import Logging
 import SluiceML
 
-/// Latency percentiles of single-row predictions, in microseconds (recorded in an HdrHistogram).
-public struct LatencySummary: Codable, Sendable, Equatable {
-    /// Requests measured.
-    public var samples: Int
-    public var p50: Double
-    public var p90: Double
-    public var p99: Double
-    public var p999: Double
-}
-
-/// A model's size, load time, memory and speed, measured on this machine.
-public struct ModelProfile: Codable, Sendable, Equatable {
-    /// The model and version profiled.
-    public var model: String
-    public var version: String
-    /// The bundle's size in bytes.
-    public var bundleBytes: Int
-    /// Median time to load (decode) the bundle, in milliseconds.
-    public var loadMilliseconds: Double
-    /// Resident memory the loaded bundle added, in bytes.
-    public var residentBytes: Int
-    /// Single-row latency in the process (transforms and model).
-    public var inProcess: LatencySummary
-    /// Single-row latency over HTTP on loopback (a new connection per request, KServe V2 infer).
-    public var http: LatencySummary?
-    /// Rows predicted per second for batches of 1, 32 and 1024 rows.
-    public var rowsPerSecond: [String: Double]
-    /// Cores of the machine that measured it.
-    public var cores: Int
-    /// When.
-    public var measuredAt: Date
-}
-
-extension ModelProfile {
-    /// The profile as stored with a model version: sorted, indented JSON with ISO 8601 dates.
-    public func json() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        encoder.dateEncodingStrategy = .iso8601
-        return try encoder.encode(self)
-    }
-
-    /// Reads a profile stored by ``json()``.
-    public init(json: Data) throws {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        self = try decoder.decode(ModelProfile.self, from: json)
-    }
-}
-
 /// Measures a bundle: size, load time, memory, latency percentiles in process and over HTTP, batch throughput.
 public enum ModelProfiler {
     /// Profiles the bundle serialized in `data`.

@@ -23,6 +23,9 @@ struct InstallTests {
 
         let installed = try await CommandProcess.run(prefix.path + "/bin/sluice", ["--version"], in: directory.url)
         #expect(installed.status == 0 && !installed.output.isEmpty)
+        // The step processes' executable beside it: the same version, without the serving commands.
+        let step = try await CommandProcess.run(prefix.path + "/bin/sluice-step", ["--version"], in: directory.url)
+        #expect(step.status == 0 && step.output == installed.output)
 
         let bash = prefix.appending(path: "share/bash-completion/completions/sluice")
         let loaded = try await CommandProcess.run(

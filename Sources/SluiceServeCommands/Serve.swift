@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ServiceLifecycle
+import SluiceCLI
 import SluiceComponents
 import SluiceCore
 import SluiceML

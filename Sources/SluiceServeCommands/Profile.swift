@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceCLI
 import SluiceComponents
 import SluiceCore
 import SluiceML
@@ -39,30 +40,8 @@ struct ProfileCommand: AsyncParsableCommand {
         if json {
             print(String(decoding: bytes, as: UTF8.self))
         } else {
-            print(Self.text(profile))
+            print(profile.summary)
             print("stored with \(version.model)@\(version.version) (\(stored.uri))")
         }
-    }
-
-    static func text(_ p: ModelProfile) -> String {
-        func latency(_ l: LatencySummary) -> String {
-            String(
-                format: "p50 %.1f µs, p90 %.1f µs, p99 %.1f µs, p99.9 %.1f µs (%d requests)", l.p50, l.p90, l.p99,
-                l.p999, l.samples)
-        }
-        var lines = [
-            "Profile of \(p.version) on \(p.cores) cores, \(p.measuredAt.formatted(.iso8601))",
-            String(
-                format: "  bundle %.1f KB, loads in %.2f ms, %.1f MB resident after load",
-                Double(p.bundleBytes) / 1_000, p.loadMilliseconds, Double(p.residentBytes) / 1_000_000),
-            "  single row in process: " + latency(p.inProcess),
-        ]
-        if let http = p.http { lines.append("  single row over HTTP:   " + latency(http)) }
-        lines.append(
-            "  throughput: "
-                + ["1", "32", "1024"].compactMap { size in
-                    p.rowsPerSecond[size].map { "batch \(size) → " + String(format: "%.0f rows/s", $0) }
-                }.joined(separator: ", "))
-        return lines.joined(separator: "\n")
     }
 }
