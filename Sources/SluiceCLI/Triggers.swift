@@ -1,3 +1,4 @@
+// Over 400 lines: `schedule` and `watch` share their service loop, trigger keys and reporting.
 import ArgumentParser
 import Foundation
 import Logging

@@ -1,3 +1,4 @@
+// Over 400 lines: every query the pages make, each beside the view model it fills.
 import Foundation
 import SluiceCore
 import SluiceData

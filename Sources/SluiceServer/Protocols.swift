@@ -1,3 +1,4 @@
+// Over 400 lines: the V2 and /invocations request and response shapes, which the JSON and binary decoders share.
 import Foundation
 import SluiceData
 import SluiceML

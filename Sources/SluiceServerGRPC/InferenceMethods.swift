@@ -1,3 +1,4 @@
+// Over 400 lines: one method per V2 gRPC call, with the tensor conversions they share.
 import Foundation
 import Logging
 import SluiceErrors

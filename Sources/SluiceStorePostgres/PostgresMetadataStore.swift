@@ -1,3 +1,4 @@
+// Over 400 lines: one statement per MetadataStore requirement on PostgreSQL, mirroring the SQLite store's file (the registry, tokens, migrations and statements are in their own files).
 import Foundation
 import Logging
 import PostgresNIO

@@ -1,3 +1,4 @@
+// Over 400 lines: one statement per MetadataStore requirement, kept with the schema they query (the registry and tokens are in their own files).
 import Foundation
 import GRDB
 import SluiceCore

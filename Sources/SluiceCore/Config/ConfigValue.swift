@@ -1,3 +1,4 @@
+// Over 400 lines: one value type: parsing with source locations, access, encoding and printing, which share its private representation.
 import Foundation
 import Yams
 

@@ -1,3 +1,4 @@
+// Over 400 lines: the registry protocol with the values its requirements take and return (references, expectations, conflicts).
 import Foundation
 
 /// Where a model version is in its life: registered, being tried, serving, or retired.

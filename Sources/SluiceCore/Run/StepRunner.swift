@@ -1,3 +1,4 @@
+// Over 400 lines: the one path a step run takes (reuse, hand-over, run here, read back), kept whole so it reads top to bottom.
 import Foundation
 import Logging
 

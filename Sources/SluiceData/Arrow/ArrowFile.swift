@@ -1,3 +1,4 @@
+// Over 400 lines: the Arrow IPC reader and writer share the format's framing and buffer layout.
 import Foundation
 
 /// Reads and writes tables in the Apache Arrow IPC file format (Feather v2), so `pyarrow.feather.read_table`

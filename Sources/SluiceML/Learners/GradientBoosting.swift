@@ -1,3 +1,4 @@
+// Over 400 lines: the boosting loop with its binned-matrix state; the tree grower is in its own file.
 import Foundation
 
 /// Histogram-based gradient-boosted decision trees (the algorithm of XGBoost's `hist` method and LightGBM):
