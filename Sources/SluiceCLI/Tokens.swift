@@ -30,7 +30,7 @@ struct TokensCommand: AsyncParsableCommand {
             let workspace = try await Workspace.open(create: false, stack: stackOption.name)
             let user = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
             let (record, secret) = AccessToken.make(name: name, canWrite: write, createdBy: user)
-            try await workspace.metadata.insertToken(record)
+            try await workspace.stack.tokens.insertToken(record)
             if json {
                 return print(try jsonString(Created(id: record.id, name: name, canWrite: write, token: secret)))
             }
@@ -58,7 +58,7 @@ struct TokensCommand: AsyncParsableCommand {
 
         func run() async throws {
             let workspace = try await Workspace.open(create: false, stack: stackOption.name)
-            let tokens = try await workspace.metadata.tokens().filter { all || $0.revokedAt == nil }
+            let tokens = try await workspace.stack.tokens.tokens().filter { all || $0.revokedAt == nil }
             if json {
                 return print(
                     try jsonString(
@@ -89,8 +89,8 @@ struct TokensCommand: AsyncParsableCommand {
 
         func run() async throws {
             let workspace = try await Workspace.open(create: false, stack: stackOption.name)
-            guard let revoked = try await workspace.metadata.revokeToken(token, at: Date()) else {
-                let live = try await workspace.metadata.tokens().filter { $0.revokedAt == nil }.map(\.name)
+            guard let revoked = try await workspace.stack.tokens.revokeToken(token, at: Date()) else {
+                let live = try await workspace.stack.tokens.tokens().filter { $0.revokedAt == nil }.map(\.name)
                 throw CLIError(
                     problem: "no live token is named or has the ID '\(token)'."
                         + (live.closest(to: token).map { " Did you mean '\($0)'?" } ?? ""),

@@ -58,3 +58,21 @@ extension UndeclaredSeedError: SluiceError {
     }
     public var exitStatus: ExitStatus { .failed }
 }
+
+/// A registry request that cannot be honoured is the caller's to fix: 400 with the reason and the fix.
+extension RegistryError: HTTPRefusal {
+    public var httpStatus: Int { 400 }
+    public var httpMessage: String { "\(problem) \(fix)" }
+}
+
+/// A stage move decided on a state that changed meanwhile: 409, naming what is there now.
+extension StageConflict: HTTPRefusal {
+    public var httpStatus: Int { 409 }
+    public var httpMessage: String { problem }
+}
+
+/// An ID prefix that matches several records: 400, listing them.
+extension AmbiguousIDError: HTTPRefusal {
+    public var httpStatus: Int { 400 }
+    public var httpMessage: String { problem }
+}

@@ -11,13 +11,13 @@ struct TokenAuthenticator<Context: AuthRequestContext<Viewer>>: AuthenticatorMid
 
     static var cookie: String { "sluice_token" }
 
-    let metadata: any MetadataStore
+    let tokens: any AccessTokenStore
     let required: Bool
 
     func authenticate(request: Request, context: Context) async throws -> Viewer? {
         guard required else { return .local }
         guard let secret = request.headers.bearer?.token ?? request.cookies[Self.cookie]?.value, !secret.isEmpty,
-            let token = try await metadata.token(hash: AccessToken.hash(of: secret)), token.revokedAt == nil
+            let token = try await tokens.token(hash: AccessToken.hash(of: secret)), token.revokedAt == nil
         else { return nil }
         return Viewer(name: "token:\(token.name)", canWrite: token.canWrite)
     }
@@ -90,18 +90,8 @@ struct ErrorPages: RouterMiddleware {
     /// with the error's own text (it goes to the log).
     static func describe(_ error: any Error, requestID: String) -> (HTTPResponse.Status, String) {
         switch error {
-        case let error as DashboardError:
-            switch error {
-            case .notFound(let message): return (.notFound, message)
-            case .badRequest(let message): return (.badRequest, message)
-            case .forbidden(let message): return (.forbidden, message)
-            case .conflict(let message): return (.conflict, message)
-            case .unauthorized:
-                return (.unauthorized, "this dashboard needs an access token: send `Authorization: Bearer TOKEN`")
-            }
-        case let error as RegistryError: return (.badRequest, "\(error.problem) \(error.fix)")
-        case let error as StageConflict: return (.conflict, "\(error.problem) Reload the page to see it.")
-        case let error as AmbiguousIDError: return (.badRequest, error.problem)
+        case let error as StageConflict: return (.conflict, "\(error.httpMessage) Reload the page to see it.")
+        case let error as any HTTPRefusal: return (HTTPResponse.Status(code: error.httpStatus), error.httpMessage)
         case let error as HTTPError: return (error.status, error.body ?? error.status.reasonPhrase)
         case let error as DecodingError: return (.badRequest, "the request body is not what was expected: \(error)")
         default: return (.internalServerError, UnexpectedErrorAnswer.message(requestID: requestID))

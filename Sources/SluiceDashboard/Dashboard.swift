@@ -46,6 +46,8 @@ public struct DashboardConfiguration: Sendable {
 /// change) and the same data as JSON under `/api/`.
 public struct Dashboard: Sendable {
     let data: DashboardData
+    /// Where access tokens are looked up.
+    let tokens: any AccessTokenStore
     let configuration: DashboardConfiguration
     let stackLabel: String
     let library: MustacheLibrary
@@ -54,16 +56,17 @@ public struct Dashboard: Sendable {
     /// A dashboard over `stack`'s metadata store, model registry and artifact store.
     public init(stack: Stack, configuration: DashboardConfiguration = DashboardConfiguration()) throws {
         self.init(
-            metadata: stack.metadata, artifacts: stack.artifacts,
+            metadata: stack.metadata, tokens: stack.tokens, artifacts: stack.artifacts,
             logDirectory: stack.workDirectory.appending(path: "logs"),
             stackLabel: "stack \(stack.name) · \(stack.metadataLocation)", configuration: configuration)
     }
 
     init(
-        metadata: any MetadataStore & ModelRegistry, artifacts: any ArtifactStore, logDirectory: URL,
-        stackLabel: String, configuration: DashboardConfiguration
+        metadata: any MetadataStore & ModelRegistry, tokens: any AccessTokenStore, artifacts: any ArtifactStore,
+        logDirectory: URL, stackLabel: String, configuration: DashboardConfiguration
     ) {
         data = DashboardData(metadata: metadata, artifacts: artifacts, logDirectory: logDirectory)
+        self.tokens = tokens
         self.configuration = configuration
         self.stackLabel = stackLabel
         // The templates are constants checked by the tests: failing to parse one is a bug, not an input error.

@@ -544,10 +544,28 @@ struct DashboardData: Sendable {
 }
 
 /// A dashboard request that cannot be answered, with its HTTP status.
-enum DashboardError: Error, Sendable {
+enum DashboardError: HTTPRefusal, Sendable {
     case notFound(String)
     case badRequest(String)
     case forbidden(String)
     case conflict(String)
     case unauthorized
+
+    var httpStatus: Int {
+        switch self {
+        case .notFound: 404
+        case .badRequest: 400
+        case .forbidden: 403
+        case .conflict: 409
+        case .unauthorized: 401
+        }
+    }
+
+    var httpMessage: String {
+        switch self {
+        case .notFound(let message), .badRequest(let message), .forbidden(let message), .conflict(let message):
+            message
+        case .unauthorized: "this dashboard needs an access token: send `Authorization: Bearer TOKEN`"
+        }
+    }
 }

@@ -240,7 +240,7 @@ extension Dashboard {
     func login(_ request: Request, context: DashboardContext) async throws -> Response {
         let form = try await Self.form(request, context: context)
         let next = Self.safeNext(form["next"])
-        guard let secret = form["token"], let token = try await data.metadata.token(hash: AccessToken.hash(of: secret)),
+        guard let secret = form["token"], let token = try await tokens.token(hash: AccessToken.hash(of: secret)),
             token.revokedAt == nil
         else {
             var response = try page(

@@ -20,7 +20,7 @@ extension Dashboard {
     func router() -> Router<DashboardContext> {
         let router = Router(context: DashboardContext.self)
         router.add(middleware: ErrorPages(dashboard: self))
-        router.add(middleware: TokenAuthenticator(metadata: data.metadata, required: configuration.requireTokens))
+        router.add(middleware: TokenAuthenticator(tokens: tokens, required: configuration.requireTokens))
         router.add(middleware: AccessGate(required: configuration.requireTokens))
 
         router.get("/") { _, _ in Self.redirect("/runs") }

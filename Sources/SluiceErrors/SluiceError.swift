@@ -33,6 +33,16 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
     case interrupted = 130
 }
 
+/// An error an HTTP surface (the model server over HTTP and gRPC, the dashboard) answers on purpose, with its own
+/// status (a 4xx for the caller's mistake, 409 for a conflict) and its reason sent as it is. Every other error is
+/// unexpected: ``UnexpectedErrorAnswer``.
+public protocol HTTPRefusal: Error {
+    /// The HTTP status it is answered with.
+    var httpStatus: Int { get }
+    /// The reason sent back, for the caller to act on.
+    var httpMessage: String { get }
+}
+
 /// What an HTTP surface (the model server, the dashboard) answers when a request meets an error it did not expect:
 /// the status is 500 and the text names the request, never the error's own words (which may hold paths, SQL or
 /// records); the error itself goes to the server's log under the same request ID.
@@ -40,5 +50,13 @@ public enum UnexpectedErrorAnswer {
     /// The answer's text: `internal error, request ID ID (the server's log has the details)`.
     public static func message(requestID: String) -> String {
         "internal error, request ID \(requestID) (the server's log has the details)"
+    }
+
+    /// The status and text an HTTP surface answers `error` with: an ``HTTPRefusal``'s own, otherwise 500 naming the
+    /// request (`nil` message tells the caller to log the error under `requestID`).
+    public static func answer(for error: any Error, requestID: String) -> (status: Int, message: String, expected: Bool)
+    {
+        if let refusal = error as? any HTTPRefusal { return (refusal.httpStatus, refusal.httpMessage, true) }
+        return (500, message(requestID: requestID), false)
     }
 }

@@ -35,7 +35,7 @@ struct UICommand: AsyncParsableCommand {
         let workspace = try await Workspace.open(create: false, stack: stackOption.name)
         let configuration = DashboardConfiguration(
             host: host, port: port, requireTokens: requireToken ? true : nil)
-        if configuration.requireTokens, try await workspace.metadata.tokens().allSatisfy({ $0.revokedAt != nil }) {
+        if configuration.requireTokens, try await workspace.stack.tokens.tokens().allSatisfy({ $0.revokedAt != nil }) {
             printError(
                 "note: this dashboard needs access tokens and the store has none yet: create one with "
                     + "`sluice tokens create NAME` (add --write to allow promote, roll back and cancel).")

@@ -366,8 +366,8 @@ private struct Responder: HTTPResponder {
         if let endpoint, request.method == endpoint.method {
             do {
                 response = try await server.answer(endpoint, to: request)
-            } catch let error as RequestError {
-                response = refusal(error)
+            } catch let error as any HTTPRefusal {
+                response = refusal(RequestError(status: error.httpStatus, message: error.httpMessage))
             } catch {
                 server.logger.error(
                     "unexpected error answering \(request.method) \(path): \(error)", metadata: ["request_id": "\(id)"])

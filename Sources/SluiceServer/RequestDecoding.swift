@@ -3,9 +3,11 @@ import SluiceData
 import SluiceML
 
 /// A request the server refuses, with the status and the reason sent back as `{"error": "..."}`.
-struct RequestError: Error {
+struct RequestError: HTTPRefusal {
     var status: Int
     var message: String
+    var httpStatus: Int { status }
+    var httpMessage: String { message }
 
     static func badRequest(_ message: String) -> RequestError { RequestError(status: 400, message: message) }
 }

@@ -71,9 +71,12 @@ package struct OutputTensor: Sendable {
 
 /// A refusal from the model server, for front ends that are not HTTP: the HTTP status the REST API would answer
 /// with (400, 404, 413, 503, 500) and the reason.
-package struct InferenceRefusal: Error, Sendable {
+package struct InferenceRefusal: HTTPRefusal, Sendable {
     package var status: Int
     package var message: String
+
+    package var httpStatus: Int { status }
+    package var httpMessage: String { message }
 
     /// Creates a refusal.
     package init(status: Int, message: String) {
@@ -291,8 +294,8 @@ extension ModelServer {
     private func refusing<T>(_ body: () throws -> T) throws(InferenceRefusal) -> T {
         do {
             return try body()
-        } catch let error as RequestError {
-            throw InferenceRefusal(status: error.status, message: error.message)
+        } catch let error as any HTTPRefusal {
+            throw InferenceRefusal(status: error.httpStatus, message: error.httpMessage)
         } catch {
             let id = RequestIDs.next()
             logger.error("unexpected error answering an inference call: \(error)", metadata: ["request_id": "\(id)"])

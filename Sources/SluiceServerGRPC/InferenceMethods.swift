@@ -266,9 +266,9 @@ package struct InferenceMethods: Sendable {
             var metadata = [("x-request-id", id)]
             if let answeredBy { metadata.append(("x-model-version", answeredBy)) }
             outcome = .answered(message, metadata: metadata)
-        } catch let refusal as InferenceRefusal {
+        } catch let refusal as any HTTPRefusal {
             outcome = .refused(
-                GRPCStatusCode(httpStatus: refusal.status), refusal.message, metadata: [("x-request-id", id)])
+                GRPCStatusCode(httpStatus: refusal.httpStatus), refusal.httpMessage, metadata: [("x-request-id", id)])
         } catch {
             server.logger.error(
                 "unexpected error answering \(method): \(error)", metadata: ["request_id": "\(id)"])

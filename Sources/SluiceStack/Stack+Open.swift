@@ -26,6 +26,7 @@ extension Stack {
         let durability = durability ?? settings.durability ?? .process
         let location = settings.metadataStore ?? "metadata.sqlite"
         let metadata: any MetadataStore & ModelRegistry
+        let tokens: any AccessTokenStore
         let display: String
         var close: @Sendable () async -> Void = {}
         if PostgresURL.isPostgres(location) {
@@ -35,6 +36,7 @@ extension Stack {
             let store = try await PostgresMetadataStore(
                 url: location, password: password, marksCrashedRuns: !forOneStep)
             metadata = store
+            tokens = store
             display = store.location
             close = { await store.close() }
         } else {
@@ -46,8 +48,10 @@ extension Stack {
                     fix: "remove \(key) from \(project.stackFile.path), or set metadata_store to a postgres:// URL.")
             }
             let path = project.resolve(location).path
-            metadata = try SQLiteMetadataStore(
+            let store = try SQLiteMetadataStore(
                 path: path, durability: durability, singleConnection: forOneStep, marksCrashedRuns: !forOneStep)
+            metadata = store
+            tokens = store
             display = path
         }
         let artifacts = try LocalArtifactStore(
@@ -55,8 +59,8 @@ extension Stack {
         var effective = settings
         effective.durability = durability
         return Stack(
-            name: name, settings: effective, overrides: overrides, metadata: metadata, artifacts: artifacts,
-            materializers: materializers, orchestrator: orchestrator,
+            name: name, settings: effective, overrides: overrides, metadata: metadata, tokens: tokens,
+            artifacts: artifacts, materializers: materializers, orchestrator: orchestrator,
             placementProperties: Orchestrators.placementProperties, metadataLocation: display,
             workDirectory: project.directory, close: close)
     }

@@ -2,7 +2,7 @@ import Foundation
 import PostgresNIO
 import SluiceCore
 
-extension PostgresMetadataStore {
+extension PostgresMetadataStore: AccessTokenStore {
     public func insertToken(_ token: AccessToken) async throws {
         // The partial unique index keeps one live token per name even when two hosts create one at once.
         let inserted = try await rows(

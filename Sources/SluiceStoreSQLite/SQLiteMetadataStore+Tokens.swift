@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import SluiceCore
 
-extension SQLiteMetadataStore {
+extension SQLiteMetadataStore: AccessTokenStore {
     public func insertToken(_ token: AccessToken) async throws {
         try write { db in
             let taken = try Bool.fetchOne(

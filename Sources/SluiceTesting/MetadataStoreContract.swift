@@ -67,6 +67,8 @@ public enum MetadataStoreContract {
     }
 
     static func accessTokens(_ store: any MetadataStore) async throws {
+        // A stack's store also keeps the dashboard's tokens (`Stack.tokens`).
+        let store = try #require(store as? any AccessTokenStore, "the store keeps access tokens (AccessTokenStore)")
         let (reader, readerSecret) = AccessToken.make(
             name: "ci", canWrite: false, createdBy: "alice", at: Date(timeIntervalSince1970: 1_700_000_000))
         let (writer, _) = AccessToken.make(

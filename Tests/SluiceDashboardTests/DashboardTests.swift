@@ -384,7 +384,7 @@ struct DashboardPostgresTests {
         let fixture = try await DashboardFixture.make(postgres: true)
         #expect(fixture.stack.metadataLocation.hasPrefix("postgres://"))
         let (writer, secret) = AccessToken.make(name: "ops", canWrite: true, createdBy: "test")
-        try await fixture.stack.metadata.insertToken(writer)
+        try await fixture.stack.tokens.insertToken(writer)
         let auth: HTTPFields = [.authorization: "Bearer \(secret)", .contentType: "application/json"]
         try await fixture.test(requireTokens: true) { client in
             let runs = try await client.execute(uri: "/api/runs?status=failed", method: .get, headers: auth).json()
@@ -414,8 +414,8 @@ struct DashboardAccessTests {
         let fixture = try await DashboardFixture.make()
         let (reader, readSecret) = AccessToken.make(name: "ci", canWrite: false, createdBy: "test")
         let (writer, writeSecret) = AccessToken.make(name: "ops", canWrite: true, createdBy: "test")
-        try await fixture.stack.metadata.insertToken(reader)
-        try await fixture.stack.metadata.insertToken(writer)
+        try await fixture.stack.tokens.insertToken(reader)
+        try await fixture.stack.tokens.insertToken(writer)
         try await fixture.test(requireTokens: true) { client in
             let anonymous = try await client.execute(uri: "/api/runs", method: .get)
             #expect(anonymous.status == .unauthorized)
@@ -444,7 +444,7 @@ struct DashboardAccessTests {
             #expect(promoted.status == .ok, "\(promoted.text)")
             #expect(try await fixture.stack.metadata.stageChanges("churn").last?.by == "token:ops")
 
-            _ = try await fixture.stack.metadata.revokeToken("ci", at: Date())
+            _ = try await fixture.stack.tokens.revokeToken("ci", at: Date())
             #expect(try await client.execute(uri: "/api/runs", method: .get, headers: read).status == .unauthorized)
 
             // A browser signs in once: the cookie then opens pages.

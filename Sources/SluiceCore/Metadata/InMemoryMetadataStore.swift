@@ -1,7 +1,7 @@
 import Foundation
 
 /// A metadata store that lives in memory, for tests, previews and throwaway runs.
-public actor InMemoryMetadataStore: MetadataStore {
+public actor InMemoryMetadataStore: MetadataStore, AccessTokenStore {
     private var pipelineRecords: [String: Date] = [:]
     private var runRecords: [RunID: Run] = [:]
     private var stepRunRecords: [String: StepRun] = [:]

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// Every implementation must pass the contract suite in `SluiceTesting` (`MetadataStoreContract`).
 /// Reads of runs report a run whose owning process has died as ``RunStatus/crashed``.
-public protocol MetadataStore: AccessTokenStore {
+public protocol MetadataStore: Sendable {
     /// Records that a pipeline exists (idempotent).
     func registerPipeline(_ name: String) async throws
     /// Saves a new run.

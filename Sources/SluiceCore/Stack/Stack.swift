@@ -14,6 +14,8 @@ public struct Stack: Sendable {
     public let overrides: StackSettings
     /// Records of runs, step runs, artifacts and lineage, and the model registry.
     public let metadata: any MetadataStore & ModelRegistry
+    /// The dashboard's access tokens, kept in the same store as the runs they open.
+    public let tokens: any AccessTokenStore
     /// Where artifact content lives.
     public let artifacts: any ArtifactStore
     /// How output values are stored, by type.
@@ -32,8 +34,8 @@ public struct Stack: Sendable {
     /// Creates a stack over opened stores; `close` releases them (connection pools, background tasks).
     public init(
         name: String, settings: StackSettings, overrides: StackSettings = StackSettings(),
-        metadata: any MetadataStore & ModelRegistry,
-        artifacts: any ArtifactStore, materializers: MaterializerRegistry,
+        metadata: any MetadataStore & ModelRegistry, tokens: any AccessTokenStore, artifacts: any ArtifactStore,
+        materializers: MaterializerRegistry,
         orchestrator: any Orchestrator = InProcessOrchestrator(), placementProperties: Set<String> = [],
         metadataLocation: String, workDirectory: URL, close: @escaping @Sendable () async -> Void = {}
     ) {
@@ -42,6 +44,7 @@ public struct Stack: Sendable {
         self.settings = settings
         self.overrides = overrides
         self.metadata = metadata
+        self.tokens = tokens
         self.artifacts = artifacts
         self.materializers = materializers
         self.orchestrator = orchestrator
