@@ -8,7 +8,7 @@ import Foundation
 /// (cached step runs of new runs point at old runs' outputs). Content shared with a kept artifact (the same bytes)
 /// stays, and so does content packed with other small artifacts (it cannot be freed alone). A deleted artifact's
 /// record stays, marked with `content_deleted`, and is never a cache hit again (its content is gone).
-public struct Retention: Sendable {
+package struct Retention: Sendable {
     /// Runs younger than this keep everything.
     public var olderThan: TimeInterval
     /// The newest runs of each pipeline kept whatever their age.

@@ -10,7 +10,7 @@ import Foundation
 /// again and the target may be in use meanwhile. Runs still running in the source are left for a later copy:
 /// their records are not final yet. Artifact content is not moved: both stores must see the same artifact store
 /// (URIs are relative to it).
-public struct StoreCopy: Sendable {
+package struct StoreCopy: Sendable {
     /// What a copy did.
     public struct Summary: Sendable, Equatable {
         /// Runs copied, and runs skipped because the target had them.

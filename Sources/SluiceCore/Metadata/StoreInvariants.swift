@@ -8,7 +8,7 @@ import Foundation
 /// change's "from" is where the previous change of that version left it, and the replay ends where the versions
 /// stand. Runs: a run that ended has one final status, an end time not before its start, and no step run still
 /// running; a completed run's last step run of each step produced its outputs.
-public enum StoreInvariants {
+package enum StoreInvariants {
     /// Every broken registry rule, one sentence each naming the model and version; empty when all hold.
     public static func registryViolations(_ registry: any ModelRegistry) async throws -> [String] {
         var violations: [String] = []

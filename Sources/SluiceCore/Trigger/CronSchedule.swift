@@ -9,7 +9,7 @@ import Foundation
 /// weekdays also take names (`jan`, `mon-fri`); day of week 0 and 7 are both Sunday. As in cron, when both the day
 /// of month and the day of week are restricted, a day matching either is due. `@hourly`, `@daily` (`@midnight`),
 /// `@weekly`, `@monthly` and `@yearly` (`@annually`) stand for their usual expressions.
-public struct CronSchedule: Sendable, Equatable, CustomStringConvertible {
+package struct CronSchedule: Sendable, Equatable, CustomStringConvertible {
     /// The expression as written.
     public let expression: String
     /// The time zone its fields are read in.
@@ -166,7 +166,7 @@ public struct CronSchedule: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// A cron expression that cannot be read, with what is wrong and how to write it.
-public struct CronError: SluiceError {
+package struct CronError: SluiceError {
     /// The expression as written.
     public var expression: String
     public var problem: String

@@ -3,7 +3,7 @@ import Foundation
 /// The data files below a folder, each with its size, modification time and inode: two snapshots taken a poll
 /// apart say which files arrived or changed. Polling, not inotify, so a folder on a shared filesystem (NFS, a
 /// cluster's storage), where change notifications do not cross machines, is watched the same way.
-public struct FolderSnapshot: Sendable, Equatable {
+package struct FolderSnapshot: Sendable, Equatable {
     /// What identifies one version of a file without reading it.
     public struct Stamp: Sendable, Equatable {
         public var size: Int64
@@ -66,7 +66,7 @@ public struct FolderSnapshot: Sendable, Equatable {
 }
 
 /// A folder to watch that is not there.
-public struct FolderWatchError: SluiceError {
+package struct FolderWatchError: SluiceError {
     /// The path given.
     public var folder: String
     public var problem: String { "cannot watch '\(folder)': no such folder." }
