@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import Synchronization
 
 /// Every step run that is not a cache hit at submission is a Slurm batch job, with dependencies mirroring the
 /// pipeline's; the run goes on on the cluster without the process that submitted it.
@@ -250,13 +251,17 @@ extension SlurmOrchestrator {
     public func follow(
         _ runID: RunID, pipeline: Pipeline?, engine: RunEngine, observer: (any RunObserver)?, cancelsRun: Bool
     ) async throws -> RunResult {
-        let emptyQueues = Counter()
+        let emptyQueues = Mutex(0)
         let client = client
         let name = Self.jobName(runID)
         let check: @Sendable () async throws -> Void = {
             let queued = try await client.queuedJobs(named: name)
             // Twice in a row, so a job that recorded its end a moment ago is not raced.
-            guard emptyQueues.next(queued.isEmpty) >= 2, let pipeline else { return }
+            let inARow = emptyQueues.withLock { count in
+                count = queued.isEmpty ? count + 1 : 0
+                return count
+            }
+            guard inARow >= 2, let pipeline else { return }
             _ = try await shielded { try await engine.finishRegistered(runID, pipeline: pipeline) }
         }
         var cancel: (@Sendable () async throws -> Void)?
@@ -303,19 +308,5 @@ extension SlurmOrchestrator {
             return corrected
         }
         return nil
-    }
-}
-
-/// Counts the checks in a row where something held.
-private final class Counter: @unchecked Sendable {
-    private var count = 0
-    private let lock = NSLock()
-
-    /// One more check: the count of those in a row where `held` (0 when it did not).
-    func next(_ held: Bool) -> Int {
-        lock.withLock {
-            count = held ? count + 1 : 0
-            return count
-        }
     }
 }

@@ -47,8 +47,9 @@ public protocol Orchestrator: Sendable {
     func submit(_ resolved: ResolvedPipeline, engine: RunEngine, trigger: RunTrigger, observer: (any RunObserver)?)
         async throws -> RunSubmission?
 
-    /// Follows a run it was handed until it ends, reporting its steps to `observer`. The default reads the run's
-    /// records until the run ends. With `cancelsRun`, cancelling the calling task cancels the run.
+    /// Follows a run it was handed until it ends, reporting its steps to `observer`. With `cancelsRun`, cancelling
+    /// the calling task cancels the run. The default only reads the run's records until the run ends: cancelling
+    /// the calling task stops the following and leaves the run to the process that runs it.
     func follow(
         _ runID: RunID, pipeline: Pipeline?, engine: RunEngine, observer: (any RunObserver)?, cancelsRun: Bool
     ) async throws -> RunResult
