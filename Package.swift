@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "SluiceStack", targets: ["SluiceStack"]),
         .library(name: "SluiceOrchestrators", targets: ["SluiceOrchestrators"]),
         .library(name: "SluiceErrors", targets: ["SluiceErrors"]),
+        .library(name: "SluiceFeatures", targets: ["SluiceFeatures"]),
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-step", targets: ["sluice-step"]),
         .executable(name: "sluice-example", targets: ["PricePipeline"]),
@@ -68,6 +69,14 @@ let package = Package(
         // Built-in pipeline steps over the data and ML modules: ingest, statistics, schema, validate, split,
         // transform, train, evaluate, register, and the standard pipeline made of them.
         .target(name: "SluiceComponents", dependencies: ["SluiceCore", "SluiceData", "SluiceML"]),
+        // The feature store: definitions (features.yaml), their versions, point-in-time joins out of core, over the
+        // core's stores and the data module's tables.
+        .target(
+            name: "SluiceFeatures",
+            dependencies: [
+                "SluiceCore", "SluiceData", "SluiceErrors", .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // The model server: KServe V2 and MLflow-style invocations over HTTP (Hummingbird), Prometheus metrics,
         // hot promotion. Imports ML and Data only, so it embeds anywhere a bundle loads.
         .target(
@@ -217,6 +226,7 @@ let package = Package(
         .testTarget(
             name: "SluiceOrchestratorsTests", dependencies: ["SluiceOrchestrators", "SluiceCore", "SluiceTesting"]),
         .testTarget(name: "SluiceDataTests", dependencies: ["SluiceData", "SluiceTesting"]),
+        .testTarget(name: "SluiceFeaturesTests", dependencies: ["SluiceFeatures", "SluiceData", "SluiceCore"]),
         .testTarget(
             name: "SluiceMLTests", dependencies: ["SluiceML", .product(name: "Yams", package: "Yams")],
             resources: [.copy("Fixtures")]),
