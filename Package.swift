@@ -68,7 +68,7 @@ let package = Package(
         .target(name: "SluiceML", dependencies: ["SluiceData"]),
         // Built-in pipeline steps over the data and ML modules: ingest, statistics, schema, validate, split,
         // transform, train, evaluate, register, and the standard pipeline made of them.
-        .target(name: "SluiceComponents", dependencies: ["SluiceCore", "SluiceData", "SluiceML"]),
+        .target(name: "SluiceComponents", dependencies: ["SluiceCore", "SluiceData", "SluiceML", "SluiceFeatures"]),
         // The feature store: definitions (features.yaml), their versions, point-in-time joins out of core, over the
         // core's stores and the data module's tables.
         .target(
@@ -144,7 +144,7 @@ let package = Package(
             name: "SluiceCLI",
             dependencies: [
                 "SluiceCore", "SluiceStack", "SluiceOrchestrators", "SluiceStoreSQLite", "SluiceStorePostgres",
-                "SluiceData", "SluiceML", "SluiceComponents",
+                "SluiceData", "SluiceML", "SluiceComponents", "SluiceFeatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import SluiceComponents
 import SluiceCore
+import SluiceFeatures
 import SluiceOrchestrators
 import Synchronization
 
@@ -150,10 +151,19 @@ struct RunCommand: AsyncParsableCommand {
             scoringModels[step] = await LoadModel.resolve(
                 reference, registry: workspace.metadata, artifacts: workspace.artifacts)
         }
+        // Feature joins read the project's feature definitions and sources now; their versions are the steps'
+        // cache fingerprints.
+        var featureJoins: [String: Result<PreparedJoin, ComponentError>] = [:]
+        for (step, service) in yaml.featureJoinServices(config: config) {
+            featureJoins[step] = await FeatureJoin.prepare(
+                service: service, root: workspace.project.root,
+                cache: workspace.project.directory.appending(path: "features"), metadata: workspace.metadata,
+                artifacts: workspace.artifacts)
+        }
         return try yaml.build(
             context: ComponentContext(
                 registry: workspace.metadata, baselines: baselines, reference: reference, scoringModels: scoringModels,
-                artifacts: workspace.artifacts))
+                artifacts: workspace.artifacts, featureJoins: featureJoins))
     }
 
     /// Runs a resolved pipeline with live per-step progress on standard error and Ctrl-C cancelling it.

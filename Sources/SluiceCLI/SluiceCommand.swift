@@ -21,7 +21,7 @@ package struct SluiceCommand: AsyncParsableCommand {
                 DataCommand.self, DemoCommand.self, ModelsCommand.self, command("serve", ServeDelegate.self),
                 ScoreCommand.self, command("profile", ProfileDelegate.self), command("ui", UIDelegate.self),
                 TokensCommand.self, ManualCommand.self, ExportCommand.self, StackCommand.self, StoreCommand.self,
-                StepCommand.self, GCCommand.self, ScheduleCommand.self, WatchCommand.self,
+                StepCommand.self, GCCommand.self, ScheduleCommand.self, WatchCommand.self, FeaturesCommand.self,
             ])
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import SluiceCore
 import SluiceData
+import SluiceFeatures
 import SluiceML
 
 /// A built-in component as YAML pipelines see it: its typed, named inputs and outputs, and how to add it.
@@ -62,13 +63,17 @@ public struct ComponentContext: Sendable {
                     fix: "run the pipeline in a Sluice project (`sluice run`)."))
     }
 
+    /// What each `feature_join` step's service resolved to (by step name), or why it could not.
+    public var featureJoins: [String: Result<PreparedJoin, ComponentError>]
+
     /// Creates a context.
     public init(
         registry: (any MetadataStore & ModelRegistry)?, baselines: [String: Baseline] = [:],
         reference: TrainingReference? = nil,
         scoringModels: [String: Result<(ScoringModel, String), ComponentError>] = [:],
-        artifacts: (any ArtifactStore)? = nil
+        artifacts: (any ArtifactStore)? = nil, featureJoins: [String: Result<PreparedJoin, ComponentError>] = [:]
     ) {
+        self.featureJoins = featureJoins
         self.artifacts = artifacts
         self.registry = registry
         self.baselines = baselines
@@ -108,6 +113,19 @@ public enum ComponentCatalog {
             inputs: [], outputs: [.init("output", FileList.self)]
         ) { p, name, _, _ in
             ["output": p.add(ListFiles(), name: name)]
+        },
+        ComponentEntry(
+            name: "feature_join",
+            summary: "entity rows (join keys + timestamp) with a feature service's values as of each row's time",
+            inputs: [.init("table", TableFile.self)], outputs: [.init("output", TableFile.self)]
+        ) { p, name, inputs, context in
+            let prepared =
+                context.featureJoins[name]
+                ?? .failure(
+                    ComponentError(
+                        problem: "feature_join step '\(name)': no feature store was open to prepare its join",
+                        fix: "run the pipeline in a Sluice project (`sluice run`)."))
+            return ["output": p.add(FeatureJoin(prepared: prepared), name: name, inputs[0] as! Handle<TableFile>)]
         },
         ComponentEntry(
             name: "statistics", summary: "per-column statistics and their HTML report",

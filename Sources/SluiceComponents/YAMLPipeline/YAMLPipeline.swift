@@ -170,6 +170,16 @@ public struct YAMLPipeline: Sendable {
         return result
     }
 
+    /// The service each `feature_join` step joins, by step name (empty when the step sets none).
+    public func featureJoinServices(config: RunConfig) -> [String: String] {
+        var result: [String: String] = [:]
+        for step in steps where step.component == "feature_join" {
+            let value = config.steps[step.name]?.parameters?.entries?.first { $0.key == "service" }?.value
+            if case .string(let service)? = value?.kind { result[step.name] = service } else { result[step.name] = "" }
+        }
+        return result
+    }
+
     /// Builds the pipeline, checking every component name, input name, reference and type.
     public func build(context: ComponentContext) throws -> Pipeline {
         var problems: [String] = []
