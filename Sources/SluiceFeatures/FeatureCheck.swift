@@ -10,6 +10,7 @@ extension FeatureDefinitions {
         for (name, view) in views.sorted(by: { $0.key < $1.key }) {
             let place = view.location.map { "\($0): " } ?? ""
             if entities[view.entity] == nil {
+                let place = view.location(of: "entity").map { "\($0): " } ?? ""
                 let guess = entities.keys.closest(to: view.entity).map { " Did you mean '\($0)'?" } ?? ""
                 problems.append(
                     FeatureError(
@@ -17,6 +18,7 @@ extension FeatureDefinitions {
                         fix: "declare it under `entities:` or use one of: \(list(entities.keys))."))
             }
             if sources[view.source] == nil {
+                let place = view.location(of: "source").map { "\($0): " } ?? ""
                 let guess = sources.keys.closest(to: view.source).map { " Did you mean '\($0)'?" } ?? ""
                 problems.append(
                     FeatureError(
@@ -77,7 +79,8 @@ extension FeatureDefinitions {
             guard let source = sources[view.source], let data = resolved[view.source] else { continue }
             let place = view.location.map { "\($0): " } ?? ""
             let sourcePlace = source.location.map { "\($0): " } ?? ""
-            func missing(_ column: String, _ role: String) -> FeatureError {
+            func missing(_ column: String, _ role: String, at part: String? = nil) -> FeatureError {
+                let place = part.flatMap { view.location(of: $0) }.map { "\($0): " } ?? place
                 let guess = data.columns.keys.closest(to: column).map { " Did you mean '\($0)'?" } ?? ""
                 return FeatureError(
                     problem: "\(place)view '\(name)': the \(role) '\(column)' is not a column of source "
@@ -115,10 +118,11 @@ extension FeatureDefinitions {
             }
             for feature in view.features {
                 guard let type = data.columns[feature.name] else {
-                    problems.append(missing(feature.name, "feature"))
+                    problems.append(missing(feature.name, "feature", at: feature.name))
                     continue
                 }
                 if !feature.type.accepts(type) {
+                    let place = view.location(of: feature.name).map { "\($0): " } ?? place
                     problems.append(
                         FeatureError(
                             problem: "\(place)view '\(name)': feature '\(feature.name)' is declared "
@@ -129,11 +133,12 @@ extension FeatureDefinitions {
             for aggregation in view.aggregations {
                 guard let column = aggregation.column else { continue }
                 guard let type = data.columns[column] else {
-                    problems.append(missing(column, "aggregated column"))
+                    problems.append(missing(column, "aggregated column", at: aggregation.name))
                     continue
                 }
                 let numeric = type == .float || type == .integer
                 if aggregation.function != .last, aggregation.function != .count, !numeric {
+                    let place = view.location(of: aggregation.name).map { "\($0): " } ?? place
                     problems.append(
                         FeatureError(
                             problem: "\(place)view '\(name)': aggregation '\(aggregation.name)' takes the "

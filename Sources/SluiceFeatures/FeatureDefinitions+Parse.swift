@@ -196,12 +196,17 @@ extension FeatureDefinitions {
         var view = FeatureView(entity: "", source: "", location: body.location)
         for (key, value) in try mapping(body, path, source) {
             switch key {
-            case "entity": view.entity = try string(value, "\(path).entity", source)
-            case "source": view.source = try string(value, "\(path).source", source)
+            case "entity":
+                view.entity = try string(value, "\(path).entity", source)
+                view.locations["entity"] = value.location
+            case "source":
+                view.source = try string(value, "\(path).source", source)
+                view.locations["source"] = value.location
             case "ttl": view.ttl = try duration(value, "\(path).ttl", source)
             case "features":
                 for (feature, typeValue) in try mapping(value, "\(path).features", source) {
                     try checkName(feature, typeValue, "feature", source)
+                    view.locations[feature] = typeValue.location
                     view.features.append(
                         .init(name: feature, type: try featureType(typeValue, "\(path).features.\(feature)", source)))
                 }
@@ -212,6 +217,7 @@ extension FeatureDefinitions {
                         fix: "write `- {name: N, function: sum, column: C, window: 7d}` per aggregation.")
                 }
                 view.aggregations = try items.map { try aggregation($0, "\(path).aggregations", source) }
+                for (item, aggregation) in zip(items, view.aggregations) { view.locations[aggregation.name] = item.location }
             default:
                 throw unknown(
                     key, path: path, value, known: ["entity", "source", "ttl", "features", "aggregations"], source)

@@ -208,6 +208,11 @@ public struct FeatureView: Sendable, Equatable, Codable {
     public var aggregations: [Aggregation]
     /// Where it was written.
     public var location: SourceLocation?
+    /// Where each part was written: `entity`, `source`, `ttl`, and each feature or aggregation by name.
+    public var locations: [String: SourceLocation] = [:]
+
+    /// Where `part` was written, or the view's own place.
+    public func location(of part: String) -> SourceLocation? { locations[part] ?? location }
 
     /// One column feature.
     public struct Feature: Sendable, Equatable, Codable {
