@@ -226,7 +226,8 @@ let package = Package(
         .testTarget(
             name: "SluiceOrchestratorsTests", dependencies: ["SluiceOrchestrators", "SluiceCore", "SluiceTesting"]),
         .testTarget(name: "SluiceDataTests", dependencies: ["SluiceData", "SluiceTesting"]),
-        .testTarget(name: "SluiceFeaturesTests", dependencies: ["SluiceFeatures", "SluiceData", "SluiceCore"]),
+        .testTarget(
+            name: "SluiceFeaturesTests", dependencies: ["SluiceFeatures", "SluiceData", "SluiceCore", "SluiceTesting"]),
         .testTarget(
             name: "SluiceMLTests", dependencies: ["SluiceML", .product(name: "Yams", package: "Yams")],
             resources: [.copy("Fixtures")]),

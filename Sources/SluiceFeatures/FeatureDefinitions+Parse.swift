@@ -217,7 +217,9 @@ extension FeatureDefinitions {
                         fix: "write `- {name: N, function: sum, column: C, window: 7d}` per aggregation.")
                 }
                 view.aggregations = try items.map { try aggregation($0, "\(path).aggregations", source) }
-                for (item, aggregation) in zip(items, view.aggregations) { view.locations[aggregation.name] = item.location }
+                for (item, aggregation) in zip(items, view.aggregations) {
+                    view.locations[aggregation.name] = item.location
+                }
             default:
                 throw unknown(
                     key, path: path, value, known: ["entity", "source", "ttl", "features", "aggregations"], source)

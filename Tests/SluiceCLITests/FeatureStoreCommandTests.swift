@@ -28,7 +28,8 @@ struct FeatureStoreCommandTests {
         try await CommandProcess.run("sluice", arguments, in: directory.url)
     }
 
-    @Test("plan shows new definitions; apply records them once; a change is planned, diffed and applied as a new version")
+    @Test(
+        "plan shows new definitions; apply records them once; a change is planned, diffed and applied as a new version")
     func definitionsLifecycle() async throws {
         let directory = try await Self.project()
         let plan = try await sluice(["features", "plan"], in: directory)
@@ -36,7 +37,8 @@ struct FeatureStoreCommandTests {
         #expect(plan.output.contains("+ view customer_orders"))
         #expect(plan.output.contains("6 definitions would change, 0 unchanged."))
 
-        let early = try await sluice(["features", "join", "data/labels.csv", "--service", "churn", "-o", "t.arrow"], in: directory)
+        let early = try await sluice(
+            ["features", "join", "data/labels.csv", "--service", "churn", "-o", "t.arrow"], in: directory)
         #expect(early.status == 2)
         #expect(early.errors.contains("feature service 'churn' is not applied yet"), "\(early.errors)")
 
@@ -51,13 +53,16 @@ struct FeatureStoreCommandTests {
         // A longer TTL: the view and the service reading it get new versions; the entity and sources do not.
         let file = directory.path("features.yaml")
         let text = try String(contentsOf: file, encoding: .utf8)
-        try text.replacingOccurrences(of: "ttl: 90d", with: "ttl: 120d").write(to: file, atomically: true, encoding: .utf8)
+        try text.replacingOccurrences(of: "ttl: 90d", with: "ttl: 120d").write(
+            to: file, atomically: true, encoding: .utf8)
         let changed = try await sluice(["features", "plan"], in: directory)
         #expect(changed.output.contains("~ view customer_orders"), "\(changed.output)")
         #expect(changed.output.contains("~ service churn"))
         #expect(changed.output.contains("2 definitions would change, 4 unchanged."))
         let diff = try await sluice(["features", "diff", "customer_orders"], in: directory)
-        #expect(diff.output.contains("-   \"ttl\" : 7776000") || diff.output.contains("- ") && diff.output.contains("7776000"))
+        #expect(
+            diff.output.contains("-   \"ttl\" : 7776000")
+                || diff.output.contains("- ") && diff.output.contains("7776000"))
         #expect(diff.output.contains("10368000"), "\(diff.output)")
         let stale = try await sluice(["features", "list"], in: directory)
         #expect(stale.output.contains("changed in files"))
@@ -83,14 +88,20 @@ struct FeatureStoreCommandTests {
         """.write(to: directory.path("features/extra.yaml"), atomically: true, encoding: .utf8)
         let plan = try await sluice(["features", "plan"], in: directory)
         #expect(plan.status == 2)
-        #expect(plan.errors.contains("features/extra.yaml:3:13: view 'broken' reads the unknown entity 'custmer'. Did you mean 'customer'?"), "\(plan.errors)")
+        #expect(
+            plan.errors.contains(
+                "features/extra.yaml:3:13: view 'broken' reads the unknown entity 'custmer'. Did you mean 'customer'?"),
+            "\(plan.errors)")
         #expect(plan.errors.contains("feature 'amount' is declared integer, but source 'orders' holds float"))
         #expect(plan.errors.contains("the feature 'colour' is not a column of source 'orders'"))
         try "views:\n  broken:\n    entity: customer\n    sauce: orders\n".write(
             to: directory.path("features/extra.yaml"), atomically: true, encoding: .utf8)
         let unknown = try await sluice(["features", "plan"], in: directory)
         #expect(unknown.status == 2)
-        #expect(unknown.errors.contains("features/extra.yaml:4:12: unknown key 'views.broken.sauce'. Did you mean 'source'?"), "\(unknown.errors)")
+        #expect(
+            unknown.errors.contains(
+                "features/extra.yaml:4:12: unknown key 'views.broken.sauce'. Did you mean 'source'?"),
+            "\(unknown.errors)")
     }
 
     @Test("join gives each label row the features known at its time: a brute-force count over the orders agrees")
@@ -122,7 +133,9 @@ struct FeatureStoreCommandTests {
         }
     }
 
-    @Test("a pipeline trains from the feature service: versions in the training set's record, cached until a source changes, reproduced exactly")
+    @Test(
+        "a pipeline trains from the feature service: versions in the training set's record, cached until a source changes, reproduced exactly"
+    )
     func pipelineTrainsFromService() async throws {
         let directory = try await Self.project(customers: 300)
         #expect(try await sluice(["features", "apply"], in: directory).status == 0)
@@ -135,7 +148,9 @@ struct FeatureStoreCommandTests {
         #expect(show.output.contains("orders@sha256:"))
 
         let second = try await sluice(["run", "churn.yaml"], in: directory)
-        #expect(second.errors.contains("training_set cached") || second.errors.contains("✔ training_set cached"), "\(second.errors)")
+        #expect(
+            second.errors.contains("training_set cached") || second.errors.contains("✔ training_set cached"),
+            "\(second.errors)")
         let reproduce = try await sluice(["runs", "reproduce", run.id, "--file", "churn.yaml"], in: directory)
         #expect(reproduce.status == 0, "\(reproduce.errors)")
         #expect((reproduce.output + reproduce.errors).contains("all the same"))
