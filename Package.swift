@@ -155,7 +155,8 @@ let package = Package(
             name: "SluiceServeCommands",
             dependencies: [
                 "SluiceCLI", "SluiceCore", "SluiceComponents", "SluiceML", "SluiceServer", "SluiceServerGRPC",
-                "SluiceDashboard", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "SluiceDashboard", "SluiceFeatures", "SluiceStack",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -227,7 +228,8 @@ let package = Package(
             name: "SluiceOrchestratorsTests", dependencies: ["SluiceOrchestrators", "SluiceCore", "SluiceTesting"]),
         .testTarget(name: "SluiceDataTests", dependencies: ["SluiceData", "SluiceTesting"]),
         .testTarget(
-            name: "SluiceFeaturesTests", dependencies: ["SluiceFeatures", "SluiceData", "SluiceCore", "SluiceTesting"]),
+            name: "SluiceFeaturesTests",
+            dependencies: ["SluiceFeatures", "SluiceData", "SluiceCore", "SluiceTesting", "SluiceStoreSQLite"]),
         .testTarget(
             name: "SluiceMLTests", dependencies: ["SluiceML", .product(name: "Yams", package: "Yams")],
             resources: [.copy("Fixtures")]),

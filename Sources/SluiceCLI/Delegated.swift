@@ -73,3 +73,12 @@ struct ProfileDelegate: ParsableCommand {
     @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
     func run() throws { try ToolDelegation.exec("profile", arguments) }
 }
+
+/// `features serve` in a pipeline executable: runs the `sluice` tool's.
+struct FeaturesServeDelegate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve online feature lookups over HTTP: runs `sluice features serve` with these arguments.")
+    @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
+    func run() throws { try ToolDelegation.exec("features", ["serve"] + arguments) }
+}

@@ -6,16 +6,21 @@ import SluiceFeatures
 
 /// `sluice features`: the feature store's definitions, their versions, and point-in-time joins.
 struct FeaturesCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "features",
-        abstract: "Feature definitions (features.yaml), their versions, and point-in-time correct training sets.",
-        discussion: """
-            Definitions live in features.yaml (or features/*.yaml) beside .sluice/: entities, sources, views
-            (features as of a time within a TTL, aggregations over windows) and services (the features a model
-            reads). `plan` checks them against the sources and shows what `apply` would record; `join` builds a
-            training set as of each entity row's time. See docs/features.md.
-            """,
-        subcommands: [Plan.self, Apply.self, List.self, Show.self, Diff.self, Join.self])
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: "features",
+            abstract: "Feature definitions (features.yaml), their versions, and point-in-time correct training sets.",
+            discussion: """
+                Definitions live in features.yaml (or features/*.yaml) beside .sluice/: entities, sources, views
+                (features as of a time within a TTL, aggregations over windows) and services (the features a model
+                reads). `plan` checks them against the sources and shows what `apply` would record; `join` builds a
+                training set as of each entity row's time. See docs/features.md.
+                """,
+            subcommands: [
+                Plan.self, Apply.self, List.self, Show.self, Diff.self, Join.self, Materialize.self,
+                SluiceCommand.featuresServe ?? FeaturesServeDelegate.self,
+            ])
+    }
 
     struct Plan: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -94,6 +99,26 @@ struct FeaturesCommand: AsyncParsableCommand {
             print(
                 renderTable(
                     ["KIND", "NAME", "VERSION", "APPLIED", "BY", "FILES"], rows, terminal: .standardOutput))
+            let online = try await features.workspace.stack.openOnlineStore()
+            let freshness = try await online.freshness()
+            await online.close()
+            print("")
+            guard !freshness.isEmpty else {
+                return print(
+                    "Online store \(features.workspace.display(online.location)): nothing materialized yet "
+                        + "(`sluice features materialize`).")
+            }
+            print("Online store \(features.workspace.display(online.location)):")
+            print(
+                renderTable(
+                    ["VIEW", "VERSION", "WATERMARK", "MATERIALIZED", "ENTITIES", "AGE"],
+                    freshness.map {
+                        [
+                            $0.view, $0.version, formatDate($0.watermark), formatDate($0.materializedAt),
+                            String($0.entities),
+                            formatAge(Date().timeIntervalSince($0.watermark)),
+                        ]
+                    }, terminal: .standardOutput))
         }
     }
 
@@ -180,6 +205,57 @@ struct FeaturesCommand: AsyncParsableCommand {
         }
     }
 
+    struct Materialize: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Load each entity's latest feature values into the stack's online store, from the last watermark.",
+            discussion: """
+                Per view: entities with source rows after the view's watermark (or still inside an aggregation's
+                window of it) are recomputed as of --until (default now) by the same point-in-time join as
+                training sets, and written in one transaction; the watermark moves to --until. Two
+                materializations of a view never interleave, and one that is stopped leaves the previous values.
+                Recorded as a run of sluice.features.materialize, so `sluice runs list` shows who ran it and when.
+                Example: sluice features materialize --view customer_orders --until 2026-06-30T00:00:00Z
+                """)
+        @Option(help: "Only this view (repeat for several; default: every view).") var view: [String] = []
+        @Option(help: "Materialize up to this time (ISO 8601; default: now).") var until: String?
+        @OptionGroup var stackOption: StackOption
+
+        func run() async throws {
+            let features = try await FeatureWorkspace.open(stack: stackOption.name)
+            var end = Date()
+            if let until {
+                guard let parsed = parseInstant(until) else {
+                    throw ValidationError("--until must be an ISO 8601 time like 2026-06-30T00:00:00Z, not '\(until)'.")
+                }
+                end = parsed
+            }
+            let online = try await features.workspace.stack.openOnlineStore()
+            defer { Task { await online.close() } }
+            let environment = await RunEnvironment.capture(
+                gitDirectory: features.workspace.project.root, cacheDirectory: nil)
+            let materialization = FeatureMaterialization(
+                store: features.store, online: online,
+                scratch: features.workspace.project.directory.appending(path: "features/scratch"))
+            let start = ContinuousClock.now
+            let (outcomes, run) = try await materialization.run(views: view, until: end, environment: environment)
+            let seconds = (ContinuousClock.now - start) / .seconds(1)
+            for outcome in outcomes {
+                if outcome.upToDate {
+                    print("view \(outcome.view): up to date (watermark \(formatDate(outcome.until)))")
+                } else {
+                    let from = outcome.from.map { "from \(formatDate($0)) " } ?? "in full "
+                    print(
+                        "view \(outcome.view): \(outcome.rowsWritten) entities written \(from)to \(formatDate(outcome.until)) "
+                            + "(\(outcome.sourceRows) source rows read)")
+                }
+            }
+            print(
+                "materialized into \(features.workspace.display(online.location)) in \(String(format: "%.2f", seconds)) s "
+                    + "(run \(run.id))")
+        }
+    }
+
     struct Join: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Build a training set: each entity row's features as of its timestamp, never later.",
@@ -240,6 +316,23 @@ struct FeaturesCommand: AsyncParsableCommand {
                         + (notes.isEmpty ? "" : "; " + notes.joined(separator: "; ")))
             }
         }
+    }
+}
+
+/// An ISO 8601 instant (`2026-06-30T00:00:00Z`, fractional seconds allowed), or a date (midnight UTC).
+func parseInstant(_ text: String) -> Date? {
+    if let date = try? Date(text, strategy: .iso8601) { return date }
+    if let date = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) { return date }
+    return try? Date(text + "T00:00:00Z", strategy: .iso8601)
+}
+
+/// A duration as people read it: `45 s`, `12 min`, `3.5 h`, `2.0 d`.
+func formatAge(_ seconds: TimeInterval) -> String {
+    switch seconds {
+    case ..<60: String(format: "%.0f s", seconds)
+    case ..<3600: String(format: "%.0f min", seconds / 60)
+    case ..<86_400: String(format: "%.1f h", seconds / 3600)
+    default: String(format: "%.1f d", seconds / 86_400)
     }
 }
 

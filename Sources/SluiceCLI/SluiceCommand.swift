@@ -33,6 +33,15 @@ package struct SluiceCommand: AsyncParsableCommand {
         toolCommands.withLock { $0 = commands }
     }
 
+    /// The `sluice` tool's `features serve` (the feature server links the model server), when it registered it.
+    static var featuresServe: (any ParsableCommand.Type)? { featuresServeCommand.withLock { $0 } }
+    private static let featuresServeCommand = Mutex<(any ParsableCommand.Type)?>(nil)
+
+    /// Registers the `sluice` tool's `features serve` in place of the stand-in that runs the tool.
+    package static func register(featuresServe command: any ParsableCommand.Type) {
+        featuresServeCommand.withLock { $0 = command }
+    }
+
     /// Whether this executable is the `sluice` tool (it registered the serving commands).
     static var isTool: Bool { !toolCommands.withLock { $0.isEmpty } }
 

@@ -25,6 +25,9 @@ public struct PointInTimeJoin: Sendable {
     public var now: Int64
     /// Buckets to use regardless of size (tests use it to take the out-of-core path on small data).
     public var bucketsOverride: Int?
+    /// Adds, per view, a column `__event_time.VIEW`: the event time of the source row its as-of values came from
+    /// (what an online store keeps to apply the TTL at lookup time).
+    public var includeEventTimes = false
 
     /// Creates a join of `features` (each view's source in `sources`).
     public init(
@@ -138,6 +141,7 @@ public struct PointInTimeJoin: Sendable {
             var asOf: [(String, Int, ColumnType)] = []
             var aggregations: [(Aggregation, Int?, ColumnType)] = []
             var outputs: [(String, ColumnType)] = []
+            if includeEventTimes { outputs.append(("__event_time.\(name)", .timestamp)) }
             for feature in byView[name]! {
                 let type = types[feature] ?? .float
                 outputs.append((feature, type))
@@ -332,7 +336,10 @@ public struct PointInTimeJoin: Sendable {
             })
         var columns: [Column] = []
         for (name, type) in plan.outputs {
-            if let feature = plan.asOf.first(where: { $0.0 == name }) {
+            if name.hasPrefix("__event_time.") {
+                let times = result.asOf.map { $0 >= 0 ? featureRows.times[Int($0)] : 0 }
+                columns.append(Column(name: name, storage: .timestamp(times, valid: result.asOf.map { $0 >= 0 })))
+            } else if let feature = plan.asOf.first(where: { $0.0 == name }) {
                 columns.append(featureRows.values[feature.1].gathered(result.asOf, as: name).conformed(to: type))
             } else if let a = plan.aggregations.firstIndex(where: { $0.0.name == name }) {
                 let values = result.aggregates[a]

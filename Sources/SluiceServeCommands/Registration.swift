@@ -8,5 +8,6 @@ public enum SluiceServeCommands {
     /// Puts `serve`, `ui` and `profile` in the command line in place of the stand-ins that run the `sluice` tool.
     public static func register() {
         SluiceCommand.register([ServeCommand.self, UICommand.self, ProfileCommand.self])
+        SluiceCommand.register(featuresServe: FeaturesServeCommand.self)
     }
 }

@@ -16,6 +16,8 @@ enum Endpoint: Equatable {
     case ping(route: String)
     /// The V2 model repository extension's index: every model with its version and state.
     case repositoryIndex
+    /// The feature store's online lookup: entity keys in, feature values with a status each out.
+    case featuresOnline
 
     /// The endpoint at `path`, or nil when there is none.
     init?(path: String) {
@@ -32,6 +34,8 @@ enum Endpoint: Equatable {
             }
         case 3 where parts[0] == "v2" && parts[1] == "repository" && parts[2] == "index":
             self = .repositoryIndex
+        case 3 where parts[0] == "v1" && parts[1] == "features" && parts[2] == "online":
+            self = .featuresOnline
         case 3 where parts[0] == "v2" && parts[1] == "health":
             switch parts[2] {
             case "live": self = .live
@@ -59,7 +63,7 @@ enum Endpoint: Equatable {
     /// The method the endpoint answers.
     var method: HTTPRequest.Method {
         switch self {
-        case .infer, .invocations, .repositoryIndex: .post
+        case .infer, .invocations, .repositoryIndex, .featuresOnline: .post
         default: .get
         }
     }
@@ -81,6 +85,7 @@ enum Endpoint: Equatable {
         case .metrics: "/metrics"
         case .ping(let route): route
         case .repositoryIndex: "/v2/repository/index"
+        case .featuresOnline: "/v1/features/online"
         }
     }
 }

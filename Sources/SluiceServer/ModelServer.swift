@@ -20,6 +20,8 @@ public struct ServerConfiguration: Sendable {
     public var pollInterval: Duration = .milliseconds(500)
     /// Where to write one structured line per request (nil: no access log).
     public var accessLog: AccessLog? = AccessLog()
+    /// The feature store's online lookups, served at `POST /v1/features/online` (nil: not served).
+    public var features: (any FeatureLookup)?
 
     /// Creates a configuration.
     public init(host: String = "127.0.0.1", port: Int = 8080) {
@@ -58,10 +60,10 @@ public struct ModelServer: Sendable {
         models: [(name: String, source: any ModelSource)], configuration: ServerConfiguration = ServerConfiguration(),
         logger: Logger? = nil
     ) {
-        precondition(!models.isEmpty, "a model server needs a model")
+        precondition(!models.isEmpty || configuration.features != nil, "a model server needs a model or features")
         precondition(Set(models.map(\.name)).count == models.count, "model names must be distinct")
         hosted = models.map { HostedModel(name: $0.name, source: $0.source) }
-        name = models[0].name
+        name = models.first?.name ?? ""
         self.configuration = configuration
         var fallback = Logger(label: "sluice.serve")
         fallback.logLevel = .info
@@ -69,7 +71,7 @@ public struct ModelServer: Sendable {
     }
 
     /// The version of the first model answering now, if it is loaded.
-    public var currentVersion: String? { hosted[0].slot.model?.version }
+    public var currentVersion: String? { hosted.first?.slot.model?.version }
 
     /// The version of model `name` answering now, if it is loaded.
     public func currentVersion(of name: String) -> String? {
@@ -221,6 +223,19 @@ public struct ModelServer: Sendable {
             }
             let predictions = try self.predict(batch, with: model)
             return json(Protocols.invocationsResponse(predictions, model: model), version: model.version)
+        case .featuresOnline:
+            guard let features = configuration.features else {
+                throw RequestError(
+                    status: 404,
+                    message: "this server has no feature store; start `sluice features serve`, or `sluice serve` in "
+                        + "a project with materialized features")
+            }
+            let body = try await self.body(request)
+            let start = ContinuousClock.now
+            let bytes = body.withUnsafeReadableBytes { Data($0) }
+            let answer = try await features.lookup(json: bytes)
+            metrics.lookedUp(entities: answer.entities, seconds: (ContinuousClock.now - start) / .seconds(1))
+            return json(answer.json)
         case .metrics:
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],

@@ -17,7 +17,14 @@ final class ServerMetrics: Sendable {
         var latencyCount = 0
         var unknownCategories: [String: Int] = [:]
         var predictedRows = 0
+        var lookupBucketCounts = Array(repeating: 0, count: ServerMetrics.lookupBuckets.count)
+        var lookupSum = 0.0
+        var lookupCount = 0
+        var lookupEntities = 0
     }
+
+    /// Upper bounds of the feature lookup latency buckets, in seconds.
+    static let lookupBuckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1]
 
     /// Upper bounds of the latency buckets, in seconds.
     static let buckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
@@ -33,6 +40,18 @@ final class ServerMetrics: Sendable {
             state.latencySum += seconds
             state.latencyCount += 1
             if let bucket = Self.buckets.firstIndex(where: { seconds <= $0 }) { state.bucketCounts[bucket] += 1 }
+        }
+    }
+
+    /// Records one online feature lookup (the store's part of a request) of `entities` entities.
+    func lookedUp(entities: Int, seconds: Double) {
+        state.withLock { state in
+            state.lookupSum += seconds
+            state.lookupCount += 1
+            state.lookupEntities += entities
+            if let bucket = Self.lookupBuckets.firstIndex(where: { seconds <= $0 }) {
+                state.lookupBucketCounts[bucket] += 1
+            }
         }
     }
 
@@ -83,6 +102,23 @@ final class ServerMetrics: Sendable {
             lines.append(
                 #"sluice_unknown_categories_total{column="\#(escape(column))"} \#(snapshot.unknownCategories[column]!)"#
             )
+        }
+        if snapshot.lookupCount > 0 {
+            lines.append(
+                "# HELP sluice_feature_lookup_duration_seconds Time to read one request's features from the online store."
+            )
+            lines.append("# TYPE sluice_feature_lookup_duration_seconds histogram")
+            var cumulative = 0
+            for (bound, count) in zip(Self.lookupBuckets, snapshot.lookupBucketCounts) {
+                cumulative += count
+                lines.append(#"sluice_feature_lookup_duration_seconds_bucket{le="\#(bound)"} \#(cumulative)"#)
+            }
+            lines.append(#"sluice_feature_lookup_duration_seconds_bucket{le="+Inf"} \#(snapshot.lookupCount)"#)
+            lines.append("sluice_feature_lookup_duration_seconds_sum \(snapshot.lookupSum)")
+            lines.append("sluice_feature_lookup_duration_seconds_count \(snapshot.lookupCount)")
+            lines.append("# HELP sluice_feature_lookup_entities_total Entities looked up in the online store.")
+            lines.append("# TYPE sluice_feature_lookup_entities_total counter")
+            lines.append("sluice_feature_lookup_entities_total \(snapshot.lookupEntities)")
         }
         return lines.joined(separator: "\n") + "\n"
     }

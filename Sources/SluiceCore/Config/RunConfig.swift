@@ -227,13 +227,17 @@ public struct StackSettings: Codable, Sendable, Equatable {
     public var slurm: SlurmSettings?
     /// A container image the `process` orchestrator starts every step run in, with podman.
     public var container: String?
+    /// The feature store's online store: a SQLite file path (relative to `.sluice/`; `online.sqlite` by default),
+    /// a `postgres://USER@HOST:PORT/DATABASE` URL, or a `redis://HOST:PORT[/DB]` URL.
+    public var onlineStore: String?
 
     /// A stack with every default.
     public init(
         artifactStore: String? = nil, metadataStore: String? = nil, orchestrator: String? = nil,
         durability: Durability? = nil, passwordEnv: String? = nil, passwordFile: String? = nil,
-        slurm: SlurmSettings? = nil, container: String? = nil
+        slurm: SlurmSettings? = nil, container: String? = nil, onlineStore: String? = nil
     ) {
+        self.onlineStore = onlineStore
         self.slurm = slurm
         self.container = container
         self.artifactStore = artifactStore
@@ -253,6 +257,7 @@ public struct StackSettings: Codable, Sendable, Equatable {
         case passwordFile = "password_file"
         case slurm
         case container
+        case onlineStore = "online_store"
     }
 
     var tree: ConfigValue { (try? ConfigValue.encoding(self)) ?? .emptyObject }
@@ -262,7 +267,7 @@ public struct StackSettings: Codable, Sendable, Equatable {
         [
             ("artifact_store", artifactStore), ("metadata_store", metadataStore), ("orchestrator", orchestrator),
             ("durability", durability?.rawValue), ("password_env", passwordEnv), ("password_file", passwordFile),
-            ("container", container),
+            ("container", container), ("online_store", onlineStore),
         ].compactMap { key, value in value.map { (key, $0) } }
             + (slurm?.assignments.map { ("slurm.\($0.key)", $0.value) } ?? [])
     }
@@ -274,6 +279,6 @@ public struct StackSettings: Codable, Sendable, Equatable {
             orchestrator: other.orchestrator ?? orchestrator, durability: other.durability ?? durability,
             passwordEnv: other.passwordEnv ?? passwordEnv, passwordFile: other.passwordFile ?? passwordFile,
             slurm: other.slurm.map { (slurm ?? SlurmSettings()).overlaid(with: $0) } ?? slurm,
-            container: other.container ?? container)
+            container: other.container ?? container, onlineStore: other.onlineStore ?? onlineStore)
     }
 }

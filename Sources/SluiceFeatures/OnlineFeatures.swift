@@ -1,0 +1,253 @@
+import Foundation
+import SluiceCore
+import SluiceErrors
+
+/// Online lookups of materialized features: entity keys in, each feature's value and status out (present, missing,
+/// or expired by the view's TTL at the time of the lookup). The Swift API behind `POST /v1/features/online` and
+/// behind models served from entity keys.
+public struct OnlineFeatures: Sendable {
+    /// The definitions (views, their entities, TTLs and services).
+    public let definitions: FeatureDefinitions
+    /// Where the values are.
+    public let online: any OnlineStore
+
+    /// Creates lookups over `online` with `definitions`.
+    public init(definitions: FeatureDefinitions, online: any OnlineStore) {
+        self.definitions = definitions
+        self.online = online
+    }
+
+    /// A feature's state for one entity.
+    public enum Status: String, Sendable, Codable {
+        /// The value is there and within the view's TTL.
+        case present
+        /// The store has no value (no row for the entity, or the row has none for this feature).
+        case missing
+        /// The newest row is older than the view's TTL.
+        case expired
+    }
+
+    /// One looked-up value.
+    public enum Value: Sendable, Equatable {
+        case number(Double)
+        case integer(Int64)
+        case text(String)
+        case boolean(Bool)
+
+        init?(json: Any) {
+            if let text = json as? String {
+                self = .text(text)
+                return
+            }
+            // JSONSerialization gives NSNumbers, and `1 is Bool` holds for one: the number's own type decides.
+            guard let number = json as? NSNumber else { return nil }
+            switch String(cString: number.objCType) {
+            case "c", "B": self = .boolean(number.boolValue)
+            case "d", "f": self = .number(number.doubleValue)
+            default: self = .integer(number.int64Value)
+            }
+        }
+
+        /// The value as JSON text.
+        public var json: String {
+            switch self {
+            case .number(let value): value.isFinite ? "\(value)" : "null"
+            case .integer(let value): "\(value)"
+            case .text(let value): jsonQuoted(value)
+            case .boolean(let value): value ? "true" : "false"
+            }
+        }
+
+        /// The value as a number, when it is one.
+        public var double: Double? {
+            switch self {
+            case .number(let value): value
+            case .integer(let value): Double(value)
+            case .boolean(let value): value ? 1 : 0
+            case .text: nil
+            }
+        }
+    }
+
+    /// One entity's feature: its value (nil unless present), status and the source row's event time.
+    public struct Result: Sendable, Equatable {
+        public var value: Value?
+        public var status: Status
+        /// Microseconds since 1970 of the row the value came from (nil for aggregations and missing values).
+        public var eventTime: Int64?
+    }
+
+    /// The features of `references` for each entity: `keys` maps each join key the views need to one value per
+    /// entity (as text: `42`, `ann`). Rows are entities, columns the references in order.
+    /// - Throws: ``FeatureRequestError`` when a key column is missing or the columns' lengths differ.
+    public func lookup(_ references: [FeatureService.Reference], keys: [String: [String]], now: Date = Date())
+        async throws -> [[Result]]
+    {
+        let count = keys.values.first?.count ?? 0
+        guard keys.values.allSatisfy({ $0.count == count }) else {
+            throw FeatureRequestError("every entity key column must have the same number of values")
+        }
+        let nowMicros = Int64(now.timeIntervalSince1970 * 1_000_000)
+        var results = [[Result]](
+            repeating: [Result](repeating: Result(value: nil, status: .missing), count: references.count),
+            count: count)
+        var byView: [String: [Int]] = [:]
+        for (index, reference) in references.enumerated() { byView[reference.view, default: []].append(index) }
+        for (viewName, columns) in byView {
+            guard let view = definitions.views[viewName], let entity = definitions.entities[view.entity] else {
+                throw FeatureRequestError("unknown feature view '\(viewName)'")
+            }
+            var parts: [[String]] = []
+            for key in entity.joinKeys {
+                guard let values = keys[key.name] else {
+                    throw FeatureRequestError(
+                        "entities lack '\(key.name)', the join key of entity '\(view.entity)' (view '\(viewName)')")
+                }
+                parts.append(values)
+            }
+            let entityKeys = (0..<count).map { row in OnlineKey.text(parts.map { $0[row] }) }
+            let records = try await online.read(view: viewName, keys: entityKeys)
+            let ttl = view.ttl.map { $0 * 1_000_000 }
+            for (row, record) in records.enumerated() {
+                guard let record else { continue }
+                let values = OnlineValues.decode(record.values)
+                let time = record.eventTime == .min ? nil : record.eventTime
+                let expired = ttl.map { ttl in time.map { nowMicros - $0 > ttl } ?? false } ?? false
+                for column in columns {
+                    let name = references[column].feature
+                    let isColumn = view.features.contains { $0.name == name }
+                    guard let raw = values[name], let value = Value(json: raw) else { continue }
+                    if isColumn && expired {
+                        results[row][column] = Result(value: nil, status: .expired, eventTime: time)
+                    } else {
+                        results[row][column] = Result(value: value, status: .present, eventTime: isColumn ? time : nil)
+                    }
+                }
+            }
+        }
+        return results
+    }
+}
+
+/// A bad online lookup request: answered 400 with the reason.
+public struct FeatureRequestError: Error, HTTPRefusal, CustomStringConvertible {
+    public var message: String
+    /// Creates the error.
+    public init(_ message: String) { self.message = message }
+    public var httpStatus: Int { 400 }
+    public var httpMessage: String { message }
+    public var description: String { message }
+}
+
+extension OnlineFeatures {
+    /// Answers a `POST /v1/features/online` body:
+    ///
+    /// ```json
+    /// {"feature_service": "churn", "entities": {"customer_id": [1, 2]}}
+    /// {"features": ["customer_orders:orders_7d"], "entities": {"customer_id": [1]}}
+    /// ```
+    /// with the join keys and then each feature as a column: `{"metadata": {"feature_names": [...]}, "results":
+    /// [{"values": [...], "statuses": [...], "event_timestamps": [...]}, ...]}`.
+    /// - Throws: ``FeatureRequestError`` (400) naming what is wrong with the request.
+    public func answer(json body: Data, now: Date = Date()) async throws -> (json: String, entities: Int) {
+        guard let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else {
+            throw FeatureRequestError(
+                "the body must be a JSON object with \"entities\" and \"feature_service\" or \"features\"")
+        }
+        for key in object.keys where !["entities", "feature_service", "features", "full_feature_names"].contains(key) {
+            throw FeatureRequestError(
+                "unknown field '\(key)'; a lookup has \"entities\" and \"feature_service\" or \"features\"")
+        }
+        var references: [FeatureService.Reference]
+        if let name = object["feature_service"] as? String {
+            guard let service = definitions.services[name] else {
+                throw FeatureRequestError(
+                    "no feature service '\(name)' (services: \(definitions.services.keys.sorted().joined(separator: ", ")))"
+                )
+            }
+            references = definitions.expandedFeatures(of: service)
+        } else if let list = object["features"] as? [String] {
+            references = try list.map { text in
+                let parts = text.split(separator: ":").map(String.init)
+                guard parts.count == 2, let view = definitions.views[parts[0]] else {
+                    throw FeatureRequestError("'\(text)' is not VIEW:FEATURE of a known view")
+                }
+                guard parts[1] == "*" || view.featureNames.contains(parts[1]) else {
+                    throw FeatureRequestError("view '\(parts[0])' has no feature '\(parts[1])'")
+                }
+                return FeatureService.Reference(view: parts[0], feature: parts[1])
+            }
+            references = definitions.expandedFeatures(of: FeatureService(features: references))
+        } else {
+            throw FeatureRequestError(
+                "name the features: \"feature_service\": NAME or \"features\": [\"VIEW:FEATURE\"]")
+        }
+        guard let entities = object["entities"] as? [String: Any], !entities.isEmpty else {
+            throw FeatureRequestError("\"entities\" must map each join key to a list of values")
+        }
+        var keys: [String: [String]] = [:]
+        var keyJSON: [String: [String]] = [:]
+        for (name, value) in entities {
+            let list = (value as? [Any]) ?? [value]
+            var texts: [String] = []
+            var jsons: [String] = []
+            for item in list {
+                switch item {
+                case let text as String:
+                    texts.append(text)
+                    jsons.append(jsonQuoted(text))
+                case let number as NSNumber where number.doubleValue == number.doubleValue.rounded():
+                    texts.append(String(number.int64Value))
+                    jsons.append(String(number.int64Value))
+                default:
+                    throw FeatureRequestError("entity key '\(name)' values must be integers or strings")
+                }
+            }
+            keys[name] = texts
+            keyJSON[name] = jsons
+        }
+        let rows = try await lookup(references, keys: keys, now: now)
+        let keyNames = definitions.joinKeys(of: FeatureService(features: references)).map(\.name).filter {
+            keys[$0] != nil
+        }
+        var names = keyNames.map(jsonQuoted)
+        var columns: [String] = keyNames.map { name in
+            let values = keyJSON[name]!.joined(separator: ",")
+            let statuses = Array(repeating: "\"present\"", count: rows.count).joined(separator: ",")
+            return #"{"values":[\#(values)],"statuses":[\#(statuses)]}"#
+        }
+        for (index, reference) in references.enumerated() {
+            names.append(jsonQuoted(reference.feature))
+            let values = rows.map { $0[index].value?.json ?? "null" }.joined(separator: ",")
+            let statuses = rows.map { "\"\($0[index].status.rawValue)\"" }.joined(separator: ",")
+            let times = rows.map { row in
+                row[index].eventTime.map { jsonQuoted(formatMicros($0)) } ?? "null"
+            }.joined(separator: ",")
+            columns.append(#"{"values":[\#(values)],"statuses":[\#(statuses)],"event_timestamps":[\#(times)]}"#)
+        }
+        let json =
+            #"{"metadata":{"feature_names":[\#(names.joined(separator: ","))]},"results":[\#(columns.joined(separator: ","))]}"#
+        return (json, rows.count)
+    }
+}
+
+/// `text` as a JSON string literal.
+func jsonQuoted(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case let c where c.value < 0x20: out += String(format: "\\u%04x", c.value)
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}
+
+private func formatMicros(_ micros: Int64) -> String {
+    Date(timeIntervalSince1970: Double(micros) / 1_000_000).formatted(.iso8601)
+}
