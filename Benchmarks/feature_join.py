@@ -122,7 +122,9 @@ def run_duckdb(directory):
     result = con.execute("""
         SELECT e.*, CASE WHEN s.ts >= e.event_timestamp - INTERVAL 30 DAY THEN s.amount END AS amount,
                CASE WHEN s.ts >= e.event_timestamp - INTERVAL 30 DAY THEN s.quantity END AS quantity
-        FROM e ASOF LEFT JOIN s ON e.customer_id = s.customer_id AND e.event_timestamp >= s.ts""").fetch_arrow_table()
+        FROM e ASOF LEFT JOIN s ON e.customer_id = s.customer_id AND e.event_timestamp >= s.ts""")
+    # DuckDB 2 renamed fetch_arrow_table to to_arrow_table.
+    result = result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.fetch_arrow_table()
     feather.write_feather(result, os.path.join(directory, "duck.arrow"), compression="uncompressed")
     return time.perf_counter() - start
 

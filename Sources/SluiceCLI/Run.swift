@@ -4,6 +4,7 @@ import Foundation
 import SluiceComponents
 import SluiceCore
 import SluiceFeatures
+import SluiceML
 import SluiceOrchestrators
 import Synchronization
 
@@ -160,10 +161,17 @@ struct RunCommand: AsyncParsableCommand {
                 cache: workspace.project.directory.appending(path: "features"), metadata: workspace.metadata,
                 artifacts: workspace.artifacts)
         }
+        // A bundle evaluated on rows from a feature join records the service, so `sluice serve` takes entity keys.
+        var servingFeatures: [String: FeatureServiceSignature] = [:]
+        for (evaluate, join) in yaml.featureJoinFeeding() {
+            if case .success(let prepared)? = featureJoins[join] {
+                servingFeatures[evaluate] = FeatureJoin.servingSignature(prepared)
+            }
+        }
         return try yaml.build(
             context: ComponentContext(
                 registry: workspace.metadata, baselines: baselines, reference: reference, scoringModels: scoringModels,
-                artifacts: workspace.artifacts, featureJoins: featureJoins))
+                artifacts: workspace.artifacts, featureJoins: featureJoins, servingFeatures: servingFeatures))
     }
 
     /// Runs a resolved pipeline with live per-step progress on standard error and Ctrl-C cancelling it.

@@ -17,7 +17,7 @@ public struct EvaluationOutputs: MultipleOutputs {
 }
 
 /// Evaluates the candidate on the evaluation rows, overall and per slice, and packs the model bundle.
-public struct EvaluateModel: Step {
+public struct EvaluateModel: ExternalInputStep {
     /// The model's name, the label and the slices.
     public struct Parameters: Codable, Sendable, Equatable {
         /// The model's name (for the bundle and its card).
@@ -34,9 +34,20 @@ public struct EvaluateModel: Step {
     /// Draws nothing from the run seed: a new seed reuses its cached output.
     public static let usesRunSeed = false
     public var parameters = Parameters()
+    /// The feature service the evaluation rows were joined from, when they were: the bundle records it, so a
+    /// server takes entity keys (the runner finds it from the pipeline's feature_join step).
+    let features: FeatureServiceSignature?
 
-    /// Creates the step.
-    public init() {}
+    /// Creates the step; `features` is the service its rows came from, if any.
+    public init(features: FeatureServiceSignature? = nil) { self.features = features }
+
+    /// The feature service the bundle records (it is in the bundle, so in the cache key).
+    public func externalFingerprint() throws -> String {
+        guard let features else { return "no feature service" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(features), as: UTF8.self)
+    }
 
     public func run(
         _ input: (TableFile, TransformGraph, TrainedModel, DatasetInfo, DatasetStatistics), context: StepContext
@@ -57,7 +68,8 @@ public struct EvaluateModel: Step {
         let bundle = ModelBundle(
             name: parameters.model, transforms: graph, model: model, label: parameters.label,
             trainingStatistics: statistics, evaluation: evaluation, trainingRun: nil,
-            datasetVersion: info.version, trainingFacts: facts)
+            datasetVersion: info.version, trainingFacts: facts
+        ).servedFrom(features)
         // Content holds no run IDs or times (the same inputs give the same bytes); the run is in the metadata.
         let html = MetricCharts.html(evaluation, title: "Evaluation of \(parameters.model)")
         return EvaluationOutputs(

@@ -2,6 +2,7 @@ import Foundation
 import SluiceCore
 import SluiceData
 import SluiceFeatures
+import SluiceML
 
 /// Builds a training set from the feature store: each row of the input table (the service's join keys and a
 /// timestamp) with the service's features as of that time, never later (``SluiceFeatures/PointInTimeJoin``, out of
@@ -62,6 +63,23 @@ public struct FeatureJoin: ExternalInputStep {
             context.log(metric: "\(view.view).future_rows", Double(view.futureRows))
         }
         return try TableFile(contentsOf: output)
+    }
+
+    /// What a model trained from `prepared`'s rows is served with: the service's entity keys, the features a server
+    /// fetches for each model input, and the service's policy for unknown entities.
+    public static func servingSignature(_ prepared: PreparedJoin) -> FeatureServiceSignature {
+        let definitions = prepared.join.definitions
+        let service = definitions.services[prepared.service] ?? FeatureService(features: prepared.join.features)
+        let keys = definitions.joinKeys(of: service).map {
+            SignatureColumn(name: $0.name, type: $0.type.columnType, required: true)
+        }
+        var fetched: [String: String] = [:]
+        for reference in prepared.join.features {
+            fetched[reference.feature] = "\(reference.view):\(reference.feature)"
+        }
+        return FeatureServiceSignature(
+            service: prepared.service, version: prepared.serviceVersion, entityKeys: keys, fetched: fetched,
+            missingEntity: FeatureServiceSignature.MissingEntity(rawValue: service.missingEntity.rawValue) ?? .refuse)
     }
 
     /// Prepares the join of `service` from the project at `root` and the stack's stores, for the runner.

@@ -284,9 +284,21 @@ extension FeatureDefinitions {
     private static func service(_ name: String, _ body: ConfigValue, _ source: String) throws -> FeatureService {
         try checkName(name, body, "service", source)
         var list = body
+        var missingEntity = FeatureService.MissingEntity.refuse
         if let entries = body.entries {
             for (key, value) in entries where key != "features" {
-                throw unknown(key, path: "services.\(name)", value, known: ["features"], source)
+                guard key == "missing_entity" else {
+                    throw unknown(key, path: "services.\(name)", value, known: ["features", "missing_entity"], source)
+                }
+                let text = try string(value, "services.\(name).missing_entity", source)
+                guard let policy = FeatureService.MissingEntity(rawValue: text) else {
+                    throw ConfigError(
+                        problem: "\(place(value, source))'services.\(name).missing_entity' is '\(text)'.",
+                        fix:
+                            "write `refuse` (a request for an unknown entity is refused) or `missing` (it is predicted "
+                            + "with the features missing).")
+                }
+                missingEntity = policy
             }
             list = body["features"] ?? ConfigValue(.array([]), at: body.location)
         }
@@ -305,7 +317,7 @@ extension FeatureDefinitions {
             }
             return FeatureService.Reference(view: String(parts[0]), feature: String(parts[1]))
         }
-        return FeatureService(features: references, location: list.location)
+        return FeatureService(features: references, missingEntity: missingEntity, location: list.location)
     }
 
     // MARK: - Values

@@ -311,19 +311,35 @@ public struct FeatureService: Sendable, Equatable, Codable {
         }
         public var description: String { "\(view):\(feature)" }
     }
+    /// What a model server does for an entity the online store has no values for.
+    public enum MissingEntity: String, Sendable, Codable, CaseIterable {
+        /// Refuse the request, naming the key.
+        case refuse
+        /// Predict with the features missing (the training-time handling of missing values).
+        case missing
+    }
+
     /// The features, in output order (a view's `*` expanded when read).
     public var features: [Reference]
+    /// What a model served from this service does for an unknown entity.
+    public var missingEntity: MissingEntity
     /// Where it was written.
     public var location: SourceLocation?
 
     /// Creates a service.
-    public init(features: [Reference], location: SourceLocation? = nil) {
+    public init(features: [Reference], missingEntity: MissingEntity = .refuse, location: SourceLocation? = nil) {
         self.features = features
+        self.missingEntity = missingEntity
         self.location = location
     }
 
-    enum CodingKeys: String, CodingKey { case features }
-    public static func == (a: FeatureService, b: FeatureService) -> Bool { a.features == b.features }
+    enum CodingKeys: String, CodingKey {
+        case features
+        case missingEntity = "missing_entity"
+    }
+    public static func == (a: FeatureService, b: FeatureService) -> Bool {
+        a.features == b.features && a.missingEntity == b.missingEntity
+    }
 }
 
 /// Durations as written in definitions: `90s`, `15m`, `1h`, `7d`, `2w`.

@@ -3,6 +3,7 @@ import Foundation
 import SluiceCLI
 import SluiceCore
 import SluiceFeatures
+import SluiceML
 import SluiceServer
 import SluiceStack
 
@@ -49,6 +50,28 @@ struct FeatureServing: FeatureLookup {
     func lookup(json: Data) async throws -> FeatureLookupAnswer {
         let (text, entities) = try await online.answer(json: json)
         return FeatureLookupAnswer(json: text, entities: entities)
+    }
+
+    func fetch(_ features: [String], keys: [String: [String]]) async throws -> FetchedFeatures {
+        let references = features.map { text -> FeatureService.Reference in
+            let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+            return FeatureService.Reference(view: parts[0], feature: parts.count > 1 ? parts[1] : "")
+        }
+        let rows = try await online.lookup(references, keys: keys)
+        let count = keys.values.first?.count ?? 0
+        var columns = [[RawValue]](repeating: [RawValue](repeating: .missing, count: count), count: features.count)
+        var known = [Bool](repeating: false, count: count)
+        for (row, results) in rows.enumerated() {
+            for (column, result) in results.enumerated() {
+                if result.status != .missing { known[row] = true }
+                guard let value = result.value else { continue }
+                switch value {
+                case .text(let text): columns[column][row] = .text(text)
+                default: columns[column][row] = value.double.map(RawValue.number) ?? .missing
+                }
+            }
+        }
+        return FetchedFeatures(columns: columns, known: known)
     }
 
     /// The lookups of `workspace`'s project: its definitions (applied as written) over the stack's online store.

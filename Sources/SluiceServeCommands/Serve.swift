@@ -47,11 +47,22 @@ struct ServeCommand: AsyncParsableCommand {
         let served = try ServedReference.parse(references, file: models)
         let workspace = try await Workspace.open(create: false, stack: stackOption.name)
         let registry = workspace.metadata
+        var fromFeatures: [String] = []
         for entry in served {
             // An unknown model or stage is refused now, with the registry's reason, not at the first request.
-            _ = try await registry.resolve(entry.reference)
+            let version = try await registry.resolve(entry.reference)
+            let bundle = try ModelBundle.load(
+                try await bundleData(of: version, in: registry, artifacts: workspace.artifacts))
+            if let service = bundle.signature.features { fromFeatures.append("\(entry.name) (\(service.service))") }
         }
         var configuration = ServerConfiguration(host: host, port: port)
+        if !fromFeatures.isEmpty {
+            // Models trained from a feature service take entity keys: their features come from the online store.
+            configuration.features = try await FeatureServing.lookup(workspace: workspace)
+            printError(
+                "models served from feature services: \(fromFeatures.joined(separator: ", ")); online "
+                    + "lookups at /v1/features/online too")
+        }
         configuration.maxBodyBytes = maxBodyBytes
         configuration.pollInterval = .milliseconds(pollMilliseconds)
         if !accessLog { configuration.accessLog = nil }

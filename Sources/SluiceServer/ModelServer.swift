@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+import SluiceData
 import SluiceErrors
 import SluiceML
 
@@ -200,9 +201,9 @@ public struct ModelServer: Sendable {
             }
             let body = try await self.body(request)
             let decoded = try body.withUnsafeReadableBytes {
-                try Protocols.decodeInfer($0, headerLength: headerLength, signature: model.bundle.signature)
+                try Protocols.decodeInfer($0, headerLength: headerLength, signature: model.requestSignature)
             }
-            let predictions = try self.predict(decoded.batch, with: model)
+            let predictions = try self.predict(try await completed(decoded.batch, for: model), with: model)
             let (text, binary) = try Protocols.inferResponse(
                 predictions, model: model, name: String(requested), request: decoded)
             guard let binary else { return json(text, version: model.version) }
@@ -219,9 +220,9 @@ public struct ModelServer: Sendable {
             let model = try invocationsModel(request)
             let body = try await self.body(request)
             let batch = try body.withUnsafeReadableBytes {
-                try Protocols.decodeInvocations($0, signature: model.bundle.signature)
+                try Protocols.decodeInvocations($0, signature: model.requestSignature)
             }
-            let predictions = try self.predict(batch, with: model)
+            let predictions = try self.predict(try await completed(batch, for: model), with: model)
             return json(Protocols.invocationsResponse(predictions, model: model), version: model.version)
         case .featuresOnline:
             guard let features = configuration.features else {
@@ -243,6 +244,54 @@ public struct ModelServer: Sendable {
                     byteBuffer: ByteBuffer(
                         string: metrics.render(models: hosted.map { ($0.name, $0.slot.model?.version) }))))
         }
+    }
+
+    /// A request's rows with every input the model reads: for a model served from a feature service, the entity
+    /// keys' features fetched from the online store beside the request-time inputs; other rows as they are.
+    func completed(_ batch: RawBatch, for model: ServedModel) async throws -> RawBatch {
+        guard let service = model.bundle.signature.features else { return batch }
+        guard let lookup = configuration.features else {
+            throw RequestError(
+                status: 503,
+                message: "model '\(model.bundle.name)' reads its features from the feature service "
+                    + "'\(service.service)', and this server has no online store open")
+        }
+        var keys: [String: [String]] = [:]
+        for key in service.entityKeys {
+            keys[key.name] = (batch.columns[key.name] ?? []).map { value in
+                switch value {
+                case .number(let number): number == number.rounded() ? String(Int64(number)) : String(number)
+                case .text(let text): text
+                case .missing: ""
+                }
+            }
+        }
+        let inputs = Array(service.fetched.keys).sorted()
+        let start = ContinuousClock.now
+        let fetched = try await lookup.fetch(inputs.map { service.fetched[$0]! }, keys: keys)
+        metrics.lookedUp(entities: batch.rowCount, seconds: (ContinuousClock.now - start) / .seconds(1))
+        if service.missingEntity == .refuse, let row = fetched.known.firstIndex(of: false) {
+            let named = service.entityKeys.map { "\($0.name)=\(keys[$0.name]![row])" }.joined(separator: ", ")
+            throw RequestError(
+                status: 404,
+                message: "row \(row + 1): the online store has no features of \(named) (feature service "
+                    + "'\(service.service)'); check the key, or materialize the service's views "
+                    + "(`sluice features materialize`)")
+        }
+        var columns = batch.columns.filter { name, _ in model.bundle.signature.inputs.contains { $0.name == name } }
+        for (index, input) in inputs.enumerated() {
+            // Text of a non-text input (a timestamp as ISO 8601) is read as CSV ingest read it in training.
+            let type = model.bundle.signature.inputs.first { $0.name == input }?.type ?? .string
+            columns[input] = fetched.columns[index].map { value in
+                guard case .text(let text) = value, type != .string else { return value }
+                switch FieldReading.read(text, as: type) {
+                case .number(let number): return .number(number)
+                case .text(let text): return .text(text)
+                case .missing, .invalid: return .missing
+                }
+            }
+        }
+        return RawBatch(rowCount: batch.rowCount, columns: columns)
     }
 
     /// Whether every model has a version loaded.

@@ -25,11 +25,17 @@ public final class ServedModel: Sendable {
     let labelDatatype: String
     /// The version as the V2 protocol writes it (`"3"` for `penguins@3`), as a JSON string.
     let quotedV2Version: String
+    /// What a request sends: the bundle's signature, or for a model served from a feature service, one whose inputs
+    /// are the entity keys and the request-time inputs.
+    let requestSignature: ModelSignature
 
     /// Creates a served model.
     public init(bundle: ModelBundle, version: String) {
         self.bundle = bundle
         self.version = version
+        var request = bundle.signature
+        request.inputs = bundle.signature.requestInputs
+        requestSignature = request
         quotedVersion = Protocols.jsonString(version)
         quotedV2Version = Protocols.jsonString(Self.v2Version(of: version))
         switch bundle.model.task {

@@ -363,7 +363,7 @@ enum Protocols {
 
     /// The V2 model metadata response.
     static func metadata(_ model: ServedModel, name: String) -> String {
-        let inputs = model.bundle.signature.inputs.map {
+        let inputs = model.requestSignature.inputs.map {
             #"{"name":\#(jsonString($0.name)),"datatype":"\#(datatype($0.type))","shape":[-1]}"#
         }
         var outputs: [String]

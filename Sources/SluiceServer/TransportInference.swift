@@ -141,7 +141,7 @@ extension ModelServer {
         let model = try refusing {
             try self.model(Substring(name), version: version.isEmpty ? nil : Substring(version))
         }
-        let inputs = model.bundle.signature.inputs.map { ($0.name, Protocols.datatype($0.type), [Int64(-1)]) }
+        let inputs = model.requestSignature.inputs.map { ($0.name, Protocols.datatype($0.type), [Int64(-1)]) }
         let outputs: [(String, String, [Int64])]
         switch model.bundle.model.task {
         case .classification(let classes):
@@ -174,6 +174,13 @@ extension ModelServer {
     {
         try refusing {
             let model = try self.model(Substring(name), version: version.isEmpty ? nil : Substring(version))
+            if let service = model.bundle.signature.features {
+                throw RequestError(
+                    status: 400,
+                    message: "model '\(name)' reads its features from the feature service '\(service.service)' by "
+                        + "entity key, which this server's gRPC front end does not do yet; call "
+                        + "POST /v2/models/\(name)/infer over HTTP")
+            }
             var builder = BatchBuilder(signature: model.bundle.signature)
             var batch: Int?
             guard !inputs.isEmpty else {

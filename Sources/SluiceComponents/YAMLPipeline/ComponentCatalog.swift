@@ -65,15 +65,20 @@ public struct ComponentContext: Sendable {
 
     /// What each `feature_join` step's service resolved to (by step name), or why it could not.
     public var featureJoins: [String: Result<PreparedJoin, ComponentError>]
+    /// The feature service each `evaluate` step's bundle is served from (by step name): its rows came from a
+    /// `feature_join` step.
+    public var servingFeatures: [String: FeatureServiceSignature]
 
     /// Creates a context.
     public init(
         registry: (any MetadataStore & ModelRegistry)?, baselines: [String: Baseline] = [:],
         reference: TrainingReference? = nil,
         scoringModels: [String: Result<(ScoringModel, String), ComponentError>] = [:],
-        artifacts: (any ArtifactStore)? = nil, featureJoins: [String: Result<PreparedJoin, ComponentError>] = [:]
+        artifacts: (any ArtifactStore)? = nil, featureJoins: [String: Result<PreparedJoin, ComponentError>] = [:],
+        servingFeatures: [String: FeatureServiceSignature] = [:]
     ) {
         self.featureJoins = featureJoins
+        self.servingFeatures = servingFeatures
         self.artifacts = artifacts
         self.registry = registry
         self.baselines = baselines
@@ -202,9 +207,10 @@ public enum ComponentCatalog {
                 .init("bundle", ModelBundle.self), .init("evaluation", Evaluation.self),
                 .init("report", FileArtifact.self),
             ]
-        ) { p, name, inputs, _ in
+        ) { p, name, inputs, context in
             let o = p.add(
-                EvaluateModel(), name: name, inputs[0] as! Handle<TableFile>, inputs[1] as! Handle<TransformGraph>,
+                EvaluateModel(features: context.servingFeatures[name]), name: name, inputs[0] as! Handle<TableFile>,
+                inputs[1] as! Handle<TransformGraph>,
                 inputs[2] as! Handle<TrainedModel>, inputs[3] as! Handle<DatasetInfo>,
                 inputs[4] as! Handle<DatasetStatistics>)
             return ["bundle": o.bundle, "evaluation": o.evaluation, "report": o.report]

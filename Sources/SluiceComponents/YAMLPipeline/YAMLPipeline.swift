@@ -170,6 +170,30 @@ public struct YAMLPipeline: Sendable {
         return result
     }
 
+    /// Every step `step` reads from, directly or through others.
+    public func upstream(of step: String) -> Set<String> {
+        var seen = Set<String>()
+        var pending = [step]
+        while let next = pending.popLast() {
+            for input in steps.first(where: { $0.name == next })?.inputs ?? [] where seen.insert(input.step).inserted {
+                pending.append(input.step)
+            }
+        }
+        return seen
+    }
+
+    /// For each `evaluate` step whose rows come from exactly one `feature_join` step, that step's name.
+    public func featureJoinFeeding() -> [String: String] {
+        var result: [String: String] = [:]
+        for step in steps where step.component == "evaluate" {
+            let joins = upstream(of: step.name).filter { name in
+                steps.first { $0.name == name }?.component == "feature_join"
+            }
+            if joins.count == 1 { result[step.name] = joins.first! }
+        }
+        return result
+    }
+
     /// The service each `feature_join` step joins, by step name (empty when the step sets none).
     public func featureJoinServices(config: RunConfig) -> [String: String] {
         var result: [String: String] = [:]

@@ -29,6 +29,65 @@ public struct ModelSignature: Codable, Sendable, Equatable {
     /// The label column's type in training, so predictions keep it (an integer label answers integers); nil in
     /// bundles written before it was recorded, whose labels are answered as text.
     public var labelType: ColumnType?
+    /// For a model trained from a feature service: the service, so a server can take entity keys and fetch the
+    /// rest (nil for a model trained from plain tables, and in bundles written before it was recorded).
+    public var features: FeatureServiceSignature?
+
+    /// Creates a signature.
+    public init(
+        inputs: [SignatureColumn], task: ModelTask, label: String, labelType: ColumnType?,
+        features: FeatureServiceSignature? = nil
+    ) {
+        self.inputs = inputs
+        self.task = task
+        self.label = label
+        self.labelType = labelType
+        self.features = features
+    }
+
+    /// What a request sends: every input, or for a model served from a feature service, its entity keys and the
+    /// inputs the service does not give (request-time inputs).
+    public var requestInputs: [SignatureColumn] {
+        guard let features else { return inputs }
+        let fetched = Set(features.fetched.keys)
+        let keys = Set(features.entityKeys.map(\.name))
+        return features.entityKeys + inputs.filter { !fetched.contains($0.name) && !keys.contains($0.name) }
+    }
+}
+
+/// The feature service a model was trained from: what a request sends instead of the features (the entity keys),
+/// which inputs the server fetches from the online store, and what to do when an entity has no values.
+public struct FeatureServiceSignature: Codable, Sendable, Equatable {
+    /// What the server does for an entity the online store has no values for.
+    public enum MissingEntity: String, Codable, Sendable, CaseIterable {
+        /// Refuse the request (4xx naming the key).
+        case refuse
+        /// Predict with the features missing, as training treated missing values (the fitted imputation).
+        case missing
+    }
+
+    /// The service's name.
+    public var service: String
+    /// Its content version when the model was trained.
+    public var version: String
+    /// The join keys a request sends (numbers as integers, text as strings).
+    public var entityKeys: [SignatureColumn]
+    /// Model input name → the `view:feature` the server fetches for it.
+    public var fetched: [String: String]
+    /// What to do for an entity without values.
+    public var missingEntity: MissingEntity
+
+    /// Creates the signature of a service.
+    public init(
+        service: String, version: String, entityKeys: [SignatureColumn], fetched: [String: String],
+        missingEntity: MissingEntity
+    ) {
+        self.service = service
+        self.version = version
+        self.entityKeys = entityKeys
+        self.fetched = fetched
+        self.missingEntity = missingEntity
+    }
 }
 
 extension ModelSignature {
@@ -119,6 +178,14 @@ public struct ModelBundle: Codable, Sendable, Equatable {
         self.trainingFacts = trainingFacts
         self.card = ""
         self.card = ModelCard.markdown(self)
+    }
+
+    /// This bundle, served from the feature service `features` (recorded in its signature and model card).
+    public func servedFrom(_ features: FeatureServiceSignature?) -> ModelBundle {
+        var bundle = self
+        bundle.signature.features = features
+        bundle.card = ModelCard.markdown(bundle)
+        return bundle
     }
 
     /// Predicts from raw rows (column name → value), through the bundle's own transforms.
@@ -230,6 +297,16 @@ enum ModelCard {
         lines.append("| --- | --- | --- |")
         for column in bundle.signature.inputs {
             lines.append("| \(md(column.name)) | \(column.type) | \(column.required ? "yes" : "no") |")
+        }
+        if let service = bundle.signature.features {
+            lines.append("")
+            lines.append(
+                "Served from the feature service \(Markdown.code(service.service)) (version "
+                    + "\(Markdown.code(service.version))): a request sends "
+                    + service.entityKeys.map { Markdown.code($0.name) }.joined(separator: ", ")
+                    + " and the server fetches \(service.fetched.count) features from the online store; an entity "
+                    + "without values is "
+                    + (service.missingEntity == .refuse ? "refused." : "predicted with its features missing."))
         }
         lines.append("")
         lines.append(
