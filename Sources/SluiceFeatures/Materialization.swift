@@ -250,25 +250,80 @@ public enum OnlineKey {
     public static func text(_ parts: [String]) -> String { parts.joined(separator: "\u{1F}") }
 }
 
-/// How a view's values are encoded in an online store: a JSON object of the present features (numbers, text,
-/// booleans; timestamps as ISO 8601 text).
+/// How a view's values are encoded in an online store: for each present feature, its name, a type tag and the
+/// value (8-byte little-endian numbers, length-prefixed UTF-8 text; timestamps as text). Binary, so numbers come
+/// back bit for bit and a lookup parses no JSON.
 public enum OnlineValues {
-    /// Row `row` of `columns` as JSON.
+    /// Row `row` of `columns`.
     public static func encode(_ columns: [Column], row: Int) -> Data {
-        var object: [String: Any] = [:]
+        var bytes: [UInt8] = []
+        func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+        func text(_ value: String) {
+            let utf8 = Array(value.utf8)
+            append(UInt32(utf8.count))
+            bytes += utf8
+        }
         for column in columns where column.isPresent(row) {
+            text(column.name)
             switch column.storage {
-            case .float(let values, _): object[column.name] = values[row]
-            case .integer(let values, _): object[column.name] = values[row]
-            case .boolean(let values, _): object[column.name] = values[row]
-            case .string, .timestamp: object[column.name] = column.string(row)
+            case .float(let values, _):
+                bytes.append(1)
+                append(values[row].bitPattern)
+            case .integer(let values, _):
+                bytes.append(2)
+                append(values[row])
+            case .boolean(let values, _):
+                bytes.append(3)
+                bytes.append(values[row] ? 1 : 0)
+            case .string, .timestamp:
+                bytes.append(4)
+                text(column.string(row) ?? "")
             }
         }
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Data(bytes)
     }
 
-    /// The values of an encoded record.
-    public static func decode(_ data: Data) -> [String: Any] {
-        ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any]) ?? [:]
+    /// The values of an encoded record, by feature name (an unreadable record reads as empty).
+    public static func decode(_ data: Data) -> [String: OnlineFeatures.Value] {
+        var values: [String: OnlineFeatures.Value] = [:]
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            var at = 0
+            func integer<T: FixedWidthInteger>(_: T.Type) -> T? {
+                guard at + MemoryLayout<T>.size <= raw.count else { return nil }
+                var value: T = 0
+                withUnsafeMutableBytes(of: &value) {
+                    $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[at..<(at + MemoryLayout<T>.size)]))
+                }
+                at += MemoryLayout<T>.size
+                return T(littleEndian: value)
+            }
+            func text() -> String? {
+                guard let count = integer(UInt32.self), at + Int(count) <= raw.count else { return nil }
+                defer { at += Int(count) }
+                return String(decoding: UnsafeRawBufferPointer(rebasing: raw[at..<(at + Int(count))]), as: UTF8.self)
+            }
+            while at < raw.count {
+                guard let name = text(), at < raw.count else { return }
+                let tag = raw[at]
+                at += 1
+                switch tag {
+                case 1:
+                    guard let bits = integer(UInt64.self) else { return }
+                    values[name] = .number(Double(bitPattern: bits))
+                case 2:
+                    guard let value = integer(Int64.self) else { return }
+                    values[name] = .integer(value)
+                case 3:
+                    guard at < raw.count else { return }
+                    values[name] = .boolean(raw[at] != 0)
+                    at += 1
+                case 4:
+                    guard let value = text() else { return }
+                    values[name] = .text(value)
+                default: return
+                }
+            }
+        }
+        return values
     }
 }

@@ -34,20 +34,6 @@ public struct OnlineFeatures: Sendable {
         case text(String)
         case boolean(Bool)
 
-        init?(json: Any) {
-            if let text = json as? String {
-                self = .text(text)
-                return
-            }
-            // JSONSerialization gives NSNumbers, and `1 is Bool` holds for one: the number's own type decides.
-            guard let number = json as? NSNumber else { return nil }
-            switch String(cString: number.objCType) {
-            case "c", "B": self = .boolean(number.boolValue)
-            case "d", "f": self = .number(number.doubleValue)
-            default: self = .integer(number.int64Value)
-            }
-        }
-
         /// The value as JSON text.
         public var json: String {
             switch self {
@@ -75,22 +61,46 @@ public struct OnlineFeatures: Sendable {
         public var status: Status
         /// Microseconds since 1970 of the row the value came from (nil for aggregations and missing values).
         public var eventTime: Int64?
+
+        /// Creates a result.
+        public init(value: Value?, status: Status, eventTime: Int64? = nil) {
+            self.value = value
+            self.status = status
+            self.eventTime = eventTime
+        }
+    }
+
+    /// What a lookup found: per entity, each reference's result; and whether the store had values of the entity in
+    /// any of the views.
+    public struct Lookup: Sendable, Equatable {
+        /// Rows are entities, columns the references in order.
+        public var results: [[Result]]
+        /// Per entity, whether any view had a record of it.
+        public var known: [Bool]
     }
 
     /// The features of `references` for each entity: `keys` maps each join key the views need to one value per
-    /// entity (as text: `42`, `ann`). Rows are entities, columns the references in order.
+    /// entity (as text: `42`, `ann`). A count or sum over a window with no events is 0, as in a training join.
     /// - Throws: ``FeatureRequestError`` when a key column is missing or the columns' lengths differ.
     public func lookup(_ references: [FeatureService.Reference], keys: [String: [String]], now: Date = Date())
-        async throws -> [[Result]]
+        async throws -> Lookup
     {
         let count = keys.values.first?.count ?? 0
         guard keys.values.allSatisfy({ $0.count == count }) else {
             throw FeatureRequestError("every entity key column must have the same number of values")
         }
         let nowMicros = Int64(now.timeIntervalSince1970 * 1_000_000)
-        var results = [[Result]](
-            repeating: [Result](repeating: Result(value: nil, status: .missing), count: references.count),
-            count: count)
+        // Counts and sums of empty windows are 0 (what the training join gives an entity without events).
+        let empty = references.map { reference -> Result in
+            let aggregation = definitions.views[reference.view]?.aggregations.first { $0.name == reference.feature }
+            switch aggregation?.function {
+            case .count?: return Result(value: .integer(0), status: .present)
+            case .sum?: return Result(value: .number(0), status: .present)
+            default: return Result(value: nil, status: .missing)
+            }
+        }
+        var results = [[Result]](repeating: empty, count: count)
+        var known = [Bool](repeating: false, count: count)
         var byView: [String: [Int]] = [:]
         for (index, reference) in references.enumerated() { byView[reference.view, default: []].append(index) }
         for (viewName, columns) in byView {
@@ -110,13 +120,14 @@ public struct OnlineFeatures: Sendable {
             let ttl = view.ttl.map { $0 * 1_000_000 }
             for (row, record) in records.enumerated() {
                 guard let record else { continue }
+                known[row] = true
                 let values = OnlineValues.decode(record.values)
                 let time = record.eventTime == .min ? nil : record.eventTime
                 let expired = ttl.map { ttl in time.map { nowMicros - $0 > ttl } ?? false } ?? false
                 for column in columns {
                     let name = references[column].feature
                     let isColumn = view.features.contains { $0.name == name }
-                    guard let raw = values[name], let value = Value(json: raw) else { continue }
+                    guard let value = values[name] else { continue }
                     if isColumn && expired {
                         results[row][column] = Result(value: nil, status: .expired, eventTime: time)
                     } else {
@@ -125,7 +136,7 @@ public struct OnlineFeatures: Sendable {
                 }
             }
         }
-        return results
+        return Lookup(results: results, known: known)
     }
 }
 
@@ -206,7 +217,7 @@ extension OnlineFeatures {
             keys[name] = texts
             keyJSON[name] = jsons
         }
-        let rows = try await lookup(references, keys: keys, now: now)
+        let rows = try await lookup(references, keys: keys, now: now).results
         let keyNames = definitions.joinKeys(of: FeatureService(features: references)).map(\.name).filter {
             keys[$0] != nil
         }

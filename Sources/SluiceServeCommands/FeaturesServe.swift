@@ -57,13 +57,11 @@ struct FeatureServing: FeatureLookup {
             let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
             return FeatureService.Reference(view: parts[0], feature: parts.count > 1 ? parts[1] : "")
         }
-        let rows = try await online.lookup(references, keys: keys)
+        let found = try await online.lookup(references, keys: keys)
         let count = keys.values.first?.count ?? 0
         var columns = [[RawValue]](repeating: [RawValue](repeating: .missing, count: count), count: features.count)
-        var known = [Bool](repeating: false, count: count)
-        for (row, results) in rows.enumerated() {
+        for (row, results) in found.results.enumerated() {
             for (column, result) in results.enumerated() {
-                if result.status != .missing { known[row] = true }
                 guard let value = result.value else { continue }
                 switch value {
                 case .text(let text): columns[column][row] = .text(text)
@@ -71,7 +69,7 @@ struct FeatureServing: FeatureLookup {
                 }
             }
         }
-        return FetchedFeatures(columns: columns, known: known)
+        return FetchedFeatures(columns: columns, known: found.known)
     }
 
     /// The lookups of `workspace`'s project: its definitions (applied as written) over the stack's online store.
