@@ -43,57 +43,75 @@ enum JoinKernel {
         entities: EntityRows, features: FeatureRows, ttl: Int64?, aggregations: [(Aggregation, Int?)]
     ) -> ViewResult {
         let featureCount = features.keys.count
-        // Dense group IDs for the keys that have feature rows.
-        var groupOf = [Int64: Int32](minimumCapacity: min(featureCount, 1 << 22))
-        var rowGroup = [Int32](repeating: 0, count: featureCount)
-        var groupSizes: [Int32] = []
-        for i in 0..<featureCount {
-            let key = features.keys[i]
-            if let g = groupOf[key] {
-                rowGroup[i] = g
-                groupSizes[Int(g)] += 1
-            } else {
-                let g = Int32(groupSizes.count)
-                groupOf[key] = g
-                rowGroup[i] = g
-                groupSizes.append(1)
-            }
-        }
-        let groups = groupSizes.count
+        // Dense group IDs for the keys that have feature rows: a direct table when the keys span a range not much
+        // larger than the rows (integer IDs, interned text), a hash map otherwise.
+        let groupOf = KeyGroups(features.keys)
+        let groups = groupOf.count
         // Counting sort of feature rows by group (stable: source order kept within a group).
         var groupStart = [Int](repeating: 0, count: groups + 1)
-        for g in 0..<groups { groupStart[g + 1] = groupStart[g] + Int(groupSizes[g]) }
+        for g in 0..<groups { groupStart[g + 1] = groupStart[g] + Int(groupOf.sizes[g]) }
         var sorted = [Int32](repeating: 0, count: featureCount)
         var fill = groupStart
-        for i in 0..<featureCount {
-            let g = Int(rowGroup[i])
-            sorted[fill[g]] = Int32(i)
-            fill[g] += 1
+        groupOf.rowGroups.withUnsafeBufferPointer { rowGroup in
+            sorted.withUnsafeMutableBufferPointer { sorted in
+                for i in 0..<featureCount {
+                    let g = Int(rowGroup[i])
+                    sorted[fill[g]] = Int32(i)
+                    fill[g] += 1
+                }
+            }
         }
-        rowGroup = []
-        // Within each group: by (event time, created time, source order); event logs are usually in time order
-        // already, which is checked first.
-        let times = features.times
+        // Within each group: by (event time, created time, source order). Times are gathered in group order first,
+        // so the checks, the sort and the merge below read them sequentially; event logs are usually in time order
+        // already, which is checked first; groups are small, so a stable insertion sort does the rest (source order
+        // stays the last tie-breaker).
         let created = features.created
-        let order = features.order
-        @inline(__always) func before(_ a: Int32, _ b: Int32) -> Bool {
-            let a = Int(a)
-            let b = Int(b)
-            if times[a] != times[b] { return times[a] < times[b] }
-            if created[a] != created[b] { return created[a] < created[b] }
-            return order[a] < order[b]
+        var times = [Int64](repeating: 0, count: featureCount)
+        features.times.withUnsafeBufferPointer { source in
+            for k in 0..<featureCount { times[k] = source[Int(sorted[k])] }
         }
         var duplicates = 0
-        for g in 0..<groups {
-            let range = groupStart[g]..<groupStart[g + 1]
-            guard range.count > 1 else { continue }
-            var inOrder = true
-            for k in range.dropFirst() where !before(sorted[k - 1], sorted[k]) {
-                inOrder = false
-                break
+        times.withUnsafeMutableBufferPointer { times in
+            sorted.withUnsafeMutableBufferPointer { sorted in
+                @inline(__always) func before(_ i: Int, _ j: Int) -> Bool {
+                    times[i] < times[j] || (times[i] == times[j] && created[Int(sorted[i])] <= created[Int(sorted[j])])
+                }
+                for g in 0..<groups {
+                    let lower = groupStart[g]
+                    let upper = groupStart[g + 1]
+                    guard upper - lower > 1 else { continue }
+                    var inOrder = true
+                    for k in (lower + 1)..<upper where !before(k - 1, k) {
+                        inOrder = false
+                        break
+                    }
+                    if !inOrder {
+                        if upper - lower <= 64 {
+                            for k in (lower + 1)..<upper {
+                                let time = times[k]
+                                let row = sorted[k]
+                                let stamp = created[Int(row)]
+                                var j = k
+                                while j > lower && (times[j - 1] > time || (times[j - 1] == time && created[Int(sorted[j - 1])] > stamp)) {
+                                    times[j] = times[j - 1]
+                                    sorted[j] = sorted[j - 1]
+                                    j -= 1
+                                }
+                                times[j] = time
+                                sorted[j] = row
+                            }
+                        } else {
+                            var pairs = (lower..<upper).map { (times[$0], created[Int(sorted[$0])], sorted[$0]) }
+                            pairs.sort { ($0.0, $0.1, $0.2) < ($1.0, $1.1, $1.2) }
+                            for (offset, pair) in pairs.enumerated() {
+                                times[lower + offset] = pair.0
+                                sorted[lower + offset] = pair.2
+                            }
+                        }
+                    }
+                    for k in (lower + 1)..<upper where times[k - 1] == times[k] { duplicates += 1 }
+                }
             }
-            if !inOrder { sorted[range].sort(by: before) }
-            for k in range.dropFirst() where times[Int(sorted[k - 1])] == times[Int(sorted[k])] { duplicates += 1 }
         }
 
         // Entity rows: their group (or none), then by time within a group.
@@ -101,12 +119,11 @@ enum JoinKernel {
         var entityGroup = [Int32](repeating: -1, count: entityCount)
         var entitySizes = [Int32](repeating: 0, count: groups)
         for i in 0..<entityCount where entities.usable[i] {
-            if let g = groupOf[entities.keys[i]] {
+            if let g = groupOf.group(of: entities.keys[i]) {
                 entityGroup[i] = g
                 entitySizes[Int(g)] += 1
             }
         }
-        groupOf = [:]
         var entityStart = [Int](repeating: 0, count: groups + 1)
         for g in 0..<groups { entityStart[g + 1] = entityStart[g] + Int(entitySizes[g]) }
         var entitySorted = [Int32](repeating: 0, count: entityStart[groups])
@@ -193,10 +210,10 @@ enum JoinKernel {
             for k in entityStart[g]..<entityStart[g + 1] {
                 let entity = Int(entitySorted[k])
                 let t = lookupTimes[entity]
-                while next < upper && times[Int(sorted[next])] <= t { next += 1 }
+                while next < upper && times[next] <= t { next += 1 }
                 if next > lower {
                     let candidate = sorted[next - 1]
-                    if let ttl, t - times[Int(candidate)] > ttl {
+                    if let ttl, t - times[next - 1] > ttl {
                         asOf[entity] = -1
                     } else {
                         asOf[entity] = candidate
@@ -204,7 +221,7 @@ enum JoinKernel {
                 }
                 for w in windows.indices {
                     let from = t &- windows[w]
-                    while windowStart[w] < next && times[Int(sorted[windowStart[w]])] <= from { windowStart[w] += 1 }
+                    while windowStart[w] < next && times[windowStart[w]] <= from { windowStart[w] += 1 }
                 }
                 for (a, (aggregation, column)) in aggregations.enumerated() {
                     let start = windowStart[windows.firstIndex(of: aggregation.window)!]
@@ -257,5 +274,72 @@ enum JoinKernel {
             }
         }
         return ViewResult(asOf: asOf, aggregates: aggregates, duplicateKeyTimes: duplicates)
+    }
+}
+
+/// Dense group numbers for join keys, in first-seen order, with each row's group and each group's size.
+struct KeyGroups {
+    /// Each row's group.
+    var rowGroups: [Int32]
+    /// Each group's row count.
+    var sizes: [Int32] = []
+    private var table: [Int32] = []
+    private var minimum: Int64 = 0
+    private var map: [Int64: Int32] = [:]
+    private let direct: Bool
+
+    /// Groups `keys`.
+    init(_ keys: [Int64]) {
+        rowGroups = [Int32](repeating: 0, count: keys.count)
+        let low = keys.min() ?? 0
+        let high = keys.max() ?? 0
+        let (span, overflow) = high.subtractingReportingOverflow(low)
+        direct = !overflow && span < Int64(max(keys.count * 4, 1 << 16)) && span < (1 << 28)
+        if direct {
+            minimum = low
+            table = [Int32](repeating: -1, count: keys.isEmpty ? 0 : Int(span) + 1)
+            table.withUnsafeMutableBufferPointer { table in
+                rowGroups.withUnsafeMutableBufferPointer { rowGroups in
+                    for (i, key) in keys.enumerated() {
+                        let slot = Int(key &- low)
+                        var g = table[slot]
+                        if g < 0 {
+                            g = Int32(sizes.count)
+                            table[slot] = g
+                            sizes.append(0)
+                        }
+                        rowGroups[i] = g
+                        sizes[Int(g)] += 1
+                    }
+                }
+            }
+        } else {
+            map.reserveCapacity(min(keys.count, 1 << 22))
+            for (i, key) in keys.enumerated() {
+                if let g = map[key] {
+                    rowGroups[i] = g
+                    sizes[Int(g)] += 1
+                } else {
+                    let g = Int32(sizes.count)
+                    map[key] = g
+                    rowGroups[i] = g
+                    sizes.append(1)
+                }
+            }
+        }
+    }
+
+    /// Groups.
+    var count: Int { sizes.count }
+
+    /// The group of `key`, if any row has it.
+    @inline(__always) func group(of key: Int64) -> Int32? {
+        if direct {
+            let (offset, overflow) = key.subtractingReportingOverflow(minimum)
+            guard !overflow, offset >= 0, offset < Int64(table.count) else { return nil }
+            let g = table[Int(offset)]
+            return g < 0 ? nil : g
+        }
+        return map[key]
     }
 }
