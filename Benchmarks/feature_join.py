@@ -95,7 +95,8 @@ def sluice_project(directory, sluice):
         with open(os.path.join(directory, "features.yaml"), "w") as f:
             f.write(FEATURES_YAML)
         subprocess.run([sluice, "init"], cwd=directory, check=True, stdout=subprocess.DEVNULL)
-        subprocess.run([sluice, "features", "apply"], cwd=directory, check=True, stdout=subprocess.DEVNULL)
+    # Applied every time: a newer sluice may version the same definitions differently.
+    subprocess.run([sluice, "features", "apply"], cwd=directory, check=True, stdout=subprocess.DEVNULL)
 
 
 def run_sluice(sluice, directory, entities="entities.arrow"):
@@ -153,8 +154,9 @@ def feast_repo(directory):
             view = FeatureView(name="orders", entities=[customer], ttl=timedelta(days=30), source=orders,
                                schema=[Field(name="amount", dtype=Float64), Field(name="quantity", dtype=Int64)])
             """))
+    # The peers' folder is wherever this script found them (PYTHONPATH or .build/bench-python-features).
     subprocess.run([sys.executable, "-m", "feast", "apply"], cwd=repo, check=True, stdout=subprocess.DEVNULL,
-                   env={**os.environ, "PYTHONPATH": PEERS})
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
     return repo
 
 

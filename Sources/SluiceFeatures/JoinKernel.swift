@@ -1,15 +1,13 @@
 import Foundation
 import SluiceData
 
-/// The rows of one view's source that fall in one key bucket: keys (integer keys, or interned string keys), event
-/// and created times, source order, and the value columns the requested features read.
+/// The rows of one view's source that fall in one key bucket, in source order (the last tie-breaker): keys (integer
+/// keys, or interned string keys), event and created times, and the value columns the requested features read.
 struct FeatureRows {
     var keys: [Int64] = []
     var times: [Int64] = []
-    /// Created times (`Int64.min` where the source has no created-timestamp column or the row has none).
+    /// Created times (`Int64.min` where a row has none); empty when the source has no created-timestamp column.
     var created: [Int64] = []
-    /// The row's position in the whole source: the last tie-breaker.
-    var order: [Int64] = []
     /// Value columns, by source column name.
     var values: [Column] = []
 }
@@ -66,6 +64,7 @@ enum JoinKernel {
         // already, which is checked first; groups are small, so a stable insertion sort does the rest (source order
         // stays the last tie-breaker).
         let created = features.created
+        let hasCreated = !created.isEmpty
         var times = [Int64](repeating: 0, count: featureCount)
         features.times.withUnsafeBufferPointer { source in
             for k in 0..<featureCount { times[k] = source[Int(sorted[k])] }
@@ -74,7 +73,8 @@ enum JoinKernel {
         times.withUnsafeMutableBufferPointer { times in
             sorted.withUnsafeMutableBufferPointer { sorted in
                 @inline(__always) func before(_ i: Int, _ j: Int) -> Bool {
-                    times[i] < times[j] || (times[i] == times[j] && created[Int(sorted[i])] <= created[Int(sorted[j])])
+                    times[i] < times[j]
+                        || (times[i] == times[j] && (!hasCreated || created[Int(sorted[i])] <= created[Int(sorted[j])]))
                 }
                 for g in 0..<groups {
                     let lower = groupStart[g]
@@ -90,9 +90,12 @@ enum JoinKernel {
                             for k in (lower + 1)..<upper {
                                 let time = times[k]
                                 let row = sorted[k]
-                                let stamp = created[Int(row)]
+                                let stamp = hasCreated ? created[Int(row)] : 0
                                 var j = k
-                                while j > lower && (times[j - 1] > time || (times[j - 1] == time && created[Int(sorted[j - 1])] > stamp)) {
+                                while j > lower
+                                    && (times[j - 1] > time
+                                        || (hasCreated && times[j - 1] == time && created[Int(sorted[j - 1])] > stamp))
+                                {
                                     times[j] = times[j - 1]
                                     sorted[j] = sorted[j - 1]
                                     j -= 1
@@ -101,7 +104,9 @@ enum JoinKernel {
                                 sorted[j] = row
                             }
                         } else {
-                            var pairs = (lower..<upper).map { (times[$0], created[Int(sorted[$0])], sorted[$0]) }
+                            var pairs = (lower..<upper).map {
+                                (times[$0], hasCreated ? created[Int(sorted[$0])] : 0, sorted[$0])
+                            }
                             pairs.sort { ($0.0, $0.1, $0.2) < ($1.0, $1.1, $1.2) }
                             for (offset, pair) in pairs.enumerated() {
                                 times[lower + offset] = pair.0

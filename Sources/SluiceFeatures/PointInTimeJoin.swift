@@ -174,16 +174,21 @@ public struct PointInTimeJoin: Sendable {
         let entityRowBytes = 40 + plan.outputs.count * 9
         let estimate = plan.source.rowCount * featureRowBytes + entityRows.rowCount * entityRowBytes
         let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        // In memory when it fits: in two buckets joined side by side on two cores when the source is large enough
+        // for that to pay; else spilled in buckets of which two at a time fit.
+        let spill = estimate > memoryLimit || (bucketsOverride ?? 1) > 1
         let buckets =
             bucketsOverride
-            ?? (estimate <= memoryLimit ? 1 : min(4096, (estimate / max(1, memoryLimit / min(cores, 2))) + 1))
+            ?? (spill
+                ? min(4096, (estimate / max(1, memoryLimit / min(cores, 2))) + 1)
+                : (cores > 1 && plan.source.rowCount >= 1_000_000 ? 2 : 1))
         let directory = scratch.appending(path: "\(plan.name)-\(UUID().uuidString.prefix(8))")
         var report = ViewReport(view: plan.name, source: plan.source.name, sourceVersion: plan.source.version)
         report.buckets = buckets
 
         // Entity side: key, time (valid only where both are present).
         let entitySink = try BucketSink(
-            buckets: buckets, directory: buckets > 1 ? directory.appending(path: "entities") : nil,
+            buckets: buckets, directory: spill ? directory.appending(path: "entities") : nil,
             names: ["__key", "__time"], types: [.integer, .integer])
         var bucketOf: [UInt16] = []
         if buckets > 1 { bucketOf.reserveCapacity(entityRows.rowCount) }
@@ -212,13 +217,14 @@ public struct PointInTimeJoin: Sendable {
         }
         try entitySink.finish()
 
-        // Feature side: key, event time, created time, source order, value columns.
+        // Feature side: key, event time, created time (when the source has one), value columns; rows stay in source
+        // order within a bucket, which is the last tie-breaker.
         let valueNames = plan.valueColumns.map(\.0)
+        let createdColumns = plan.created == nil ? [String]() : ["__created"]
         let featureSink = try BucketSink(
-            buckets: buckets, directory: buckets > 1 ? directory.appending(path: "features") : nil,
-            names: ["__key", "__time", "__created", "__order"] + valueNames,
-            types: [.integer, .integer, .integer, .integer] + plan.valueColumns.map(\.1))
-        var order: Int64 = 0
+            buckets: buckets, directory: spill ? directory.appending(path: "features") : nil,
+            names: ["__key", "__time"] + createdColumns + valueNames,
+            types: [.integer, .integer] + createdColumns.map { _ in .integer } + plan.valueColumns.map(\.1))
         let wanted = Array(Set(plan.keys + [plan.timestamp] + (plan.created.map { [$0] } ?? []) + valueNames))
         for table in plan.source.tables {
             try table.forEachBatch(columns: wanted) { batch, _ in
@@ -230,10 +236,6 @@ public struct PointInTimeJoin: Sendable {
                             + "timestamp column in \(table.url.lastPathComponent).",
                         fix: "run `sluice features plan` to see the source's columns.")
                 }
-                var created = [Int64](repeating: .min, count: count)
-                if let name = plan.created, case .timestamp(let values, let valid) = batch[name]?.storage {
-                    for row in 0..<count where valid[row] { created[row] = values[row] }
-                }
                 var kept: [Int32] = []
                 kept.reserveCapacity(count)
                 for row in 0..<count {
@@ -244,19 +246,23 @@ public struct PointInTimeJoin: Sendable {
                         report.rowsWithoutKeyOrTime += 1
                     }
                 }
-                let orders = (0..<Int64(count)).map { order + $0 }
-                order += Int64(count)
                 let all = kept.count == count
                 func take(_ column: Column) -> Column { all ? column : column.gathered(kept) }
                 var columns = [
                     take(Column(name: "__key", storage: .integer(keys, valid: present))),
                     take(Column(name: "__time", storage: .integer(times, valid: timeValid))),
-                    take(
-                        Column(
-                            name: "__created", storage: .integer(created, valid: .init(repeating: true, count: count)))),
-                    take(
-                        Column(name: "__order", storage: .integer(orders, valid: .init(repeating: true, count: count)))),
                 ]
+                if let name = plan.created {
+                    var created = [Int64](repeating: .min, count: count)
+                    if case .timestamp(let values, let valid) = batch[name]?.storage {
+                        for row in 0..<count where valid[row] { created[row] = values[row] }
+                    }
+                    columns.append(
+                        take(
+                            Column(
+                                name: "__created",
+                                storage: .integer(created, valid: .init(repeating: true, count: count)))))
+                }
                 for (name, type) in plan.valueColumns {
                     let column = batch[name] ?? Column.missing(name, type, count: count)
                     columns.append(take(column.conformed(to: type)))
@@ -279,7 +285,7 @@ public struct PointInTimeJoin: Sendable {
 
         // Each bucket on its own, two at a time; results spilled (or kept, with one bucket) in entity row order.
         let resultSink = try BucketSink(
-            buckets: buckets, directory: buckets > 1 ? directory.appending(path: "results") : nil,
+            buckets: buckets, directory: spill ? directory.appending(path: "results") : nil,
             names: plan.outputs.map(\.0), types: plan.outputs.map(\.1))
         let failure = Mutex<(any Error)?>(nil)
         let duplicates = Atomic<Int>(0)
@@ -290,12 +296,14 @@ public struct PointInTimeJoin: Sendable {
                 let b = next.add(1, ordering: .relaxed).oldValue
                 guard b < buckets, failure.withLock({ $0 == nil }) else { return }
                 do {
-                    let result = try joinBucket(
-                        plan, entities: entitySink.table(b), features: featureSink.table(b))
-                    duplicates.add(result.1, ordering: .relaxed)
-                    try resultSink.append(result.0, bucket: b)
+                    // The bucket's rows as one table each; the pieces they were made of are let go at once.
+                    let entities = try entitySink.table(b)
+                    let features = try featureSink.table(b)
                     entitySink.release(b)
                     featureSink.release(b)
+                    let result = try joinBucket(plan, entities: entities, features: features)
+                    duplicates.add(result.1, ordering: .relaxed)
+                    try resultSink.append(result.0, bucket: b)
                 } catch {
                     failure.withLock { $0 = $0 ?? error }
                     return
@@ -319,13 +327,15 @@ public struct PointInTimeJoin: Sendable {
             entityRows = EntityRows(keys: keys, times: times, usable: valid)
         }
         var featureRows = FeatureRows()
+        let hasCreated = plan.created != nil
         if case .integer(let keys, _) = features.columns[0].storage,
-            case .integer(let times, _) = features.columns[1].storage,
-            case .integer(let created, _) = features.columns[2].storage,
-            case .integer(let order, _) = features.columns[3].storage
+            case .integer(let times, _) = features.columns[1].storage
         {
+            var created: [Int64] = []
+            if hasCreated, case .integer(let values, _) = features.columns[2].storage { created = values }
             featureRows = FeatureRows(
-                keys: keys, times: times, created: created, order: order, values: Array(features.columns.dropFirst(4)))
+                keys: keys, times: times, created: created,
+                values: Array(features.columns.dropFirst(hasCreated ? 3 : 2)))
         }
         let result = JoinKernel.run(
             entities: entityRows, features: featureRows, ttl: plan.view.ttl.map { $0 * 1_000_000 },
