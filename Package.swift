@@ -229,7 +229,10 @@ let package = Package(
         .testTarget(name: "SluiceDataTests", dependencies: ["SluiceData", "SluiceTesting"]),
         .testTarget(
             name: "SluiceFeaturesTests",
-            dependencies: ["SluiceFeatures", "SluiceData", "SluiceCore", "SluiceTesting", "SluiceStoreSQLite"]),
+            dependencies: [
+                "SluiceFeatures", "SluiceData", "SluiceCore", "SluiceTesting", "SluiceStoreSQLite",
+                "SluiceStorePostgres",
+            ]),
         .testTarget(
             name: "SluiceMLTests", dependencies: ["SluiceML", .product(name: "Yams", package: "Yams")],
             resources: [.copy("Fixtures")]),

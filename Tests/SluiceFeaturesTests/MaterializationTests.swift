@@ -1,7 +1,9 @@
 import Foundation
 import SluiceCore
 import SluiceData
+import SluiceStorePostgres
 import SluiceStoreSQLite
+import SluiceTesting
 import Testing
 
 @testable import SluiceFeatures
@@ -39,6 +41,17 @@ struct MaterializationTests {
         return (directory, store)
     }
 
+    /// A fresh online store of `kind`: a SQLite file in `directory`, or a new database on the test PostgreSQL server.
+    static func onlineStore(_ kind: String, in directory: URL, name: String) async throws -> any OnlineStore {
+        guard kind == "postgres" else {
+            return try SQLiteOnlineStore(path: directory.appending(path: "\(name).sqlite").path)
+        }
+        let admin = try await TestPostgres.started().adminURL
+        let url = try await PostgresDatabases.create(
+            "o_\(UUID().uuidString.prefix(12).lowercased())", on: admin, password: TestPostgres.password)
+        return try await PostgresOnlineStore(url: url, password: TestPostgres.password)
+    }
+
     static func at(_ seconds: Int64) -> Date { Date(timeIntervalSince1970: TimeInterval(seconds)) }
 
     /// Every key's record in `online`.
@@ -46,13 +59,15 @@ struct MaterializationTests {
         try await online.read(view: "orders", keys: (0..<keys).map { String($0) })
     }
 
-    @Test("incremental materializations give the same online values as one full one, and as the join at the watermark")
-    func incrementalEqualsFull() async throws {
+    @Test(
+        "incremental materializations give the same online values as one full one, and as the join at the watermark",
+        arguments: ["sqlite", "postgres"])
+    func incrementalEqualsFull(_ kind: String) async throws {
         let data = RandomCase(seed: 5, sourceRows: 4000, entityRows: 1, keySpace: 1500)
         let (directory, store) = try await Self.project(data)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let stepwise = try SQLiteOnlineStore(path: directory.appending(path: "stepwise.sqlite").path)
-        let full = try SQLiteOnlineStore(path: directory.appending(path: "full.sqlite").path)
+        let stepwise = try await Self.onlineStore(kind, in: directory, name: "stepwise")
+        let full = try await Self.onlineStore(kind, in: directory, name: "full")
         let scratch = directory.appending(path: "scratch")
         let environment = RunEnvironment.basic()
         var written: [Int] = []
@@ -104,6 +119,8 @@ struct MaterializationTests {
         let again = try await FeatureMaterialization(store: store, online: stepwise, scratch: scratch)
             .run(views: [], until: Self.at(150), environment: environment)
         #expect(again.0[0].upToDate, "an older --until changes nothing")
+        await stepwise.close()
+        await full.close()
     }
 
     @Test("lookups say present, missing or expired (older than the TTL now), and the HTTP answer names each")
@@ -155,6 +172,45 @@ struct MaterializationTests {
         await #expect {
             try await lookups.answer(json: Data(#"{"feature_service": "all", "entities": {"user": [1]}}"#.utf8))
         } throws: { ($0 as? FeatureRequestError)?.message.contains("lack 'customer_id'") == true }
+    }
+
+    @Test("PostgreSQL: a failed write leaves the previous values; a second lock holder waits for the first")
+    func postgresAtomicAndExclusive() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let online = try await Self.onlineStore("postgres", in: directory, name: "p")
+        let record = OnlineRecord(
+            eventTime: 5,
+            values: OnlineValues.encode(
+                [Column(name: "x", storage: .float([0.1 + 0.2], valid: [true]))], row: 0))
+        let fresh = ViewFreshness(
+            view: "v", version: "1", watermark: Self.at(10), materializedAt: Self.at(11), rowsWritten: 1, entities: 0)
+        try await online.write(view: "v", records: [("a", record)], freshness: fresh)
+        #expect(try await online.read(view: "v", keys: ["a", "b"]) == [record, nil])
+        #expect(OnlineValues.decode(record.values)["x"] == .number(0.1 + 0.2), "numbers come back bit for bit")
+        #expect(try await online.freshness().map(\.entities) == [1])
+        // A write that fails inside its transaction (a key the text column cannot hold) changes nothing.
+        var later = fresh
+        later.watermark = Self.at(20)
+        await #expect(throws: (any Error).self) {
+            try await online.write(
+                view: "v", records: [("a", OnlineRecord(eventTime: 9, values: Data())), ("b\u{0}", record)],
+                freshness: later)
+        }
+        #expect(try await online.read(view: "v", keys: ["a"]) == [record])
+        #expect(try await online.freshness().map(\.watermark) == [Self.at(10)])
+        let first = try await online.lock(view: "v")
+        let acquired = Task { () -> Date in
+            let second = try await online.lock(view: "v")
+            let at = Date()
+            await second.release()
+            return at
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let released = Date()
+        await first.release()
+        #expect(try await acquired.value >= released)
+        await online.close()
     }
 
     @Test("a failed materialization leaves the previous values and watermark; two of one view never interleave")
