@@ -118,6 +118,7 @@ public struct OnlineFeatures: Sendable {
             let entityKeys = (0..<count).map { row in OnlineKey.text(parts.map { $0[row] }) }
             let records = try await online.read(view: viewName, keys: entityKeys)
             let ttl = view.ttl.map { $0 * 1_000_000 }
+            let asOf = Set(view.features.map(\.name))
             for (row, record) in records.enumerated() {
                 guard let record else { continue }
                 known[row] = true
@@ -126,7 +127,7 @@ public struct OnlineFeatures: Sendable {
                 let expired = ttl.map { ttl in time.map { nowMicros - $0 > ttl } ?? false } ?? false
                 for column in columns {
                     let name = references[column].feature
-                    let isColumn = view.features.contains { $0.name == name }
+                    let isColumn = asOf.contains(name)
                     guard let value = values[name] else { continue }
                     if isColumn && expired {
                         results[row][column] = Result(value: nil, status: .expired, eventTime: time)
@@ -221,23 +222,57 @@ extension OnlineFeatures {
         let keyNames = definitions.joinKeys(of: FeatureService(features: references)).map(\.name).filter {
             keys[$0] != nil
         }
-        var names = keyNames.map(jsonQuoted)
-        var columns: [String] = keyNames.map { name in
-            let values = keyJSON[name]!.joined(separator: ",")
-            let statuses = Array(repeating: "\"present\"", count: rows.count).joined(separator: ",")
-            return #"{"values":[\#(values)],"statuses":[\#(statuses)]}"#
+        // One string, grown in place: a lookup of 50 features writes a few hundred pieces.
+        var json = #"{"metadata":{"feature_names":["#
+        json.reserveCapacity(64 + references.count * (48 + rows.count * 40))
+        for (index, name) in (keyNames + references.map(\.feature)).enumerated() {
+            if index > 0 { json += "," }
+            json += jsonQuoted(name)
         }
-        for (index, reference) in references.enumerated() {
-            names.append(jsonQuoted(reference.feature))
-            let values = rows.map { $0[index].value?.json ?? "null" }.joined(separator: ",")
-            let statuses = rows.map { "\"\($0[index].status.rawValue)\"" }.joined(separator: ",")
-            let times = rows.map { row in
-                row[index].eventTime.map { jsonQuoted(formatMicros($0)) } ?? "null"
-            }.joined(separator: ",")
-            columns.append(#"{"values":[\#(values)],"statuses":[\#(statuses)],"event_timestamps":[\#(times)]}"#)
+        json += #"]},"results":["#
+        var first = true
+        for name in keyNames {
+            if !first { json += "," }
+            first = false
+            json += #"{"values":["#
+            json += keyJSON[name]!.joined(separator: ",")
+            json += #"],"statuses":["#
+            for row in rows.indices { json += row == 0 ? #""present""# : #","present""# }
+            json += "]}"
         }
-        let json =
-            #"{"metadata":{"feature_names":[\#(names.joined(separator: ","))]},"results":[\#(columns.joined(separator: ","))]}"#
+        var formatted: [Int64: String] = [:]
+        for index in references.indices {
+            if !first { json += "," }
+            first = false
+            json += #"{"values":["#
+            for row in rows.indices {
+                if row > 0 { json += "," }
+                json += rows[row][index].value?.json ?? "null"
+            }
+            json += #"],"statuses":["#
+            for row in rows.indices {
+                json += row == 0 ? "\"" : ",\""
+                json += rows[row][index].status.rawValue
+                json += "\""
+            }
+            json += #"],"event_timestamps":["#
+            for row in rows.indices {
+                if row > 0 { json += "," }
+                if let micros = rows[row][index].eventTime {
+                    if let text = formatted[micros] {
+                        json += text
+                    } else {
+                        let text = "\"" + isoTime(micros) + "\""
+                        formatted[micros] = text
+                        json += text
+                    }
+                } else {
+                    json += "null"
+                }
+            }
+            json += "]}"
+        }
+        json += "]}"
         return (json, rows.count)
     }
 }
@@ -259,6 +294,28 @@ func jsonQuoted(_ text: String) -> String {
     return out + "\""
 }
 
-private func formatMicros(_ micros: Int64) -> String {
-    Date(timeIntervalSince1970: Double(micros) / 1_000_000).formatted(.iso8601)
+/// ISO 8601 UTC text of microseconds since 1970 (`2026-05-02T10:00:00Z`, with `.ffffff` when not whole seconds),
+/// computed directly (Foundation's formatter costs more than the rest of a lookup).
+func isoTime(_ micros: Int64) -> String {
+    let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+    let fraction = micros - seconds * 1_000_000
+    let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+    let clock = seconds - days * 86_400
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468
+    let era = (z >= 0 ? z : z - 146_096) / 146_097
+    let dayOfEra = z - era * 146_097
+    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+    let monthIndex = (5 * dayOfYear + 2) / 153
+    let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+    let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+    let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+    func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+    var text = "\(year)-\(two(month))-\(two(day))T\(two(clock / 3600)):\(two(clock / 60 % 60)):\(two(clock % 60))"
+    if fraction != 0 {
+        let digits = String(fraction)
+        text += "." + String(repeating: "0", count: 6 - digits.count) + digits
+    }
+    return text + "Z"
 }

@@ -250,4 +250,19 @@ struct FeatureStoreCommandTests {
         features.process.terminate()
         #expect(await features.wait() == 0)
     }
+
+    @Test("Examples/features/run.sh runs the whole example from a fresh copy: apply, train, materialize, serve by key")
+    func exampleRuns() async throws {
+        let directory = try TemporaryDirectory(prefix: "sluice-features-example")
+        for name in ["run.sh", "generate.py", "features.yaml", "churn.yaml"] {
+            try FileManager.default.copyItem(at: Self.example.appending(path: name), to: directory.path(name))
+        }
+        let sluice = try CommandProcess.executable("sluice").path
+        let run = try await CommandProcess.run(
+            "/usr/bin/env", ["bash", directory.path("run.sh").path], in: directory.url,
+            environment: ["SLUICE": sluice, "TMPDIR": directory.url.path])
+        #expect(run.status == 0, "\(run.output)\n\(run.errors)")
+        #expect(run.output.contains("== the example worked"), "\(run.output)")
+        #expect(run.output.contains(#""model_name":"churn""#))
+    }
 }

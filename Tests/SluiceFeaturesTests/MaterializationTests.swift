@@ -174,6 +174,19 @@ struct MaterializationTests {
         } throws: { ($0 as? FeatureRequestError)?.message.contains("lack 'customer_id'") == true }
     }
 
+    @Test("event times are written as Foundation writes ISO 8601, for instants before and after 1970")
+    func isoTimes() {
+        var random = SeededRandom(seed: 3)
+        for _ in 0..<2000 {
+            let micros = Int64(bitPattern: random.next() % 8_000_000_000_000_000) - 2_000_000_000_000_000
+            let whole = micros - ((micros % 1_000_000) + 1_000_000) % 1_000_000
+            let date = Date(timeIntervalSince1970: TimeInterval(whole / 1_000_000))
+            #expect(isoTime(whole) == date.formatted(.iso8601), "\(whole)")
+        }
+        #expect(isoTime(1_767_225_600_250_000) == "2026-01-01T00:00:00.250000Z")
+        #expect(isoTime(-1) == "1969-12-31T23:59:59.999999Z")
+    }
+
     @Test("PostgreSQL: a failed write leaves the previous values; a second lock holder waits for the first")
     func postgresAtomicAndExclusive() async throws {
         let directory = try temporaryDirectory()
