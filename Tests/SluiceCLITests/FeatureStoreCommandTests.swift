@@ -263,6 +263,6 @@ struct FeatureStoreCommandTests {
             environment: ["SLUICE": sluice, "TMPDIR": directory.url.path])
         #expect(run.status == 0, "\(run.output)\n\(run.errors)")
         #expect(run.output.contains("== the example worked"), "\(run.output)")
-        #expect(run.output.contains(#""model_name":"churn""#))
+        #expect(run.output.contains(#""model_name": "churn""#), "the printed answer names the model")
     }
 }
