@@ -110,7 +110,8 @@ let package = Package(
         .target(
             name: "SluiceDashboard",
             dependencies: [
-                "SluiceCore", "SluiceData", "SluiceML", .product(name: "Hummingbird", package: "hummingbird"),
+                "SluiceCore", "SluiceData", "SluiceML", "SluiceFeatures",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

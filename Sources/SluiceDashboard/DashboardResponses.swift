@@ -24,7 +24,9 @@ extension Dashboard {
         context["title"] = title
         context["stack"] = stackLabel
         if let live { context["live"] = live }
-        for item in ["Runs", "Models", "Datasets", "Compare"] { context["nav\(item)"] = item == nav ? "current" : "" }
+        for item in ["Runs", "Models", "Datasets", "Features", "Compare"] {
+            context["nav\(item)"] = item == nav ? "current" : ""
+        }
         guard let html = library.render(context, withTemplate: template) else {
             throw DashboardError.notFound("no page template '\(template)'")
         }

@@ -111,6 +111,10 @@ extension Dashboard {
             try self.page(
                 "datasets", title: "Datasets", nav: "Datasets", Pages.datasets(try await self.data.datasets()))
         }
+        router.get("features") { _, _ in
+            try self.page(
+                "features", title: "Features", nav: "Features", Pages.features(try await self.data.features()))
+        }
 
         // Live updates
         router.get("events/runs") { _, _ in
@@ -151,6 +155,7 @@ extension Dashboard {
             return Self.json(try await self.data.lineage(of: details.artifact, depth: depth))
         }
         router.get("api/models") { _, _ in Self.json(try await self.data.metadata.registeredModels()) }
+        router.get("api/features") { _, _ in Self.json(try await self.data.features()) }
         router.get("api/models/{model}") { _, context in
             let model = try context.parameters.require("model")
             guard let details = try await self.data.model(model) else {

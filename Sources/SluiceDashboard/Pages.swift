@@ -389,4 +389,37 @@ enum Pages {
             }
         ]
     }
+
+    // MARK: Features
+
+    static func features(_ overview: DashboardData.FeatureOverview) -> [String: Any] {
+        func versionName(_ text: String) -> [String: Any] {
+            let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
+            return ["name": parts[0], "version": parts.count > 1 ? String(parts[1].prefix(19)) : ""]
+        }
+        return [
+            "definitions": overview.definitions.map { d -> [String: Any] in
+                [
+                    "kind": d.kind, "name": d.name, "version": d.version, "appliedAt": date(d.appliedAt),
+                    "appliedBy": d.appliedBy, "runID": d.runID, "history": d.versions.joined(separator: " → "),
+                    "changes": d.versions.count - 1,
+                ]
+            },
+            "materializations": overview.materializations.map { m -> [String: Any] in
+                [
+                    "view": m.view, "watermark": m.watermark ?? "–", "at": m.at.map(date) ?? "–",
+                    "rows": m.rowsWritten.map(String.init) ?? "–", "runID": m.runID, "store": m.store ?? "–",
+                ]
+            },
+            "trainingSets": overview.trainingSets.map { t -> [String: Any] in
+                [
+                    "artifactID": t.artifactID, "runID": t.runID, "pipeline": t.pipeline,
+                    "createdAt": date(t.createdAt),
+                    "service": versionName(t.service), "views": t.views.map(versionName),
+                    "sources": t.sources.map(versionName),
+                    "models": t.models.map { ["label": $0, "name": String($0.split(separator: "@").first ?? "")] },
+                ]
+            },
+        ]
+    }
 }

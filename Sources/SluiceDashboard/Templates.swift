@@ -12,6 +12,7 @@ enum Templates {
     static let all: [(String, String)] = [
         ("layout", layout), ("runs", runs), ("run", run), ("step", step), ("artifact", artifact),
         ("lineage", lineage), ("models", models), ("model", model), ("compare", compare), ("datasets", datasets),
+        ("features", features),
         ("message", message), ("login", login),
     ]
 
@@ -23,7 +24,7 @@ enum Templates {
         <body{{#live}} data-live="{{live}}"{{/live}}>
         <header class="top"><a class="brand" href="/runs">Sluice</a>
         <nav><a href="/runs" class="{{navRuns}}">Runs</a><a href="/models" class="{{navModels}}">Models</a>
-        <a href="/datasets" class="{{navDatasets}}">Datasets</a><a href="/compare" class="{{navCompare}}">Compare</a></nav>
+        <a href="/datasets" class="{{navDatasets}}">Datasets</a><a href="/features" class="{{navFeatures}}">Features</a><a href="/compare" class="{{navCompare}}">Compare</a></nav>
         <span class="stack" title="metadata store">{{stack}}</span></header>
         <main id="live-root">{{$content}}{{/content}}</main>
         </body></html>
@@ -195,6 +196,27 @@ enum Templates {
         <td>{{#statisticsArtifact}}<a href="/artifacts/{{.}}">statistics</a>{{/statisticsArtifact}}</td>
         <td>{{#runs}}<a class="mono" href="/runs/{{.}}">{{.}}</a> {{/runs}}</td><td>{{#models}}<a href="/models/{{name}}">{{label}}</a> {{/models}}</td></tr>{{/datasets}}
         {{^datasets}}<tr><td colspan="7" class="empty">No dataset versions yet: run a pipeline with an ingest step.</td></tr>{{/datasets}}</tbody></table>
+        {{/content}}{{/layout}}
+        """
+
+    static let features = """
+        {{<layout}}{{$content}}
+        <h1>Features</h1>
+        <p class="meta">The feature store: definitions applied from features.yaml (<code>sluice features apply</code>), each view's last materialization into the online store, and the training sets joined from services with the models trained on them.</p>
+        <h2>Definitions</h2>
+        <table class="list" id="definitions"><thead><tr><th>Kind</th><th>Name</th><th>Version</th><th>Applied</th><th>By</th><th>Versions over time</th></tr></thead><tbody>
+        {{#definitions}}<tr data-definition="{{kind}}/{{name}}"><td>{{kind}}</td><td>{{name}}</td><td class="mono">{{version}}</td><td><a href="/runs/{{runID}}">{{appliedAt}}</a></td><td>{{appliedBy}}</td><td class="mono">{{history}}</td></tr>{{/definitions}}
+        {{^definitions}}<tr><td colspan="6" class="empty">No feature definitions applied yet: write features.yaml, then <code>sluice features apply</code>.</td></tr>{{/definitions}}</tbody></table>
+        <h2>Freshness</h2>
+        <table class="list" id="freshness"><thead><tr><th>View</th><th>Watermark</th><th>Materialized</th><th class="num">Entities written</th><th>Online store</th></tr></thead><tbody>
+        {{#materializations}}<tr data-view="{{view}}"><td>{{view}}</td><td>{{watermark}}</td><td><a href="/runs/{{runID}}">{{at}}</a></td><td class="num">{{rows}}</td><td class="mono">{{store}}</td></tr>{{/materializations}}
+        {{^materializations}}<tr><td colspan="5" class="empty">Nothing materialized yet: <code>sluice features materialize</code>.</td></tr>{{/materializations}}</tbody></table>
+        <h2>Training sets</h2>
+        <table class="list" id="training-sets"><thead><tr><th>Training set</th><th>Run</th><th>Service</th><th>Views</th><th>Sources</th><th>Models</th></tr></thead><tbody>
+        {{#trainingSets}}<tr data-artifact="{{artifactID}}"><td><a class="mono" href="/artifacts/{{artifactID}}">{{artifactID}}</a><br><span class="meta">{{createdAt}}</span></td><td><a class="mono" href="/runs/{{runID}}">{{runID}}</a> ({{pipeline}})</td>
+        <td>{{#service}}{{name}} <span class="mono">{{version}}</span>{{/service}}</td><td>{{#views}}{{name}} <span class="mono">{{version}}</span><br>{{/views}}</td><td>{{#sources}}{{name}} <span class="mono">{{version}}</span><br>{{/sources}}</td>
+        <td>{{#models}}<a href="/models/{{name}}">{{label}}</a> {{/models}}</td></tr>{{/trainingSets}}
+        {{^trainingSets}}<tr><td colspan="6" class="empty">No training sets yet: a pipeline's <code>feature_join</code> step makes one.</td></tr>{{/trainingSets}}</tbody></table>
         {{/content}}{{/layout}}
         """
 

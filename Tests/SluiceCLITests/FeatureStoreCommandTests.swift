@@ -249,6 +249,24 @@ struct FeatureStoreCommandTests {
         #expect(abs(served - joined["spend_30d"]!.double(2)!) < 1e-9)
         features.process.terminate()
         #expect(await features.wait() == 0)
+
+        // The dashboard's features page: definitions, freshness, and the training set with the model trained on it.
+        let ui = try CommandProcess("sluice", ["ui", "--port", "0"], in: directory.url)
+        let uiPort = try await ui.servingPort()
+        let page = try LoopbackClient.request(port: uiPort, method: "GET", path: "/features")
+        #expect(page.status == 200)
+        #expect(page.body.contains(#"data-definition="view/customer_orders""#), "\(page.body)")
+        #expect(page.body.contains(#"data-view="customer_orders""#))
+        #expect(page.body.contains("2026-07-15"), "the watermark")
+        #expect(page.body.contains(#"<a href="/models/churn">churn@1</a>"#), "the model trained on the training set")
+        let api = try LoopbackClient.request(port: uiPort, method: "GET", path: "/api/features")
+        let overview = try JSONSerialization.jsonObject(with: Data(api.body.utf8)) as? [String: Any]
+        let sets = overview?["trainingSets"] as? [[String: Any]] ?? []
+        #expect(sets.count == 1)
+        #expect((sets.first?["service"] as? String)?.hasPrefix("churn@") == true)
+        #expect((sets.first?["models"] as? [String]) == ["churn@1"])
+        ui.process.terminate()
+        #expect(await ui.wait() == 0)
     }
 
     @Test("Examples/features/run.sh runs the whole example from a fresh copy: apply, train, materialize, serve by key")
