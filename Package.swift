@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "SluiceOrchestrators", targets: ["SluiceOrchestrators"]),
         .library(name: "SluiceErrors", targets: ["SluiceErrors"]),
         .library(name: "SluiceFeatures", targets: ["SluiceFeatures"]),
+        .library(name: "SluiceStoreRedis", targets: ["SluiceStoreRedis"]),
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-step", targets: ["sluice-step"]),
         .executable(name: "sluice-example", targets: ["PricePipeline"]),
@@ -131,6 +132,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The feature store's online store on Redis: a small RESP client over SwiftNIO (no Redis client is in the
+        // package mirror).
+        .target(
+            name: "SluiceStoreRedis",
+            dependencies: [
+                "SluiceCore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // Where step runs execute beyond this process: child processes, containers (podman), Slurm jobs; each an
         // `Orchestrator` the core's run engine hands ready steps (or whole runs) to. Needs only the core.
         .target(name: "SluiceOrchestrators", dependencies: ["SluiceCore"]),
@@ -138,7 +148,9 @@ let package = Package(
         // and orchestrator implementation.
         .target(
             name: "SluiceStack",
-            dependencies: ["SluiceCore", "SluiceOrchestrators", "SluiceStoreSQLite", "SluiceStorePostgres"]),
+            dependencies: [
+                "SluiceCore", "SluiceOrchestrators", "SluiceStoreSQLite", "SluiceStorePostgres", "SluiceStoreRedis",
+            ]),
         // The `sluice` command line, one file per command group: everything a pipeline executable needs. `serve`, `ui`
         // and `profile` are stand-ins here that run the `sluice` tool (SluiceServeCommands has the real ones).
         .target(

@@ -2,6 +2,7 @@ import Foundation
 import SluiceCore
 import SluiceData
 import SluiceStorePostgres
+import SluiceStoreRedis
 import SluiceStoreSQLite
 import SluiceTesting
 import Testing
@@ -43,6 +44,11 @@ struct MaterializationTests {
 
     /// A fresh online store of `kind`: a SQLite file in `directory`, or a new database on the test PostgreSQL server.
     static func onlineStore(_ kind: String, in directory: URL, name: String) async throws -> any OnlineStore {
+        if kind == "redis" {
+            let store = try await RedisOnlineStore(url: try await TestRedis.started().freshDatabase())
+            #expect(try await store.flushForTests())
+            return store
+        }
         guard kind == "postgres" else {
             return try SQLiteOnlineStore(path: directory.appending(path: "\(name).sqlite").path)
         }
@@ -61,7 +67,7 @@ struct MaterializationTests {
 
     @Test(
         "incremental materializations give the same online values as one full one, and as the join at the watermark",
-        arguments: ["sqlite", "postgres"])
+        arguments: ["sqlite", "postgres", "redis"])
     func incrementalEqualsFull(_ kind: String) async throws {
         let data = RandomCase(seed: 5, sourceRows: 4000, entityRows: 1, keySpace: 1500)
         let (directory, store) = try await Self.project(data)
@@ -187,11 +193,13 @@ struct MaterializationTests {
         #expect(isoTime(-1) == "1969-12-31T23:59:59.999999Z")
     }
 
-    @Test("PostgreSQL: a failed write leaves the previous values; a second lock holder waits for the first")
-    func postgresAtomicAndExclusive() async throws {
+    @Test(
+        "PostgreSQL and Redis: a failed write leaves the previous values; a second lock holder waits for the first",
+        arguments: ["postgres", "redis"])
+    func atomicAndExclusive(_ kind: String) async throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let online = try await Self.onlineStore("postgres", in: directory, name: "p")
+        let online = try await Self.onlineStore(kind, in: directory, name: "p")
         let record = OnlineRecord(
             eventTime: 5,
             values: OnlineValues.encode(
@@ -202,13 +210,17 @@ struct MaterializationTests {
         #expect(try await online.read(view: "v", keys: ["a", "b"]) == [record, nil])
         #expect(OnlineValues.decode(record.values)["x"] == .number(0.1 + 0.2), "numbers come back bit for bit")
         #expect(try await online.freshness().map(\.entities) == [1])
-        // A write that fails inside its transaction (a key the text column cannot hold) changes nothing.
+        // A write that fails inside its transaction (PostgreSQL: a key its text column cannot hold; Redis: a
+        // transaction abandoned before EXEC, as a killed client leaves it) changes nothing.
         var later = fresh
         later.watermark = Self.at(20)
         await #expect(throws: (any Error).self) {
-            try await online.write(
-                view: "v", records: [("a", OnlineRecord(eventTime: 9, values: Data())), ("b\u{0}", record)],
-                freshness: later)
+            let records = [("a", OnlineRecord(eventTime: 9, values: Data())), ("b\u{0}", record)]
+            if let redis = online as? RedisOnlineStore {
+                try await redis.write(view: "v", records: records, freshness: later, abandon: true)
+            } else {
+                try await online.write(view: "v", records: records, freshness: later)
+            }
         }
         #expect(try await online.read(view: "v", keys: ["a"]) == [record])
         #expect(try await online.freshness().map(\.watermark) == [Self.at(10)])
