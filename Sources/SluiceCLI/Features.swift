@@ -309,7 +309,7 @@ struct FeaturesCommand: AsyncParsableCommand {
                 if view.entityRowsWithoutKey > 0 {
                     notes.append("\(view.entityRowsWithoutKey) entity rows without key or time got no values")
                 }
-                if view.buckets > 1 { notes.append("\(view.buckets) key buckets on disk") }
+                if view.spilled { notes.append("\(view.buckets) key buckets spilled to disk") }
                 print(
                     "  view \(view.view) (version \(prepared.viewVersions[view.view] ?? "?")): source \(view.source) "
                         + "version \(view.sourceVersion), \(view.featureRows) rows"
