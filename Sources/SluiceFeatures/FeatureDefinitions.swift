@@ -241,13 +241,6 @@ public struct FeatureView: Sendable, Equatable, Codable {
     /// Every feature name the view offers (columns, then aggregations).
     public var featureNames: [String] { features.map(\.name) + aggregations.map(\.name) }
 
-    /// The type of the feature `name`'s values.
-    public func type(of name: String) -> FeatureType? {
-        if let feature = features.first(where: { $0.name == name }) { return feature.type }
-        guard let aggregation = aggregations.first(where: { $0.name == name }) else { return nil }
-        return aggregation.resultType(columnType: features.first { $0.name == aggregation.column }?.type ?? .float)
-    }
-
     enum CodingKeys: String, CodingKey { case entity, source, ttl, features, aggregations }
     public static func == (a: FeatureView, b: FeatureView) -> Bool {
         a.entity == b.entity && a.source == b.source && a.ttl == b.ttl && a.features == b.features
@@ -286,15 +279,6 @@ public struct Aggregation: Sendable, Equatable, Codable {
         self.function = function
         self.column = column
         self.window = window
-    }
-
-    /// The type of the aggregation's values, given the column's type.
-    public func resultType(columnType: FeatureType) -> FeatureType {
-        switch function {
-        case .count: .integer
-        case .sum, .min, .max, .last: columnType == .integer ? .integer : columnType
-        case .mean: .float
-        }
     }
 }
 

@@ -35,6 +35,12 @@ public struct FeatureStore: Sendable {
 
     /// The definitions and every problem with them: structure first, then each source's columns.
     public func check() async throws -> (FeatureDefinitions, [FeatureError]) {
+        let (definitions, problems, _) = try await checkReading()
+        return (definitions, problems)
+    }
+
+    /// ``check()``, with the sources it read (by name), for callers that go on to use them.
+    func checkReading() async throws -> (FeatureDefinitions, [FeatureError], [String: ResolvedSource]) {
         let definitions = try definitions()
         var problems = definitions.structuralProblems()
         var resolved: [String: ResolvedSource] = [:]
@@ -46,14 +52,14 @@ public struct FeatureStore: Sendable {
             }
         }
         problems += definitions.dataProblems(resolved)
-        return (definitions, problems)
+        return (definitions, problems, resolved)
     }
 
     /// What a join of the service `name` needs: the checked definitions, applied as written (so the versions a
     /// training set records are in the store), the service's features and their sources.
     /// - Throws: ``FeatureError`` for any problem with the definitions, or when the service is not applied as written.
     public func prepareJoin(service name: String) async throws -> PreparedJoin {
-        let (definitions, problems) = try await check()
+        let (definitions, problems, resolved) = try await checkReading()
         if let problem = problems.first { throw problem }
         let service = try definitions.requireService(name)
         let serviceName = DefinitionName(kind: .service, name: name)
@@ -74,10 +80,7 @@ public struct FeatureStore: Sendable {
         for view in Set(references.map(\.view)) {
             let definition = definitions.views[view]!
             viewVersions[view] = definitions.version(of: DefinitionName(kind: .view, name: view))
-            if sources[definition.source] == nil {
-                sources[definition.source] = try await reader.read(
-                    definition.source, definitions.sources[definition.source]!)
-            }
+            sources[definition.source] = resolved[definition.source]
         }
         return PreparedJoin(
             service: name, join: PointInTimeJoin(definitions: definitions, features: references, sources: sources),

@@ -43,7 +43,7 @@ public struct FeatureMaterialization: Sendable {
     public func run(views requested: [String], until: Date, environment: RunEnvironment) async throws -> (
         [Outcome], Run
     ) {
-        let (definitions, problems) = try await store.check()
+        let (definitions, problems, sources) = try await store.checkReading()
         if let problem = problems.first { throw problem }
         let applied = try await store.registry.latest()?.definitions
         let names = requested.isEmpty ? definitions.views.keys.sorted() : requested
@@ -80,7 +80,9 @@ public struct FeatureMaterialization: Sendable {
                     status: .running, cacheKey: nil, codeVersion: 1, parameters: "{}", seed: 0, startedAt: stepStart,
                     properties: [StepRun.upstreamProperty: .string("")])
                 try await metadata.insert(step, inputs: [])
-                let outcome = try await materialize(name, definitions: definitions, until: until, runID: runID)
+                let outcome = try await materialize(
+                    name, definitions: definitions, source: sources[definitions.views[name]!.source]!, until: until,
+                    runID: runID)
                 outcomes.append(outcome)
                 step.status = .completed
                 step.endedAt = Date()
@@ -105,12 +107,13 @@ public struct FeatureMaterialization: Sendable {
         return (outcomes, run)
     }
 
-    private func materialize(_ name: String, definitions: FeatureDefinitions, until: Date, runID: String)
-        async throws -> Outcome
-    {
+    private func materialize(
+        _ name: String, definitions: FeatureDefinitions, source: ResolvedSource, until: Date, runID: String
+    ) async throws -> Outcome {
         let lock = try await online.lock(view: name)
         do {
-            let outcome = try await materializeLocked(name, definitions: definitions, until: until, runID: runID)
+            let outcome = try await materializeLocked(
+                name, definitions: definitions, source: source, until: until, runID: runID)
             await lock.release()
             return outcome
         } catch {
@@ -119,9 +122,9 @@ public struct FeatureMaterialization: Sendable {
         }
     }
 
-    private func materializeLocked(_ name: String, definitions: FeatureDefinitions, until: Date, runID: String)
-        async throws -> Outcome
-    {
+    private func materializeLocked(
+        _ name: String, definitions: FeatureDefinitions, source: ResolvedSource, until: Date, runID: String
+    ) async throws -> Outcome {
         let view = definitions.views[name]!
         let version = definitions.version(of: DefinitionName(kind: .view, name: name))!
         let previous = try await online.freshness().first { $0.view == name }
@@ -132,7 +135,6 @@ public struct FeatureMaterialization: Sendable {
             return Outcome(
                 view: name, from: from, until: from, rowsWritten: 0, sourceRows: 0, upToDate: true)
         }
-        let source = try await store.reader.read(view.source, definitions.sources[view.source]!)
         let entity = definitions.entities[view.entity]!
         let keyNames = entity.joinKeys.map(\.name)
         let timestamp = definitions.sources[view.source]!.timestamp

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceData
 import SluiceErrors
 
 /// Online lookups of materialized features: entity keys in, each feature's value and status out (present, missing,
@@ -37,9 +38,9 @@ public struct OnlineFeatures: Sendable {
         /// The value as JSON text.
         public var json: String {
             switch self {
-            case .number(let value): value.isFinite ? "\(value)" : "null"
+            case .number(let value): JSONText.number(value)
             case .integer(let value): "\(value)"
-            case .text(let value): jsonQuoted(value)
+            case .text(let value): JSONText.quoted(value)
             case .boolean(let value): value ? "true" : "false"
             }
         }
@@ -207,7 +208,7 @@ extension OnlineFeatures {
                 switch item {
                 case let text as String:
                     texts.append(text)
-                    jsons.append(jsonQuoted(text))
+                    jsons.append(JSONText.quoted(text))
                 case let number as NSNumber where number.doubleValue == number.doubleValue.rounded():
                     texts.append(String(number.int64Value))
                     jsons.append(String(number.int64Value))
@@ -227,7 +228,7 @@ extension OnlineFeatures {
         json.reserveCapacity(64 + references.count * (48 + rows.count * 40))
         for (index, name) in (keyNames + references.map(\.feature)).enumerated() {
             if index > 0 { json += "," }
-            json += jsonQuoted(name)
+            json += JSONText.quoted(name)
         }
         json += #"]},"results":["#
         var first = true
@@ -275,23 +276,6 @@ extension OnlineFeatures {
         json += "]}"
         return (json, rows.count)
     }
-}
-
-/// `text` as a JSON string literal.
-func jsonQuoted(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case let c where c.value < 0x20: out += String(format: "\\u%04x", c.value)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }
 
 /// ISO 8601 UTC text of microseconds since 1970 (`2026-05-02T10:00:00Z`, with `.ffffff` when not whole seconds),

@@ -73,16 +73,9 @@ final class ServerMetrics: Sendable {
                 #"sluice_http_requests_total{route="\#(escape(key.route))",status="\#(key.status)"} \#(snapshot.requests[key]!)"#
             )
         }
-        lines.append("# HELP sluice_http_request_duration_seconds Time to answer a request.")
-        lines.append("# TYPE sluice_http_request_duration_seconds histogram")
-        var cumulative = 0
-        for (bound, count) in zip(Self.buckets, snapshot.bucketCounts) {
-            cumulative += count
-            lines.append(#"sluice_http_request_duration_seconds_bucket{le="\#(bound)"} \#(cumulative)"#)
-        }
-        lines.append(#"sluice_http_request_duration_seconds_bucket{le="+Inf"} \#(snapshot.latencyCount)"#)
-        lines.append("sluice_http_request_duration_seconds_sum \(snapshot.latencySum)")
-        lines.append("sluice_http_request_duration_seconds_count \(snapshot.latencyCount)")
+        Self.histogram(
+            "sluice_http_request_duration_seconds", help: "Time to answer a request.", bounds: Self.buckets,
+            counts: snapshot.bucketCounts, sum: snapshot.latencySum, count: snapshot.latencyCount, into: &lines)
         lines.append("# HELP sluice_http_requests_in_flight Requests being answered.")
         lines.append("# TYPE sluice_http_requests_in_flight gauge")
         lines.append("sluice_http_requests_in_flight \(inFlight.load(ordering: .relaxed))")
@@ -104,23 +97,33 @@ final class ServerMetrics: Sendable {
             )
         }
         if snapshot.lookupCount > 0 {
-            lines.append(
-                "# HELP sluice_feature_lookup_duration_seconds Time to read one request's features from the online store."
-            )
-            lines.append("# TYPE sluice_feature_lookup_duration_seconds histogram")
-            var cumulative = 0
-            for (bound, count) in zip(Self.lookupBuckets, snapshot.lookupBucketCounts) {
-                cumulative += count
-                lines.append(#"sluice_feature_lookup_duration_seconds_bucket{le="\#(bound)"} \#(cumulative)"#)
-            }
-            lines.append(#"sluice_feature_lookup_duration_seconds_bucket{le="+Inf"} \#(snapshot.lookupCount)"#)
-            lines.append("sluice_feature_lookup_duration_seconds_sum \(snapshot.lookupSum)")
-            lines.append("sluice_feature_lookup_duration_seconds_count \(snapshot.lookupCount)")
+            Self.histogram(
+                "sluice_feature_lookup_duration_seconds",
+                help: "Time to read one request's features from the online store.", bounds: Self.lookupBuckets,
+                counts: snapshot.lookupBucketCounts, sum: snapshot.lookupSum, count: snapshot.lookupCount,
+                into: &lines)
             lines.append("# HELP sluice_feature_lookup_entities_total Entities looked up in the online store.")
             lines.append("# TYPE sluice_feature_lookup_entities_total counter")
             lines.append("sluice_feature_lookup_entities_total \(snapshot.lookupEntities)")
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A Prometheus histogram: cumulative buckets, `+Inf`, sum and count.
+    private static func histogram(
+        _ name: String, help: String, bounds: [Double], counts: [Int], sum: Double, count: Int,
+        into lines: inout [String]
+    ) {
+        lines.append("# HELP \(name) \(help)")
+        lines.append("# TYPE \(name) histogram")
+        var cumulative = 0
+        for (bound, n) in zip(bounds, counts) {
+            cumulative += n
+            lines.append(#"\#(name)_bucket{le="\#(bound)"} \#(cumulative)"#)
+        }
+        lines.append(#"\#(name)_bucket{le="+Inf"} \#(count)"#)
+        lines.append("\(name)_sum \(sum)")
+        lines.append("\(name)_count \(count)")
     }
 
     private func escape(_ text: String) -> String {

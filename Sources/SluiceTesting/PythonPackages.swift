@@ -120,6 +120,37 @@ func withFileLock<T>(_ path: String, _ body: () throws -> T) throws -> T {
 }
 
 /// A test prerequisite (a Python package, a database server) that could not be set up.
+extension PythonPackages {
+    /// Runs `python3 -c script` with `modules` importable (``environment(modules:packages:set:)`` installs
+    /// `packages` when they are not) and returns its standard output. Installing and waiting happen on a thread of
+    /// their own, not on one of the few threads Swift concurrency shares between all tests running at once.
+    /// - Throws: ``SetupError`` with Python's standard error when the script fails.
+    public static func run(_ script: String, modules: [String], packages: [String], set: String? = nil) async throws
+        -> String
+    {
+        try await onOwnThread {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "-c", script]
+            process.environment = try environment(modules: modules, packages: packages, set: set)
+            let output = Pipe()
+            let errors = Pipe()
+            process.standardOutput = output
+            process.standardError = errors
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            let problem = errors.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                throw SetupError(
+                    problem: "python3 failed:\n\(String(decoding: problem, as: UTF8.self))",
+                    fix: "see Python's error above.")
+            }
+            return String(decoding: data, as: UTF8.self)
+        }
+    }
+}
+
 public struct SetupError: SluiceError {
     /// What failed.
     public var problem: String

@@ -5,32 +5,9 @@ import Testing
 @testable import SluiceData
 
 /// Runs a Python script with pyarrow and pandas (installed under `.build/test-python` on first use) and returns its
-/// standard output. The waiting happens on a thread of its own, not on one of the few threads Swift concurrency
-/// shares between all tests running at once (a blocked one there stalls unrelated tests' timing).
+/// standard output.
 func python(_ script: String) async throws -> String {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try runPython(script) }) }.start()
-    }
-}
-
-private func runPython(_ script: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script]
-    process.environment = try PythonPackages.environment(
-        modules: ["pyarrow", "pandas"], packages: ["pyarrow", "pandas"])
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    let problem = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    try #require(
-        process.terminationStatus == 0,
-        "python3 failed:\n\(String(decoding: problem, as: UTF8.self))")
-    return String(decoding: data, as: UTF8.self)
+    try await PythonPackages.run(script, modules: ["pyarrow", "pandas"], packages: ["pyarrow", "pandas"])
 }
 
 @Suite("Arrow IPC files (Feather v2)")

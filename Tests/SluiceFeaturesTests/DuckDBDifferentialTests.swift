@@ -6,35 +6,11 @@ import Testing
 
 @testable import SluiceFeatures
 
-/// Runs a Python script with duckdb and pyarrow (installed under `.build/test-python-duckdb` on first use), on a
-/// thread of its own, and returns its standard output.
+/// Runs a Python script with duckdb and pyarrow (installed under `.build/test-python-duckdb` on first use) and
+/// returns its standard output.
 func duckdb(_ script: String) async throws -> String {
-    let environment = try await PythonPackages.environment(
-        modules: ["duckdb", "pyarrow"], packages: ["duckdb", "pyarrow"], set: "duckdb")
-    return try await withCheckedThrowingContinuation { continuation in
-        Thread {
-            continuation.resume(
-                with: Result {
-                    let process = Process()
-                    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                    process.arguments = ["python3", "-c", script]
-                    process.environment = environment
-                    let output = Pipe()
-                    let errors = Pipe()
-                    process.standardOutput = output
-                    process.standardError = errors
-                    try process.run()
-                    let data = output.fileHandleForReading.readDataToEndOfFile()
-                    let problem = errors.fileHandleForReading.readDataToEndOfFile()
-                    process.waitUntilExit()
-                    guard process.terminationStatus == 0 else {
-                        throw FeatureError(
-                            problem: "python3 failed: \(String(decoding: problem, as: UTF8.self))", fix: "see above.")
-                    }
-                    return String(decoding: data, as: UTF8.self)
-                })
-        }.start()
-    }
+    try await PythonPackages.run(
+        script, modules: ["duckdb", "pyarrow"], packages: ["duckdb", "pyarrow"], set: "duckdb")
 }
 
 @Suite("Point-in-time join against DuckDB")
