@@ -106,12 +106,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // MLflow's tracking REST protocol over a tracking store and an artifact store (Hummingbird routes that `sluice
+        // ui` and `sluice tracking serve` mount), so existing `mlflow` client code records into Sluice.
+        .target(
+            name: "SluiceTracking",
+            dependencies: [
+                "SluiceCore", "SluiceErrors", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
         // The team's window (`sluice ui`): server-rendered pages and a JSON API over a stack's stores (Hummingbird,
         // Mustache templates, Ink for model cards), with access tokens (hummingbird-auth) beyond loopback.
         .target(
             name: "SluiceDashboard",
             dependencies: [
-                "SluiceCore", "SluiceData", "SluiceML", "SluiceFeatures",
+                "SluiceCore", "SluiceData", "SluiceML", "SluiceFeatures", "SluiceTracking",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -119,16 +128,18 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"), .product(name: "Ink", package: "Ink"),
             ]
         ),
+        // The SQL both metadata stores run for run and experiment searches: one translation of the filter language.
+        .target(name: "SluiceStoreSQL", dependencies: ["SluiceCore"]),
         // The embedded metadata store: SQLite through GRDB, WAL mode, versioned migrations.
         .target(
             name: "SluiceStoreSQLite",
-            dependencies: ["SluiceCore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["SluiceCore", "SluiceStoreSQL", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // The team store: the same schema and semantics on PostgreSQL, through postgres-nio's connection pool.
         .target(
             name: "SluiceStorePostgres",
             dependencies: [
-                "SluiceCore", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "SluiceCore", "SluiceStoreSQL", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

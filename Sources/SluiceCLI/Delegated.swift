@@ -82,3 +82,12 @@ struct FeaturesServeDelegate: ParsableCommand {
     @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
     func run() throws { try ToolDelegation.exec("features", ["serve"] + arguments) }
 }
+
+/// `tracking` in a pipeline executable: runs the `sluice` tool's (MLflow's tracking protocol links the HTTP server).
+struct TrackingDelegate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tracking",
+        abstract: "Serve MLflow's tracking protocol on a headless host: runs `sluice tracking` with these arguments.")
+    @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
+    func run() throws { try ToolDelegation.exec("tracking", arguments) }
+}

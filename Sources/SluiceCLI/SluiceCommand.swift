@@ -22,10 +22,11 @@ package struct SluiceCommand: AsyncParsableCommand {
                 ScoreCommand.self, command("profile", ProfileDelegate.self), command("ui", UIDelegate.self),
                 TokensCommand.self, ManualCommand.self, ExportCommand.self, StackCommand.self, StoreCommand.self,
                 StepCommand.self, GCCommand.self, ScheduleCommand.self, WatchCommand.self, FeaturesCommand.self,
+                command("tracking", TrackingDelegate.self),
             ])
     }
 
-    /// The commands the `sluice` tool links and pipeline executables do not (serve, ui, profile).
+    /// The commands the `sluice` tool links and pipeline executables do not (serve, ui, profile, tracking).
     private static let toolCommands = Mutex<[any ParsableCommand.Type]>([])
 
     /// Registers the `sluice` tool's own `serve`, `ui` and `profile` in place of the stand-ins that run the tool.

@@ -41,7 +41,7 @@ struct AccessGate: RouterMiddleware {
         }
         guard required, context.identity == nil else { return try await next(request, context) }
         let path = request.uri.path
-        if path == "/login" || path.hasPrefix("/static/") { return try await next(request, context) }
+        if path == "/login" || path == "/health" || path.hasPrefix("/static/") { return try await next(request, context) }
         if path.hasPrefix("/api/") || path.hasPrefix("/events/") || request.method != .get {
             throw DashboardError.unauthorized
         }

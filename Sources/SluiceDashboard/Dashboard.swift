@@ -23,12 +23,15 @@ public struct DashboardConfiguration: Sendable {
     public var requireTokens: Bool
     /// How often live pages check the store for changes.
     public var pollInterval: Duration
+    /// Serve MLflow's tracking protocol only, no pages (`sluice tracking serve`).
+    public var trackingOnly: Bool
 
     /// Creates a configuration; `requireTokens` nil means "when bound beyond loopback".
     public init(
         host: String = "127.0.0.1", port: Int = 8090, requireTokens: Bool? = nil,
-        pollInterval: Duration = .milliseconds(500)
+        pollInterval: Duration = .milliseconds(500), trackingOnly: Bool = false
     ) {
+        self.trackingOnly = trackingOnly
         self.host = host
         self.port = port
         self.requireTokens = requireTokens ?? !Self.isLoopback(host)
@@ -48,6 +51,8 @@ public struct Dashboard: Sendable {
     let data: DashboardData
     /// Where access tokens are looked up.
     let tokens: any AccessTokenStore
+    /// Tracked runs and MLflow's protocol's records.
+    let tracking: any TrackingStore
     let configuration: DashboardConfiguration
     let stackLabel: String
     let library: MustacheLibrary
@@ -56,17 +61,18 @@ public struct Dashboard: Sendable {
     /// A dashboard over `stack`'s metadata store, model registry and artifact store.
     public init(stack: Stack, configuration: DashboardConfiguration = DashboardConfiguration()) throws {
         self.init(
-            metadata: stack.metadata, tokens: stack.tokens, artifacts: stack.artifacts,
+            metadata: stack.metadata, tokens: stack.tokens, tracking: stack.tracking, artifacts: stack.artifacts,
             logDirectory: stack.workDirectory.appending(path: "logs"),
             stackLabel: "stack \(stack.name) · \(stack.metadataLocation)", configuration: configuration)
     }
 
     init(
-        metadata: any MetadataStore & ModelRegistry, tokens: any AccessTokenStore, artifacts: any ArtifactStore,
-        logDirectory: URL, stackLabel: String, configuration: DashboardConfiguration
+        metadata: any MetadataStore & ModelRegistry, tokens: any AccessTokenStore, tracking: any TrackingStore,
+        artifacts: any ArtifactStore, logDirectory: URL, stackLabel: String, configuration: DashboardConfiguration
     ) {
         data = DashboardData(metadata: metadata, artifacts: artifacts, logDirectory: logDirectory)
         self.tokens = tokens
+        self.tracking = tracking
         self.configuration = configuration
         self.stackLabel = stackLabel
         // The templates are constants checked by the tests: failing to parse one is a bug, not an input error.

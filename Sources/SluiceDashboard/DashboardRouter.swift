@@ -7,6 +7,7 @@ import Mustache
 import ServiceLifecycle
 import SluiceCore
 import SluiceML
+import SluiceTracking
 import Synchronization
 
 #if canImport(Glibc)
@@ -22,6 +23,14 @@ extension Dashboard {
         router.add(middleware: ErrorPages(dashboard: self))
         router.add(middleware: TokenAuthenticator(tokens: tokens, required: configuration.requireTokens))
         router.add(middleware: AccessGate(required: configuration.requireTokens))
+
+        // MLflow's tracking protocol: writes need a write token where tokens are required.
+        MLflowProtocol<DashboardContext>(
+            store: tracking, artifacts: data.artifacts,
+            canWrite: { _, context in context.identity?.canWrite == true }
+        ).register(on: router)
+        router.get("health") { _, _ in "OK" }
+        if configuration.trackingOnly { return router }
 
         router.get("/") { _, _ in Self.redirect("/runs") }
         router.get("favicon.ico") { _, _ in Self.asset(Assets.icon, type: "image/svg+xml") }

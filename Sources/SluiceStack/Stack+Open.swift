@@ -27,6 +27,7 @@ extension Stack {
         let location = settings.metadataStore ?? "metadata.sqlite"
         let metadata: any MetadataStore & ModelRegistry
         let tokens: any AccessTokenStore
+        let tracking: any TrackingStore
         let display: String
         var close: @Sendable () async -> Void = {}
         if PostgresURL.isPostgres(location) {
@@ -37,6 +38,7 @@ extension Stack {
                 url: location, password: password, marksCrashedRuns: !forOneStep)
             metadata = store
             tokens = store
+            tracking = store
             display = store.location
             close = { await store.close() }
         } else {
@@ -52,6 +54,7 @@ extension Stack {
                 path: path, durability: durability, singleConnection: forOneStep, marksCrashedRuns: !forOneStep)
             metadata = store
             tokens = store
+            tracking = store
             display = path
         }
         let artifacts = try LocalArtifactStore(
@@ -59,7 +62,7 @@ extension Stack {
         var effective = settings
         effective.durability = durability
         return Stack(
-            name: name, settings: effective, overrides: overrides, metadata: metadata, tokens: tokens,
+            name: name, settings: effective, overrides: overrides, metadata: metadata, tokens: tokens, tracking: tracking,
             artifacts: artifacts, materializers: materializers, orchestrator: orchestrator,
             placementProperties: Orchestrators.placementProperties, metadataLocation: display,
             workDirectory: project.directory, close: close)

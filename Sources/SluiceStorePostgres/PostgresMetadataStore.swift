@@ -115,7 +115,10 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
             throw error
         } catch let error as StageConflict {
             throw error
+        } catch let error as TrackingError {
+            throw error
         } catch let error as PostgresTransactionError {
+            if let closure = error.closureError as? TrackingError { throw closure }
             if let closure = error.closureError as? RegistryError { throw closure }
             if let closure = error.closureError as? StageConflict { throw closure }
             throw PostgresStoreError(location: location, underlying: error.closureError ?? error, opening: false)
@@ -177,12 +180,13 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
             """
             INSERT INTO runs (id, pipeline, status, config, "user", host, os, swift_version, sluice_version,
                 git_commit, git_dirty, binary_path, binary_hash, arguments, owner_host, owner_boot, owner_pid,
-                owner_start, started_at, ended_at, error, triggered_by)
+                owner_start, started_at, ended_at, error, triggered_by, kind, name)
             VALUES (\(run.id), \(run.pipeline), \(run.status.rawValue), \(run.config), \(e.user), \(e.host), \(e.os),
                 \(e.swiftVersion), \(e.sluiceVersion), \(e.gitCommit), \(e.gitDirty), \(e.binaryPath),
                 \(e.binaryHash), \(json(e.arguments)), \(o.host), \(o.bootID), \(Int(o.pid)),
                 \(Int64(bitPattern: o.startTicks)), \(run.startedAt.timeIntervalSince1970),
-                \(run.endedAt?.timeIntervalSince1970), \(run.error), \(run.trigger.storedJSON))
+                \(run.endedAt?.timeIntervalSince1970), \(run.error), \(run.trigger.storedJSON), \(run.kind.rawValue),
+                \(run.name))
             """)
     }
 
@@ -289,7 +293,10 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
         return try await rows(
             """
             SELECT p.name, p.first_seen, COUNT(r.id) AS run_count, MAX(r.started_at) AS last_run
-            FROM pipelines p LEFT JOIN runs r ON r.pipeline = p.name GROUP BY p.name ORDER BY p.name
+            FROM pipelines p LEFT JOIN runs r ON r.pipeline = p.name AND r.kind = 'pipeline' AND r.deleted_at IS NULL
+            WHERE NOT EXISTS (SELECT 1 FROM runs t WHERE t.pipeline = p.name AND t.kind = 'tracked')
+                OR EXISTS (SELECT 1 FROM runs q WHERE q.pipeline = p.name AND q.kind = 'pipeline')
+            GROUP BY p.name ORDER BY p.name
             """
         ) { row in
             PipelineRecord(
@@ -301,7 +308,7 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
 
     public func runs(_ filter: RunFilter) async throws -> [Run] {
         try await reconcileCrashedRuns()
-        var conditions: [String] = []
+        var conditions: [String] = ["deleted_at IS NULL"]
         var binds = PostgresBindings()
         if let pipeline = filter.pipeline {
             binds.append(pipeline)
@@ -472,7 +479,8 @@ public final class PostgresMetadataStore: MetadataStore, Sendable {
             startedAt: Date(timeIntervalSince1970: try row.double("started_at")),
             endedAt: try row.optionalDouble("ended_at").map(Date.init(timeIntervalSince1970:)),
             error: try row.optionalString("error"),
-            trigger: RunTrigger(storedJSON: try row.optionalString("triggered_by")))
+            trigger: RunTrigger(storedJSON: try row.optionalString("triggered_by")),
+            kind: RunKind(rawValue: try row.string("kind")) ?? .pipeline, name: try row.optionalString("name"))
     }
 
     static func stepRun(_ row: Row) throws -> StepRun {

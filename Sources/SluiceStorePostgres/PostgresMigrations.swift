@@ -122,5 +122,164 @@ enum PostgresMigrations {
                 """,
                 "CREATE UNIQUE INDEX one_live_token_per_name ON access_tokens(name) WHERE revoked_at IS NULL",
             ]),
+        // Every pipeline is an experiment of the same name (a trigger on `pipelines` creates it, one on `runs` files
+        // each run under its pipeline's); a pipeline run's params and metrics are its step runs' parameters and
+        // metrics keyed `step.name`, mirrored by triggers so the run engine's one-statement writes stay as they are.
+        Migration(
+            id: "v7: tracking (experiments, run params, tags, metric series, inputs)",
+            statements: [
+                "CREATE SEQUENCE experiment_ids START 1",
+                """
+                CREATE TABLE experiments (
+                    id BIGINT PRIMARY KEY DEFAULT nextval('experiment_ids'), name TEXT NOT NULL UNIQUE,
+                    artifact_location TEXT NOT NULL, lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+                    created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)
+                """,
+                """
+                CREATE TABLE experiment_tags (
+                    experiment_id BIGINT NOT NULL REFERENCES experiments(id), key TEXT NOT NULL, value TEXT NOT NULL,
+                    PRIMARY KEY (experiment_id, key))
+                """,
+                "ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'pipeline'",
+                "ALTER TABLE runs ADD COLUMN name TEXT",
+                "ALTER TABLE runs ADD COLUMN experiment_id BIGINT REFERENCES experiments(id)",
+                "ALTER TABLE runs ADD COLUMN deleted_at DOUBLE PRECISION",
+                "CREATE INDEX runs_by_experiment ON runs(experiment_id, started_at)",
+                "CREATE INDEX runs_by_start ON runs(started_at)",
+                "CREATE INDEX runs_deleted ON runs(deleted_at) WHERE deleted_at IS NOT NULL",
+                """
+                CREATE TABLE run_params (
+                    run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL, value TEXT NOT NULL,
+                    PRIMARY KEY (run_id, key))
+                """,
+                "CREATE INDEX run_params_by_value ON run_params(key, value)",
+                """
+                CREATE TABLE run_tags (
+                    run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL, value TEXT NOT NULL,
+                    PRIMARY KEY (run_id, key))
+                """,
+                "CREATE INDEX run_tags_by_value ON run_tags(key, value)",
+                """
+                CREATE TABLE run_metrics (
+                    seq BIGSERIAL PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL,
+                    value DOUBLE PRECISION NOT NULL, is_nan INTEGER NOT NULL, timestamp BIGINT NOT NULL,
+                    step BIGINT NOT NULL)
+                """,
+                "CREATE INDEX run_metrics_by_run ON run_metrics(run_id, key, step, timestamp)",
+                """
+                CREATE TABLE run_latest_metrics (
+                    run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL, value DOUBLE PRECISION NOT NULL,
+                    is_nan INTEGER NOT NULL, timestamp BIGINT NOT NULL, step BIGINT NOT NULL,
+                    PRIMARY KEY (run_id, key))
+                """,
+                "CREATE INDEX run_latest_metrics_by_value ON run_latest_metrics(key, value)",
+                """
+                CREATE TABLE run_inputs (
+                    run_id TEXT NOT NULL REFERENCES runs(id), position BIGINT NOT NULL, name TEXT NOT NULL,
+                    digest TEXT NOT NULL, source_type TEXT NOT NULL, source TEXT NOT NULL, schema TEXT, profile TEXT,
+                    context TEXT, tags TEXT NOT NULL, PRIMARY KEY (run_id, position))
+                """,
+                """
+                CREATE TABLE tracking_documents (
+                    kind TEXT NOT NULL, id TEXT NOT NULL COLLATE "C", run_id TEXT, body TEXT NOT NULL,
+                    updated_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (kind, id))
+                """,
+                """
+                INSERT INTO experiments (id, name, artifact_location, created_at, updated_at)
+                VALUES (0, 'Default', 'mlflow-artifacts:/0', extract(epoch FROM now()), extract(epoch FROM now()))
+                """,
+                """
+                CREATE FUNCTION sluice_ensure_experiment(experiment_name TEXT) RETURNS BIGINT AS $$
+                DECLARE found BIGINT;
+                BEGIN
+                    SELECT id INTO found FROM experiments WHERE name = experiment_name;
+                    IF found IS NULL THEN
+                        found := nextval('experiment_ids');
+                        INSERT INTO experiments (id, name, artifact_location, created_at, updated_at)
+                        VALUES (found, experiment_name, 'mlflow-artifacts:/' || found, extract(epoch FROM now()),
+                            extract(epoch FROM now()))
+                        ON CONFLICT (name) DO NOTHING;
+                        SELECT id INTO found FROM experiments WHERE name = experiment_name;
+                    END IF;
+                    RETURN found;
+                END $$ LANGUAGE plpgsql
+                """,
+                """
+                CREATE FUNCTION sluice_run_experiment() RETURNS trigger AS $$
+                BEGIN
+                    IF NEW.experiment_id IS NULL THEN
+                        NEW.experiment_id := sluice_ensure_experiment(NEW.pipeline);
+                    END IF;
+                    RETURN NEW;
+                END $$ LANGUAGE plpgsql
+                """,
+                """
+                CREATE TRIGGER runs_experiment BEFORE INSERT ON runs FOR EACH ROW
+                EXECUTE FUNCTION sluice_run_experiment()
+                """,
+                """
+                CREATE FUNCTION sluice_upsert_point(run TEXT, metric TEXT, v DOUBLE PRECISION, nan INTEGER,
+                    ts BIGINT, st BIGINT) RETURNS void AS $$
+                BEGIN
+                    INSERT INTO run_metrics (run_id, key, value, is_nan, timestamp, step) VALUES (run, metric, v, nan, ts, st);
+                    INSERT INTO run_latest_metrics AS l (run_id, key, value, is_nan, timestamp, step)
+                    VALUES (run, metric, v, nan, ts, st)
+                    ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan,
+                        timestamp = excluded.timestamp, step = excluded.step
+                    WHERE (excluded.step, excluded.timestamp, excluded.value) > (l.step, l.timestamp, l.value);
+                END $$ LANGUAGE plpgsql
+                """,
+                """
+                CREATE FUNCTION sluice_step_metric() RETURNS trigger AS $$
+                DECLARE s RECORD;
+                BEGIN
+                    SELECT run_id, step_name INTO s FROM step_runs WHERE id = NEW.step_run_id;
+                    PERFORM sluice_upsert_point(s.run_id, s.step_name || '.' || NEW.name, NEW.value, 0,
+                        round(NEW.logged_at * 1000)::BIGINT, COALESCE(NEW.step, 0));
+                    RETURN NULL;
+                END $$ LANGUAGE plpgsql
+                """,
+                "CREATE TRIGGER metrics_tracked AFTER INSERT ON metrics FOR EACH ROW EXECUTE FUNCTION sluice_step_metric()",
+                """
+                CREATE FUNCTION sluice_flat_params(step TEXT, parameters TEXT) RETURNS TABLE (key TEXT, value TEXT) AS $$
+                    WITH RECURSIVE flat(key, value) AS (
+                        SELECT step || '.' || lower(regexp_replace(j.key, '([A-Z])', '_\\1', 'g')), j.value
+                        FROM json_each(CASE WHEN json_typeof(parameters::json) = 'object' THEN parameters::json
+                            ELSE '{}'::json END) AS j
+                        UNION ALL
+                        SELECT f.key || '.' || lower(regexp_replace(j.key, '([A-Z])', '_\\1', 'g')), j.value
+                        FROM flat f, json_each(f.value) AS j WHERE json_typeof(f.value) = 'object')
+                    SELECT key, CASE json_typeof(value) WHEN 'string' THEN value #>> '{}' ELSE value::text END
+                    FROM flat WHERE json_typeof(value) <> 'object' AND json_typeof(value) <> 'null'
+                $$ LANGUAGE sql IMMUTABLE
+                """,
+                """
+                CREATE FUNCTION sluice_step_params() RETURNS trigger AS $$
+                BEGIN
+                    INSERT INTO run_params (run_id, key, value)
+                    SELECT NEW.run_id, f.key, f.value FROM sluice_flat_params(NEW.step_name, NEW.parameters) f
+                    ON CONFLICT DO NOTHING;
+                    IF NEW.cached_from IS NOT NULL THEN
+                        PERFORM sluice_upsert_point(NEW.run_id, NEW.step_name || '.' || m.name, m.value, 0,
+                            round(m.logged_at * 1000)::BIGINT, COALESCE(m.step, 0))
+                        FROM metrics m WHERE m.step_run_id = NEW.cached_from ORDER BY m.seq;
+                    END IF;
+                    RETURN NULL;
+                END $$ LANGUAGE plpgsql
+                """,
+                "CREATE TRIGGER step_runs_tracked AFTER INSERT ON step_runs FOR EACH ROW EXECUTE FUNCTION sluice_step_params()",
+                "SELECT sluice_ensure_experiment(name) FROM (SELECT name FROM pipelines ORDER BY first_seen, name) p",
+                "UPDATE runs SET experiment_id = (SELECT id FROM experiments WHERE name = runs.pipeline)",
+                """
+                INSERT INTO run_params (run_id, key, value)
+                SELECT s.run_id, f.key, f.value FROM step_runs s, sluice_flat_params(s.step_name, s.parameters) f
+                ON CONFLICT DO NOTHING
+                """,
+                """
+                SELECT sluice_upsert_point(s.run_id, s.step_name || '.' || m.name, m.value, 0,
+                    round(m.logged_at * 1000)::BIGINT, COALESCE(m.step, 0))
+                FROM metrics m JOIN step_runs s ON s.id = m.step_run_id ORDER BY m.seq
+                """,
+            ]),
     ]
 }

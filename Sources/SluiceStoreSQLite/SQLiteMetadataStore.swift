@@ -111,6 +111,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             try db.execute(
                 sql: "INSERT INTO pipelines (name, first_seen) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
                 arguments: [name, Date().timeIntervalSince1970])
+            try Self.ensureExperiment(named: name, db)
         }
     }
 
@@ -122,15 +123,16 @@ public final class SQLiteMetadataStore: MetadataStore {
                 sql: """
                     INSERT INTO runs (id, pipeline, status, config, user, host, os, swift_version, sluice_version,
                         git_commit, git_dirty, binary_path, binary_hash, arguments, owner_host, owner_boot, owner_pid,
-                        owner_start, started_at, ended_at, error, triggered_by)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        owner_start, started_at, ended_at, error, triggered_by, kind, name, experiment_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     run.id, run.pipeline, run.status.rawValue, run.config, e.user, e.host, e.os, e.swiftVersion,
                     e.sluiceVersion, e.gitCommit, e.gitDirty, e.binaryPath, e.binaryHash, json(e.arguments),
                     o.host, o.bootID, Int64(o.pid), Int64(bitPattern: o.startTicks),
                     run.startedAt.timeIntervalSince1970, run.endedAt?.timeIntervalSince1970, run.error,
-                    run.trigger.storedJSON,
+                    run.trigger.storedJSON, run.kind.rawValue, run.name,
+                    try Self.ensureExperiment(named: run.pipeline, db),
                 ])
         }
     }
@@ -163,13 +165,15 @@ public final class SQLiteMetadataStore: MetadataStore {
         try write { db in
             try Self.upsert(stepRun, db)
             try Self.insert(inputs, db)
+            try Self.insertParams(
+                RunParameters.values(ofStep: stepRun.stepName, parameters: stepRun.parameters), run: stepRun.runID, db)
         }
     }
 
     public func finishStepRun(_ stepRun: StepRun, metrics: [MetricRecord]) async throws {
         try write { db in
             try Self.upsert(stepRun, db)
-            try Self.insert(metrics, for: stepRun.id, db)
+            try Self.insert(metrics, for: stepRun, db)
         }
     }
 
@@ -191,15 +195,26 @@ public final class SQLiteMetadataStore: MetadataStore {
             }
             try Self.insert(
                 outputs.map { Event(stepRunID: stepRun.id, artifactID: $0.id, kind: .output, name: $0.name) }, db)
-            try Self.insert(metrics, for: stepRun.id, db)
+            try Self.insert(metrics, for: stepRun, db)
         }
     }
 
     public func insertCachedStepRuns(_ records: [CachedStepRun]) async throws {
         try write { db in
             for record in records {
-                try Self.upsert(record.stepRun, db)
+                let stepRun = record.stepRun
+                try Self.upsert(stepRun, db)
                 try Self.insert(record.events, db)
+                try Self.insertParams(
+                    RunParameters.values(ofStep: stepRun.stepName, parameters: stepRun.parameters), run: stepRun.runID,
+                    db)
+                // The original's metrics are this run's too (as `runs compare` reads them).
+                if let original = stepRun.cachedFrom {
+                    let metrics = try Row.fetchAll(
+                        db, sql: "SELECT * FROM metrics WHERE step_run_id = ? ORDER BY rowid", arguments: [original]
+                    ).map(Self.metric)
+                    try Self.insertPoints(Self.points(metrics, step: stepRun.stepName), run: stepRun.runID, db)
+                }
             }
         }
     }
@@ -228,12 +243,19 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
-    private static func insert(_ metrics: [MetricRecord], for stepRunID: String, _ db: Database) throws {
+    private static func insert(_ metrics: [MetricRecord], for stepRun: StepRun, _ db: Database) throws {
         for m in metrics {
-            try db.execute(
-                sql: "INSERT INTO metrics (step_run_id, name, value, step, logged_at) VALUES (?, ?, ?, ?, ?)",
-                arguments: [stepRunID, m.name, m.value, m.step, m.loggedAt.timeIntervalSince1970])
+            try db.cachedStatement(
+                sql: "INSERT INTO metrics (step_run_id, name, value, step, logged_at) VALUES (?, ?, ?, ?, ?)"
+            ).execute(arguments: [stepRun.id, m.name, m.value, m.step, m.loggedAt.timeIntervalSince1970])
         }
+        try insertPoints(points(metrics, step: stepRun.stepName), run: stepRun.runID, db)
+    }
+
+    static func metric(_ row: Row) -> MetricRecord {
+        MetricRecord(
+            name: row["name"], value: row["value"], step: row["step"],
+            loggedAt: Date(timeIntervalSince1970: row["logged_at"]))
     }
 
     // MARK: Reads
@@ -271,7 +293,11 @@ public final class SQLiteMetadataStore: MetadataStore {
                 db,
                 sql: """
                     SELECT p.name, p.first_seen, COUNT(r.id) AS run_count, MAX(r.started_at) AS last_run
-                    FROM pipelines p LEFT JOIN runs r ON r.pipeline = p.name GROUP BY p.name ORDER BY p.name
+                    FROM pipelines p LEFT JOIN runs r ON r.pipeline = p.name AND r.kind = 'pipeline'
+                        AND r.deleted_at IS NULL
+                    WHERE NOT EXISTS (SELECT 1 FROM runs t WHERE t.pipeline = p.name AND t.kind = 'tracked')
+                        OR EXISTS (SELECT 1 FROM runs q WHERE q.pipeline = p.name AND q.kind = 'pipeline')
+                    GROUP BY p.name ORDER BY p.name
                     """
             ).map { row in
                 PipelineRecord(
@@ -285,7 +311,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     public func runs(_ filter: RunFilter) async throws -> [Run] {
         try await reconcileCrashedRuns()
         return try read { db in
-            var conditions: [String] = []
+            var conditions: [String] = ["deleted_at IS NULL"]
             var arguments: StatementArguments = []
             if let pipeline = filter.pipeline {
                 conditions.append("pipeline = ?")
@@ -347,12 +373,8 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func metrics(ofStepRun id: String) async throws -> [MetricRecord] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM metrics WHERE step_run_id = ? ORDER BY rowid", arguments: [id]).map
-            {
-                MetricRecord(
-                    name: $0["name"], value: $0["value"], step: $0["step"],
-                    loggedAt: Date(timeIntervalSince1970: $0["logged_at"]))
-            }
+            try Row.fetchAll(db, sql: "SELECT * FROM metrics WHERE step_run_id = ? ORDER BY rowid", arguments: [id])
+                .map(Self.metric)
         }
     }
 
@@ -461,7 +483,8 @@ public final class SQLiteMetadataStore: MetadataStore {
                 startTicks: UInt64(bitPattern: row["owner_start"] as Int64)),
             startedAt: Date(timeIntervalSince1970: row["started_at"]),
             endedAt: (row["ended_at"] as Double?).map(Date.init(timeIntervalSince1970:)), error: row["error"],
-            trigger: RunTrigger(storedJSON: row["triggered_by"]))
+            trigger: RunTrigger(storedJSON: row["triggered_by"]),
+            kind: (row["kind"] as String?).flatMap(RunKind.init(rawValue:)) ?? .pipeline, name: row["name"])
     }
 
     static func stepRun(_ row: Row) -> StepRun {

@@ -2,7 +2,7 @@ import Foundation
 
 /// A run's step parameters as flat `step.parameter` → value pairs, and conditions on them: what `runs list
 /// --param`, `runs compare` and the dashboard's run filter and comparison share.
-package enum RunParameters {
+public enum RunParameters {
     /// Every step parameter of a run, flattened: `train.rounds` → `50` (keys in snake_case).
     package static func values(of run: RunID, in store: any MetadataStore) async throws -> [String: String] {
         values(of: try await store.stepRuns(ofRun: run))
@@ -15,6 +15,15 @@ package enum RunParameters {
             guard let object = try? JSONSerialization.jsonObject(with: Data(stepRun.parameters.utf8)) else { continue }
             flatten(object, prefix: stepRun.stepName, into: &values)
         }
+        return values
+    }
+
+    /// One step's parameters (its canonical JSON), flattened under the step's name: what a pipeline run's tracked
+    /// params are.
+    public static func values(ofStep step: String, parameters: String) -> [String: String] {
+        var values: [String: String] = [:]
+        guard let object = try? JSONSerialization.jsonObject(with: Data(parameters.utf8)) else { return values }
+        flatten(object, prefix: step, into: &values)
         return values
     }
 

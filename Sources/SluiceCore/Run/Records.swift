@@ -34,13 +34,19 @@ public struct Run: Codable, Sendable, Equatable, Identifiable {
     public var error: String?
     /// What started the run: a person, a schedule, files arriving, or a reproduction of another run.
     public var trigger: RunTrigger
+    /// A pipeline run, or a run code outside pipelines tracked (``TrackingStore``).
+    public var kind: RunKind
+    /// The name someone gave the run (`sluice runs rename`, MLflow's run name); nil when none was given.
+    public var name: String?
 
     /// Creates a run record.
     public init(
         id: RunID, pipeline: String, status: RunStatus, config: String, environment: RunEnvironment,
         owner: ProcessOwner, startedAt: Date, endedAt: Date? = nil, error: String? = nil,
-        trigger: RunTrigger = .manual
+        trigger: RunTrigger = .manual, kind: RunKind = .pipeline, name: String? = nil
     ) {
+        self.kind = kind
+        self.name = name
         self.id = id
         self.pipeline = pipeline
         self.status = status
@@ -55,6 +61,27 @@ public struct Run: Codable, Sendable, Equatable, Identifiable {
 
     /// Wall time from start to end, or to now while running.
     public var duration: TimeInterval { (endedAt ?? Date()).timeIntervalSince(startedAt) }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, pipeline, status, config, environment, owner, startedAt, endedAt, error, trigger, kind, name
+    }
+
+    /// Decodes a run; records written before tracking existed have no kind (a pipeline run) and no name.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(RunID.self, forKey: .id)
+        pipeline = try c.decode(String.self, forKey: .pipeline)
+        status = try c.decode(RunStatus.self, forKey: .status)
+        config = try c.decode(String.self, forKey: .config)
+        environment = try c.decode(RunEnvironment.self, forKey: .environment)
+        owner = try c.decode(ProcessOwner.self, forKey: .owner)
+        startedAt = try c.decode(Date.self, forKey: .startedAt)
+        endedAt = try c.decodeIfPresent(Date.self, forKey: .endedAt)
+        error = try c.decodeIfPresent(String.self, forKey: .error)
+        trigger = try c.decodeIfPresent(RunTrigger.self, forKey: .trigger) ?? .manual
+        kind = try c.decodeIfPresent(RunKind.self, forKey: .kind) ?? .pipeline
+        name = try c.decodeIfPresent(String.self, forKey: .name)
+    }
 }
 
 /// What started a run. Recorded beside the run (never in its config or artifacts, so a triggered run caches and

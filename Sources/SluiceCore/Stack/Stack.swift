@@ -16,6 +16,8 @@ public struct Stack: Sendable {
     public let metadata: any MetadataStore & ModelRegistry
     /// The dashboard's access tokens, kept in the same store as the runs they open.
     public let tokens: any AccessTokenStore
+    /// Tracked runs, experiments, tags, notes and search, in the same store as pipeline runs.
+    public let tracking: any TrackingStore
     /// Where artifact content lives.
     public let artifacts: any ArtifactStore
     /// How output values are stored, by type.
@@ -34,7 +36,8 @@ public struct Stack: Sendable {
     /// Creates a stack over opened stores; `close` releases them (connection pools, background tasks).
     public init(
         name: String, settings: StackSettings, overrides: StackSettings = StackSettings(),
-        metadata: any MetadataStore & ModelRegistry, tokens: any AccessTokenStore, artifacts: any ArtifactStore,
+        metadata: any MetadataStore & ModelRegistry, tokens: any AccessTokenStore, tracking: any TrackingStore,
+        artifacts: any ArtifactStore,
         materializers: MaterializerRegistry,
         orchestrator: any Orchestrator = InProcessOrchestrator(), placementProperties: Set<String> = [],
         metadataLocation: String, workDirectory: URL, close: @escaping @Sendable () async -> Void = {}
@@ -45,6 +48,7 @@ public struct Stack: Sendable {
         self.overrides = overrides
         self.metadata = metadata
         self.tokens = tokens
+        self.tracking = tracking
         self.artifacts = artifacts
         self.materializers = materializers
         self.orchestrator = orchestrator

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import SluiceCore
 
@@ -113,6 +114,78 @@ enum Migrations {
                         can_write INTEGER NOT NULL, created_at REAL NOT NULL, created_by TEXT NOT NULL,
                         revoked_at REAL);
                     CREATE UNIQUE INDEX one_live_token_per_name ON access_tokens(name) WHERE revoked_at IS NULL;
+                    """)
+        }
+        migrator.registerMigration("v7: tracking (experiments, run params, tags, metric series, inputs)") { db in
+            // Every pipeline is an experiment of the same name; the default experiment (0) takes tracked runs that
+            // name none. A run's params, tags and metric series are its own tables (a pipeline run's are its step
+            // runs' parameters and metrics, keyed `step.name`), indexed by (key, value) for search.
+            try db.execute(
+                sql: """
+                    CREATE TABLE experiments (
+                        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, artifact_location TEXT NOT NULL,
+                        lifecycle_stage TEXT NOT NULL DEFAULT 'active', created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL);
+                    CREATE TABLE experiment_tags (
+                        experiment_id INTEGER NOT NULL REFERENCES experiments(id), key TEXT NOT NULL,
+                        value TEXT NOT NULL, PRIMARY KEY (experiment_id, key));
+                    ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'pipeline';
+                    ALTER TABLE runs ADD COLUMN name TEXT;
+                    ALTER TABLE runs ADD COLUMN experiment_id INTEGER REFERENCES experiments(id);
+                    ALTER TABLE runs ADD COLUMN deleted_at REAL;
+                    CREATE INDEX runs_by_experiment ON runs(experiment_id, started_at);
+                    CREATE INDEX runs_by_start ON runs(started_at);
+                    CREATE INDEX runs_deleted ON runs(deleted_at) WHERE deleted_at IS NOT NULL;
+                    CREATE TABLE run_params (
+                        run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL, value TEXT NOT NULL,
+                        PRIMARY KEY (run_id, key));
+                    CREATE INDEX run_params_by_value ON run_params(key, value);
+                    CREATE TABLE run_tags (
+                        run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL, value TEXT NOT NULL,
+                        PRIMARY KEY (run_id, key));
+                    CREATE INDEX run_tags_by_value ON run_tags(key, value);
+                    CREATE TABLE run_metrics (
+                        run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL, value REAL NOT NULL,
+                        is_nan INTEGER NOT NULL, timestamp INTEGER NOT NULL, step INTEGER NOT NULL);
+                    CREATE INDEX run_metrics_by_run ON run_metrics(run_id, key, step, timestamp);
+                    CREATE TABLE run_latest_metrics (
+                        run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL, value REAL NOT NULL,
+                        is_nan INTEGER NOT NULL, timestamp INTEGER NOT NULL, step INTEGER NOT NULL,
+                        PRIMARY KEY (run_id, key));
+                    CREATE INDEX run_latest_metrics_by_value ON run_latest_metrics(key, value);
+                    CREATE TABLE run_inputs (
+                        run_id TEXT NOT NULL REFERENCES runs(id), position INTEGER NOT NULL, name TEXT NOT NULL,
+                        digest TEXT NOT NULL, source_type TEXT NOT NULL, source TEXT NOT NULL, schema TEXT,
+                        profile TEXT, context TEXT, tags TEXT NOT NULL, PRIMARY KEY (run_id, position));
+                    CREATE TABLE tracking_documents (
+                        kind TEXT NOT NULL, id TEXT NOT NULL, run_id TEXT, body TEXT NOT NULL,
+                        updated_at REAL NOT NULL, PRIMARY KEY (kind, id));
+                    """)
+            let now = Date().timeIntervalSince1970
+            try db.execute(
+                sql: "INSERT INTO experiments VALUES (0, 'Default', 'mlflow-artifacts:/0', 'active', ?, ?)",
+                arguments: [now, now])
+            for name in try String.fetchAll(db, sql: "SELECT name FROM pipelines ORDER BY first_seen, name") {
+                try SQLiteMetadataStore.ensureExperiment(named: name, db)
+            }
+            try db.execute(sql: "UPDATE runs SET experiment_id = (SELECT id FROM experiments WHERE name = runs.pipeline)")
+            for row in try Row.fetchAll(db, sql: "SELECT id, run_id, step_name, parameters FROM step_runs") {
+                try SQLiteMetadataStore.insertParams(
+                    RunParameters.values(ofStep: row["step_name"], parameters: row["parameters"]), run: row["run_id"],
+                    db)
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO run_metrics (run_id, key, value, is_nan, timestamp, step)
+                    SELECT s.run_id, s.step_name || '.' || m.name, m.value, 0, CAST(m.logged_at * 1000 AS INTEGER),
+                        COALESCE(m.step, 0)
+                    FROM metrics m JOIN step_runs s ON s.id = m.step_run_id ORDER BY m.rowid
+                    """)
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO run_latest_metrics (run_id, key, value, is_nan, timestamp, step)
+                    SELECT run_id, key, value, is_nan, timestamp, step FROM run_metrics ORDER BY run_id, key, step,
+                        timestamp, value
                     """)
         }
         return migrator
