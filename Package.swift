@@ -276,8 +276,9 @@ let package = Package(
                 "Sluice", "SluiceComponents", "SluiceML", "SluiceServer", "SluiceStoreSQLite", "SluiceStorePostgres",
                 "SluiceOrchestrators", "SluiceTesting",
             ],
-            // The Playwright script the browser test runs (read from the source tree, not built).
-            exclude: ["dashboard_browser.py"]),
+            // Scripts the tests run (read from the source tree, not built): the browser test's Playwright script and
+            // the MLflow client scripts.
+            exclude: ["dashboard_browser.py", "Python"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -11,6 +11,7 @@ struct RunsCommand: AsyncParsableCommand {
         commandName: "runs", abstract: "List and inspect runs.",
         subcommands: [
             List.self, Show.self, Compare.self, ReproduceCommand.self, Wait.self, Cancel.self, Start.self, Finish.self,
+            Tag.self, Note.self, Rename.self, Delete.self, Restore.self,
         ],
         defaultSubcommand: List.self)
 
@@ -25,12 +26,27 @@ struct RunsCommand: AsyncParsableCommand {
                 "Only runs whose step parameter has this value, e.g. train.rounds=50 (repeatable).",
                 valueName: "step.parameter=value"))
         var parameters: [String] = []
+        @Option(
+            help: ArgumentHelp(
+                "Only runs meeting this filter, in MLflow's syntax: metrics.auc > 0.8 and params.learner = 'gbdt' and tags.team = 'fraud' (a pipeline run's params and metrics are STEP.NAME: params.train.rounds).",
+                valueName: "filter"))
+        var filter: String?
+        @Option(
+            name: .customLong("order-by"),
+            help: ArgumentHelp(
+                "Order by metrics.KEY, params.KEY, tags.KEY or attributes.start_time, with ASC or DESC (repeatable).",
+                valueName: "key [ASC|DESC]"))
+        var orderBy: [String] = []
+        @Flag(help: "List deleted runs instead (restore one with `sluice runs restore`).") var deleted = false
         @Flag(help: "Print JSON.") var json = false
 
         @OptionGroup var stackOption: StackOption
 
         func run() async throws {
             let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+            if filter != nil || !orderBy.isEmpty || deleted {
+                return try await search(workspace)
+            }
             let conditions = try parameters.map(RunsCommand.condition)
             var runs = try await workspace.metadata.runs(
                 RunFilter(
@@ -135,7 +151,10 @@ struct RunsCommand: AsyncParsableCommand {
             let t = Terminal.standardOutput
             let e = record.environment
             print("\(t.paint("Run", .bold)) \(record.id)  \(paint(record.status, t))")
-            print("  pipeline  \(record.pipeline)")
+            if let name = record.name { print("  name      \(name)") }
+            print(
+                "  \(record.kind == .tracked ? "experiment" : "pipeline  ") \(record.pipeline)\(record.kind == .tracked ? "   (tracked run)" : "")"
+            )
             print("  started   \(formatDate(record.startedAt))   duration \(formatDuration(record.duration))")
             print("  by        \(e.user)@\(e.host)   \(e.os)")
             print("  trigger   \(record.trigger.summary)")
@@ -182,7 +201,36 @@ struct RunsCommand: AsyncParsableCommand {
                 let metrics = latest.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.6g", $0.value))" }
                 print("  \(step.stepRun.stepName): " + (properties + metrics).joined(separator: "  "))
             }
-            print("\nResolved config: sluice runs show \(record.id) --config")
+            if let tracked = try await workspace.stack.tracking.trackedRun(record.id) {
+                Self.printTracking(tracked, terminal: t)
+            }
+            if record.kind == .pipeline { print("\nResolved config: sluice runs show \(record.id) --config") }
+        }
+    }
+}
+
+extension RunsCommand.Show {
+    /// A run's tags, note and (for a tracked run) params and latest metrics.
+    static func printTracking(_ run: TrackedRun, terminal t: Terminal) {
+        let tags = run.tags.filter { !$0.key.hasPrefix("mlflow.") }.sorted { $0.key < $1.key }
+        if !tags.isEmpty {
+            print("\n\(t.paint("Tags", .bold))  " + tags.map { "\($0.key)=\($0.value)" }.joined(separator: "  "))
+        }
+        if run.kind == .tracked {
+            if !run.params.isEmpty {
+                print("\n\(t.paint("Params", .bold))")
+                for (key, value) in run.params.sorted(by: { $0.key < $1.key }) { print("  \(key) = \(value)") }
+            }
+            if !run.metrics.isEmpty {
+                print("\n\(t.paint("Metrics", .bold)) (latest values; the dashboard draws each series)")
+                for metric in run.metrics {
+                    print("  \(metric.key) = \(String(format: "%.6g", metric.value))  (step \(metric.step))")
+                }
+            }
+        }
+        if let note = run.note {
+            print("\n\(t.paint("Note", .bold))")
+            for line in note.split(separator: "\n", omittingEmptySubsequences: false) { print("  \(line)") }
         }
     }
 }
@@ -392,6 +440,204 @@ extension RunsCommand {
             await workspace.stack.close()
             print("run \(ended.id) \(ended.status.rawValue)" + (ended.error.map { ": \($0)" } ?? ""))
             guard ended.status == .cancelled else { throw ExitCode(ExitStatus.failed.rawValue) }
+        }
+    }
+}
+
+extension RunsCommand.List {
+    /// `--filter`, `--order-by`, `--deleted`: the tracking store's search, over pipeline and tracked runs alike.
+    func search(_ workspace: Workspace) async throws {
+        var clauses = try RunSearchFilter(parsing: filter ?? "").clauses
+        if let pipeline { clauses.append(.init(.attribute(.pipeline), .equal, .string(pipeline))) }
+        if let status {
+            clauses.append(.init(.attribute(.status), .equal, .string(status.rawValue)))
+        }
+        guard parameters.isEmpty else {
+            throw ValidationError(
+                "--param cannot be combined with --filter: write it in the filter (params.train.rounds = '50').")
+        }
+        let search = RunSearch(
+            filter: RunSearchFilter(clauses: clauses), orderBy: try orderBy.map { try RunOrder(parsing: $0) },
+            lifecycle: deleted ? .deleted : .active, maxResults: limit)
+        let runs = try await workspace.stack.tracking.searchRuns(search).items
+        if json { return print(try jsonString(runs)) }
+        guard !runs.isEmpty else {
+            return print(deleted ? "No deleted runs." : "No runs match that filter.")
+        }
+        let t = Terminal.standardOutput
+        // The first ordered metric (or, without one, the filter's first) gets a column.
+        let shown: String? =
+            search.orderBy.lazy.compactMap { order -> String? in
+                if case .metric(let key) = order.entity { return key }
+                return nil
+            }.first
+            ?? clauses.lazy.compactMap { clause -> String? in
+                if case .metric(let key) = clause.entity { return key }
+                return nil
+            }.first
+        let rows = runs.map { run -> [String] in
+            var row = [
+                run.id, run.name, run.pipeline, paint(run.status, t), formatDate(run.startedAt),
+                formatDuration((run.endedAt ?? Date()).timeIntervalSince(run.startedAt)), run.user, run.kind.rawValue,
+            ]
+            if let shown {
+                row.append(run.metrics.first { $0.key == shown }.map { String(format: "%.6g", $0.value) } ?? "–")
+            }
+            return row
+        }
+        var headers = ["RUN", "NAME", "PIPELINE", "STATUS", "STARTED", "DURATION", "USER", "KIND"]
+        if let shown { headers.append(shown.uppercased()) }
+        print(renderTable(headers, rows, terminal: t))
+    }
+}
+
+extension RunsCommand {
+    /// `sluice runs tag RUN KEY=VALUE… [--remove KEY…]`.
+    struct Tag: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set or remove tags on a run (pipeline or tracked).",
+            discussion: """
+                Tags are searchable: `sluice runs list --filter "tags.team = 'fraud'"`.
+
+                Examples:
+                  sluice runs tag run-0193c4 team=fraud reviewed=yes
+                  sluice runs tag run-0193c4 --remove reviewed
+                """)
+        @Argument(help: "A run ID or a unique prefix of one.") var run: String
+        @Argument(help: ArgumentHelp("Tags to set.", valueName: "key=value")) var tags: [String] = []
+        @Option(name: .customLong("remove"), help: ArgumentHelp("A tag to remove (repeatable).", valueName: "key"))
+        var removed: [String] = []
+        @OptionGroup var stackOption: StackOption
+
+        func run() async throws {
+            let pairs = try tags.map { text -> KeyValue in
+                guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+                    throw ValidationError("write each tag as key=value, not '\(text)'.")
+                }
+                return KeyValue(String(text[..<equals]), String(text[text.index(after: equals)...]))
+            }
+            guard !pairs.isEmpty || !removed.isEmpty else {
+                throw ValidationError("give tags to set (key=value) or --remove KEY.")
+            }
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+            let record = try await workspace.requireRun(run)
+            if !pairs.isEmpty { try await workspace.stack.tracking.log(RunLogBatch(tags: pairs), to: record.id) }
+            for key in removed { try await workspace.stack.tracking.deleteTag(key, ofRun: record.id) }
+            let tags = try await workspace.stack.tracking.trackedRun(record.id)?.tags ?? [:]
+            let shown = tags.filter { !$0.key.hasPrefix("mlflow.") }.sorted { $0.key < $1.key }
+            print(
+                "\(record.id): "
+                    + (shown.isEmpty ? "no tags" : shown.map { "\($0.key)=\($0.value)" }.joined(separator: "  ")))
+        }
+    }
+
+    /// `sluice runs note RUN TEXT` (or `--file`, or `-` for standard input).
+    struct Note: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a Markdown note on a run (shown by `runs show` and the dashboard).",
+            discussion: """
+                The note is the run's `mlflow.note.content` tag, so MLflow's client and UI see it too. An empty note
+                removes it.
+
+                Examples:
+                  sluice runs note run-0193c4 "Best so far: **AUC 0.93** on the March data."
+                  sluice runs note run-0193c4 --file notes.md
+                """)
+        @Argument(help: "A run ID or a unique prefix of one.") var run: String
+        @Argument(help: "The note, in Markdown ('-' reads standard input).") var text: String?
+        @Option(help: "Read the note from this file.") var file: String?
+        @OptionGroup var stackOption: StackOption
+
+        func run() async throws {
+            let note: String
+            if let file {
+                do {
+                    note = try String(contentsOfFile: file, encoding: .utf8)
+                } catch {
+                    throw CLIError(
+                        problem: "cannot read the note from \(file): \(error.localizedDescription).",
+                        fix: "check the path.")
+                }
+            } else if text == "-" {
+                note = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            } else if let text {
+                note = text
+            } else {
+                throw ValidationError("give the note as an argument, with --file, or '-' to read standard input.")
+            }
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+            let record = try await workspace.requireRun(run)
+            if note.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                if try await workspace.stack.tracking.trackedRun(record.id)?.note != nil {
+                    try await workspace.stack.tracking.deleteTag(TrackedRun.noteTag, ofRun: record.id)
+                }
+                return print("\(record.id): note removed")
+            }
+            try await workspace.stack.tracking.log(
+                RunLogBatch(tags: [KeyValue(TrackedRun.noteTag, note)]), to: record.id)
+            print("\(record.id): note saved (\(note.count) characters)")
+        }
+    }
+
+    /// `sluice runs rename RUN NAME`.
+    struct Rename: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Give a run a name (its ID stays).")
+        @Argument(help: "A run ID or a unique prefix of one.") var run: String
+        @Argument(help: "The new name.") var name: String
+        @OptionGroup var stackOption: StackOption
+
+        func run() async throws {
+            guard !name.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw ValidationError("give a name that is not empty.")
+            }
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+            let record = try await workspace.requireRun(run)
+            _ = try await workspace.stack.tracking.updateTrackedRun(record.id, status: nil, endedAt: nil, name: name)
+            print("\(record.id) is now named '\(name)'")
+        }
+    }
+
+    /// `sluice runs delete RUN…`.
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete runs: they leave lists and searches and stay restorable.",
+            discussion: """
+                A deleted run's records stay; `sluice gc` removes its artifacts once the retention period has passed,
+                except those a registered model's lineage needs. `sluice runs restore` brings it back before that.
+                """)
+        @Argument(help: "Run IDs or unique prefixes.") var runs: [String]
+        @OptionGroup var stackOption: StackOption
+
+        func run() async throws {
+            guard !runs.isEmpty else { throw ValidationError("give the runs to delete.") }
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+            for reference in runs {
+                let record = try await workspace.requireRun(reference)
+                guard record.status.isFinal else {
+                    throw CLIError(
+                        problem: "run \(record.id) is still running.",
+                        fix: "cancel it first (`sluice runs cancel \(record.id)`), then delete it.")
+                }
+                try await workspace.stack.tracking.setRunDeleted(record.id, true)
+                print("deleted \(record.id) (restore with `sluice runs restore \(record.id)`)")
+            }
+        }
+    }
+
+    /// `sluice runs restore RUN…`.
+    struct Restore: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Bring deleted runs back.")
+        @Argument(help: "Run IDs (list deleted ones with `sluice runs list --deleted`).") var runs: [String]
+        @OptionGroup var stackOption: StackOption
+
+        func run() async throws {
+            guard !runs.isEmpty else { throw ValidationError("give the runs to restore.") }
+            let workspace = try await Workspace.open(create: false, stack: stackOption.name)
+            for reference in runs {
+                let record = try await workspace.requireRun(reference)
+                try await workspace.stack.tracking.setRunDeleted(record.id, false)
+                print("restored \(record.id)")
+            }
         }
     }
 }

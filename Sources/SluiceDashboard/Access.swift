@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdAuth
 import SluiceCore
+import SluiceTracking
 
 /// Reads an access token from `Authorization: Bearer …` or the sign-in cookie and attaches its viewer; with tokens
 /// not required, every request is the local user with full rights.
@@ -41,7 +42,9 @@ struct AccessGate: RouterMiddleware {
         }
         guard required, context.identity == nil else { return try await next(request, context) }
         let path = request.uri.path
-        if path == "/login" || path == "/health" || path.hasPrefix("/static/") { return try await next(request, context) }
+        if path == "/login" || path == "/health" || path.hasPrefix("/static/") {
+            return try await next(request, context)
+        }
         if path.hasPrefix("/api/") || path.hasPrefix("/events/") || request.method != .get {
             throw DashboardError.unauthorized
         }
@@ -64,6 +67,10 @@ struct ErrorPages: RouterMiddleware {
     ) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError
+            where error.status == .notFound && MLflowProtocol<DashboardContext>.handles(request.uri.path)
+        {
+            return MLflowProtocol<DashboardContext>.notImplemented(request)
         } catch {
             let (status, message) = Self.describe(error, requestID: context.id)
             if status == .internalServerError {

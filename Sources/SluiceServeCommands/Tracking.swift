@@ -48,7 +48,8 @@ struct TrackingCommand: AsyncParsableCommand {
             let server = try Dashboard(stack: workspace.stack, configuration: configuration)
             let host = host
             try await server.run { port in
-                printError("MLflow tracking protocol on http://\(host):\(port)  (MLFLOW_TRACKING_URI=http://\(host):\(port))")
+                printError(
+                    "MLflow tracking protocol on http://\(host):\(port)  (MLFLOW_TRACKING_URI=http://\(host):\(port))")
             }
         }
     }

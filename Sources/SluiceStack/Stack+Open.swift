@@ -62,7 +62,8 @@ extension Stack {
         var effective = settings
         effective.durability = durability
         return Stack(
-            name: name, settings: effective, overrides: overrides, metadata: metadata, tokens: tokens, tracking: tracking,
+            name: name, settings: effective, overrides: overrides, metadata: metadata, tokens: tokens,
+            tracking: tracking,
             artifacts: artifacts, materializers: materializers, orchestrator: orchestrator,
             placementProperties: Orchestrators.placementProperties, metadataLocation: display,
             workDirectory: project.directory, close: close)

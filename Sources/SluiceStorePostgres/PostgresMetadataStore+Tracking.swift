@@ -42,7 +42,9 @@ extension PostgresMetadataStore: TrackingStore {
             guard taken.isEmpty else {
                 throw TrackingError(.resourceAlreadyExists, "Experiment '\(name)' already exists.")
             }
-            let id = try await self.rows(connection, "SELECT nextval('experiment_ids') AS id") { Int64(try $0.int("id")) }[0]
+            let id = try await self.rows(connection, "SELECT nextval('experiment_ids') AS id") {
+                Int64(try $0.int("id"))
+            }[0]
             let now = Date().timeIntervalSince1970
             let location = artifactLocation ?? "mlflow-artifacts:/\(id)"
             try await connection.query(
@@ -106,9 +108,10 @@ extension PostgresMetadataStore: TrackingStore {
                     "Cannot delete the default experiment '0'. This is an internal experiment.")
             }
             let stage = deleted ? "deleted" : "active"
-            let previous = try await self.rows(connection, "SELECT updated_at FROM experiments WHERE id = \(number)") {
-                try $0.double("updated_at")
-            }.first ?? 0
+            let previous =
+                try await self.rows(connection, "SELECT updated_at FROM experiments WHERE id = \(number)") {
+                    try $0.double("updated_at")
+                }.first ?? 0
             let now = Date().timeIntervalSince1970
             try await connection.query(
                 "UPDATE experiments SET lifecycle_stage = \(stage), updated_at = \(now) WHERE id = \(number)",
@@ -155,7 +158,9 @@ extension PostgresMetadataStore: TrackingStore {
             let found = try await self.rows(
                 connection, "SELECT name, lifecycle_stage FROM experiments WHERE id = \(experiment)"
             ) { (try $0.string("name"), try $0.string("lifecycle_stage")) }
-            guard let (experimentName, stage) = found.first else { throw TrackingError.noExperiment(start.experimentID) }
+            guard let (experimentName, stage) = found.first else {
+                throw TrackingError.noExperiment(start.experimentID)
+            }
             guard stage == "active" else {
                 throw TrackingError(
                     .invalidState,
@@ -254,7 +259,7 @@ extension PostgresMetadataStore: TrackingStore {
             }
             if !batch.metrics.isEmpty {
                 let keys = batch.metrics.map(\.key)
-                let values = batch.metrics.map { $0.value.isNaN ? 0 : $0.value }
+                let values = batch.metrics.map { $0.value.isNaN ? 0 : TrackingValidation.stored($0.value) }
                 let nans = batch.metrics.map { Int64($0.value.isNaN ? 1 : 0) }
                 let times = batch.metrics.map(\.timestamp)
                 let steps = batch.metrics.map(\.step)
@@ -362,7 +367,7 @@ extension PostgresMetadataStore: TrackingStore {
     public func documents(kind: String, idPrefix: String) async throws -> [TrackingDocument] {
         try await rows(
             """
-            SELECT * FROM tracking_documents WHERE kind = \(kind) AND left(id, \(idPrefix.count)) = \(idPrefix)
+            SELECT * FROM tracking_documents WHERE kind = \(kind) AND starts_with(id, \(idPrefix))
             ORDER BY id
             """, Self.document)
     }
@@ -492,7 +497,8 @@ extension PostgresMetadataStore: TrackingStore {
     func requireExperiment(_ id: String, _ connection: PostgresConnection, active: Bool = false) async throws -> Int64 {
         guard let number = Int64(id),
             let stage = try await rows(
-                connection, "SELECT lifecycle_stage FROM experiments WHERE id = \(number)", { try $0.string("lifecycle_stage") }
+                connection, "SELECT lifecycle_stage FROM experiments WHERE id = \(number)",
+                { try $0.string("lifecycle_stage") }
             ).first
         else { throw TrackingError.noExperiment(id) }
         if active, stage != "active" {
@@ -512,7 +518,7 @@ extension PostgresMetadataStore: TrackingStore {
         else { throw TrackingError.noRun(id) }
         if active, deleted != nil {
             throw TrackingError(
-                .invalidState, "The run \(id) must be in the 'active' state. Current state is deleted.",
+                .invalidParameterValue, "The run \(id) must be in the 'active' state. Current state is deleted.",
                 hint: "restore it first: `sluice runs restore \(id)`.")
         }
         return kind

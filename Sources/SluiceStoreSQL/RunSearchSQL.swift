@@ -164,7 +164,8 @@ public struct SearchSQL {
             case .isNull: return "r.id NOT IN (SELECT p.run_id FROM \(table) p WHERE p.key = \(keyMark))"
             case .isNotNull: return "r.id IN (SELECT p.run_id FROM \(table) p WHERE p.key = \(keyMark))"
             default:
-                return "r.id IN (SELECT p.run_id FROM \(table) p WHERE p.key = \(keyMark) AND \(compare("p.value", clause)))"
+                return
+                    "r.id IN (SELECT p.run_id FROM \(table) p WHERE p.key = \(keyMark) AND \(compare("p.value", clause)))"
             }
         case .attribute(let attribute):
             var clause = clause

@@ -44,7 +44,8 @@ extension SQLiteMetadataStore: TrackingStore {
                 """)
         for p in points {
             let nan = p.value.isNaN
-            let arguments: StatementArguments = [run, p.key, nan ? 0 : p.value, nan ? 1 : 0, p.timestamp, p.step]
+            let value = nan ? 0 : TrackingValidation.stored(p.value)
+            let arguments: StatementArguments = [run, p.key, value, nan ? 1 : 0, p.timestamp, p.step]
             try history.execute(arguments: arguments)
             try latest.execute(arguments: arguments)
         }
@@ -129,7 +130,8 @@ extension SQLiteMetadataStore: TrackingStore {
         try write { db in
             let number = try Self.requireExperiment(id, db)
             if deleted, number == 0 {
-                throw TrackingError(.invalidParameterValue, "Cannot delete the default experiment '0'. This is an internal experiment.")
+                throw TrackingError(
+                    .invalidParameterValue, "Cannot delete the default experiment '0'. This is an internal experiment.")
             }
             let now = Date().timeIntervalSince1970
             try db.execute(
@@ -145,7 +147,8 @@ extension SQLiteMetadataStore: TrackingStore {
                     sql: "UPDATE runs SET deleted_at = NULL WHERE experiment_id = ? AND deleted_at >= ?",
                     arguments: [
                         number,
-                        try Double.fetchOne(db, sql: "SELECT updated_at FROM experiments WHERE id = ?", arguments: [number])
+                        try Double.fetchOne(
+                            db, sql: "SELECT updated_at FROM experiments WHERE id = ?", arguments: [number])
                             ?? now,
                     ])
             }
@@ -169,7 +172,8 @@ extension SQLiteMetadataStore: TrackingStore {
         let owner = start.owner ?? ProcessOwner.remote
         let environment =
             start.environment
-            ?? RunEnvironment(user: start.user, host: "", os: "", swiftVersion: "", sluiceVersion: RunEnvironment.sluiceVersion)
+            ?? RunEnvironment(
+                user: start.user, host: "", os: "", swiftVersion: "", sluiceVersion: RunEnvironment.sluiceVersion)
         let name =
             start.name.flatMap { $0.isEmpty ? nil : $0 }
             ?? start.tags.last(where: { $0.key == TrackedRun.nameTag })?.value ?? RunNames.generate()
@@ -298,8 +302,10 @@ extension SQLiteMetadataStore: TrackingStore {
     public func logInputs(_ inputs: [DatasetInput], to run: RunID) async throws {
         try write { db in
             _ = try Self.requireRun(run, db, active: true)
-            var position = try Int64.fetchOne(
-                db, sql: "SELECT COALESCE(MAX(position) + 1, 0) FROM run_inputs WHERE run_id = ?", arguments: [run]) ?? 0
+            var position =
+                try Int64.fetchOne(
+                    db, sql: "SELECT COALESCE(MAX(position) + 1, 0) FROM run_inputs WHERE run_id = ?", arguments: [run])
+                ?? 0
             for input in inputs {
                 let duplicate = try Bool.fetchOne(
                     db, sql: "SELECT 1 FROM run_inputs WHERE run_id = ? AND name = ? AND digest = ? AND context IS ?",
@@ -412,7 +418,8 @@ extension SQLiteMetadataStore: TrackingStore {
         let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
         var tags: [Int64: [String: String]] = [:]
         for row in try Row.fetchAll(
-            db, sql: "SELECT * FROM experiment_tags WHERE experiment_id IN (\(marks))", arguments: StatementArguments(ids))
+            db, sql: "SELECT * FROM experiment_tags WHERE experiment_id IN (\(marks))",
+            arguments: StatementArguments(ids))
         {
             tags[row["experiment_id"], default: [:]][row["key"]] = row["value"]
         }
@@ -520,7 +527,7 @@ extension SQLiteMetadataStore: TrackingStore {
         else { throw TrackingError.noRun(id) }
         if active, row["deleted_at"] != nil {
             throw TrackingError(
-                .invalidState, "The run \(id) must be in the 'active' state. Current state is deleted.",
+                .invalidParameterValue, "The run \(id) must be in the 'active' state. Current state is deleted.",
                 hint: "restore it first: `sluice runs restore \(id)`.")
         }
         return row

@@ -64,7 +64,13 @@ public enum JSONValue: Sendable, Equatable, Decodable {
             let c = text[index]
             if inString {
                 out.append(c)
-                if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { inString = false }
+                if escaped {
+                    escaped = false
+                } else if c == "\\" {
+                    escaped = true
+                } else if c == "\"" {
+                    inString = false
+                }
                 index = text.index(after: index)
                 continue
             }

@@ -184,6 +184,7 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
         }
         // Logged models (MLflow 3): kept whole as documents.
         post("/logged-models") { _, _, body in try await createLoggedModel(body) }
+        post("/logged-models/search", write: false) { _, _, body in try await searchLoggedModels(body) }
         router.get(RouterPath(Self.api + "/logged-models/{model}")) { request, context in
             try await answer(request, context, write: false) {
                 Self.object(["model": try await loggedModel(try context.parameters.require("model"))])
@@ -218,7 +219,7 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
                 try Self.refuseUnlessAllowed(write: false, request, context, canWrite)
                 return try await download(request)
             } catch {
-                return Self.errorResponse(error, request)
+                return Self.errorResponse(error, request, context)
             }
         }
         router.delete(RouterPath(Self.artifactAPI + "/**")) { request, context in
@@ -244,21 +245,25 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
                 }
                 let path = query["path"]?.text ?? ""
                 let listed = try await listArtifacts(path.isEmpty ? location : location + "/" + path, prefix: path)
-                return listed.replacingOccurrences(of: "{\"files\"", with: "{\"root_uri\": \(JSONWriter.quoted(run.artifactURI)), \"files\"")
+                return listed.replacingOccurrences(
+                    of: "{\"files\"", with: "{\"root_uri\": \(JSONWriter.quoted(run.artifactURI)), \"files\"")
             }
         }
-        // Everything else the protocol has: named, never a silent success.
-        for method in [HTTPRequest.Method.get, .post, .patch, .delete, .put] {
-            for prefix in [Self.api, "/api/2.0/mlflow-artifacts", "/api/3.0/mlflow"] {
-                router.on(RouterPath(prefix + "/**"), method: method) { request, _ in
-                    Self.errorResponse(
-                        TrackingError(
-                            .endpointNotFound,
-                            "Sluice's tracking server does not implement \(request.method) \(request.uri.path) "
-                                + "(docs/tracking.md lists the endpoints it answers)"), request)
-                }
-            }
-        }
+    }
+
+    /// Whether a path belongs to the protocol (so a request the router has no route for is answered in its shape).
+    public static func handles(_ path: String) -> Bool {
+        path.hasPrefix(api + "/") || path.hasPrefix("/api/2.0/mlflow-artifacts/") || path.hasPrefix("/api/3.0/mlflow/")
+    }
+
+    /// The answer to a request for an endpoint of the protocol that Sluice does not implement: never a silent
+    /// success.
+    public static func notImplemented(_ request: Request) -> Response {
+        errorResponse(
+            TrackingError(
+                .endpointNotFound,
+                "Sluice's tracking server does not implement \(request.method) \(request.uri.path) "
+                    + "(docs/tracking.md lists the endpoints it answers)"), request)
     }
 
     // MARK: Answers
@@ -273,7 +278,7 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
             headers[.contentType] = "application/json"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         } catch {
-            return Self.errorResponse(error, request)
+            return Self.errorResponse(error, request, context)
         }
     }
 
@@ -291,7 +296,7 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
         var message: String
     }
 
-    static func errorResponse(_ error: any Error, _ request: Request) -> Response {
+    static func errorResponse(_ error: any Error, _ request: Request, _ context: Context? = nil) -> Response {
         let status: Int
         let code: String
         let message: String
@@ -305,7 +310,10 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
         case let error as any HTTPRefusal:
             (status, code, message) = (error.httpStatus, "BAD_REQUEST", error.httpMessage)
         default:
-            (status, code, message) = (500, "INTERNAL_ERROR", "\(error)")
+            // The error's own words may hold paths or SQL: they go to the log under the request's ID.
+            let id = context?.id ?? "unknown"
+            context?.logger.error("unexpected error answering \(request.method) \(request.uri.path): \(error)")
+            (status, code, message) = (500, "INTERNAL_ERROR", UnexpectedErrorAnswer.message(requestID: id))
         }
         var object = JSONObject()
         object.set("error_code", code)
@@ -366,7 +374,9 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
         }
         guard let value = raw.double else {
             throw TrackingError(
-                .invalidParameterValue, "Got invalid value \(raw.text ?? "") for metric '\(key)' (timestamp=…). Please specify value as a valid double (64-bit floating point)")
+                .invalidParameterValue,
+                "Got invalid value \(raw.text ?? "") for metric '\(key)' (timestamp=…). Please specify value as a valid double (64-bit floating point)"
+            )
         }
         guard let timestamp = fields["timestamp"]?.int64 else {
             throw TrackingError(.invalidParameterValue, "Missing value for required parameter 'timestamp'.")
@@ -383,7 +393,8 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
         default:
             throw TrackingError(
                 .invalidParameterValue,
-                "Invalid value \(text) for parameter 'status' supplied: one of RUNNING, SCHEDULED, FINISHED, FAILED, KILLED")
+                "Invalid value \(text) for parameter 'status' supplied: one of RUNNING, SCHEDULED, FINISHED, FAILED, KILLED"
+            )
         }
     }
 
@@ -640,7 +651,8 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
         let (document, fields) = try await loggedModelFields(id)
         var info = fields["info"]?.object ?? [:]
         if let status = body["status"]?.text {
-            info["status"] = .string(status == "1" ? "LOGGED_MODEL_READY" : status == "2" ? "LOGGED_MODEL_UPLOAD_FAILED" : status)
+            info["status"] = .string(
+                status == "1" ? "LOGGED_MODEL_READY" : status == "2" ? "LOGGED_MODEL_UPLOAD_FAILED" : status)
         }
         info["last_updated_timestamp_ms"] = .integer(Int64((Date().timeIntervalSince1970 * 1000).rounded()))
         var updated = fields
@@ -671,6 +683,54 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
         try await store.putDocument(
             TrackingDocument(kind: "logged-model", id: id, runID: document.runID, body: model.text))
         return Self.object(["model": model])
+    }
+
+    func searchLoggedModels(_ body: [String: JSONValue]) async throws -> String {
+        let experiments = Set(Self.strings(body["experiment_ids"]))
+        let filter = try RunSearchFilter(parsing: body["filter"]?.text ?? "")
+        var models: [(created: Int64, id: String, fields: [String: JSONValue])] = []
+        for document in try await store.documents(kind: "logged-model", idPrefix: "") {
+            let fields = try JSONValue.parse(Data(document.body.utf8))
+            let info = fields["info"]?.object ?? [:]
+            guard experiments.isEmpty || experiments.contains(info["experiment_id"]?.text ?? "") else { continue }
+            guard try filter.clauses.allSatisfy({ try Self.loggedModel(fields, meets: $0) }) else { continue }
+            models.append((info["creation_timestamp_ms"]?.int64 ?? 0, document.id, fields))
+        }
+        models.sort { ($0.created, $1.id) > ($1.created, $0.id) }
+        let offset = try PageToken.offset(body["page_token"]?.text)
+        let size = Int(body["max_results"]?.int64 ?? 100)
+        let page = models.dropFirst(offset).prefix(size)
+        var object = JSONObject()
+        object.set("models", page.map { Self.rewrite(.object($0.fields)) })
+        object.set(
+            "next_page_token", offset + page.count < models.count ? PageToken.make(offset: offset + page.count) : nil)
+        return object.text
+    }
+
+    /// Whether a logged model meets one comparison: `name`, `source_run_id` (as `attributes.run_id`), `status`,
+    /// `params.<key>`, `tags.<key>`.
+    static func loggedModel(_ fields: [String: JSONValue], meets clause: RunSearchFilter.Clause) throws -> Bool {
+        let info = fields["info"]?.object ?? [:]
+        func pairs(_ list: JSONValue?) -> [String: String] {
+            var values: [String: String] = [:]
+            for item in list?.array ?? [] {
+                if let key = item.object?["key"]?.text { values[key] = item.object?["value"]?.text ?? "" }
+            }
+            return values
+        }
+        let value: String?
+        switch clause.entity {
+        case .attribute(.runName): value = info["name"]?.text
+        case .attribute(.runID): value = info["source_run_id"]?.text
+        case .attribute(.status): value = info["status"]?.text
+        case .param(let key): value = pairs(fields["data"]?.object?["params"])[key]
+        case .tag(let key): value = pairs(info["tags"])[key]
+        default:
+            throw TrackingError(
+                .invalidParameterValue,
+                "Sluice searches logged models by name, attributes.run_id (the source run), status, params. and tags.")
+        }
+        return SearchMatch.matches(value, clause)
     }
 
     /// A parsed document written back (keys sorted).
@@ -726,7 +786,8 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
                 throw TrackingError.noRun(parts[1])
             }
             guard !run.deleted else {
-                throw TrackingError(.invalidState, "The run \(run.id) must be in the 'active' state. Current state is deleted.")
+                throw TrackingError(
+                    .invalidState, "The run \(run.id) must be in the 'active' state. Current state is deleted.")
             }
             runID = run.id
         }
@@ -785,4 +846,61 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
 
 extension KeyValue {
     var tuple: (key: String, value: String) { (key, value) }
+}
+
+/// A comparison evaluated on one value in memory (for records searched without SQL).
+enum SearchMatch {
+    static func matches(_ value: String?, _ clause: RunSearchFilter.Clause) -> Bool {
+        switch clause.op {
+        case .isNull: return value == nil
+        case .isNotNull: return value != nil
+        default: break
+        }
+        guard let value else { return false }
+        switch clause.value {
+        case .string(let s):
+            switch clause.op {
+            case .equal: return value == s
+            case .notEqual: return value != s
+            case .like: return like(value, s, caseSensitive: true)
+            case .iLike: return like(value, s, caseSensitive: false)
+            default: return false
+            }
+        case .list(let items): return clause.op == .isIn ? items.contains(value) : !items.contains(value)
+        case .number(let n):
+            guard let v = Double(value) else { return false }
+            switch clause.op {
+            case .equal: return v == n
+            case .notEqual: return v != n
+            case .greater: return v > n
+            case .greaterOrEqual: return v >= n
+            case .less: return v < n
+            case .lessOrEqual: return v <= n
+            default: return false
+            }
+        case .none: return false
+        }
+    }
+
+    /// SQL's LIKE: `%` any run of characters, `_` one character.
+    static func like(_ value: String, _ pattern: String, caseSensitive: Bool) -> Bool {
+        let v = Array(caseSensitive ? value : value.lowercased())
+        let p = Array(caseSensitive ? pattern : pattern.lowercased())
+        var memo: [Int: Bool] = [:]
+        func match(_ i: Int, _ j: Int) -> Bool {
+            let key = i * (p.count + 1) + j
+            if let known = memo[key] { return known }
+            let result: Bool
+            if j == p.count {
+                result = i == v.count
+            } else if p[j] == "%" {
+                result = match(i, j + 1) || (i < v.count && match(i + 1, j))
+            } else {
+                result = i < v.count && (p[j] == "_" || p[j] == v[i]) && match(i + 1, j + 1)
+            }
+            memo[key] = result
+            return result
+        }
+        return match(0, 0)
+    }
 }

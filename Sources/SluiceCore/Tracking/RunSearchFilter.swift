@@ -175,8 +175,9 @@ struct FilterParser {
             }
             throw fail(start, "the quote opened here is never closed", fix: "close it with \(c).")
         }
-        if c.isNumber || ((c == "-" || c == "+" || c == ".") && position + 1 < characters.count
-            && (characters[position + 1].isNumber || characters[position + 1] == "."))
+        if c.isNumber
+            || ((c == "-" || c == "+" || c == ".") && position + 1 < characters.count
+                && (characters[position + 1].isNumber || characters[position + 1] == "."))
         {
             var end = position + 1
             while end < characters.count,
@@ -195,9 +196,10 @@ struct FilterParser {
         }
         if c.isLetter || c == "_" {
             var end = position + 1
-            while end < characters.count, characters[end].isLetter || characters[end].isNumber
-                || characters[end] == "_" || characters[end] == "." || characters[end] == "-"
-                || characters[end] == "/" || characters[end] == ":"
+            while end < characters.count,
+                characters[end].isLetter || characters[end].isNumber
+                    || characters[end] == "_" || characters[end] == "." || characters[end] == "-"
+                    || characters[end] == "/" || characters[end] == ":"
             {
                 end += 1
             }
@@ -237,7 +239,9 @@ struct FilterParser {
                     column, "'or' is not supported (MLflow's filter syntax joins comparisons with and only)",
                     fix: "run one search per alternative, or use IN ('a', 'b') for alternatives of one key.")
             default:
-                throw fail(column, "expected 'and' or the end of the filter, found \(describe(token))", fix: "join comparisons with and.")
+                throw fail(
+                    column, "expected 'and' or the end of the filter, found \(describe(token))",
+                    fix: "join comparisons with and.")
             }
         }
     }
@@ -253,7 +257,8 @@ struct FilterParser {
             word = q
         default:
             throw fail(
-                column, "expected a key like metrics.auc, params.lr, tags.team or attributes.status, found \(describe(token))",
+                column,
+                "expected a key like metrics.auc, params.lr, tags.team or attributes.status, found \(describe(token))",
                 fix: "start each comparison with metrics., params., tags., attributes. or datasets. and a key.")
         }
         var prefix = word
@@ -293,7 +298,9 @@ struct FilterParser {
             guard !forOrder, let field = RunSearchFilter.DatasetField(rawValue: key.lowercased()) else {
                 throw fail(
                     column, "'\(key)' is not something a run can be \(forOrder ? "ordered" : "filtered") by",
-                    fix: forOrder ? "order by metrics., params., tags. or attributes." : "use datasets.name, datasets.digest or datasets.context.")
+                    fix: forOrder
+                        ? "order by metrics., params., tags. or attributes."
+                        : "use datasets.name, datasets.digest or datasets.context.")
             }
             return .dataset(field)
         default:
@@ -346,7 +353,8 @@ struct FilterParser {
                 throw fail(column, "'\(w)' is not a comparison", fix: Self.operatorFix(entity))
             }
         default:
-            throw fail(column, "expected a comparison after the key, found \(describe(token))", fix: Self.operatorFix(entity))
+            throw fail(
+                column, "expected a comparison after the key, found \(describe(token))", fix: Self.operatorFix(entity))
         }
         let numeric: Bool
         switch entity {
@@ -358,7 +366,9 @@ struct FilterParser {
             numeric
             ? [.equal, .notEqual, .greater, .greaterOrEqual, .less, .lessOrEqual]
             : {
-                if case .param = entity { return [.equal, .notEqual, .like, .iLike, .isIn, .notIn, .isNull, .isNotNull] }
+                if case .param = entity {
+                    return [.equal, .notEqual, .like, .iLike, .isIn, .notIn, .isNull, .isNotNull]
+                }
                 if case .tag = entity { return [.equal, .notEqual, .like, .iLike, .isIn, .notIn, .isNull, .isNotNull] }
                 return [.equal, .notEqual, .like, .iLike, .isIn, .notIn]
             }()
@@ -377,7 +387,10 @@ struct FilterParser {
                 switch item {
                 case .quoted(let s, _): items.append(s)
                 case .number(let n): items.append(Self.text(n))
-                default: throw fail(itemColumn, "expected a quoted value, found \(describe(item))", fix: "quote each value: ('a', 'b').")
+                default:
+                    throw fail(
+                        itemColumn, "expected a quoted value, found \(describe(item))",
+                        fix: "quote each value: ('a', 'b').")
                 }
                 let (separator, separatorColumn) = try next()
                 if separator == .symbol(")") { break }
@@ -413,10 +426,12 @@ struct FilterParser {
         case .word(let w) where w.uppercased() == "ASC": ascending = true
         case .word(let w) where w.uppercased() == "DESC": ascending = false
         default:
-            throw fail(column, "expected ASC, DESC or the end, found \(describe(token))", fix: "write like metrics.auc DESC.")
+            throw fail(
+                column, "expected ASC, DESC or the end, found \(describe(token))", fix: "write like metrics.auc DESC.")
         }
         if case (let rest, let restColumn) = try next(), rest != .end {
-            throw fail(restColumn, "unexpected \(describe(rest)) after the order", fix: "give one key per order_by entry.")
+            throw fail(
+                restColumn, "unexpected \(describe(rest)) after the order", fix: "give one key per order_by entry.")
         }
         return RunOrder(entity, ascending: ascending)
     }
@@ -435,7 +450,8 @@ struct FilterParser {
         switch entity {
         case .metric: "compare metrics with =, !=, >, >=, < or <= and a number."
         case .attribute(let a) where a.isNumeric: "compare \(a.rawValue) with =, !=, >, >=, < or <= and milliseconds."
-        case .param, .tag: "compare with =, !=, LIKE, ILIKE, IN (…), NOT IN (…), IS NULL or IS NOT NULL and a quoted string."
+        case .param, .tag:
+            "compare with =, !=, LIKE, ILIKE, IN (…), NOT IN (…), IS NULL or IS NOT NULL and a quoted string."
         default: "compare with =, !=, LIKE, ILIKE, IN (…) or NOT IN (…) and a quoted string."
         }
     }

@@ -112,6 +112,12 @@ public enum TrackingValidation {
         }
     }
 
+    /// A metric value as stored: infinities become the largest finite doubles (as MLflow stores them, so every
+    /// reader gets a number); NaN stays NaN.
+    public static func stored(_ value: Double) -> Double {
+        value.isInfinite ? (value > 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude) : value
+    }
+
     /// The error for logging a param again with another value.
     public static func changedParam(_ param: KeyValue, old: String, run: RunID) -> TrackingError {
         TrackingError(

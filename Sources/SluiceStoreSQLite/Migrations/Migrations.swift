@@ -168,7 +168,8 @@ enum Migrations {
             for name in try String.fetchAll(db, sql: "SELECT name FROM pipelines ORDER BY first_seen, name") {
                 try SQLiteMetadataStore.ensureExperiment(named: name, db)
             }
-            try db.execute(sql: "UPDATE runs SET experiment_id = (SELECT id FROM experiments WHERE name = runs.pipeline)")
+            try db.execute(
+                sql: "UPDATE runs SET experiment_id = (SELECT id FROM experiments WHERE name = runs.pipeline)")
             for row in try Row.fetchAll(db, sql: "SELECT id, run_id, step_name, parameters FROM step_runs") {
                 try SQLiteMetadataStore.insertParams(
                     RunParameters.values(ofStep: row["step_name"], parameters: row["parameters"]), run: row["run_id"],
