@@ -134,6 +134,9 @@ extension SQLiteMetadataStore: TrackingStore {
                     .invalidParameterValue, "Cannot delete the default experiment '0'. This is an internal experiment.")
             }
             let now = Date().timeIntervalSince1970
+            // When it was deleted: runs deleted with it (at that moment or later) come back on restore.
+            let previous =
+                try Double.fetchOne(db, sql: "SELECT updated_at FROM experiments WHERE id = ?", arguments: [number]) ?? now
             try db.execute(
                 sql: "UPDATE experiments SET lifecycle_stage = ?, updated_at = ? WHERE id = ?",
                 arguments: [deleted ? "deleted" : "active", now, number])
@@ -145,12 +148,7 @@ extension SQLiteMetadataStore: TrackingStore {
             } else {
                 try db.execute(
                     sql: "UPDATE runs SET deleted_at = NULL WHERE experiment_id = ? AND deleted_at >= ?",
-                    arguments: [
-                        number,
-                        try Double.fetchOne(
-                            db, sql: "SELECT updated_at FROM experiments WHERE id = ?", arguments: [number])
-                            ?? now,
-                    ])
+                    arguments: [number, previous])
             }
         }
     }

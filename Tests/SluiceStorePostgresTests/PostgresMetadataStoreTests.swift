@@ -22,6 +22,13 @@ struct PostgresMetadataStoreTests {
         await store.close()
     }
 
+    @Test("passes the tracking store contract", arguments: TrackingStoreContract.names)
+    func trackingContract(_ check: String) async throws {
+        let store = try await freshStore()
+        try await TrackingStoreContract.check(check, on: store)
+        await store.close()
+    }
+
     @Test("passes the model registry contract", arguments: ModelRegistryContract.names)
     func registryContract(_ check: String) async throws {
         let store = try await freshStore()

@@ -189,3 +189,13 @@ struct SQLiteMetadataStoreTests {
         #expect(try await store.pipelines().first?.runCount == 8)
     }
 }
+
+@Suite("SQLite tracking store")
+struct SQLiteTrackingStoreTests {
+    @Test("passes the tracking store contract", arguments: TrackingStoreContract.names)
+    func contract(_ check: String) async throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteMetadataStore(path: directory.path("metadata.sqlite").path)
+        try await TrackingStoreContract.check(check, on: store)
+    }
+}

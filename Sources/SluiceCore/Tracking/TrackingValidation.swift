@@ -72,14 +72,16 @@ public enum TrackingValidation {
         }
     }
 
-    /// Checks a metric, param or tag key: letters, digits, `_ - . / :` and spaces, no `..` path parts, at most
-    /// ``maxKeyLength`` characters.
+    /// Checks a metric, param or tag key: letters, digits, `_ - . / :` and spaces, a normal path (no `//`, `.` or
+    /// `..` parts, no leading or trailing `/`), at most ``maxKeyLength`` characters.
     public static func name(_ key: String, kind: String) throws {
         let allowed = key.unicodeScalars.allSatisfy {
             CharacterSet.alphanumerics.contains($0) || "_-. /:".unicodeScalars.contains($0)
         }
+        // As a path it must be normal already: no empty, `.` or `..` parts, no leading or trailing slash.
         let pathParts = key.split(separator: "/", omittingEmptySubsequences: false)
-        guard !key.isEmpty, allowed, !pathParts.contains(".."), !key.hasPrefix("/") else {
+        let normal = !pathParts.contains { $0.isEmpty || $0 == "." || $0 == ".." }
+        guard !key.isEmpty, allowed, normal else {
             throw TrackingError(
                 .invalidParameterValue,
                 "Invalid \(kind) name: '\(key)'. Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/).",
