@@ -78,10 +78,13 @@ struct GCCommand: AsyncParsableCommand {
                 print(t.paint("deleted \(leftovers.count) shard folders of ended step runs, freed \(bytes)", .bold))
             }
         }
-        let plan = try await retention.plan(metadata: workspace.metadata)
+        // Runs deleted (`sluice runs delete`) longer ago than the retention period go whatever their rank.
+        let deleted = try await workspace.stack.tracking.runsDeleted(
+            before: Date().addingTimeInterval(-retention.olderThan))
+        let plan = try await retention.plan(metadata: workspace.metadata, deletedRuns: deleted)
         print(
             "\(plan.oldRuns.count) run\(plan.oldRuns.count == 1 ? "" : "s") started more than \(olderThan) ago "
-                + "beyond the newest \(keepLast) of each pipeline")
+                + "beyond the newest \(keepLast) of each pipeline, or deleted more than \(olderThan) ago")
         print("  kept for registered models' lineage: \(plan.keptForModels.count) artifacts")
         print("  kept because recent runs use them:   \(plan.keptForRuns.count) artifacts")
         print("  kept, packed with others:            \(plan.packed.count) artifacts")

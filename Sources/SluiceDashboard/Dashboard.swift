@@ -70,7 +70,7 @@ public struct Dashboard: Sendable {
         metadata: any MetadataStore & ModelRegistry, tokens: any AccessTokenStore, tracking: any TrackingStore,
         artifacts: any ArtifactStore, logDirectory: URL, stackLabel: String, configuration: DashboardConfiguration
     ) {
-        data = DashboardData(metadata: metadata, artifacts: artifacts, logDirectory: logDirectory)
+        data = DashboardData(metadata: metadata, artifacts: artifacts, tracking: tracking, logDirectory: logDirectory)
         self.tokens = tokens
         self.tracking = tracking
         self.configuration = configuration

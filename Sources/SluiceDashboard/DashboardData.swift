@@ -9,6 +9,8 @@ import SluiceML
 struct DashboardData: Sendable {
     let metadata: any MetadataStore & ModelRegistry
     let artifacts: any ArtifactStore
+    /// Tracked runs, tags, notes, params and metric series of every run, and search.
+    let tracking: any TrackingStore
     /// Where step logs are (`<run>/<step>.log`): a log is read only from below this folder.
     let logDirectory: URL
 
@@ -132,6 +134,10 @@ struct DashboardData: Sendable {
         var config: String
         var environment: RunEnvironment
         var steps: [StepSummary]
+        /// Its name, kind, tags, note, params and latest metrics, as the tracking store has them.
+        var tracking: TrackedRun?
+        /// Series of more than one point, by metric key.
+        var series: [String: [MetricPoint]]
     }
 
     func run(_ idOrPrefix: String) async throws -> RunDetails? {
@@ -173,8 +179,15 @@ struct DashboardData: Sendable {
         where stepRuns[index].upstream == nil {
             summaries[index].upstream = Set(summaries[index].inputs.compactMap { producers[$0.id] }).sorted()
         }
+        let tracked = try await tracking.trackedRun(run.id)
+        var series: [String: [MetricPoint]] = [:]
+        for metric in tracked?.metrics ?? [] {
+            let points = try await tracking.metricHistory(ofRun: run.id, key: metric.key)
+            if points.count > 1 { series[metric.key] = points }
+        }
         return RunDetails(
-            run: RunSummary(run), config: run.config, environment: run.environment, steps: summaries)
+            run: RunSummary(run), config: run.config, environment: run.environment, steps: summaries,
+            tracking: tracked, series: series)
     }
 
     /// A step's log, when it has one inside the stack's log folder.
@@ -436,6 +449,22 @@ struct DashboardData: Sendable {
         for reference in references {
             guard let run = try await metadata.run(reference) else {
                 throw DashboardError.notFound("no run matches '\(reference)'")
+            }
+            if run.kind == .tracked, let tracked = try await tracking.trackedRun(run.id) {
+                // A tracked run's params, latest metrics and series are the tracking store's.
+                for metric in tracked.metrics {
+                    let points = try await tracking.metricHistory(ofRun: run.id, key: metric.key)
+                    if points.count > 1 {
+                        series[metric.key, default: [:]][run.id] = points.map {
+                            .init(step: Int($0.step), value: $0.value)
+                        }
+                    }
+                }
+                columns.append(
+                    .init(
+                        run: RunSummary(run), parameters: tracked.params,
+                        metrics: Dictionary(tracked.metrics.map { ($0.key, $0.value) }) { _, last in last }))
+                continue
             }
             let stepRuns = try await metadata.stepRuns(ofRun: run.id)
             var metrics: [String: Double] = [:]

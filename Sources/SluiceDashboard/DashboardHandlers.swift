@@ -7,6 +7,7 @@ import Mustache
 import ServiceLifecycle
 import SluiceCore
 import SluiceML
+import SluiceTracking
 import Synchronization
 
 #if canImport(Glibc)
@@ -41,19 +42,103 @@ extension Dashboard {
         return query
     }
 
+    /// A search from `filter`, `order_by` (repeatable), `experiment_ids` (repeatable or comma-separated),
+    /// `max_results`, `page_token` and `view` (`active`, `deleted`, `all`) query parameters.
+    static func runSearch(_ request: Request) throws -> RunSearch {
+        let q = request.uri.queryParameters
+        do {
+            let view = q.get("view").flatMap(LifecycleView.init(rawValue:)) ?? .active
+            return RunSearch(
+                experimentIDs: q.getAll("experiment_ids").flatMap { $0.split(separator: ",").map(String.init) },
+                filter: try RunSearchFilter(parsing: q.get("filter") ?? ""),
+                orderBy: try q.getAll("order_by").filter { !$0.isEmpty }.map { try RunOrder(parsing: $0) },
+                lifecycle: view, maxResults: min(1000, max(1, q.get("max_results").flatMap(Int.init) ?? 100)),
+                pageToken: q.get("page_token"))
+        } catch let error as TrackingError {
+            throw DashboardError.badRequest(error.message)
+        }
+    }
+
+    /// Sets and removes tags of a run.
+    func changeTags(_ run: String, set: [String: String], remove: [String]) async throws {
+        guard let record = try await data.metadata.run(run) else {
+            throw DashboardError.notFound("no run matches '\(run)'")
+        }
+        do {
+            let tags = set.filter { !$0.key.isEmpty }.sorted { $0.key < $1.key }.map { KeyValue($0.key, $0.value) }
+            if !tags.isEmpty { try await data.tracking.log(RunLogBatch(tags: tags), to: record.id) }
+            for key in remove { try await data.tracking.deleteTag(key, ofRun: record.id) }
+        } catch let error as TrackingError {
+            throw DashboardError.badRequest(error.message)
+        }
+    }
+
+    /// Saves (or, empty, removes) a run's note.
+    func saveNote(_ run: String, _ note: String) async throws {
+        guard let record = try await data.metadata.run(run) else {
+            throw DashboardError.notFound("no run matches '\(run)'")
+        }
+        if note.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            if try await data.tracking.trackedRun(record.id)?.note != nil {
+                try await data.tracking.deleteTag(TrackedRun.noteTag, ofRun: record.id)
+            }
+        } else {
+            try await data.tracking.log(RunLogBatch(tags: [KeyValue(TrackedRun.noteTag, note)]), to: record.id)
+        }
+    }
+
+    func parallelPage(_ request: Request) async throws -> Response {
+        let q = request.uri.queryParameters
+        let experiment = q.get("experiment").flatMap { $0.isEmpty ? nil : $0 }
+        var search = try Self.runSearch(request)
+        search.experimentIDs = experiment.map { [$0] } ?? []
+        search.maxResults = 2000
+        let runs = try await data.tracking.searchRuns(search).items
+        let experiments = try await data.tracking.experiments(ExperimentSearch(maxResults: 500)).items
+        return try page(
+            "parallel", title: "Params against a metric", nav: "Parallel",
+            Pages.parallel(
+                runs, metric: q.get("metric"), filter: q.get("filter") ?? "", experiments: experiments,
+                experiment: experiment))
+    }
+
     func runsPage(_ request: Request) async throws -> Response {
         let query = try Self.runQuery(request)
-        let page = try await data.runs(query)
+        var page = try await data.runs(query)
+        let filter = request.uri.queryParameters.get("filter") ?? ""
+        let orderBy = request.uri.queryParameters.get("order_by") ?? ""
+        if !filter.isEmpty || !orderBy.isEmpty {
+            // The search language: pipeline and status from the selects join the filter.
+            var search = try Self.runSearch(request)
+            if let pipeline = query.pipeline {
+                search.filter.clauses.append(.init(.attribute(.pipeline), .equal, .string(pipeline)))
+            }
+            if let status = query.status {
+                search.filter.clauses.append(.init(.attribute(.status), .equal, .string(status.rawValue)))
+            }
+            search.maxResults = query.perPage + 1
+            search.pageToken = PageToken.make(offset: (query.page - 1) * query.perPage)
+            var found = try await data.tracking.searchRuns(search).items
+            page.hasMore = found.count > query.perPage
+            found = Array(found.prefix(query.perPage))
+            var runs: [DashboardData.RunSummary] = []
+            for run in found {
+                if let record = try await data.metadata.run(run.id) { runs.append(DashboardData.RunSummary(record)) }
+            }
+            page.runs = runs
+        }
         var context: [String: Any] = [
             "runs": page.runs.map(Pages.runRow), "page": page.page,
             "pipelines": page.pipelines.map { ["name": $0, "selected": $0 == query.pipeline] },
             "statuses": RunStatus.allCases.map { ["name": $0.rawValue, "selected": $0 == query.status] },
             "user": query.user ?? "", "param": request.uri.queryParameters.get("param") ?? "",
-            "filtered": query.pipeline != nil || query.status != nil || query.user != nil || query.parameter != nil,
+            "filter": filter, "orderBy": orderBy,
+            "filtered": query.pipeline != nil || query.status != nil || query.user != nil || query.parameter != nil
+                || !filter.isEmpty,
         ]
         func link(_ page: Int) -> String {
             var items: [String] = []
-            for key in ["pipeline", "status", "user", "param", "per_page"] {
+            for key in ["pipeline", "status", "user", "param", "per_page", "filter", "order_by"] {
                 if let value = request.uri.queryParameters.get(key), !value.isEmpty {
                     items.append("\(key)=\(Self.queryValue(value))")
                 }

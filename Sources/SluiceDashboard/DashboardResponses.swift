@@ -96,8 +96,10 @@ extension Dashboard {
         return "\(safe.isEmpty ? "artifact" : safe)-\(artifact.id.suffix(8))\(ext)"
     }
 
-    static func form(_ request: Request, context: DashboardContext) async throws -> [String: String] {
-        let body = try await request.body.collect(upTo: 64 * 1024)
+    static func form(_ request: Request, context: DashboardContext, limit: Int = 64 * 1024) async throws
+        -> [String: String]
+    {
+        let body = try await request.body.collect(upTo: limit)
         var fields: [String: String] = [:]
         for pair in String(buffer: body).split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1).map {
@@ -115,4 +117,10 @@ extension Dashboard {
     }
 
     static func pathComponent(_ text: String) -> String { queryValue(text) }
+}
+
+/// `GET /api/runs/search`: a page of runs and the token of the next.
+struct SearchAPI: Encodable {
+    var runs: [TrackedRun]
+    var nextPageToken: String?
 }

@@ -65,6 +65,23 @@ extension Dashboard {
                 "message", title: "Cancelling",
                 ["heading": "Cancelling run", "text": message, "back": "/runs/\(run)", "backLabel": "Back to the run"])
         }
+        router.post("runs/{run}/tags") { request, context in
+            try Self.requireWrite(context)
+            let run = try context.parameters.require("run")
+            let form = try await Self.form(request, context: context)
+            try await self.changeTags(
+                run, set: form["key"].map { [$0: form["value"] ?? ""] } ?? [:],
+                remove: form["remove"].map { [$0] } ?? [])
+            return Self.redirect("/runs/\(Self.pathComponent(run))")
+        }
+        router.post("runs/{run}/note") { request, context in
+            try Self.requireWrite(context)
+            let run = try context.parameters.require("run")
+            let form = try await Self.form(request, context: context, limit: 64 * 1024)
+            try await self.saveNote(run, form["note"] ?? "")
+            return Self.redirect("/runs/\(Self.pathComponent(run))")
+        }
+        router.get("parallel") { request, _ in try await self.parallelPage(request) }
         router.get("artifacts/{artifact}") { _, context in
             try await self.artifactPage(context.parameters.require("artifact"))
         }
@@ -136,6 +153,26 @@ extension Dashboard {
 
         // The JSON API
         router.get("api/runs") { request, _ in Self.json(try await self.data.runs(try Self.runQuery(request))) }
+        router.get("api/runs/search") { request, _ in
+            let page = try await self.data.tracking.searchRuns(try Self.runSearch(request))
+            return Self.json(SearchAPI(runs: page.items, nextPageToken: page.nextPageToken))
+        }
+        router.post("api/runs/{run}/tags") { request, context in
+            try Self.requireWrite(context)
+            let run = try context.parameters.require("run")
+            let body = try JSONValue.parse(Data(buffer: try await request.body.collect(upTo: 1 << 20)))
+            var set: [String: String] = [:]
+            for (key, value) in body["set"]?.object ?? [:] { set[key] = value.text ?? "" }
+            try await self.changeTags(run, set: set, remove: (body["remove"]?.array ?? []).compactMap(\.text))
+            return Self.json(try await self.data.tracking.trackedRun(run)?.tags ?? [:])
+        }
+        router.post("api/runs/{run}/note") { request, context in
+            try Self.requireWrite(context)
+            let run = try context.parameters.require("run")
+            let body = try JSONValue.parse(Data(buffer: try await request.body.collect(upTo: 1 << 20)))
+            try await self.saveNote(run, body["note"]?.text ?? "")
+            return Self.json(["note": try await self.data.tracking.trackedRun(run)?.note ?? ""])
+        }
         router.get("api/runs/{run}") { _, context in
             let run = try context.parameters.require("run")
             guard let details = try await self.data.run(run) else {

@@ -71,6 +71,69 @@ enum Pages {
         if let hash = e.binaryHash { environment.append(("binary hash", hash)) }
         if !e.arguments.isEmpty { environment.append(("arguments", e.arguments.joined(separator: " "))) }
         context["environment"] = environment.map { ["key": $0.0, "value": $0.1] }
+        context["hasSteps"] = !details.steps.isEmpty
+        context["isPipeline"] = details.tracking?.kind != .tracked
+        if let tracked = details.tracking {
+            context["name"] = tracked.name
+            context["kind"] = tracked.kind.rawValue
+            context["tags"] = tracked.tags.filter { !$0.key.hasPrefix("mlflow.") }.sorted { $0.key < $1.key }.map {
+                ["key": $0.key, "value": $0.value]
+            }
+            context["noteText"] = tracked.note ?? ""
+            context["noteHTML"] = tracked.note.map(noteHTML) ?? ""
+            context["params"] = tracked.params.sorted { $0.key < $1.key }.map { ["key": $0.key, "value": $0.value] }
+            context["metrics"] = tracked.metrics.map {
+                ["key": $0.key, "value": String(format: "%.6g", $0.value), "step": $0.step]
+            }
+            context["hasParams"] = !tracked.params.isEmpty
+            context["hasMetrics"] = !tracked.metrics.isEmpty
+            context["hasInputs"] = !tracked.inputs.isEmpty
+            context["inputs"] = tracked.inputs.map {
+                ["name": $0.name, "digest": $0.digest, "context": $0.context ?? ""]
+            }
+        }
+        context["charts"] = details.series.sorted { $0.key < $1.key }.map { key, points in
+            [
+                "name": key,
+                "svg": LineChart(
+                    title: key,
+                    series: [LineChart.Series(name: details.run.id, points: points.map { (Double($0.step), $0.value) })]
+                ).svg(),
+            ]
+        }
+        return context
+    }
+
+    /// A run's note as HTML: its Markdown rendered, any HTML in it shown as text (a note is anyone's input).
+    static func noteHTML(_ markdown: String) -> String {
+        let escaped = markdown.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;")
+        return MarkdownParser().html(from: escaped)
+    }
+
+    // MARK: Parallel coordinates
+
+    static func parallel(
+        _ runs: [TrackedRun], metric: String?, filter: String, experiments: [Experiment], experiment: String?
+    ) -> [String: Any] {
+        let metricNames = Set(runs.flatMap { $0.metrics.map(\.key) }).sorted()
+        let chosen = metric.flatMap { metricNames.contains($0) ? $0 : nil } ?? metricNames.first
+        var context: [String: Any] = [
+            "filter": filter, "count": runs.count,
+            "metrics": metricNames.map { ["name": $0, "selected": $0 == chosen] },
+            "experiments": experiments.map { ["id": $0.id, "name": $0.name, "selected": $0.id == experiment] },
+        ]
+        guard let chosen else { return context }
+        // Params that vary between the runs, up to eight.
+        let keys = Set(runs.flatMap(\.params.keys)).sorted().filter { key in
+            Set(runs.map { $0.params[key] ?? "" }).count > 1
+        }.prefix(8)
+        let lines = runs.compactMap { run -> ParallelCoordinates.Line? in
+            guard let value = run.metrics.first(where: { $0.key == chosen })?.value else { return nil }
+            return ParallelCoordinates.Line(run: run.id, label: run.name, params: run.params, metric: value)
+        }
+        context["chart"] = ParallelCoordinates(params: Array(keys), metric: chosen, lines: lines).svg()
+        context["plotted"] = lines.count
         return context
     }
 

@@ -10,7 +10,8 @@ enum Templates {
     }
 
     static let all: [(String, String)] = [
-        ("layout", layout), ("runs", runs), ("run", run), ("step", step), ("artifact", artifact),
+        ("layout", layout), ("runs", runs), ("run", run), ("parallel", parallel), ("step", step),
+        ("artifact", artifact),
         ("lineage", lineage), ("models", models), ("model", model), ("compare", compare), ("datasets", datasets),
         ("features", features),
         ("message", message), ("login", login),
@@ -24,7 +25,7 @@ enum Templates {
         <body{{#live}} data-live="{{live}}"{{/live}}>
         <header class="top"><a class="brand" href="/runs">Sluice</a>
         <nav><a href="/runs" class="{{navRuns}}">Runs</a><a href="/models" class="{{navModels}}">Models</a>
-        <a href="/datasets" class="{{navDatasets}}">Datasets</a><a href="/features" class="{{navFeatures}}">Features</a><a href="/compare" class="{{navCompare}}">Compare</a></nav>
+        <a href="/datasets" class="{{navDatasets}}">Datasets</a><a href="/features" class="{{navFeatures}}">Features</a><a href="/compare" class="{{navCompare}}">Compare</a><a href="/parallel" class="{{navParallel}}">Params</a></nav>
         <span class="stack" title="metadata store">{{stack}}</span></header>
         <main id="live-root">{{$content}}{{/content}}</main>
         </body></html>
@@ -38,6 +39,8 @@ enum Templates {
         <label>Status <select name="status"><option value="">all</option>{{#statuses}}<option value="{{name}}"{{#selected}} selected{{/selected}}>{{name}}</option>{{/statuses}}</select></label>
         <label>User <input name="user" value="{{user}}" size="10"></label>
         <label>Parameter <input name="param" value="{{param}}" placeholder="train.rounds=50" size="16"></label>
+        <label>Search <input name="filter" value="{{filter}}" placeholder="metrics.auc > 0.8 and params.learner = 'gbdt'" size="36"></label>
+        <label>Order <input name="order_by" value="{{orderBy}}" placeholder="metrics.auc DESC" size="16"></label>
         <button type="submit">Filter</button>{{#filtered}} <a href="/runs">clear</a>{{/filtered}}
         </form>
         <form id="compare-form" method="get" action="/compare"></form>
@@ -55,14 +58,43 @@ enum Templates {
         {{/content}}{{/layout}}
         """
 
+    static let parallel = """
+        {{<layout}}{{$content}}
+        <h1>Params against a metric</h1>
+        <form class="filters" method="get" action="/parallel">
+        <label>Experiment <select name="experiment"><option value="">all</option>{{#experiments}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{name}}</option>{{/experiments}}</select></label>
+        <label>Search <input name="filter" value="{{filter}}" placeholder="params.learner = 'gbdt'" size="36"></label>
+        <label>Metric <select name="metric">{{#metrics}}<option value="{{name}}"{{#selected}} selected{{/selected}}>{{name}}</option>{{/metrics}}</select></label>
+        <button type="submit">Draw</button></form>
+        {{#chart}}<p class="meta">{{plotted}} of {{count}} runs have the metric; each line is a run, blue the best values, red the worst.</p>
+        <figure class="chart" id="parallel">{{{chart}}}</figure>{{/chart}}
+        {{^chart}}<p class="empty">No runs with metrics match.</p>{{/chart}}
+        {{/content}}{{/layout}}
+        """
+
     static let run = """
         {{<layout}}{{$content}}
         <h1>Run <span class="mono">{{id}}</span> <span class="badge {{status}}" id="run-status">{{status}}</span></h1>
-        <p class="meta">pipeline <b>{{pipeline}}</b> · {{trigger}} · started <time datetime="{{startedISO}}">{{started}}</time>
+        {{#name}}<p class="meta" id="run-name">{{name}} · {{kind}} run</p>{{/name}}
+        <p class="meta">{{#isPipeline}}pipeline{{/isPipeline}}{{^isPipeline}}experiment{{/isPipeline}} <b>{{pipeline}}</b> · {{trigger}} · started <time datetime="{{startedISO}}">{{started}}</time>
         · {{duration}} · {{user}}@{{host}} · git <span class="mono">{{git}}</span>{{#dirty}}<span class="dirty">+dirty</span>{{/dirty}}</p>
         {{#error}}<pre class="error">{{error}}</pre>{{/error}}
         {{#cancellable}}<form method="post" action="/runs/{{id}}/cancel" class="inline"><button class="danger" type="submit">Cancel run</button></form>{{/cancellable}}
-        <section><h2>Graph</h2><div class="graph-frame">{{{graph}}}</div>
+        <section id="tracking"><h2>Tags and note</h2>
+        <table class="list" id="tags"><tbody>{{#tags}}<tr data-tag="{{key}}"><td>{{key}}</td><td>{{value}}</td>
+        <td><form method="post" action="/runs/{{id}}/tags" class="inline"><input type="hidden" name="remove" value="{{key}}"><button type="submit">Remove</button></form></td></tr>{{/tags}}
+        {{^tags}}<tr><td class="empty">No tags.</td></tr>{{/tags}}</tbody></table>
+        <form method="post" action="/runs/{{id}}/tags" class="inline" id="tag-form"><input name="key" placeholder="key" size="12" required>
+        <input name="value" placeholder="value" size="16"><button type="submit">Set tag</button></form>
+        <div class="note" id="note">{{{noteHTML}}}</div>
+        <form method="post" action="/runs/{{id}}/note" id="note-form"><textarea name="note" rows="4" cols="80" placeholder="A note in Markdown">{{noteText}}</textarea>
+        <br><button type="submit">Save note</button></form></section>
+        {{#hasParams}}<section><h2>Params</h2><table class="list" id="params"><tbody>{{#params}}<tr><td>{{key}}</td><td>{{value}}</td></tr>{{/params}}</tbody></table></section>{{/hasParams}}
+        {{#hasMetrics}}<section><h2>Metrics</h2><table class="list" id="run-metrics"><thead><tr><th>Metric</th><th class="num">Latest</th><th class="num">Step</th></tr></thead><tbody>
+        {{#metrics}}<tr data-metric="{{key}}"><td>{{key}}</td><td class="num">{{value}}</td><td class="num">{{step}}</td></tr>{{/metrics}}</tbody></table></section>{{/hasMetrics}}
+        {{#charts}}<figure class="chart" data-metric="{{name}}">{{{svg}}}</figure>{{/charts}}
+        {{#hasInputs}}<section><h2>Datasets</h2><table class="list"><tbody>{{#inputs}}<tr><td>{{name}}</td><td class="mono">{{digest}}</td><td>{{context}}</td></tr>{{/inputs}}</tbody></table></section>{{/hasInputs}}
+        {{#hasSteps}}<section><h2>Graph</h2><div class="graph-frame">{{{graph}}}</div>
         <p class="legend"><span class="badge completed">completed</span><span class="badge cached">cached</span>
         <span class="badge running">running</span><span class="badge failed">failed</span><span class="badge skipped">skipped</span></p></section>
         <section><h2>Steps</h2><table class="list" id="steps"><thead><tr><th>Step</th><th>Kind</th><th>Status</th><th class="num">Duration</th>
@@ -72,7 +104,7 @@ enum Templates {
         <td>{{#cachedFromRun}}<a class="mono" href="/runs/{{cachedFromRun}}/steps/{{name}}">{{cachedFromRun}}</a>{{/cachedFromRun}}</td>
         <td>{{#outputs}}<a href="/artifacts/{{id}}">{{slot}}</a> {{/outputs}}</td></tr>{{/steps}}
         </tbody></table></section>
-        <section><h2>Config</h2><pre class="code">{{config}}</pre></section>
+        <section><h2>Config</h2><pre class="code">{{config}}</pre></section>{{/hasSteps}}
         <section><h2>Environment</h2><dl class="facts">{{#environment}}<dt>{{key}}</dt><dd>{{value}}</dd>{{/environment}}</dl></section>
         {{/content}}{{/layout}}
         """

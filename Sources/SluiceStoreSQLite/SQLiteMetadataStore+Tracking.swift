@@ -136,7 +136,8 @@ extension SQLiteMetadataStore: TrackingStore {
             let now = Date().timeIntervalSince1970
             // When it was deleted: runs deleted with it (at that moment or later) come back on restore.
             let previous =
-                try Double.fetchOne(db, sql: "SELECT updated_at FROM experiments WHERE id = ?", arguments: [number]) ?? now
+                try Double.fetchOne(db, sql: "SELECT updated_at FROM experiments WHERE id = ?", arguments: [number])
+                ?? now
             try db.execute(
                 sql: "UPDATE experiments SET lifecycle_stage = ?, updated_at = ? WHERE id = ?",
                 arguments: [deleted ? "deleted" : "active", now, number])

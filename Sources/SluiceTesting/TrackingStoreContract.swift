@@ -112,7 +112,8 @@ public enum TrackingStoreContract {
         let first = try await store.searchRuns(
             RunSearch(orderBy: [try RunOrder(parsing: "metrics.auc DESC")], maxResults: 3))
         let second = try await store.searchRuns(
-            RunSearch(orderBy: [try RunOrder(parsing: "metrics.auc DESC")], maxResults: 3, pageToken: first.nextPageToken))
+            RunSearch(
+                orderBy: [try RunOrder(parsing: "metrics.auc DESC")], maxResults: 3, pageToken: first.nextPageToken))
         #expect(first.items.map(\.name) == ["r3", "r0", "r1"] && second.items.map(\.name) == ["r2"])
         #expect(second.nextPageToken == nil)
         await #expect(throws: TrackingError.self) {
@@ -242,12 +243,15 @@ public enum TrackingStoreContract {
         let history = try await store.metricHistory(ofRun: run.id, key: "odd")
         #expect(history[0].value.isNaN)
         #expect(history[1].value == .greatestFiniteMagnitude && history[2].value == -.greatestFiniteMagnitude)
-        #expect(try await store.searchRuns(RunSearch(filter: RunSearchFilter(parsing: "metrics.odd < 0"))).items.count == 1)
+        #expect(
+            try await store.searchRuns(RunSearch(filter: RunSearchFilter(parsing: "metrics.odd < 0"))).items.count == 1)
     }
 
     static func documents(_ store: Store) async throws {
-        try await store.putDocument(TrackingDocument(kind: "artifact", id: "1/r/artifacts/a.txt", runID: nil, body: "{}"))
-        try await store.putDocument(TrackingDocument(kind: "artifact", id: "1/r/artifacts/dir/b", runID: nil, body: "{}"))
+        try await store.putDocument(
+            TrackingDocument(kind: "artifact", id: "1/r/artifacts/a.txt", runID: nil, body: "{}"))
+        try await store.putDocument(
+            TrackingDocument(kind: "artifact", id: "1/r/artifacts/dir/b", runID: nil, body: "{}"))
         try await store.putDocument(TrackingDocument(kind: "artifact", id: "1/r/artifactsX", runID: nil, body: "{}"))
         try await store.putDocument(
             TrackingDocument(kind: "artifact", id: "1/r/artifacts/a.txt", runID: nil, body: #"{"v": 2}"#))

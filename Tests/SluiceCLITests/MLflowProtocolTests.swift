@@ -13,42 +13,57 @@ func mlflowEnvironment() async throws -> [String: String] {
         modules: ["mlflow", "sklearn", "requests"], packages: ["mlflow==3.18.0", "scikit-learn"], set: "mlflow")
 }
 
-/// MLflow's own tracking server (SQLite backend, proxied artifacts) in its own process group, stopped with it.
+/// MLflow's own tracking server (SQLite backend, proxied artifacts), stopped with every process it started.
 struct MLflowServer {
     let process: CommandProcess
     let url: String
+    let directory: String
 
     static func start(in directory: TemporaryDirectory, environment: [String: String]) async throws -> MLflowServer {
         let port = try TestPostgres.freePort()
-        // setsid: the server starts uvicorn and job runners; the whole group goes when the test ends.
         let process = try CommandProcess(
-            "/usr/bin/setsid",
+            "/usr/bin/env",
             [
                 "python3", "-m", "mlflow", "server", "--backend-store-uri",
                 "sqlite:///\(directory.path("mlflow.db").path)", "--artifacts-destination",
                 directory.path("mlflow-artifacts").path, "--serve-artifacts", "--host", "127.0.0.1", "--port",
                 String(port), "--workers", "1",
             ], in: directory.url, environment: environment)
-        let url = "http://127.0.0.1:\(port)"
+        let server = MLflowServer(process: process, url: "http://127.0.0.1:\(port)", directory: directory.url.path)
         let deadline = ContinuousClock.now + .seconds(120)
-        while ContinuousClock.now < deadline {
-            if (try? await CommandProcess.run("/usr/bin/curl", ["-sf", "\(url)/health"], in: directory.url).status)
+        while ContinuousClock.now < deadline, process.process.isRunning {
+            if (try? await CommandProcess.run("/usr/bin/curl", ["-sf", "\(server.url)/health"], in: directory.url)
+                .status)
                 == 0
             {
-                return MLflowServer(process: process, url: url)
+                return server
             }
-            guard process.process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(200))
         }
-        kill(-process.process.processIdentifier, SIGKILL)
+        await server.stop()
         Issue.record("MLflow's server did not start: \(process.errors)")
         throw CancellationError()
     }
 
+    /// Stops the server and what it started (uvicorn, job runners): every process whose command line or
+    /// environment names the server's folder.
     func stop() async {
-        kill(-process.process.processIdentifier, SIGTERM)
-        await process.wait(timeout: .seconds(30))
-        kill(-process.process.processIdentifier, SIGKILL)
+        for signal in [SIGTERM, SIGKILL] {
+            for pid in Self.processes(mentioning: directory) { kill(pid, signal) }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+        await process.wait(timeout: .seconds(10))
+    }
+
+    static func processes(mentioning text: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            pid != getpid()
+                && ["cmdline", "environ"].contains { file in
+                    guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/\(file)") else { return false }
+                    return String(decoding: data, as: UTF8.self).contains(text)
+                }
+        }
     }
 }
 
@@ -70,6 +85,19 @@ struct SluiceTrackingServer {
     func stop() async {
         process.process.interrupt()
         await process.wait(timeout: .seconds(30))
+    }
+
+}
+
+/// `body`'s value, with `stop` run after it whether it returned or threw.
+func stopping<T>(_ stop: () async -> Void, _ body: () async throws -> T) async throws -> T {
+    do {
+        let value = try await body()
+        await stop()
+        return value
+    } catch {
+        await stop()
+        throw error
     }
 }
 
@@ -140,20 +168,16 @@ struct MLflowProtocolTests {
         let environment = try await mlflowEnvironment()
         let directory = try TemporaryDirectory(prefix: "sluice-mlflow")
         let mlflow = try await MLflowServer.start(in: directory, environment: environment)
-        let reference: [String: Any]
-        do {
-            reference = try await answers(mlflow.url, in: directory, name: "mlflow", environment: environment)
-            await mlflow.stop()
-        } catch {
-            await mlflow.stop()
-            throw error
+        let reference = try await stopping(mlflow.stop) {
+            try await answers(mlflow.url, in: directory, name: "mlflow", environment: environment)
         }
 
         let project = try TemporaryDirectory(prefix: "sluice-tracking")
         #expect(try await CommandProcess.run("sluice", ["init"], in: project.url).status == 0)
         let sqlite = try await SluiceTrackingServer.start(in: project.url)
-        let onSQLite = try await answers(sqlite.url, in: directory, name: "sqlite", environment: environment)
-        await sqlite.stop()
+        let onSQLite = try await stopping(sqlite.stop) {
+            try await answers(sqlite.url, in: directory, name: "sqlite", environment: environment)
+        }
         compare(reference, onSQLite, store: "SQLite")
 
         // Tracked runs are runs: `sluice runs list` has them beside pipeline runs.
@@ -162,8 +186,9 @@ struct MLflowProtocolTests {
 
         let (team, _) = try await teamProject()
         let postgres = try await SluiceTrackingServer.start(in: team.url, stack: "team", environment: teamEnvironment)
-        let onPostgres = try await answers(postgres.url, in: directory, name: "postgres", environment: environment)
-        await postgres.stop()
+        let onPostgres = try await stopping(postgres.stop) {
+            try await answers(postgres.url, in: directory, name: "postgres", environment: environment)
+        }
         compare(reference, onPostgres, store: "PostgreSQL")
     }
 }

@@ -66,10 +66,42 @@ struct SQLiteMetadataStoreTests {
                 "v1: pipelines, runs, step runs, artifacts, events, metrics", "v2: model registry",
                 "v3: model profiles", "v4: artifact URIs relative to the artifact store's root",
                 "v5: what triggered each run", "v6: dashboard access tokens",
+                "v7: tracking (experiments, run params, tags, metric series, inputs)",
             ])
         // Reopening an existing store migrates nothing and keeps the data.
         let again = try SQLiteMetadataStore(path: directory.path("m.sqlite").path)
-        #expect(try again.appliedMigrations().count == 6)
+        #expect(try again.appliedMigrations().count == 7)
+    }
+
+    @Test(
+        "a store written before tracking gets its pipelines as experiments and its step parameters and metrics as runs' params and metrics"
+    )
+    func trackingMigration() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("old.sqlite").path
+        let old = try DatabaseQueue(path: path)
+        try Migrations.migrator.migrate(old, upTo: "v6: dashboard access tokens")
+        try await old.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO pipelines VALUES ('churn', 1);
+                    INSERT INTO runs (id, pipeline, status, config, user, host, os, swift_version, sluice_version,
+                        arguments, owner_host, owner_boot, owner_pid, owner_start, started_at)
+                    VALUES ('run-old', 'churn', 'completed', '', 'ada', 'h', 'os', '6', '0.1', '[]', 'h', 'b', 1, 1, 5);
+                    INSERT INTO step_runs (id, run_id, step_name, kind, status, code_version, parameters, seed, properties)
+                    VALUES ('sr-old', 'run-old', 'train', 'Train', 'completed', 1, '{"rounds":50,"learningRate":0.1}', 0, '{}');
+                    INSERT INTO metrics VALUES ('sr-old', 'loss', 0.9, 0, 6), ('sr-old', 'loss', 0.4, 1, 7),
+                        ('sr-old', 'auc', 0.8, NULL, 8);
+                    """)
+        }
+        try old.close()
+        let store = try SQLiteMetadataStore(path: path)
+        let run = try #require(try await store.trackedRun("run-old"))
+        #expect(run.kind == .pipeline && run.name == "run-old")
+        #expect(try await store.experiment(named: "churn")?.id == run.experimentID)
+        #expect(run.params == ["train.rounds": "50", "train.learning_rate": "0.1"])
+        #expect(run.metrics.map { "\($0.key)=\($0.value)@\($0.step)" } == ["train.auc=0.8@0", "train.loss=0.4@1"])
+        #expect(try await store.metricHistory(ofRun: "run-old", key: "train.loss").map(\.value) == [0.9, 0.4])
     }
 
     @Test("a single-connection store (a step process's) creates, migrates and shares a file with a pooled one")
@@ -79,7 +111,7 @@ struct SQLiteMetadataStoreTests {
         let single = try SQLiteMetadataStore(path: path, singleConnection: true)
         #expect(single.pool is DatabaseQueue)
         #expect(try await single.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") } == "wal")
-        #expect(try single.appliedMigrations().count == 6)
+        #expect(try single.appliedMigrations().count == 7)
         let pooled = try SQLiteMetadataStore(path: path)
         #expect(pooled.pool is DatabasePool)
         try await pooled.registerPipeline("p")

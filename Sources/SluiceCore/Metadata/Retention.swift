@@ -43,12 +43,19 @@ package struct Retention: Sendable {
         public var bytes: Int64 { Dictionary(deletable.map { ($0.uri, $0.size) }) { a, _ in a }.values.reduce(0, +) }
     }
 
-    /// Works out what the policy deletes, without deleting anything.
-    public func plan(metadata: any MetadataStore & ModelRegistry, now: Date = Date()) async throws -> Plan {
+    /// Works out what the policy deletes, without deleting anything. `deletedRuns` are runs someone deleted
+    /// (`sluice runs delete`) before the cutoff: they are old whatever their rank; runs deleted since stay
+    /// restorable with their artifacts.
+    public func plan(metadata: any MetadataStore & ModelRegistry, now: Date = Date(), deletedRuns: [RunID] = [])
+        async throws -> Plan
+    {
         let cutoff = now.addingTimeInterval(-olderThan)
         let runs = try await metadata.runs(RunFilter(limit: Int(Int32.max)))
         var kept: [Run] = []
         var old: [Run] = []
+        for id in deletedRuns {
+            if let run = try await metadata.run(id), run.status.isFinal { old.append(run) }
+        }
         for (_, ofPipeline) in Dictionary(grouping: runs, by: \.pipeline) {
             for (rank, run) in ofPipeline.sorted(by: { $0.startedAt > $1.startedAt }).enumerated() {
                 if rank < keepLast || run.startedAt >= cutoff || !run.status.isFinal {
@@ -63,7 +70,7 @@ package struct Retention: Sendable {
         // Everything the kept runs read or produced.
         let forRuns = try await Self.artifactsUsed(by: kept, metadata)
         var plan = Plan(oldRuns: old, deletable: [], keptForModels: [], keptForRuns: [], packed: [])
-        plan.seenRuns = Set(runs.map(\.id))
+        plan.seenRuns = Set(runs.map(\.id) + old.map(\.id))
         plan.seenVersions = versions
         var candidates: [ArtifactRecord] = []
         var seen = Set<String>()
