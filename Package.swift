@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "SluiceErrors", targets: ["SluiceErrors"]),
         .library(name: "SluiceFeatures", targets: ["SluiceFeatures"]),
         .library(name: "SluiceStoreRedis", targets: ["SluiceStoreRedis"]),
+        .library(name: "SluiceTracking", targets: ["SluiceTracking"]),
         .executable(name: "sluice", targets: ["sluice"]),
         .executable(name: "sluice-step", targets: ["sluice-step"]),
         .executable(name: "sluice-example", targets: ["PricePipeline"]),
