@@ -2,7 +2,7 @@
 """MLflow's own client logging to and searching MLflow's tracking server and Sluice's (SQLite, and PostgreSQL when
 --postgres-url is given), in one run on one machine.
 
-Usage: python3 Benchmarks/tracking.py --sluice PATH [--postgres-url URL] [--runs N] [--repeat R]
+Usage: python3 Benchmarks/tracking.py --sluice PATH [--postgres-url URL] [--runs N] [--repeat R] [--skip-mlflow]
 (Benchmarks/tracking.sh builds Sluice in release mode, starts a throwaway PostgreSQL and calls this.)
 
 Measures, for each server:
@@ -147,7 +147,7 @@ def sluice_tables(experiment, runs):
     rows = list(seeded_rows(runs, experiment))
     ids = [f"run-{s:012x}-{i:08x}" for i, s, *_ in rows]
     return {
-        "runs": [(ids[n], "bench", "completed", "", "bench", "", "", "", "0.1.0", "[]", "", "", 0, 0, s / 1000,
+        "runs": [(ids[n], "search-bench", "completed", "", "bench", "", "", "", "0.1.0", "[]", "", "", 0, 0, s / 1000,
                   (s + 500) / 1000, "tracked", f"seeded-{i}", experiment) for n, (i, s, *_) in enumerate(rows)],
         "run_params": [(ids[n], k, v) for n, (_, _, learner, *_) in enumerate(rows) for k, v in
                        (("learner", learner), ("lr", "0.1"))],
@@ -187,7 +187,8 @@ def seed_sluice_postgres(url, experiment, runs):
     psql = "/usr/lib/postgresql/15/bin/psql"
     for table, columns in [("runs", RUN_COLUMNS)] + list(COLUMNS.items()):
         buffer = io.StringIO()
-        csv.writer(buffer).writerows(tables[table])
+        # Every field quoted: an empty string stays one (unquoted, COPY reads it as NULL).
+        csv.writer(buffer, quoting=csv.QUOTE_ALL).writerows(tables[table])
         subprocess.run([psql, url, "-q", "-c", f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)"],
                        input=buffer.getvalue(), text=True, check=True)
     subprocess.run([psql, url, "-q", "-c", "ANALYZE"], check=True)
@@ -236,15 +237,16 @@ def main():
         url = f"http://127.0.0.1:{port}"
         mlflow_dir = os.path.join(work, "mlflow")
         os.makedirs(mlflow_dir)
-        server = start([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+        server = None if "--skip-mlflow" in sys.argv else start([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
                         f"sqlite:///{mlflow_dir}/mlflow.db", "--artifacts-destination", f"{mlflow_dir}/artifacts",
                         "--serve-artifacts", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
                        mlflow_dir, url)
-        try:
-            results["mlflow"] = measure("mlflow server (SQLite)", url,
-                                        lambda e, n: seed_mlflow(f"{mlflow_dir}/mlflow.db", e, n), repeat, runs)
-        finally:
-            stop(server)
+        if server:
+            try:
+                results["mlflow"] = measure("mlflow server (SQLite)", url,
+                                            lambda e, n: seed_mlflow(f"{mlflow_dir}/mlflow.db", e, n), repeat, runs)
+            finally:
+                stop(server)
         for name, stack in [("sluice (SQLite)", None)] + ([("sluice (PostgreSQL)", "team")] if postgres else []):
             project = os.path.join(work, name.split()[1].strip("()").lower())
             os.makedirs(os.path.join(project, ".sluice"))
@@ -262,9 +264,9 @@ def main():
                 results[name] = measure(name, url, seed, repeat, runs)
             finally:
                 stop(server)
-    base = results["mlflow"]
+    base = results.get("mlflow")
     for name, (single, batch, p95) in results.items():
-        if name != "mlflow":
+        if name != "mlflow" and base:
             print(f"{name}: log_metric {single / base[0]:.1f}x, log_batch {batch / base[1]:.1f}x MLflow's server; "
                   f"search p95 {p95:.1f} ms against {base[2]:.1f} ms")
 
