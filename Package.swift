@@ -112,7 +112,7 @@ let package = Package(
         .target(
             name: "SluiceTracking",
             dependencies: [
-                "SluiceCore", "SluiceErrors", .product(name: "Hummingbird", package: "hummingbird"),
+                "SluiceCore", "SluiceData", "SluiceErrors", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),

@@ -54,7 +54,7 @@ struct ParallelCoordinates {
             <svg xmlns="http://www.w3.org/2000/svg" class="parallel" viewBox="0 0 \(Int(width)) \(Int(height))" \
             role="img" aria-label="runs by \(HTML.escape(params.joined(separator: ", "))) against \(HTML.escape(metric))">
             """
-        for (index, line) in lines.enumerated() where line.metric.isFinite {
+        for line in lines where line.metric.isFinite {
             let unit = (line.metric - low) / range
             var points: [String] = []
             for (axis, param) in params.enumerated() {
@@ -69,7 +69,6 @@ struct ParallelCoordinates {
                 stroke="hsl(\(hue),70%,45%)" stroke-opacity="0.7" stroke-width="1.5"><title>\(HTML.escape(line.label)): \
                 \(HTML.escape(metric)) = \(Self.format(line.metric))</title></polyline>
                 """
-            _ = index
         }
         for (axis, name) in axes.enumerated() {
             let x = left + Double(axis) * span

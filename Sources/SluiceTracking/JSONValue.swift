@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceData
 
 /// A JSON value as MLflow's protocol sends it: numbers that may come as strings (protobuf's JSON writes int64 and
 /// NaN so), parsed with the standard library's decoder (exact doubles) and written back compactly.
@@ -145,37 +146,9 @@ public enum JSONValue: Sendable, Equatable, Decodable {
     }
 }
 
-/// Writes JSON the way MLflow's server does: int64s as numbers, non-finite doubles as strings, keys in the order
-/// given.
-public struct JSONWriter {
-    var out = ""
-
-    /// Starts an empty document.
-    public init() {}
-
-    /// The text written.
-    public var text: String { out }
-
-    static func quoted(_ s: String) -> String {
-        var r = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": r += "\\\""
-            case "\\": r += "\\\\"
-            case "\n": r += "\\n"
-            case "\r": r += "\\r"
-            case "\t": r += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    r += String(format: "\\u%04x", scalar.value)
-                } else {
-                    r.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return r + "\""
-    }
-
+/// Numbers as MLflow's server writes them: non-finite doubles as strings (`JSONText.number` writes `null`, which
+/// the client would read as a missing value).
+enum JSONWriter {
     static func number(_ d: Double) -> String {
         if d.isNaN { return "\"NaN\"" }
         if d.isInfinite { return d > 0 ? "\"Infinity\"" : "\"-Infinity\"" }
@@ -193,7 +166,7 @@ public struct JSONObject {
 
     /// Adds a string field (skipped when nil).
     public mutating func set(_ key: String, _ value: String?) {
-        if let value { fields.append((key, JSONWriter.quoted(value))) }
+        if let value { fields.append((key, JSONText.quoted(value))) }
     }
 
     /// Adds an integer field (skipped when nil).
@@ -224,6 +197,6 @@ public struct JSONObject {
 
     /// The object's text.
     public var text: String {
-        "{" + fields.map { "\(JSONWriter.quoted($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+        "{" + fields.map { "\(JSONText.quoted($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import SluiceCore
+import SluiceData
 import SluiceErrors
 
 /// MLflow's tracking REST protocol (`/api/2.0/mlflow/…` and the artifact proxy `/api/2.0/mlflow-artifacts/…`)
@@ -147,7 +148,7 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
                 guard let modelID = model.object?["model_id"]?.text else { continue }
                 outputs.append((modelID, model.object?["step"]?.int64 ?? 0))
             }
-            let text = outputs.map { "{\"model_id\": \(JSONWriter.quoted($0.0)), \"step\": \($0.1)}" }
+            let text = outputs.map { "{\"model_id\": \(JSONText.quoted($0.0)), \"step\": \($0.1)}" }
             try await store.putDocument(
                 TrackingDocument(
                     kind: "run-outputs", id: id, runID: id, body: "[" + text.joined(separator: ", ") + "]"))
@@ -225,7 +226,7 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
         router.delete(RouterPath(Self.artifactAPI + "/**")) { request, context in
             try await answer(request, context, write: true) {
                 let path = try Self.artifactPath(request)
-                guard try await store.deleteDocument(kind: "artifact", id: path) else {
+                guard try await store.deleteDocument(kind: TrackedFile.kind, id: path) else {
                     throw TrackingError(.resourceDoesNotExist, "No such file or directory: '\(path)'")
                 }
                 return "{}"
@@ -240,13 +241,11 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
             try await answer(request, context, write: false) {
                 let query = Self.query(request)
                 let run = try await trackedRun(try Self.runID(query))
-                guard let location = Self.proxiedLocation(run) else {
-                    return "{}"
-                }
+                // A run whose artifact URI a client set to a non-proxied place has no files here.
+                guard let location = Self.proxiedLocation(run) else { return "{}" }
                 let path = query["path"]?.text ?? ""
-                let listed = try await listArtifacts(path.isEmpty ? location : location + "/" + path, prefix: path)
-                return listed.replacingOccurrences(
-                    of: "{\"files\"", with: "{\"root_uri\": \(JSONWriter.quoted(run.artifactURI)), \"files\"")
+                return try await listArtifacts(
+                    path.isEmpty ? location : location + "/" + path, shownUnder: path, rootURI: run.artifactURI)
             }
         }
     }
@@ -375,7 +374,7 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
         guard let value = raw.double else {
             throw TrackingError(
                 .invalidParameterValue,
-                "Got invalid value \(raw.text ?? "") for metric '\(key)' (timestamp=…). Please specify value as a valid double (64-bit floating point)"
+                "Got invalid value \(raw.text ?? "") for metric '\(key)'. Please specify value as a valid double (64-bit floating point)"
             )
         }
         guard let timestamp = fields["timestamp"]?.int64 else {
@@ -748,7 +747,7 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
         case .bool(let b): b ? "true" : "false"
         case .integer(let i): String(i)
         case .number(let d): JSONWriter.number(d)
-        case .string(let s): JSONWriter.quoted(s)
+        case .string(let s): JSONText.quoted(s)
         case .array(let items): "[" + items.map(text).joined(separator: ", ") + "]"
         case .object: rewrite(value).text
         }
@@ -793,44 +792,42 @@ public struct MLflowProtocol<Context: RequestContext>: Sendable {
         }
         let data = Data(buffer: try await request.body.collect(upTo: maximumUpload))
         let stored = try artifacts.store(data: data)
-        var record = JSONObject()
-        record.set("uri", stored.uri)
-        record.set("content_hash", stored.contentHash)
-        record.set("size", stored.size)
-        try await store.putDocument(TrackingDocument(kind: "artifact", id: path, runID: runID, body: record.text))
+        try await store.putDocument(try TrackedFile(stored).document(path: path, runID: runID))
         return "{}"
     }
 
     func download(_ request: Request) async throws -> Response {
         let path = try Self.artifactPath(request)
-        guard let document = try await store.document(kind: "artifact", id: path),
-            let uri = try JSONValue.parse(Data(document.body.utf8))["uri"]?.text
-        else {
+        guard let document = try await store.document(kind: TrackedFile.kind, id: path) else {
             throw TrackingError(.resourceDoesNotExist, "No such file or directory: '\(path)'")
         }
-        let data = try artifacts.data(for: uri)
+        let data = try artifacts.data(for: try TrackedFile(document).uri)
         var headers = HTTPFields()
         headers[.contentType] = "application/octet-stream"
         headers[.contentDisposition] = "attachment; filename=\"\((path as NSString).lastPathComponent)\""
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(data: data)))
     }
 
-    func listArtifacts(_ directory: String, prefix shown: String = "") async throws -> String {
+    /// The files and folders directly in `directory`, named relative to it (under `shown` for the run-relative
+    /// listing of `/api/2.0/mlflow/artifacts/list`, which also names the run's `rootURI`).
+    func listArtifacts(_ directory: String, shownUnder shown: String = "", rootURI: String? = nil) async throws
+        -> String
+    {
         var directory = directory
         while directory.hasSuffix("/") { directory.removeLast() }
         let prefix = directory.isEmpty ? "" : directory + "/"
         var files: [String: Int64?] = [:]
-        for document in try await store.documents(kind: "artifact", idPrefix: prefix) {
+        for document in try await store.documents(kind: TrackedFile.kind, idPrefix: prefix) {
             let rest = String(document.id.dropFirst(prefix.count))
             if let slash = rest.firstIndex(of: "/") {
                 files[String(rest[..<slash])] = .some(nil)
             } else {
-                let size = try JSONValue.parse(Data(document.body.utf8))["size"]?.int64
-                files[rest] = .some(size)
+                files[rest] = .some(try TrackedFile(document).size)
             }
         }
         let shownPrefix = shown.isEmpty ? "" : (shown.hasSuffix("/") ? shown : shown + "/")
         var object = JSONObject()
+        object.set("root_uri", rootURI)
         object.set(
             "files",
             files.sorted { $0.key < $1.key }.map { name, size in

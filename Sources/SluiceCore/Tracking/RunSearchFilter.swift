@@ -321,7 +321,6 @@ struct FilterParser {
     }
 
     mutating func clause() throws -> RunSearchFilter.Clause {
-        let keyColumn = (skipSpaces(), position).1
         let entity = try entity(forOrder: false)
         let (token, column) = try next()
         var op: RunSearchFilter.Operator
@@ -413,7 +412,6 @@ struct FilterParser {
                 valueColumn, "\(Self.name(entity)) compares with a quoted string, found \(describe(valueToken))",
                 fix: "quote the value: \(Self.name(entity)) = '\(Self.plain(valueToken))'.")
         }
-        _ = keyColumn
         return .init(entity, op, .string(s))
     }
 

@@ -140,9 +140,7 @@ public struct TrackedRunHandle: Sendable {
         let stored = try artifacts.store(data: data)
         var root = String(location.drop { $0 != ":" }.dropFirst())
         while root.hasPrefix("/") { root.removeFirst() }
-        let body =
-            "{\"uri\": \"\(stored.uri)\", \"content_hash\": \"\(stored.contentHash)\", \"size\": \(stored.size)}"
-        try await store.putDocument(TrackingDocument(kind: "artifact", id: "\(root)/\(name)", runID: id, body: body))
+        try await store.putDocument(try TrackedFile(stored).document(path: "\(root)/\(name)", runID: id))
     }
 
     /// Ends the run.

@@ -11,14 +11,12 @@ public struct TrackingError: Error, Equatable {
         case invalidState = "INVALID_STATE"
         case badRequest = "BAD_REQUEST"
         case endpointNotFound = "ENDPOINT_NOT_FOUND"
-        case notImplemented = "NOT_IMPLEMENTED"
 
         /// The HTTP status MLflow's server answers the code with.
         public var httpStatus: Int {
             switch self {
             case .invalidParameterValue, .invalidState, .badRequest, .resourceAlreadyExists: 400
             case .resourceDoesNotExist, .endpointNotFound: 404
-            case .notImplemented: 501
             }
         }
     }
@@ -56,7 +54,7 @@ extension TrackingError: SluiceError {
         case .resourceDoesNotExist: return "check the ID or name (`sluice runs list` lists runs)."
         case .resourceAlreadyExists: return "choose another name, or restore the deleted one."
         case .invalidState: return "restore it first, or act on another one."
-        case .endpointNotFound, .notImplemented: return "docs/tracking.md lists what Sluice's tracking server answers."
+        case .endpointNotFound: return "docs/tracking.md lists what Sluice's tracking server answers."
         case .invalidParameterValue, .badRequest: return "correct the value named above and try again."
         }
     }

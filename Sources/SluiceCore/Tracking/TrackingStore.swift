@@ -362,3 +362,44 @@ public enum PageToken {
         return offset
     }
 }
+
+/// A file a run logged (the Swift ``Tracker``, MLflow's artifact proxy): where its content is in the artifact
+/// store, kept as a ``TrackingDocument`` of kind ``kind`` whose ID is its path (`<experiment>/<run>/artifacts/…`).
+public struct TrackedFile: Codable, Sendable, Equatable {
+    /// The document kind files are kept under.
+    public static let kind = "artifact"
+    /// The content's URI in the artifact store.
+    public var uri: String
+    /// `sha256:<hex>`.
+    public var contentHash: String
+    public var size: Int64
+
+    /// The record of stored content.
+    public init(_ stored: StoredContent) {
+        uri = stored.uri
+        contentHash = stored.contentHash
+        size = stored.size
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case uri
+        case contentHash = "content_hash"
+        case size
+    }
+
+    /// The document that keeps it at `path`.
+    public func document(path: String, runID: RunID?) throws -> TrackingDocument {
+        let body = try JSONEncoder().encode(self)
+        return TrackingDocument(kind: Self.kind, id: path, runID: runID, body: String(decoding: body, as: UTF8.self))
+    }
+
+    /// The file a document keeps.
+    /// - Throws: ``TrackingError`` when the document is not a file's.
+    public init(_ document: TrackingDocument) throws {
+        do {
+            self = try JSONDecoder().decode(TrackedFile.self, from: Data(document.body.utf8))
+        } catch {
+            throw TrackingError(.badRequest, "the record of '\(document.id)' is not a file's: \(error)")
+        }
+    }
+}
