@@ -22,7 +22,10 @@ public enum RunParameters {
     /// params are.
     public static func values(ofStep step: String, parameters: String) -> [String: String] {
         var values: [String: String] = [:]
-        guard let object = try? JSONSerialization.jsonObject(with: Data(parameters.utf8)) else { return values }
+        // A step without parameters (most of them) costs no parse: this is on every step run's write.
+        guard parameters != "{}",
+            let object = try? JSONSerialization.jsonObject(with: Data(parameters.utf8))
+        else { return values }
         flatten(object, prefix: step, into: &values)
         return values
     }
